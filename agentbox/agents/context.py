@@ -1,0 +1,116 @@
+"""The one API every agent drives a run through.
+
+Built-in loops and user code (``agent: {type: python, entry: module:function}``) receive
+an :class:`AgentContext`. Every model call and tool call made through it is traced,
+budgeted and policy-gated; nothing else reaches the sandbox.
+
+    def my_agent(ctx: AgentContext) -> str:
+        order = ctx.call_tool("get_order", order_id="ord_5531")
+        if order.ok and order.value["total_usd"] < 100:
+            ctx.call_tool("create_refund", order_id="ord_5531", ...)
+        reply = ctx.complete([{"role": "user", "content": ctx.input}])
+        return reply.text or ""
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentbox.models import Message, ModelResponse
+    from agentbox.runner import Runner
+
+
+@dataclass
+class ToolResult:
+    """The outcome of one tool call as the agent sees it.
+
+    Attributes:
+        status: ``ok``, ``error`` (ToolError), ``invalid`` (bad name/arguments),
+            ``blocked`` (policy), ``denied`` (approver), ``recommended`` (recommend mode,
+            not executed) or ``crashed`` (the tool raised something else).
+        content: the text returned to the model.
+        value: the tool's return value when ``ok``, else None.
+        call_id: the model's tool-call id.
+    """
+
+    status: str
+    content: str
+    value: Any = None
+    call_id: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the tool ran and returned normally."""
+        return self.status == "ok"
+
+    @property
+    def message(self) -> dict[str, Any]:
+        """The ``tool`` role message to append to a chat conversation."""
+        return {"role": "tool", "tool_call_id": self.call_id, "content": self.content}
+
+
+def render_result(value: Any) -> str:
+    """How a tool's return value is shown to the model: strings as-is, else JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str)
+
+
+class AgentContext:
+    """What an agent may use during a run (given to python agents and the llm loop)."""
+
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+
+    @property
+    def input(self) -> str:
+        """The scenario's input: the user's first message."""
+        return self._runner.plan.scenario.input
+
+    @property
+    def system(self) -> str:
+        """The system prompt (scenario ``agent.system`` plus the sandbox policy text)."""
+        return self._runner.system_prompt
+
+    @property
+    def messages(self) -> list[Message]:
+        """A fresh copy of the conversation so far (system, user, then recorded turns)."""
+        return [dict(m) for m in self._runner.messages]
+
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        """OpenAI-format schemas of the tools the policy lets the agent see."""
+        return self._runner.visible_tools
+
+    @property
+    def mode(self) -> str:
+        """``execute``, ``shadow`` or ``recommend``."""
+        return self._runner.plan.mode
+
+    @property
+    def model_calls(self) -> int:
+        """How many model calls this run has made."""
+        return self._runner.counters.model_calls
+
+    def complete(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> ModelResponse:
+        """Ask the run's model. Traced as an ``llm`` step; budgets are checked first.
+
+        Args:
+            messages: OpenAI chat messages.
+            tools: tool schemas to offer (default: :attr:`tools`; ``[]`` for none).
+        """
+        return self._runner.model_call(messages, self.tools if tools is None else tools)
+
+    def call_tool(self, name: str, arguments: Any = None, /, call_id: str | None = None,
+                  **kwargs: Any) -> ToolResult:
+        """Call a sandbox tool through the policy gate. Traced as a ``tool`` step.
+
+        Pass arguments as a dict (as a model gives them) or as keywords. Never raises for
+        tool failures: inspect ``status``. Raises RunHalted (a BaseException) when a
+        budget or an unapproved hold stops the run.
+        """
+        args = kwargs if arguments is None else arguments
+        return self._runner.tool_call(name, args, call_id)

@@ -1,0 +1,186 @@
+"""Expectations: check a finished run against the scenario's ``expect:`` section.
+
+Each listed expectation yields one named :class:`ExpectationResult`, so a failing run
+says exactly which promise it broke (``tool_calls[0] create_refund``, ``state[1]
+refunds[-1].status``...).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agentbox.policy import Counters
+from agentbox.sandbox.loader import Sandbox
+from agentbox.sandbox.state import State
+from agentbox.scenario import Expect
+from agentbox.store import StepRow
+
+_MISSING = object()
+_TOKEN = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
+
+
+@dataclass
+class RunOutcome:
+    """What the checks look at: final status, output, totals, steps and state."""
+
+    status: str
+    output: str | None
+    counters: Counters
+    steps: list[StepRow]
+    state: State
+    sandbox: Sandbox | None = None
+
+
+@dataclass
+class ExpectationResult:
+    """One checked expectation: its name, verdict and a detail saying why."""
+
+    name: str
+    passed: bool
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form stored on the run."""
+        return {"name": self.name, "passed": self.passed, "detail": self.detail}
+
+
+def resolve_path(state: State, path: str) -> Any:
+    """The value at a path like ``refunds[-1].status`` or ``orders.ord_5531.status``.
+
+    The first name is a collection; ``[i]`` on a collection counts its records in
+    insertion order. Returns a private sentinel (see :func:`path_exists`) when absent.
+    """
+    tokens = [(m.group(1), m.group(2)) for m in _TOKEN.finditer(path)]
+    if not tokens or tokens[0][0] is None:
+        return _MISSING
+    collection = tokens[0][0]
+    if collection not in state.collections():
+        return _MISSING
+    value: Any = None
+    rest = tokens[1:]
+    if rest and rest[0][1] is not None:
+        keys = state.keys(collection)
+        index = int(rest[0][1])
+        if not -len(keys) <= index < len(keys):
+            return _MISSING
+        value = state.get(collection, keys[index])
+        rest = rest[1:]
+    elif rest:
+        key = rest[0][0]
+        if not state.has(collection, key):
+            return _MISSING
+        value = state.get(collection, key)
+        rest = rest[1:]
+    else:
+        value = dict(state.items(collection))
+    for name, index in rest:
+        if name is not None and isinstance(value, dict) and name in value:
+            value = value[name]
+        elif index is not None and isinstance(value, list) and -len(value) <= int(index) < len(value):
+            value = value[int(index)]
+        elif index is not None and isinstance(value, dict) and -len(value) <= int(index) < len(value):
+            value = list(value.values())[int(index)]
+        else:
+            return _MISSING
+    return value
+
+
+def path_exists(value: Any) -> bool:
+    """Whether :func:`resolve_path` found something."""
+    return value is not _MISSING
+
+
+def _subset(expected: Any, actual: Any) -> bool:
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return all(k in actual and _subset(v, actual[k]) for k, v in expected.items())
+    if isinstance(expected, float | int) and isinstance(actual, float | int):
+        return float(expected) == float(actual)
+    return bool(expected == actual)
+
+
+def _executed(steps: list[StepRow]) -> list[StepRow]:
+    return [s for s in steps if s.kind == "tool" and s.status in ("ok", "error")]
+
+
+def _count(name: str, expected: int | None, actual: int) -> list[ExpectationResult]:
+    if expected is None:
+        return []
+    return [ExpectationResult(name, actual == expected, f"expected {expected}, got {actual}")]
+
+
+def check_expectations(expect: Expect | None, outcome: RunOutcome,
+                       state_hasher: Callable[[State], str] | None = None) -> list[ExpectationResult]:
+    """Check every expectation that ``expect`` lists (none when it is None)."""
+    if expect is None:
+        return []
+    out: list[ExpectationResult] = []
+    c = outcome.counters
+    if expect.status is not None:
+        out.append(ExpectationResult("status", outcome.status == expect.status,
+                                     f"expected {expect.status}, got {outcome.status}"))
+    executed = _executed(outcome.steps)
+    cursor = 0
+    for i, call in enumerate(expect.tool_calls):
+        ((tool, args),) = call.items()
+        args = args or {}
+        pool = executed[cursor:] if expect.ordered else executed
+        hit = next((j for j, s in enumerate(pool) if s.name == tool and _subset(args, s.data.get("args"))), None)
+        label = f"tool_calls[{i}] {tool}"
+        if hit is None:
+            made = [s.name for s in executed]
+            where = " after the previous expected call" if expect.ordered else ""
+            out.append(ExpectationResult(label, False, f"no executed call {tool}({json.dumps(args)})"
+                                         f"{where}; executed: {made or 'none'}"))
+        else:
+            if expect.ordered:
+                cursor += hit + 1
+            out.append(ExpectationResult(label, True, f"found at step {pool[hit].idx}"))
+    for tool in expect.no_tool_calls:
+        steps = [s.idx for s in executed if s.name == tool]
+        out.append(ExpectationResult(f"no_tool_calls {tool}", not steps,
+                                     f"executed at steps {steps}" if steps else "not executed"))
+    for i, check in enumerate(expect.state):
+        value = resolve_path(outcome.state, check.path)
+        label = f"state[{i}] {check.path}"
+        if "equals" in check.model_fields_set:
+            ok = path_exists(value) and _subset(check.equals, value) and _subset(value, check.equals)
+            got = json.dumps(value, default=str) if path_exists(value) else "nothing"
+            out.append(ExpectationResult(label, ok, f"expected {json.dumps(check.equals)}, got {got}"))
+        else:
+            want = True if check.exists is None else check.exists
+            out.append(ExpectationResult(label, path_exists(value) == want,
+                                         "present" if path_exists(value) else "absent"))
+    out += _count("holds", expect.holds, c.holds)
+    out += _count("blocks", expect.blocks, c.blocks)
+    out += _count("approvals", expect.approvals, c.approvals)
+    out += _count("invalid_tool_calls", expect.invalid_tool_calls, c.invalid_tool_calls)
+    if expect.max_cost_usd is not None:
+        ok = c.cost_unknown == 0 and c.cost_usd <= expect.max_cost_usd
+        detail = f"${c.cost_usd:.4f} of ${expect.max_cost_usd}"
+        if c.cost_unknown:
+            detail += f"; {c.cost_unknown} model call(s) with unknown price"
+        out.append(ExpectationResult("max_cost_usd", ok, detail))
+    if expect.max_tokens is not None:
+        out.append(ExpectationResult("max_tokens", c.tokens <= expect.max_tokens,
+                                     f"{c.tokens} of {expect.max_tokens}"))
+    for text in expect.output_contains:
+        found = text.lower() in (outcome.output or "").lower()
+        out.append(ExpectationResult(f"output_contains {text!r}", found,
+                                     "found" if found else f"output was {outcome.output!r}"))
+    if expect.state_hash is not None:
+        hasher = state_hasher or _sandbox_hasher(outcome.sandbox)
+        if hasher is None:
+            out.append(ExpectationResult("state_hash", False, "the sandbox defines no state_hash"))
+        else:
+            got = hasher(outcome.state)
+            out.append(ExpectationResult("state_hash", got == expect.state_hash,
+                                         f"expected {expect.state_hash[:16]}…, got {got[:16]}…"))
+    return out
+
+
+def _sandbox_hasher(sandbox: Sandbox | None) -> Callable[[State], str] | None:
+    return None if sandbox is None else sandbox.state_hasher

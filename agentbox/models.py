@@ -1,0 +1,222 @@
+"""Model backends: one small protocol, a scripted fake and litellm.
+
+A backend turns ``(messages, tools)`` in OpenAI chat format into a :class:`ModelResponse`.
+The runner gives every call its ordinal (0, 1, ... within the run), which is how the
+scripted model stays deterministic across resume and fork. litellm is imported only when
+a real model is used (it costs ~2.7 s and downloads a price map unless told not to).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from agentbox.errors import ModelError
+from agentbox.scenario import ScriptTurn
+
+Message = dict[str, Any]
+
+
+@dataclass
+class ToolCall:
+    """A tool call proposed by the model.
+
+    Attributes:
+        id: provider call id (``call_...``), used to pair the tool result message.
+        name: tool name as the model wrote it (may be unknown to the sandbox).
+        arguments: parsed JSON arguments, or the raw string when it was not valid JSON.
+    """
+
+    id: str
+    name: str
+    arguments: Any
+
+    def raw_arguments(self) -> str:
+        """Arguments as the JSON string sent back to the provider."""
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments, sort_keys=True)
+
+
+@dataclass
+class ModelResponse:
+    """One model turn.
+
+    Attributes:
+        text: what the model said (content), or None.
+        reasoning: thinking/reasoning text when the model or script gives one.
+        tool_calls: calls the model wants to make, in order.
+        input_tokens / output_tokens: usage in tokens.
+        cost_usd: cost in USD, or None when the price is unknown (never guessed as 0).
+        model: the model that answered.
+        latency_s: seconds spent in the backend.
+    """
+
+    text: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    model: str = ""
+    latency_s: float = 0.0
+
+    def message(self) -> Message:
+        """The assistant message to append to the conversation (OpenAI format)."""
+        msg: Message = {"role": "assistant", "content": self.text}
+        if self.tool_calls:
+            msg["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.raw_arguments()},
+                }
+                for c in self.tool_calls
+            ]
+        return msg
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (stored in the trace)."""
+        return {
+            "text": self.text,
+            "reasoning": self.reasoning,
+            "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls],
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd,
+            "model": self.model,
+        }
+
+
+class ModelBackend(Protocol):
+    """Anything that answers chat requests."""
+
+    name: str
+
+    def complete(self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int) -> ModelResponse:
+        """Answer one request. ``ordinal`` counts this run's model calls from 0."""
+        ...
+
+
+def estimate_tokens(value: Any) -> int:
+    """Rough token count (~4 characters per token) for scripted usage."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return max(1, len(text) // 4)
+
+
+class ScriptedModel:
+    """Plays the scenario's ``script`` turn by turn; free and offline.
+
+    Turn ``n`` answers the ``n``-th model call of the run (``repeat`` expands in place).
+    When the script is exhausted the model says nothing more and the run completes.
+    """
+
+    name = "scripted"
+
+    def __init__(self, turns: list[ScriptTurn]) -> None:
+        self.turns = [t for t in turns for _ in range(t.repeat)]
+
+    def complete(self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int) -> ModelResponse:
+        if ordinal >= len(self.turns):
+            return ModelResponse(text=None, model=self.name, input_tokens=0, output_tokens=0, cost_usd=0.0)
+        turn = self.turns[ordinal]
+        calls = []
+        for i, spec in enumerate(turn.tool_calls):
+            (name, args), = spec.items()
+            calls.append(ToolCall(f"call_{ordinal}_{i}", name, {} if args is None else args))
+        usage = turn.usage
+        return ModelResponse(
+            text=turn.say,
+            reasoning=turn.reasoning,
+            tool_calls=calls,
+            input_tokens=usage.input_tokens if usage else estimate_tokens(messages[-1:]),
+            output_tokens=usage.output_tokens if usage else estimate_tokens(
+                [turn.say or "", turn.reasoning or "", turn.tool_calls]
+            ),
+            cost_usd=turn.cost_usd if turn.cost_usd is not None else 0.0,
+            model=self.name,
+        )
+
+
+def _import_litellm() -> Any:
+    # Deferred: importing litellm costs ~2.7 s; without the local cost map it also tries
+    # to download a price list at import time.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_LOG", "ERROR")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+class LiteLLMModel:
+    """A real model through litellm (``openai/gpt-4o-mini``, ``ollama/llama3.1``, ...).
+
+    Args:
+        model: litellm model string.
+        params: extra ``completion`` keyword arguments (``api_base``, ``temperature``...).
+    """
+
+    def __init__(self, model: str, params: dict[str, Any] | None = None) -> None:
+        self.name = model
+        self.params = dict(params or {})
+
+    def complete(self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int) -> ModelResponse:
+        litellm = _import_litellm()
+        started = time.perf_counter()
+        kwargs = {"num_retries": 0, **self.params}
+        try:
+            raw = litellm.completion(model=self.name, messages=messages, tools=tools or None, **kwargs)
+        except Exception as exc:  # provider errors come in many types
+            raise ModelError(
+                f"model {self.name} failed: {type(exc).__name__}: {exc}",
+                "check the model string, API key and api_base",
+            ) from exc
+        latency = time.perf_counter() - started
+        return parse_litellm_response(litellm, raw, self.name, latency)
+
+
+def parse_litellm_response(litellm: Any, raw: Any, model: str, latency: float) -> ModelResponse:
+    """Turn a litellm ``ModelResponse`` into ours (text, reasoning, calls, usage, cost)."""
+    choice = raw.choices[0]
+    message = choice.message
+    calls = []
+    for i, call in enumerate(getattr(message, "tool_calls", None) or []):
+        raw_args = call.function.arguments or "{}"
+        try:
+            args: Any = json.loads(raw_args)
+        except json.JSONDecodeError:
+            args = raw_args
+        calls.append(ToolCall(call.id or f"call_{i}", call.function.name, args))
+    usage = getattr(raw, "usage", None)
+    try:
+        cost: float | None = float(litellm.completion_cost(completion_response=raw))
+    except Exception:  # litellm raises for unmapped models: the price is unknown, not 0
+        cost = None
+    return ModelResponse(
+        text=message.content,
+        reasoning=getattr(message, "reasoning_content", None),
+        tool_calls=calls,
+        input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        cost_usd=cost,
+        model=str(getattr(raw, "model", None) or model),
+        latency_s=latency,
+    )
+
+
+def make_model(name: str, script: list[ScriptTurn], params: dict[str, Any] | None = None) -> ModelBackend:
+    """The backend for a model string: ``scripted`` or a litellm model.
+
+    Raises:
+        ModelError: ``scripted`` with an empty script.
+    """
+    if name == "scripted":
+        if not script:
+            raise ModelError("model `scripted` needs a `script:` in the scenario",
+                             "add script turns, or set agent.model to a litellm model string")
+        return ScriptedModel(script)
+    return LiteLLMModel(name, params)

@@ -1,0 +1,212 @@
+"""The policy gate: allowlist, argument rules with tiers, and budgets.
+
+``Policy.check(tool, args)`` runs on validated arguments before a tool executes and
+returns a :class:`Decision`: ``allow`` (green), ``hold`` (yellow: needs an approval) or
+``block`` (red). The most severe firing rule wins; ties go to the first rule in the file.
+Rule expressions are evaluated by simpleeval over the arguments (never ``eval``).
+
+``check_budgets`` is called by the runner before every step and tool call.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from simpleeval import EvalWithCompoundTypes, InvalidExpression
+
+from agentbox.errors import Problem
+from agentbox.sandbox.tools import ToolSpec
+from agentbox.scenario import Budgets, PolicySpec, Rule, Tier
+
+Verdict = Literal["allow", "hold", "block"]
+_VERDICT: dict[Tier, Verdict] = {"green": "allow", "yellow": "hold", "red": "block"}
+_SEVERITY = {"green": 0, "yellow": 1, "red": 2}
+_FUNCTIONS = {"len": len, "abs": abs, "min": min, "max": max, "lower": str.lower, "any": any, "all": all}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the policy says about one tool call.
+
+    Attributes:
+        verdict: ``allow``, ``hold`` or ``block``.
+        tier: ``green``, ``yellow`` or ``red``.
+        rule: the deciding rule's name (``allowlist``/``denylist`` for those), or None.
+        reason: a sentence for the trace, the approver and the agent.
+    """
+
+    verdict: Verdict
+    tier: Tier
+    rule: str | None
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form for the trace."""
+        return {"verdict": self.verdict, "tier": self.tier, "rule": self.rule, "reason": self.reason}
+
+
+ALLOW = Decision("allow", "green", None, "no rule applies")
+
+
+def _matches(patterns: Iterable[str], name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+class Policy:
+    """A compiled policy for one run.
+
+    Args:
+        spec: the scenario's policy section.
+        tools: the sandbox's tools, used to check rule names and expressions.
+    """
+
+    def __init__(self, spec: PolicySpec, tools: dict[str, ToolSpec]) -> None:
+        self.spec = spec
+        self.tools = tools
+        self._parsed: dict[int, ast.AST] = {}
+        self._evaluator = EvalWithCompoundTypes(functions=_FUNCTIONS)
+        for i, rule in enumerate(spec.rules):
+            if rule.when:
+                try:
+                    self._parsed[i] = self._evaluator.parse(rule.when)
+                except SyntaxError:
+                    self._parsed[i] = ast.parse("None")  # reported by problems()
+
+    def problems(self, file: str, line_of: Any) -> list[Problem]:
+        """Rules that cannot work: unknown tools, bad expressions, unknown argument names.
+
+        ``line_of(loc)`` maps a scenario location tuple to its line.
+        """
+        found: list[Problem] = []
+        names = list(self.tools)
+        for pattern_field, patterns in (("allow", self.spec.allow or []), ("deny", self.spec.deny)):
+            for i, pattern in enumerate(patterns):
+                if not _matches([pattern], "") and not any(_matches([pattern], n) for n in names):
+                    loc = ("policy", pattern_field, i)
+                    found.append(Problem(file, line_of(loc), f"policy.{pattern_field}[{i}]",
+                                         f"no sandbox tool matches {pattern!r}"))
+        for i, rule in enumerate(self.spec.rules):
+            loc = ("policy", "rules", i)
+            targets = [n for n in names if _matches([rule.tool], n)]
+            if not targets:
+                found.append(Problem(file, line_of((*loc, "tool")), f"policy.rules[{i}].tool",
+                                     f"no sandbox tool matches {rule.tool!r}"))
+                continue
+            params = set().union(*(self.tools[n].args_model.model_fields for n in targets))
+            for arg in rule.require:
+                if arg not in params:
+                    found.append(Problem(file, line_of((*loc, "require")), f"policy.rules[{i}].require",
+                                         f"{rule.tool} has no argument {arg!r}"))
+            if rule.when:
+                try:
+                    tree = self._evaluator.parse(rule.when)
+                except SyntaxError as exc:
+                    found.append(Problem(file, line_of((*loc, "when")), f"policy.rules[{i}].when",
+                                         f"invalid expression: {exc.msg}"))
+                    continue
+                used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(_FUNCTIONS)
+                used -= {"True", "False", "None"}
+                for name in sorted(used - params):
+                    found.append(Problem(file, line_of((*loc, "when")), f"policy.rules[{i}].when",
+                                         f"unknown name {name!r}; arguments of {rule.tool}: "
+                                         + ", ".join(sorted(params))))
+        return found
+
+    def check(self, tool: str, args: dict[str, Any]) -> Decision:
+        """Decide on one validated tool call."""
+        if _matches(self.spec.deny, tool):
+            return Decision("block", "red", "denylist", f"{tool} is on the policy's deny list")
+        if self.spec.allow is not None and not _matches(self.spec.allow, tool):
+            return Decision("block", "red", "allowlist", f"{tool} is not on the policy's allow list")
+        worst: tuple[Rule, str] | None = None
+        for i, rule in enumerate(self.spec.rules):
+            if not fnmatch.fnmatchcase(tool, rule.tool):
+                continue
+            why = self._fires(i, rule, args)
+            if why is None:
+                continue
+            if worst is None or _SEVERITY[rule.effective_tier] > _SEVERITY[worst[0].effective_tier]:
+                worst = (rule, why)
+        if worst is None:
+            return ALLOW
+        rule, why = worst
+        tier = rule.effective_tier
+        reason = rule.reason or why
+        return Decision(_VERDICT[tier], tier, rule.name, reason)
+
+    def _fires(self, index: int, rule: Rule, args: dict[str, Any]) -> str | None:
+        missing = [a for a in rule.require if args.get(a) in (None, "", [], {})]
+        if missing:
+            return "missing required argument(s): " + ", ".join(missing)
+        if rule.when:
+            self._evaluator.names = args
+            try:
+                result = self._evaluator.eval(rule.when, previously_parsed=self._parsed[index])
+            except (InvalidExpression, TypeError, ValueError, KeyError) as exc:
+                return f"rule could not be evaluated ({type(exc).__name__}: {exc}); treated as firing"
+            return f"{rule.when} is true" if result else None
+        if rule.require:
+            return None
+        return f"every call of {rule.tool} matches this rule"
+
+
+@dataclass
+class Counters:
+    """Running totals the budgets are checked against (tokens, USD, seconds)."""
+
+    steps: int = 0
+    tool_calls: int = 0
+    model_calls: int = 0
+    invalid_tool_calls: int = 0
+    tool_errors: int = 0
+    holds: int = 0
+    blocks: int = 0
+    approvals: int = 0
+    denials: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_unknown: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form for checkpoints."""
+        return dict(self.__dict__)
+
+
+def check_budgets(budgets: Budgets, counters: Counters, *, next_is_tool: bool = False) -> str | None:
+    """The reason the run must halt now, or None.
+
+    Steps and tool calls are checked before the next one is taken (``next_is_tool``
+    says whether it is a tool call); tokens, cost and time after they are spent.
+    """
+    b = budgets
+    if b.max_steps is not None and counters.steps >= b.max_steps:
+        return f"step budget exhausted: {counters.steps} of max_steps={b.max_steps}"
+    if next_is_tool and b.max_tool_calls is not None and counters.tool_calls >= b.max_tool_calls:
+        return f"tool-call budget exhausted: {counters.tool_calls} of max_tool_calls={b.max_tool_calls}"
+    if b.max_tokens is not None and counters.tokens > b.max_tokens:
+        return f"token budget exceeded: {counters.tokens} > max_tokens={b.max_tokens}"
+    if b.max_cost_usd is not None and counters.cost_usd > b.max_cost_usd:
+        return f"cost budget exceeded: ${counters.cost_usd:.4f} > max_cost_usd=${b.max_cost_usd}"
+    if b.max_seconds is not None and counters.elapsed_s > b.max_seconds:
+        return f"time budget exceeded: {counters.elapsed_s:.1f} s > max_seconds={b.max_seconds}"
+    return None
+
+
+def merge_budgets(*layers: Budgets | None) -> Budgets:
+    """Budgets where each later layer's set fields override earlier ones."""
+    data: dict[str, Any] = {}
+    for layer in layers:
+        if layer is not None:
+            data.update(layer.model_dump(exclude_none=True))
+    return Budgets(**data)

@@ -1,0 +1,190 @@
+"""Load a sandbox folder: tools, seed state and the policy text given to the agent.
+
+Layout of ``sandboxes/NAME/``::
+
+    tools.py        functions decorated with @tool (required)
+    seed/           one JSON or YAML file per collection (``orders.json`` -> ``orders``)
+    policy.md       optional text appended to the agent's system prompt
+    sandbox.toml    optional: ``seed = "path"`` (a folder or one JSON file, relative to
+                    the sandbox; ``~`` and ``$VARS`` expanded), ``policy = "file.md"``
+
+A collection file holds either an object ``{key: record}`` or a list of records with an
+``id`` field (keyed by it). A state snapshot for ``--state`` / shadow mode is either such
+a folder or one JSON/YAML file ``{collection: {key: record}}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agentbox.errors import SandboxError
+from agentbox.sandbox.state import State
+from agentbox.sandbox.tools import ToolSpec
+
+_SEED_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+@dataclass
+class Sandbox:
+    """A loaded sandbox.
+
+    Attributes:
+        name: folder name.
+        path: the folder.
+        tools: tool specs by name, in definition order.
+        seed: the seed state ``{collection: {key: record}}`` (shared, read-only).
+        policy_text: text appended to the agent's system prompt ("" when none).
+        seed_source: where the seed came from (shown in errors and summaries).
+        config: the parsed sandbox.toml.
+        state_hasher: ``state_hash(state) -> str`` from tools.py, if defined (for the
+            ``state_hash`` expectation).
+    """
+
+    name: str
+    path: Path
+    tools: dict[str, ToolSpec]
+    seed: dict[str, dict[str, Any]]
+    policy_text: str = ""
+    seed_source: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    state_hasher: Callable[[State], str] | None = None
+
+
+def _load_structured(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise SandboxError(f"{path}: cannot read: {exc}") from exc
+
+
+def _as_collection(path: Path, data: Any) -> dict[str, Any]:
+    if isinstance(data, dict):
+        return data
+    if isinstance(data, list):
+        out: dict[str, Any] = {}
+        for i, record in enumerate(data):
+            if not isinstance(record, dict) or "id" not in record:
+                raise SandboxError(
+                    f"{path}: item {i} has no `id`",
+                    "a collection file is an object {key: record} or a list of records with `id`",
+                )
+            out[str(record["id"])] = record
+        return out
+    raise SandboxError(f"{path}: a collection must be an object or a list, got {type(data).__name__}")
+
+
+def load_state_source(path: Path) -> dict[str, dict[str, Any]]:
+    """Load a state snapshot: a folder of collection files or one file of collections.
+
+    Raises:
+        SandboxError: the path is missing or a file is malformed.
+    """
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in _SEED_SUFFIXES)
+        return {p.stem: _as_collection(p, _load_structured(p)) for p in files}
+    if path.is_file():
+        data = _load_structured(path)
+        if not isinstance(data, dict):
+            raise SandboxError(f"{path}: a state file must be an object {{collection: ...}}")
+        return {str(k): _as_collection(path, v) for k, v in data.items()}
+    raise SandboxError(f"state source not found: {path}", "pass an existing file or folder")
+
+
+def state_hash(collections: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of a state (sorted keys); identifies a seed."""
+    blob = json.dumps(collections, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def load_tools_module(path: Path, module_name: str) -> tuple[dict[str, ToolSpec], Any]:
+    """Import ``path``; return its @tool functions (in definition order) and the module."""
+    if module_name in sys.modules and getattr(sys.modules[module_name], "__file__", None) == str(path):
+        module = sys.modules[module_name]
+    else:
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise SandboxError(f"{path}: cannot import")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[module_name]
+            raise SandboxError(f"{path}: import failed: {type(exc).__name__}: {exc}") from exc
+    tools: dict[str, ToolSpec] = {}
+    for value in vars(module).values():
+        spec_ = getattr(value, "__agentbox_tool__", None)
+        if isinstance(spec_, ToolSpec):
+            tools[spec_.name] = spec_
+    if not tools:
+        raise SandboxError(f"{path}: defines no @tool functions")
+    return tools, module
+
+
+_CACHE: dict[tuple[str, str | None], Sandbox] = {}
+
+
+def load_sandbox(path: Path, *, seed_override: Path | None = None) -> Sandbox:
+    """Load ``sandboxes/NAME/``. Results are cached per process (seed is read-only).
+
+    Args:
+        path: the sandbox folder.
+        seed_override: a folder or file replacing the configured seed (``--data``).
+
+    Raises:
+        SandboxError: missing folder or tools.py, malformed seed, bad sandbox.toml.
+    """
+    path = path.resolve()
+    key = (str(path), str(seed_override) if seed_override else None)
+    if key in _CACHE:
+        return _CACHE[key]
+    if not path.is_dir():
+        raise SandboxError(f"sandbox folder not found: {path}")
+    tools_py = path / "tools.py"
+    if not tools_py.is_file():
+        raise SandboxError(f"{path}: no tools.py", "`agentbox init` scaffolds a sandbox")
+    config: dict[str, Any] = {}
+    if (path / "sandbox.toml").is_file():
+        try:
+            config = tomllib.loads((path / "sandbox.toml").read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SandboxError(f"{path / 'sandbox.toml'}: {exc}") from exc
+    tools, module = load_tools_module(tools_py, f"agentbox_sandbox_{path.name}")
+    seed_path = seed_override or _configured_seed(path, config)
+    if seed_path.exists():
+        seed = load_state_source(seed_path)
+    elif "seed" in config or seed_override:
+        raise SandboxError(
+            f"sandbox {path.name}: seed data not found at {seed_path}",
+            str(config.get("seed_hint", "pass --data PATH or fix `seed` in sandbox.toml")),
+        )
+    else:
+        seed = {}
+    policy_file = path / str(config.get("policy", "policy.md"))
+    policy_text = policy_file.read_text(encoding="utf-8") if policy_file.is_file() else ""
+    hasher = getattr(module, "state_hash", None)
+    box = Sandbox(path.name, path, tools, seed, policy_text, str(seed_path), config,
+                  hasher if callable(hasher) else None)
+    _CACHE[key] = box
+    return box
+
+
+def _configured_seed(path: Path, config: dict[str, Any]) -> Path:
+    env = config.get("seed_env")
+    raw = os.environ.get(str(env)) if env else None
+    raw = raw or str(config.get("seed", "seed"))
+    return (path / os.path.expandvars(os.path.expanduser(raw))).resolve()

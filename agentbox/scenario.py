@@ -1,0 +1,362 @@
+"""The scenario file: schema (pydantic) and loading with ``file:line: field: message`` errors.
+
+A scenario says which agent runs against which sandbox, in which mode, under which policy,
+and what the run is expected to do. Every field is documented below; the same models give
+`agentbox schema` its JSON Schema. Unknown fields are errors everywhere: a typo must never
+be silently ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from agentbox.errors import Problem, ScenarioError
+from agentbox.yamlfile import Loc, line_of, load_yaml
+
+Mode = Literal["execute", "shadow", "recommend"]
+Tier = Literal["green", "yellow", "red"]
+ApprovalHandler = Literal["prompt", "approve", "deny", "fail", "wait"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+ToolCallSpec = dict[str, Any]
+"""One tool call written as a one-key mapping ``{tool_name: {arg: value}}``."""
+
+
+def _check_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for call in calls:
+        if len(call) != 1:
+            raise ValueError("each tool call is a one-key mapping {tool_name: {args}}")
+    return calls
+
+
+class Usage(_Model):
+    """Token usage a scripted turn reports (defaults are estimated from text length)."""
+
+    input_tokens: int = Field(0, ge=0)
+    """Prompt tokens."""
+    output_tokens: int = Field(0, ge=0)
+    """Completion tokens."""
+
+
+class ScriptTurn(_Model):
+    """One turn of the scripted model: what it thinks, says and which tools it calls."""
+
+    reasoning: str | None = None
+    """The model's thinking for this turn (shown as reasoning, not sent to the user)."""
+    say: str | None = None
+    """Text the model says. A turn with no tool calls ends the run with this as output."""
+    tool_calls: list[ToolCallSpec] = []
+    """Tool calls, each ``{tool_name: {arg: value}}``; arguments may be deliberately wrong."""
+    usage: Usage | None = None
+    """Token usage to report; estimated (~4 characters per token) when absent."""
+    cost_usd: float | None = Field(None, ge=0)
+    """Cost to report for this turn in USD (scripted turns cost 0 by default)."""
+    repeat: int = Field(1, ge=1)
+    """Play this turn this many times in a row (for loops and budget tests)."""
+
+    _check = field_validator("tool_calls")(classmethod(lambda cls, v: _check_calls(v)))
+
+
+class AgentSpec(_Model):
+    """Which agent drives the run."""
+
+    type: Literal["llm", "python", "scripted"] = "llm"
+    """``llm``: the built-in tool-calling loop; ``python``: your callable (``entry``);
+    ``scripted``: the llm loop over the scenario's ``script`` (same as model ``scripted``)."""
+    model: str | None = None
+    """A litellm model string (``openai/gpt-4o-mini``, ``ollama/llama3.1``) or ``scripted``.
+    Default: ``default_model`` from .agentbox.toml, else ``scripted``."""
+    system: str = ""
+    """System prompt. The sandbox's policy text is appended to it."""
+    max_steps: int | None = Field(None, ge=1)
+    """Most model turns the loop may take before the run is halted."""
+    entry: str | None = None
+    """For ``python`` agents: ``module:function`` importable from the scenario's folder or
+    the project root; the function receives an AgentContext."""
+    params: dict[str, Any] = {}
+    """Extra keyword arguments for the model call (temperature, api_base, ...)."""
+
+    @model_validator(mode="after")
+    def _entry_for_python(self) -> AgentSpec:
+        if self.type == "python" and not self.entry:
+            raise ValueError("a python agent needs `entry: module:function`")
+        if self.entry is not None and ":" not in self.entry:
+            raise ValueError("entry must look like module:function")
+        return self
+
+
+class Rule(_Model):
+    """A policy rule over one tool's arguments."""
+
+    name: str
+    """Name shown in decisions and traces."""
+    tool: str = "*"
+    """Tool name or glob (``create_*``) the rule applies to."""
+    when: str | None = None
+    """Safe expression over the arguments (``amount_usd > 200``); the rule fires when true.
+    No ``when`` and no ``require`` means it fires on every call of ``tool``."""
+    require: list[str] = []
+    """Arguments that must be present and non-empty; the rule fires when one is missing."""
+    tier: Tier | None = None
+    """``green`` runs, ``yellow`` holds for approval, ``red`` blocks. Default: ``red`` for
+    ``require`` rules, else ``yellow``."""
+    reason: str | None = None
+    """Why the rule exists; shown to the approver and to the agent."""
+
+    @property
+    def effective_tier(self) -> Tier:
+        """The tier after defaults."""
+        return self.tier or ("red" if self.require else "yellow")
+
+
+class Budgets(_Model):
+    """Limits that halt the run when exceeded. Absent means unlimited."""
+
+    max_steps: int | None = Field(None, ge=1)
+    """Most trace steps (model turns, tool calls, approvals) in the run."""
+    max_tool_calls: int | None = Field(None, ge=0)
+    """Most tool calls (valid or not)."""
+    max_tokens: int | None = Field(None, ge=0)
+    """Most tokens (input + output) over all model calls."""
+    max_cost_usd: float | None = Field(None, ge=0)
+    """Most model cost in USD (unknown prices do not count toward it)."""
+    max_seconds: float | None = Field(None, gt=0)
+    """Most wall-clock seconds for the run."""
+
+
+class PolicySpec(_Model):
+    """What the agent may do."""
+
+    allow: list[str] | None = None
+    """Tools (names or globs) the agent may call; absent means every sandbox tool."""
+    deny: list[str] = []
+    """Tools (names or globs) that are always blocked."""
+    budgets: Budgets = Budgets()
+    """Step, tool-call, token, cost and time limits."""
+    rules: list[Rule] = []
+    """Argument rules with tiers; the most severe firing rule decides."""
+
+
+class ApprovalsSpec(_Model):
+    """How held (yellow) tool calls are decided."""
+
+    handler: ApprovalHandler = "prompt"
+    """``prompt`` asks on the terminal (fails when there is none), ``approve``/``deny``
+    decide at once (CI), ``fail`` halts the run, ``wait`` parks the run for a decision."""
+    timeout_s: float | None = Field(None, gt=0)
+    """Seconds to wait for a decision before ``on_timeout`` applies."""
+    on_timeout: Literal["deny", "fail"] = "deny"
+    """What a timed-out approval becomes."""
+
+
+class StateExpectation(_Model):
+    """A check on the final state at a path like ``refunds[-1].status``."""
+
+    path: str
+    """Dotted path with ``[i]`` indexes; on a collection, ``[-1]`` is its last record."""
+    equals: Any = None
+    """The value expected at ``path`` (compared as JSON)."""
+    exists: bool | None = None
+    """Whether something must (or must not) be at ``path``; used when ``equals`` is absent."""
+
+
+class Expect(_Model):
+    """What the run must do to pass. Every listed expectation is checked and named."""
+
+    status: str | None = None
+    """Final run status: completed, halted, failed."""
+    tool_calls: list[ToolCallSpec] = []
+    """Tool calls that must have run, each ``{tool: {arg: value}}`` (argument subset)."""
+    ordered: bool = False
+    """Whether ``tool_calls`` must happen in the listed order."""
+    no_tool_calls: list[str] = []
+    """Tools that must not have been executed."""
+    state: list[StateExpectation] = []
+    """Checks on the final state."""
+    holds: int | None = Field(None, ge=0)
+    """Number of tool calls held for approval."""
+    blocks: int | None = Field(None, ge=0)
+    """Number of tool calls blocked by the policy."""
+    approvals: int | None = Field(None, ge=0)
+    """Number of held calls that were approved."""
+    invalid_tool_calls: int | None = Field(None, ge=0)
+    """Number of tool calls whose arguments failed validation."""
+    max_cost_usd: float | None = Field(None, ge=0)
+    """Ceiling on the run's model cost in USD."""
+    max_tokens: int | None = Field(None, ge=0)
+    """Ceiling on the run's tokens."""
+    output_contains: list[str] = []
+    """Strings the agent's final output must contain (case-insensitive)."""
+    state_hash: str | None = None
+    """A sandbox-defined hash of the final state (see the sandbox's ``state_hash``)."""
+
+    _check = field_validator("tool_calls")(classmethod(lambda cls, v: _check_calls(v)))
+
+    @field_validator("output_contains", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class Scenario(_Model):
+    """One scenario file: `agentbox run scenario.yaml`."""
+
+    name: str
+    """Short name shown in run lists."""
+    description: str = ""
+    """What the scenario exercises."""
+    sandbox: str
+    """Sandbox folder name under the sandboxes folder (or a path to one)."""
+    mode: Mode = "execute"
+    """``execute``: tools run on the run's copy of the state; ``shadow``: state from
+    ``state`` or ``--state``, writes go to an overlay, the source is never touched;
+    ``recommend``: write tools are not executed, each becomes a proposed action."""
+    state: str | None = None
+    """State snapshot source (folder or JSON/YAML file), relative to this file. Required
+    for shadow mode unless ``--state`` is given; otherwise replaces the sandbox seed."""
+    agent: AgentSpec = AgentSpec()
+    """The agent and its model."""
+    input: str
+    """The user's message that starts the run."""
+    script: list[ScriptTurn] = []
+    """Turns for the scripted model, played in order."""
+    policy: PolicySpec = PolicySpec()
+    """Allowlist, budgets and rules."""
+    approvals: ApprovalsSpec = ApprovalsSpec()
+    """How held calls are decided (a handler name or an object)."""
+    expect: Expect | None = None
+    """Expectations; without them a run passes when it completes."""
+
+    _path: Path | None = PrivateAttr(None)
+    _lines: dict[Loc, int] = PrivateAttr(default_factory=dict)
+
+    def locate(self, *loc: str | int) -> tuple[str, int | None]:
+        """``(file, line)`` of a field location, for errors found after loading."""
+        return str(self._path or "<scenario>"), line_of(self._lines, tuple(loc))
+
+    @property
+    def path(self) -> Path | None:
+        """The file this scenario was loaded from."""
+        return self._path
+
+    @field_validator("approvals", mode="before")
+    @classmethod
+    def _handler_shorthand(cls, value: Any) -> Any:
+        return {"handler": value} if isinstance(value, str) else value
+
+    @property
+    def model_name(self) -> str | None:
+        """The model named by the scenario (``scripted`` for scripted agents)."""
+        return "scripted" if self.agent.type == "scripted" else self.agent.model
+
+
+def _message(error: Any, loc: Loc, model_fields: dict[Loc, list[str]]) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        known = model_fields.get(loc[:-1], [])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        return "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"must be one of {expected}"
+    if kind == "missing":
+        return "required field is missing"
+    msg = str(error["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def _field_names(model: type[BaseModel], loc: Loc, out: dict[Loc, list[str]]) -> None:
+    out[loc] = list(model.model_fields)
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        for candidate in (ann, *getattr(ann, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                _field_names(candidate, (*loc, name), out)
+
+
+def _field_map() -> dict[Loc, list[str]]:
+    out: dict[Loc, list[str]] = {}
+    _field_names(Scenario, (), out)
+    return out
+
+
+def _normalise(loc: tuple[Any, ...], fields: dict[Loc, list[str]]) -> Loc:
+    """Drop pydantic's union/validator tags from a location, keep keys and indexes."""
+    out: list[str | int] = []
+    for part in loc:
+        if isinstance(part, int) or part in fields.get(_generic(tuple(out)), []) or not out:
+            out.append(part)
+        elif isinstance(part, str) and ("[" in part or part in {"function-after", "str"}):
+            continue
+        else:
+            out.append(part)
+    return tuple(out)
+
+
+def _generic(loc: Loc) -> Loc:
+    return tuple(p for p in loc if not isinstance(p, int))
+
+
+def _dotted(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def parse_scenario(data: Any, path: Path, lines: dict[Loc, int]) -> Scenario:
+    """Validate parsed YAML as a Scenario. Raises ScenarioError listing every problem."""
+    display = str(path)
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem(display, 1, "", "a scenario must be a YAML mapping")])
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        fields = _field_map()
+        problems = []
+        for error in exc.errors():
+            loc = _normalise(error["loc"], {_generic(k): v for k, v in fields.items()})
+            generic = _generic(loc)
+            message = _message(error, generic, {_generic(k): v for k, v in fields.items()})
+            problems.append(Problem(display, line_of(lines, loc), _dotted(loc), message))
+        problems.sort(key=lambda p: p.line or 0)
+        raise ScenarioError(problems) from None
+    scenario._path = path
+    scenario._lines = lines
+    return scenario
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario file.
+
+    Raises:
+        ScenarioError: unreadable file, bad YAML, or invalid fields (one problem each,
+            with ``file:line: field.path: message``).
+    """
+    data, lines = load_yaml(path)
+    return parse_scenario(data, path, lines)
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """JSON Schema of scenario files, for editors (``agentbox schema``)."""
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "agentbox scenario"
+    return schema

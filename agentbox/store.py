@@ -1,0 +1,450 @@
+"""The trace store: one SQLite file (WAL) holding runs, steps, checkpoints and approvals.
+
+This is the only module that speaks SQL. Writers commit every step before the runner
+takes the next side effect, so a killed process leaves a readable file in which the run
+is still marked ``running`` (shown as not finished). Readers (the TUI, ``agentbox show``)
+may read while a run writes.
+
+Tables (schema version in ``meta``)::
+
+    runs         one row per run: scenario, mode, model, status, totals, lineage
+    steps        (run_id, idx): kind, name, status, data JSON, message JSON, patch JSON,
+                 tokens, cost, latency and the counters after the step
+    checkpoints  (run_id, step): full-state restore points (the seed by hash at step -1,
+                 an edited state at a fork); state at step N = checkpoint + patches
+    blobs        content-addressed, zlib-compressed JSON (seed states, edited states)
+    approvals    held tool calls and their decisions
+
+Durability: ``journal_mode=WAL`` and ``synchronous=NORMAL``: a committed step survives a
+crash of the process (not necessarily a power cut).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from agentbox.errors import StoreError
+
+SCHEMA_VERSION = 1
+STEP_FORMAT = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    scenario TEXT NOT NULL,
+    scenario_path TEXT,
+    scenario_json TEXT NOT NULL,
+    sandbox TEXT NOT NULL,
+    sandbox_path TEXT,
+    mode TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    model TEXT,
+    status TEXT NOT NULL,
+    reason TEXT,
+    input TEXT,
+    output TEXT,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    parent_id TEXT,
+    fork_step INTEGER,
+    replay_of TEXT,
+    seed_hash TEXT,
+    messages TEXT,
+    counters TEXT,
+    expectations TEXT,
+    passed INTEGER,
+    options TEXT,
+    pid INTEGER
+);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT,
+    status TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    duration_s REAL,
+    data TEXT,
+    message TEXT,
+    patch TEXT,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cost_usd REAL,
+    counters TEXT,
+    PRIMARY KEY (run_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    state_hash TEXT NOT NULL,
+    note TEXT,
+    PRIMARY KEY (run_id, step)
+);
+CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS approvals (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    tool TEXT NOT NULL,
+    args TEXT NOT NULL,
+    rule TEXT,
+    reason TEXT,
+    requested_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    decided_at REAL,
+    decided_by TEXT,
+    decision_reason TEXT,
+    edited_args TEXT
+);
+CREATE INDEX IF NOT EXISTS approvals_status ON approvals (status);
+"""
+
+FINISHED = ("completed", "halted", "failed")
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+@dataclass
+class RunRow:
+    """A stored run. JSON columns are parsed; times are Unix seconds."""
+
+    id: str
+    scenario: str
+    scenario_path: str | None
+    scenario_json: dict[str, Any]
+    sandbox: str
+    sandbox_path: str | None
+    mode: str
+    agent: str
+    model: str | None
+    status: str
+    reason: str | None
+    input: str | None
+    output: str | None
+    started_at: float
+    ended_at: float | None
+    parent_id: str | None
+    fork_step: int | None
+    replay_of: str | None
+    seed_hash: str | None
+    messages: list[dict[str, Any]]
+    counters: dict[str, Any]
+    expectations: list[dict[str, Any]] | None
+    passed: bool | None
+    options: dict[str, Any]
+    pid: int | None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run reached a final status."""
+        return self.status in FINISHED
+
+    @property
+    def duration_s(self) -> float | None:
+        """Wall seconds from start to end (None while running)."""
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+
+@dataclass
+class StepRow:
+    """A stored step. ``data`` holds the kind-specific fields (see runner.py)."""
+
+    run_id: str
+    idx: int
+    kind: str
+    name: str | None = None
+    status: str = "ok"
+    started_at: float = 0.0
+    duration_s: float | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    message: dict[str, Any] | None = None
+    patch: list[dict[str, Any]] | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    counters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ApprovalRow:
+    """A held tool call and, once decided, its decision."""
+
+    id: str
+    run_id: str
+    step: int
+    tool: str
+    args: dict[str, Any]
+    rule: str | None
+    reason: str | None
+    requested_at: float
+    status: str
+    decided_at: float | None
+    decided_by: str | None
+    decision_reason: str | None
+    edited_args: dict[str, Any] | None
+
+
+_RUN_JSON = {"scenario_json", "messages", "counters", "expectations", "options"}
+
+
+class TraceStore:
+    """Open (creating if needed) a trace store file.
+
+    Args:
+        path: the SQLite file; parent folders are created.
+
+    Raises:
+        StoreError: the file is not a SQLite database or has a newer schema.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False,
+                                        isolation_level=None)
+            self.db = sqlite_utils.Database(self.conn)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA busy_timeout=10000")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable trace store: {exc}",
+                             "point `store` in .agentbox.toml at another file") from exc
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self.conn.executescript(_SCHEMA)
+            row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: schema version {version} is newer than this agentbox "
+                                 f"({SCHEMA_VERSION})", "upgrade agentbox")
+            if version < SCHEMA_VERSION:
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                                  (str(SCHEMA_VERSION),))
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    def schema_version(self) -> int:
+        """The schema version stored in the file."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0])
+
+    # ---- blobs ---------------------------------------------------------------------
+    def put_blob(self, digest: str, value: Any) -> None:
+        """Store a JSON value under its content hash (no-op when present)."""
+        with self._lock:
+            if self.conn.execute("SELECT 1 FROM blobs WHERE hash=?", (digest,)).fetchone():
+                return
+            data = zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 6)
+            self.conn.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (digest, data))
+
+    def get_blob(self, digest: str) -> Any:
+        """Load a stored JSON value. Raises StoreError when absent."""
+        row = self.conn.execute("SELECT data FROM blobs WHERE hash=?", (digest,)).fetchone()
+        if row is None:
+            raise StoreError(f"state blob {digest[:12]} is missing from {self.path}")
+        return json.loads(zlib.decompress(row[0]))
+
+    # ---- runs ----------------------------------------------------------------------
+    def create_run(self, **fields: Any) -> None:
+        """Insert a run row; JSON fields (scenario_json, messages, counters...) as values."""
+        row = {k: (_dump(v) if k in _RUN_JSON else v) for k, v in fields.items()}
+        row.setdefault("pid", os.getpid())
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self._lock:
+            self.conn.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", tuple(row.values()))
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Update columns of a run (JSON fields given as values)."""
+        row = {k: (_dump(v) if k in _RUN_JSON else v) for k, v in fields.items()}
+        sets = ", ".join(f"{k}=?" for k in row)
+        with self._lock:
+            self.conn.execute(f"UPDATE runs SET {sets} WHERE id=?", (*row.values(), run_id))
+
+    def _run_from(self, row: sqlite3.Row) -> RunRow:
+        data = dict(row)
+        for key in _RUN_JSON:
+            data[key] = _load(data[key])
+        data["messages"] = data["messages"] or []
+        data["counters"] = data["counters"] or {}
+        data["options"] = data["options"] or {}
+        data["passed"] = None if data["passed"] is None else bool(data["passed"])
+        return RunRow(**data)
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        cur = self.conn.cursor()
+        cur.row_factory = sqlite3.Row
+        return cur.execute(sql, params).fetchall()
+
+    def get_run(self, run_id: str) -> RunRow:
+        """A run by id or unique id prefix.
+
+        Raises:
+            StoreError: no run, or the prefix is ambiguous.
+        """
+        rows = self._query("SELECT * FROM runs WHERE id=?", (run_id,))
+        if not rows:
+            rows = self._query("SELECT * FROM runs WHERE id LIKE ? ORDER BY started_at DESC LIMIT 6",
+                               (run_id.replace("%", "") + "%",))
+        if not rows:
+            raise StoreError(f"no run {run_id!r} in {self.path}", "`agentbox runs` lists stored runs")
+        if len(rows) > 1:
+            ids = ", ".join(r["id"] for r in rows[:5])
+            raise StoreError(f"run id prefix {run_id!r} is ambiguous: {ids}", "type more of the id")
+        return self._run_from(rows[0])
+
+    def list_runs(self, *, limit: int | None = 50, offset: int = 0, status: str | None = None,
+                  text: str | None = None) -> list[RunRow]:
+        """Runs newest first, optionally filtered by status and by text in id/scenario."""
+        where, params = [], []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if text:
+            where.append("(id LIKE ? OR scenario LIKE ? OR model LIKE ?)")
+            params += [f"%{text}%"] * 3
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY started_at DESC, rowid DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        return [self._run_from(r) for r in self._query(sql, tuple(params))]
+
+    def count_runs(self) -> int:
+        """Number of stored runs."""
+        return int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+    # ---- steps ---------------------------------------------------------------------
+    def add_step(self, step: StepRow) -> None:
+        """Insert and commit one step (the runner's durability point)."""
+        with self._lock:
+            self.conn.execute(
+                "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (step.run_id, step.idx, step.kind, step.name, step.status, step.started_at,
+                 step.duration_s, _dump(step.data), _dump(step.message), _dump(step.patch or None),
+                 step.input_tokens, step.output_tokens, step.cost_usd, _dump(step.counters)),
+            )
+
+    def update_step(self, run_id: str, idx: int, **fields: Any) -> None:
+        """Update and commit columns of a step (JSON columns given as values)."""
+        row = {k: (_dump(v) if k in {"data", "message", "patch", "counters"} else v)
+               for k, v in fields.items()}
+        sets = ", ".join(f"{k}=?" for k in row)
+        with self._lock:
+            self.conn.execute(f"UPDATE steps SET {sets} WHERE run_id=? AND idx=?",
+                              (*row.values(), run_id, idx))
+
+    def steps(self, run_id: str, start: int = 0, stop: int | None = None) -> list[StepRow]:
+        """Steps ``start <= idx < stop`` of a run, in order."""
+        sql = "SELECT * FROM steps WHERE run_id=? AND idx>=?"
+        params: tuple[Any, ...] = (run_id, start)
+        if stop is not None:
+            sql += " AND idx<?"
+            params = (*params, stop)
+        return [self._step_from(r) for r in self._query(sql + " ORDER BY idx", params)]
+
+    def iter_patches(self, run_id: str, start: int, stop: int) -> Iterator[list[dict[str, Any]]]:
+        """The state patches of steps ``start <= idx < stop`` that changed state, in order."""
+        cur = self.conn.execute(
+            "SELECT patch FROM steps WHERE run_id=? AND idx>=? AND idx<? AND patch IS NOT NULL "
+            "ORDER BY idx", (run_id, start, stop))
+        for (text,) in cur:
+            yield json.loads(text)
+
+    def step_count(self, run_id: str) -> int:
+        """Number of stored steps of a run."""
+        return int(self.conn.execute("SELECT count(*) FROM steps WHERE run_id=?",
+                                     (run_id,)).fetchone()[0])
+
+    def _step_from(self, row: sqlite3.Row) -> StepRow:
+        data = dict(row)
+        for key in ("data", "message", "patch", "counters"):
+            data[key] = _load(data[key])
+        data["data"] = data["data"] or {}
+        data["counters"] = data["counters"] or {}
+        return StepRow(**data)
+
+    # ---- checkpoints ---------------------------------------------------------------
+    def add_checkpoint(self, run_id: str, step: int, state_hash: str, note: str = "") -> None:
+        """Record that the state after ``step`` is the blob ``state_hash``."""
+        with self._lock:
+            self.conn.execute("INSERT OR REPLACE INTO checkpoints VALUES (?,?,?,?)",
+                              (run_id, step, state_hash, note))
+
+    def checkpoint_before(self, run_id: str, step: int) -> tuple[int, str] | None:
+        """The latest full-state checkpoint at or before ``step``: ``(step, hash)``."""
+        row = self.conn.execute(
+            "SELECT step, state_hash FROM checkpoints WHERE run_id=? AND step<=? "
+            "ORDER BY step DESC LIMIT 1", (run_id, step)).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    # ---- approvals -----------------------------------------------------------------
+    def add_approval(self, approval_id: str, run_id: str, step: int, tool: str,
+                     args: dict[str, Any], rule: str | None, reason: str | None) -> None:
+        """Record a pending approval."""
+        with self._lock:
+            self.conn.execute(
+                "INSERT INTO approvals (id, run_id, step, tool, args, rule, reason, requested_at, "
+                "status) VALUES (?,?,?,?,?,?,?,?, 'pending')",
+                (approval_id, run_id, step, tool, _dump(args), rule, reason, time.time()))
+
+    def decide_approval(self, approval_id: str, status: str, *, by: str, reason: str | None = None,
+                        edited_args: dict[str, Any] | None = None) -> bool:
+        """Decide a pending approval. Returns False when it was already decided."""
+        with self._lock:
+            cur = self.conn.execute(
+                "UPDATE approvals SET status=?, decided_at=?, decided_by=?, decision_reason=?, "
+                "edited_args=? WHERE id=? AND status='pending'",
+                (status, time.time(), by, reason, _dump(edited_args), approval_id))
+            return cur.rowcount == 1
+
+    def get_approval(self, approval_id: str) -> ApprovalRow:
+        """An approval by id or unique prefix. Raises StoreError when unknown."""
+        rows = self._query("SELECT * FROM approvals WHERE id=? OR id LIKE ? LIMIT 2",
+                           (approval_id, approval_id + "%"))
+        if len(rows) != 1:
+            what = "no" if not rows else "ambiguous"
+            raise StoreError(f"{what} approval {approval_id!r}", "`agentbox approvals` lists them")
+        return self._approval_from(rows[0])
+
+    def approvals(self, *, status: str | None = "pending", run_id: str | None = None) -> list[ApprovalRow]:
+        """Approvals, oldest first, filtered by status and run."""
+        where, params = [], []
+        if status:
+            where.append("status=?")
+            params.append(status)
+        if run_id:
+            where.append("run_id=?")
+            params.append(run_id)
+        sql = "SELECT * FROM approvals" + (" WHERE " + " AND ".join(where) if where else "")
+        return [self._approval_from(r) for r in self._query(sql + " ORDER BY requested_at", tuple(params))]
+
+    def _approval_from(self, row: sqlite3.Row) -> ApprovalRow:
+        data = dict(row)
+        data["args"] = _load(data["args"])
+        data["edited_args"] = _load(data["edited_args"])
+        return ApprovalRow(**data)
