@@ -318,8 +318,8 @@ class Runner:
             step.status = "failed"
             step.data["reason"] = verdict.reason
             self._record(step)
-            raise RunHalted("halted", f"{name} held by rule {decision.rule!r} ({decision.reason}) "
-                            "and the run is set to fail on holds")
+            raise RunHalted("halted", f"{name} held by rule {decision.rule!r} ({decision.reason}); "
+                            f"{verdict.reason or 'not approved'}")
         final_args, final_decision = args, decision
         if verdict.verdict == "approve" and verdict.args is not None:
             spec = self.plan.sandbox.tools[name]

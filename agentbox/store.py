@@ -159,6 +159,26 @@ class RunRow:
         return self.status in FINISHED
 
     @property
+    def live(self) -> bool:
+        """Whether a ``running`` run's process still exists (False: it died unfinished)."""
+        if self.finished or self.pid is None:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    @property
+    def display_status(self) -> str:
+        """The status, with a dead ``running`` run shown as ``not finished``."""
+        if self.status == "running" and not self.live:
+            return "not finished"
+        return self.status
+
+    @property
     def duration_s(self) -> float | None:
         """Wall seconds from start to end (None while running)."""
         return None if self.ended_at is None else self.ended_at - self.started_at

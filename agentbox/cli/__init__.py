@@ -1,0 +1,111 @@
+"""The ``agentbox`` command line (Typer). Thin: parse, call the library, print.
+
+Exit codes: 0 the run met its expectations, 1 it did not (or halted/failed without
+expectations), 2 bad input (scenario, config, sandbox, unknown run). Set
+``AGENTBOX_DEBUG=1`` to see tracebacks for errors.
+
+Heavy modules (the runner, pydantic models, rich tables) are imported inside commands so
+``agentbox --help`` stays fast; litellm and textual are never imported here.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from agentbox.config import Settings
+    from agentbox.store import TraceStore
+
+app = typer.Typer(
+    name="agentbox",
+    help="A local-first developer sandbox for AI agents: run a scenario against mock tools "
+    "under a policy, trace every step in SQLite, inspect and replay.\n\n"
+    "Examples:\n\n"
+    "  agentbox run scenarios/refund-clean.yaml\n\n"
+    "  agentbox runs\n\n"
+    "  agentbox show 3fa2\n\n"
+    "  agentbox init billing",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", help="Trace store file (default: `store` in .agentbox.toml, "
+                 "else .agentbox/traces.db).", envvar="AGENTBOX_STORE", show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def fail(message: str, hint: str = "", code: int = 2) -> NoReturn:
+    """Print ``error: message`` (+ hint) to stderr and exit with ``code``."""
+    err = _console(stderr=True)
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/] {escape(message)}")
+    if hint:
+        err.print(f"[dim]hint: {escape(hint)}[/]")
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    from agentbox.config import load_settings
+
+    return load_settings()
+
+
+def _open_store(settings: Settings, store: Path | None) -> TraceStore:
+    from agentbox.store import TraceStore
+
+    return TraceStore(store or settings.store_path)
+
+
+def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``app.command`` that turns AgentboxError into ``error: ...`` + hint and exit 2."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def guarded(*a: Any, **kw: Any) -> Any:
+            from agentbox.errors import AgentboxError
+
+            try:
+                return fn(*a, **kw)
+            except AgentboxError as exc:
+                if os.environ.get("AGENTBOX_DEBUG"):
+                    raise
+                fail(exc.message, exc.hint)
+
+        return app.command(*args, **kwargs)(guarded)
+
+    return wrap
+
+
+def to_json(value: Any) -> str:
+    """Pretty JSON for ``--json`` output."""
+    return json.dumps(value, indent=2, default=str)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+from agentbox.cli import commands as _commands  # noqa: E402,F401  (registers commands)

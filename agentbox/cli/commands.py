@@ -1,0 +1,301 @@
+"""The run/inspect commands: run, runs, show, schema, init."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from agentbox.cli import JsonOpt, StoreOpt, _console, _open_store, _settings, command, fail, to_json
+
+if TYPE_CHECKING:
+    from agentbox.approvals import ApprovalDecision, ApprovalRequest
+    from agentbox.runner import RunResult
+    from agentbox.store import RunRow
+
+
+def _interactive_approver(console: Any) -> Any:
+    from rich.prompt import Prompt
+
+    from agentbox.approvals import ApprovalDecision
+    from agentbox.cli.render import call_text
+
+    user = __import__("getpass").getuser()
+
+    def decide(request: ApprovalRequest) -> ApprovalDecision:
+        d = request.decision
+        console.print(f"[magenta]⏸ approval needed[/] {call_text(request.tool, request.args)}")
+        console.print(f"  rule [bold]{d.rule}[/]: {d.reason}")
+        while True:
+            answer = Prompt.ask("  approve? [y]es / [n]o / [e]dit", choices=["y", "n", "e"],
+                                default="n", console=console)
+            if answer == "y":
+                return ApprovalDecision("approve", reason="approved at the prompt", by=user)
+            if answer == "n":
+                reason = Prompt.ask("  reason", default="denied at the prompt", console=console)
+                return ApprovalDecision("deny", reason=reason, by=user)
+            text = Prompt.ask("  edit as key=value (JSON values), space separated", console=console)
+            try:
+                edits = _parse_edits(text.split())
+            except ValueError as exc:
+                console.print(f"  [red]{exc}[/]")
+                continue
+            return ApprovalDecision("approve", args={**request.args, **edits},
+                                    reason=f"approved with edits {edits}", by=user)
+
+    return decide
+
+
+def _parse_edits(items: list[str]) -> dict[str, Any]:
+    """``['amount_usd=180', 'note="x"']`` -> ``{'amount_usd': 180, 'note': 'x'}``."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected key=value, got {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def _result_json(run: RunRow, result: RunResult | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "run_id": run.id, "scenario": run.scenario, "status": run.status, "reason": run.reason,
+        "passed": run.passed, "mode": run.mode, "model": run.model, "output": run.output,
+        "counters": run.counters, "expectations": run.expectations,
+    }
+    if result is not None:
+        data["changes"] = [{"collection": c, "key": k, "before": b, "after": a}
+                           for c, k, b, a in result.changes]
+        data["recommendations"] = result.recommendations
+    return data
+
+
+@command("run")
+def run_cmd(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
+    mode: Annotated[str | None, typer.Option(help="execute | shadow | recommend (overrides the scenario).")] = None,
+    model: Annotated[str | None, typer.Option(help="Model: `scripted` or a litellm string such as openai/gpt-4o-mini.")] = None,
+    state: Annotated[Path | None, typer.Option("--state", help="State snapshot (folder or JSON/YAML file); required for shadow mode unless the scenario names one.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Replace the sandbox's seed data folder.")] = None,
+    approve: Annotated[bool, typer.Option("--approve", help="Approve every held (yellow) call.")] = False,
+    deny: Annotated[bool, typer.Option("--deny", help="Deny every held call (the agent sees the denial).")] = False,
+    fail_on_hold: Annotated[bool, typer.Option("--fail-on-hold", help="Halt the run at the first held call.")] = False,
+    as_json: JsonOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Run a scenario: the agent against the sandbox, gated by the policy, traced to the store.
+
+    Prints each step as it happens (reasoning apart from actions, policy verdicts, results)
+    and a summary. Exit 0 when the run meets the scenario's expectations, 1 when not, 2 on
+    bad input.
+
+    Examples:
+
+      agentbox run scenarios/refund-clean.yaml
+
+      agentbox run scenarios/refund-over-limit.yaml --approve
+
+      agentbox run scenarios/refund-clean.yaml --mode recommend --json
+
+      agentbox run scenarios/shadow-address.yaml --state snapshots/prod.json
+    """
+    from agentbox.approvals import fixed_approver
+    from agentbox.cli.render import changes_table, print_step, run_header, summary_table
+    from agentbox.runner import Runner, RunOptions, plan_run
+
+    if sum([approve, deny, fail_on_hold]) > 1:
+        fail("choose one of --approve, --deny, --fail-on-hold")
+    if mode is not None and mode not in ("execute", "shadow", "recommend"):
+        fail(f"--mode must be one of execute, shadow, recommend (got {mode!r})")
+    handler = "approve" if approve else "deny" if deny else "fail" if fail_on_hold else None
+    settings = _settings()
+    options = RunOptions(mode=mode, model=model, state_path=state, data_path=data,  # type: ignore[arg-type]
+                         approvals=handler)
+    plan = plan_run(scenario, settings, options)
+    console = _console()
+    approver = None
+    if plan.approvals.handler == "prompt":
+        if sys.stdin.isatty() and not as_json:
+            approver = _interactive_approver(console)
+        else:
+            from agentbox.approvals import ApprovalDecision
+
+            def approver(request: ApprovalRequest) -> ApprovalDecision:
+                return ApprovalDecision("fail", reason="no terminal to ask for approval; "
+                                        "pass --approve or --deny, or set `approvals:`")
+    elif plan.approvals.handler in ("approve", "deny", "fail"):
+        approver = fixed_approver(plan.approvals.handler)  # type: ignore[arg-type]
+    trace = _open_store(settings, store)
+    live = not as_json and not quiet
+    runner = Runner(plan, trace, approver=approver,
+                    on_step=(lambda step: print_step(console, step)) if live else None)
+    if live:
+        console.print(f"[bold]run {runner.run_id}[/] · {plan.scenario.name} · sandbox "
+                      f"{plan.sandbox.name} · mode {plan.mode} · {plan.scenario.agent.type}/{plan.model_name}")
+    result = runner.run()
+    run = trace.get_run(result.run_id)
+    if as_json:
+        print(to_json(_result_json(run, result)))
+    else:
+        if quiet:
+            console.print(run_header(run))
+        console.print()
+        console.print(summary_table(run))
+        if result.output:
+            console.print(f"[bold]output[/]      {result.output}")
+        if result.changes:
+            title = "shadow diff (source untouched)" if plan.mode == "shadow" else "state changes"
+            console.print(changes_table(result.changes, title))
+        if result.recommendations:
+            from agentbox.cli.render import call_text
+
+            console.print("[bold]recommended actions (not executed)[/]")
+            for rec in result.recommendations:
+                d = rec["decision"]
+                console.print(f"  → {call_text(rec['tool'], rec['args'])}  [dim]policy: "
+                              f"{d['verdict']}{' · ' + d['rule'] if d['rule'] else ''}[/]")
+        _print_expectations(console, run)
+        console.print(f"[dim]trace: agentbox show {run.id}[/]")
+    raise typer.Exit(0 if result.passed else 1)
+
+
+def _print_expectations(console: Any, run: RunRow) -> None:
+    from rich.markup import escape
+
+    if not run.expectations:
+        verdict = "[green]passed[/]" if run.passed else "[red]failed[/] (no expectations; run did not complete)"
+        console.print(f"[bold]result[/]      {verdict}")
+        return
+    failed = [e for e in run.expectations if not e["passed"]]
+    word = "[green]passed[/]" if not failed else "[red]failed[/]"
+    console.print(f"[bold]expectations[/] {word} ({len(run.expectations) - len(failed)}/{len(run.expectations)})")
+    for e in run.expectations:
+        mark = "[green]✓[/]" if e["passed"] else "[red]✗[/]"
+        if not e["passed"] or len(run.expectations) <= 8:
+            console.print(f"  {mark} {escape(e['name'])}: [dim]{escape(e['detail'])}[/]")
+
+
+@command("runs")
+def runs_cmd(
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs to show.")] = 20,
+    status: Annotated[str | None, typer.Option(help="Only runs with this status (completed, halted, failed, running).")] = None,
+    search: Annotated[str | None, typer.Option("--search", "-s", help="Text in the run id, scenario or model.")] = None,
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """List stored runs, newest first.
+
+    Examples:
+
+      agentbox runs
+
+      agentbox runs --status halted -n 50
+
+      agentbox runs --search refund --json
+    """
+    from agentbox.cli.render import runs_table
+
+    trace = _open_store(_settings(), store)
+    runs = trace.list_runs(limit=limit, status=status, text=search)
+    if as_json:
+        print(to_json([_result_json(r) | {"started_at": r.started_at, "ended_at": r.ended_at} for r in runs]))
+        return
+    console = _console()
+    if not runs:
+        console.print(f"no runs in {trace.path} yet — try: agentbox run scenarios/refund-clean.yaml")
+        return
+    console.print(runs_table(runs))
+    total = trace.count_runs()
+    if total > len(runs):
+        console.print(f"[dim]{len(runs)} of {total} runs; --limit for more[/]")
+
+
+@command("show")
+def show_cmd(
+    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.", show_default=False)],
+    step: Annotated[int | None, typer.Option("--step", help="Show only this step (with its full data).")] = None,
+    state: Annotated[bool, typer.Option("--state", help="With --step: print the state after that step.")] = False,
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Print a stored run step by step, with its summary and expectations.
+
+    Examples:
+
+      agentbox show 3fa2
+
+      agentbox show 3fa2 --step 3 --json
+
+      agentbox show 3fa2 --step 3 --state
+    """
+    from agentbox.cli.render import print_step, run_header, summary_table
+
+    trace = _open_store(_settings(), store)
+    run = trace.get_run(run_id)
+    if step is not None:
+        steps = trace.steps(run.id, step, step + 1)
+        if not steps:
+            fail(f"run {run.id} has no step {step}", f"it has {trace.step_count(run.id)} steps (0-based)")
+        if state:
+            from agentbox.replay import state_at
+
+            print(to_json(state_at(trace, run, step).snapshot()))
+            return
+        print(to_json(steps[0].__dict__))
+        return
+    steps = trace.steps(run.id)
+    if as_json:
+        print(to_json(_result_json(run) | {"steps": [s.__dict__ for s in steps]}))
+        return
+    console = _console()
+    console.print(run_header(run))
+    console.print(f"[dim]input:[/] {run.input}")
+    for s in steps:
+        print_step(console, s)
+    console.print()
+    console.print(summary_table(run))
+    if run.output:
+        console.print(f"[bold]output[/]      {run.output}")
+    _print_expectations(console, run)
+
+
+@command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of scenario files (for editor validation).
+
+    Examples:
+
+      agentbox schema > scenario.schema.json
+    """
+    from agentbox.scenario import scenario_json_schema
+
+    print(to_json(scenario_json_schema()))
+
+
+@command("init")
+def init_cmd(
+    name: Annotated[str, typer.Argument(help="Sandbox name (a folder under sandboxes/).")] = "demo",
+    force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+) -> None:
+    """Scaffold a sandbox, a scenario that runs offline, and .agentbox.toml if missing.
+
+    Examples:
+
+      agentbox init billing && agentbox run scenarios/billing-example.yaml
+    """
+    from agentbox.scaffold import scaffold
+
+    settings = _settings()
+    written = scaffold(settings.root, name, settings, force=force)
+    console = _console()
+    for path in written:
+        console.print(f"wrote {path}")
+    console.print(f"next: agentbox run {settings.scenarios}/{name}-example.yaml")

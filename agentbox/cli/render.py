@@ -1,0 +1,182 @@
+"""How runs and steps look on the terminal (rich). Used only by the CLI."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from agentbox.store import RunRow, StepRow
+
+STATUS_STYLE = {
+    "completed": "green", "running": "cyan", "halted": "yellow", "failed": "red",
+    "awaiting_approval": "magenta", "not finished": "red",
+    "ok": "green", "error": "yellow", "invalid": "yellow", "blocked": "red", "denied": "red",
+    "recommended": "cyan", "crashed": "red", "pending": "magenta", "approved": "green",
+    "edited": "green",
+}
+TOOL_MARK = {"ok": "✓", "error": "✗", "invalid": "✗", "blocked": "⛔", "denied": "✗",
+             "recommended": "→", "crashed": "✗", "pending": "…"}
+
+
+def short(value: Any, width: int = 100) -> str:
+    """One line of at most ``width`` characters."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def call_text(name: str | None, args: Any) -> str:
+    """``tool(a="x", b=2)`` for display."""
+    if isinstance(args, dict):
+        inner = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in args.items())
+    else:
+        inner = json.dumps(args, default=str)
+    return f"{name}({inner})"
+
+
+def money(value: float | None, unknown: int = 0) -> str:
+    """USD with 4 decimals, ``unknown`` when any price was unknown."""
+    if value is None:
+        return "unknown"
+    text = f"${value:.4f}"
+    return text + f" (+{unknown} unknown)" if unknown else text
+
+
+def step_lines(step: StepRow, *, width: int = 110) -> list[Text]:
+    """Lines for one step: reasoning (dim) kept apart from actions."""
+    head = Text(f"{step.idx:>4} ", style="bold")
+    out: list[Text] = []
+    d = step.data
+    if step.kind == "llm":
+        resp = d.get("response", {})
+        tokens = (step.input_tokens or 0) + (step.output_tokens or 0)
+        line = head + Text(f"model  {step.name}", style="blue") + Text(f"  {tokens} tok", style="dim")
+        out.append(line)
+        if resp.get("reasoning"):
+            out.append(Text("       thinks: ", style="dim") + Text(short(resp["reasoning"], width), style="italic dim"))
+        if resp.get("text"):
+            out.append(Text("       says:   ") + Text(short(resp["text"], width)))
+        if resp.get("tool_calls"):
+            names = ", ".join(c["name"] for c in resp["tool_calls"])
+            out.append(Text(f"       calls:  {names}", style="dim"))
+    elif step.kind == "tool":
+        style = STATUS_STYLE.get(step.status, "")
+        mark = TOOL_MARK.get(step.status, "?")
+        line = head + Text("tool   ", style="magenta") + Text(short(call_text(step.name, d.get("args")), width))
+        out.append(line)
+        decision = d.get("decision") or {}
+        verdict = f" [{decision.get('tier')}{' · ' + decision['rule'] if decision.get('rule') else ''}]" \
+            if decision.get("rule") else ""
+        result = short(d.get("result", ""), width - 12)
+        out.append(Text(f"       {mark} {step.status}", style=style) + Text(verdict, style="dim")
+                   + Text("  " + result))
+        if step.patch:
+            paths = ", ".join(op["path"] for op in step.patch[:3]) + (" …" if len(step.patch) > 3 else "")
+            out.append(Text(f"       state: {len(step.patch)} change(s) {paths}", style="dim"))
+    elif step.kind == "approval":
+        dec = d.get("decision", {})
+        style = STATUS_STYLE.get(step.status, "")
+        out.append(head + Text("hold   ", style="magenta") + Text(short(call_text(d.get("tool"), d.get("args")), width)))
+        out.append(Text(f"       ⏸ rule {dec.get('rule')}: {dec.get('reason')}", style="yellow"))
+        who = d.get("decided_by") or "-"
+        reason = f": {d['reason']}" if d.get("reason") else ""
+        out.append(Text(f"       → {step.status} by {who}{reason}", style=style))
+        if d.get("edited_args"):
+            out.append(Text(f"       edited: {short(d['edited_args'], width)}", style="dim"))
+    elif step.kind == "policy":
+        out.append(head + Text(f"policy ■ {step.status}: {d.get('reason')}", style="yellow"))
+    elif step.kind == "error":
+        out.append(head + Text(f"error  {step.name}: {short(d.get('error'), width)}", style="red"))
+    elif step.kind == "final":
+        out.append(head + Text(f"final  {step.status}", style=STATUS_STYLE.get(step.status, "")))
+    else:
+        out.append(head + Text(f"{step.kind} {short(d, width)}"))
+    return out
+
+
+def print_step(console: Console, step: StepRow) -> None:
+    """Print one step."""
+    for line in step_lines(step, width=max(40, console.width - 16)):
+        console.print(line, overflow="ellipsis", no_wrap=True, crop=True)
+
+
+def run_header(run: RunRow) -> str:
+    """``run 3fa2… · scenario · sandbox · mode · model`` (rich markup)."""
+    lineage = f" · fork of {run.parent_id}@{run.fork_step}" if run.parent_id else ""
+    return (f"[bold]run {run.id}[/] · {escape(run.scenario)} · sandbox {run.sandbox} · "
+            f"mode {run.mode} · {run.agent}/{run.model}{lineage}")
+
+
+def summary_table(run: RunRow, changes: int | None = None) -> Table:
+    """The end-of-run summary."""
+    c = run.counters
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    status = Text(run.display_status, style=STATUS_STYLE.get(run.status, ""))
+    if run.reason:
+        status += Text(f" — {run.reason}")
+    table.add_row("status", status)
+    table.add_row("steps", str(c.get("steps", 0)))
+    table.add_row("tool calls", f"{c.get('tool_calls', 0)} ({c.get('invalid_tool_calls', 0)} invalid, "
+                  f"{c.get('tool_errors', 0)} errors)")
+    table.add_row("policy", f"{c.get('holds', 0)} held ({c.get('approvals', 0)} approved, "
+                  f"{c.get('denials', 0)} denied), {c.get('blocks', 0)} blocked")
+    table.add_row("tokens", f"{c.get('input_tokens', 0)} in / {c.get('output_tokens', 0)} out")
+    unknown = int(c.get("cost_unknown", 0))
+    cost = None if unknown and not c.get("cost_usd") else c.get("cost_usd", 0.0)
+    table.add_row("cost", money(cost, unknown if cost is not None else 0))
+    if run.duration_s is not None:
+        table.add_row("duration", f"{run.duration_s:.3f} s")
+    return table
+
+
+def changes_table(changes: list[tuple[str, str, Any, Any]], title: str, limit: int = 12) -> Table:
+    """Records a run changed: collection/key and what changed."""
+    table = Table(title=title, title_justify="left", show_edge=False, expand=False)
+    table.add_column("record")
+    table.add_column("change")
+    for coll, key, before, after in changes[:limit]:
+        if before is None:
+            what = "added " + short(after, 80)
+        elif after is None:
+            what = "removed"
+        elif isinstance(before, dict) and isinstance(after, dict):
+            diffs = [f"{k}: {short(before.get(k), 30)} → {short(after.get(k), 30)}"
+                     for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+            what = "; ".join(diffs)
+        else:
+            what = f"{short(before, 40)} → {short(after, 40)}"
+        table.add_row(f"{coll}/{key}", what)
+    if len(changes) > limit:
+        table.add_row("…", f"{len(changes) - limit} more")
+    return table
+
+
+def runs_table(runs: list[RunRow]) -> Table:
+    """The ``agentbox runs`` table, newest first."""
+    table = Table(show_edge=False)
+    for col in ("run", "scenario", "mode", "model", "status", "steps", "tools", "held/blocked",
+                "cost", "started", "took"):
+        table.add_column(col, no_wrap=col in ("run", "started"))
+    import datetime as _dt
+
+    for run in runs:
+        c = run.counters
+        unknown = int(c.get("cost_unknown", 0))
+        status = run.display_status
+        table.add_row(
+            run.id, run.scenario, run.mode, run.model or "-",
+            Text(status, style=STATUS_STYLE.get(status, "")),
+            str(c.get("steps", 0)), str(c.get("tool_calls", 0)),
+            f"{c.get('holds', 0)}/{c.get('blocks', 0)}",
+            money(c.get("cost_usd", 0.0), unknown),
+            _dt.datetime.fromtimestamp(run.started_at).strftime("%m-%d %H:%M:%S"),
+            f"{run.duration_s:.2f}s" if run.duration_s is not None else "-",
+        )
+    return table
