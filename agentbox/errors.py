@@ -16,6 +16,8 @@ stderr and exits 2 for these; anything else is a bug and keeps its traceback whe
 
     ToolError                     raised *by tools*: the agent sees the message as the
                                   tool result and the run goes on (not an AgentboxError)
+    EndRun (BaseException)        raised *by a tool* whose call ends the run (e.g. a hand-off
+                                  to a human): the call is recorded, the run completes
     RunHalted (BaseException)     raised inside agents by the runner when a budget or
                                   policy stops the run; BaseException so an agent's
                                   ``except Exception`` cannot swallow it
@@ -99,3 +101,17 @@ class RunHalted(BaseException):  # noqa: N818 - a control-flow signal, not an er
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+class EndRun(BaseException):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by a tool whose call ends the run, such as a transfer to a human agent.
+
+    Args:
+        result: the tool's result (shown to the agent and stored on the tool step).
+        output: the run's final output (default: ``result`` rendered as text).
+    """
+
+    def __init__(self, result: object, output: str | None = None) -> None:
+        super().__init__(str(result))
+        self.result = result
+        self.output = output

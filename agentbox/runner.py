@@ -30,13 +30,22 @@ from agentbox.agents.llm import run_llm_loop
 from agentbox.agents.python import load_entry
 from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver, fixed_approver
 from agentbox.config import Settings
-from agentbox.errors import AgentboxError, ModelError, Problem, RunHalted, ScenarioError, ToolError
+from agentbox.errors import (
+    AgentboxError,
+    EndRun,
+    ModelError,
+    Problem,
+    RunHalted,
+    ScenarioError,
+    ToolError,
+)
 from agentbox.evals import ExpectationResult, RunOutcome, check_expectations
 from agentbox.models import Message, ModelBackend, ModelResponse, make_model
 from agentbox.policy import Counters, Decision, Policy, check_budgets, merge_budgets
 from agentbox.sandbox.loader import Sandbox, load_sandbox, load_state_source, state_hash
 from agentbox.sandbox.state import State
-from agentbox.scenario import ApprovalsSpec, Budgets, Mode, Scenario, load_scenario
+from agentbox.scenario import ApprovalsSpec, Budgets, Mode, Scenario, load_scenario, parse_scenario
+from agentbox.yamlfile import load_yaml
 from agentbox.store import StepRow, TraceStore
 
 StepObserver = Callable[[StepRow], None]
@@ -52,6 +61,7 @@ class RunOptions:
     data_path: Path | None = None
     approvals: str | None = None
     budgets: Budgets | None = None
+    task: int | None = None
 
 
 @dataclass
@@ -132,8 +142,21 @@ def plan_from_scenario(scenario: Scenario, settings: Settings,
 
 
 def plan_run(scenario_path: Path, settings: Settings, options: RunOptions | None = None) -> RunPlan:
-    """Load and resolve a scenario file (see :func:`plan_from_scenario`)."""
-    return plan_from_scenario(load_scenario(scenario_path), settings, options)
+    """Load and resolve a scenario file (see :func:`plan_from_scenario`).
+
+    With ``options.task``, the sandbox's ``task_scenario(data, task)`` hook rewrites the
+    scenario data first (one scenario file serves a whole task set).
+    """
+    if options is None or options.task is None:
+        return plan_from_scenario(load_scenario(scenario_path), settings, options)
+    data, lines = load_yaml(scenario_path)
+    probe = parse_scenario(data, scenario_path, lines)
+    sandbox = load_sandbox(resolve_sandbox_path(probe, settings), seed_override=options.data_path)
+    if sandbox.task_scenario is None:
+        raise _problem(probe, ("sandbox",), f"sandbox {sandbox.name} defines no tasks",
+                       "--task needs a sandbox whose tools.py defines task_scenario()")
+    data = sandbox.task_scenario(data, options.task)
+    return plan_from_scenario(parse_scenario(data, scenario_path, lines), settings, options)
 
 
 @dataclass
@@ -361,9 +384,14 @@ class Runner:
             step_committed = False
         started = time.perf_counter()
         value: Any = None
+        ending: EndRun | None = None
         try:
             value = fn(self.state, **args)
             status, content = "ok", render_result(value)
+        except EndRun as end:
+            ending, value = end, end.result
+            status, content = "ok", render_result(value)
+            data["ends_run"] = True
         except ToolError as exc:
             self.counters.tool_errors += 1
             status, content = "error", f"Error: {exc}"
@@ -376,7 +404,10 @@ class Runner:
         step.duration_s = time.perf_counter() - started
         step.patch = self.state.drain_patch() or None
         if not step_committed:
-            return self._finish_tool(step, status, content, value if status == "ok" else None)
+            result = self._finish_tool(step, status, content, value if status == "ok" else None)
+            if ending is not None:
+                raise ending
+            return result
         step.status = status
         data["result"] = content
         step.message = {"role": "tool", "tool_call_id": call_id, "content": content}
@@ -388,6 +419,8 @@ class Runner:
                                counters=step.counters)
         if self.on_step is not None:
             self.on_step(step)
+        if ending is not None:
+            raise ending
         return ToolResult(status, content, value if status == "ok" else None, call_id)
 
     # ---- the run -------------------------------------------------------------------
@@ -412,6 +445,8 @@ class Runner:
         status, reason, output = "completed", None, None
         try:
             output = self._drive()
+        except EndRun as end:
+            output = end.output if end.output is not None else render_result(end.result)
         except RunHalted as halt:
             status, reason = halt.status, halt.reason
             self._record(self._new_step("policy", "halt", status=halt.status, data={"reason": halt.reason}))

@@ -6,7 +6,14 @@ Layout of ``sandboxes/NAME/``::
     seed/           one JSON or YAML file per collection (``orders.json`` -> ``orders``)
     policy.md       optional text appended to the agent's system prompt
     sandbox.toml    optional: ``seed = "path"`` (a folder or one JSON file, relative to
-                    the sandbox; ``~`` and ``$VARS`` expanded), ``policy = "file.md"``
+                    the sandbox; ``~`` and ``$VARS`` expanded), ``seed_env = "VAR"`` (an
+                    environment variable that overrides ``seed``), ``collections = [...]``
+                    (which files of the seed folder are collections), ``seed_hint`` (what
+                    to tell the user when the seed is missing), ``policy = "file.md"``
+
+tools.py may also define ``state_hash(state) -> str`` (for the ``state_hash``
+expectation) and ``task_scenario(data: dict, task: int) -> dict`` (``--task N``: turn
+one task of a task set into scenario data).
 
 A collection file holds either an object ``{key: record}`` or a list of records with an
 ``id`` field (keyed by it). A state snapshot for ``--state`` / shadow mode is either such
@@ -49,6 +56,7 @@ class Sandbox:
         config: the parsed sandbox.toml.
         state_hasher: ``state_hash(state) -> str`` from tools.py, if defined (for the
             ``state_hash`` expectation).
+        task_scenario: ``task_scenario(data, task) -> data`` from tools.py, if defined.
     """
 
     name: str
@@ -59,6 +67,7 @@ class Sandbox:
     seed_source: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     state_hasher: Callable[[State], str] | None = None
+    task_scenario: Callable[[dict[str, Any], int], dict[str, Any]] | None = None
 
 
 def _load_structured(path: Path) -> Any:
@@ -87,14 +96,22 @@ def _as_collection(path: Path, data: Any) -> dict[str, Any]:
     raise SandboxError(f"{path}: a collection must be an object or a list, got {type(data).__name__}")
 
 
-def load_state_source(path: Path) -> dict[str, dict[str, Any]]:
+def load_state_source(path: Path, collections: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """Load a state snapshot: a folder of collection files or one file of collections.
+
+    ``collections`` limits a folder to those files (by stem), in that order.
 
     Raises:
         SandboxError: the path is missing or a file is malformed.
     """
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in _SEED_SUFFIXES)
+        if collections is not None:
+            by_stem = {p.stem: p for p in files}
+            missing = [c for c in collections if c not in by_stem]
+            if missing:
+                raise SandboxError(f"{path}: no file for collection(s) {', '.join(missing)}")
+            files = [by_stem[c] for c in collections]
         return {p.stem: _as_collection(p, _load_structured(p)) for p in files}
     if path.is_file():
         data = _load_structured(path)
@@ -166,7 +183,7 @@ def load_sandbox(path: Path, *, seed_override: Path | None = None) -> Sandbox:
     tools, module = load_tools_module(tools_py, f"agentbox_sandbox_{path.name}")
     seed_path = seed_override or _configured_seed(path, config)
     if seed_path.exists():
-        seed = load_state_source(seed_path)
+        seed = load_state_source(seed_path, config.get("collections"))
     elif "seed" in config or seed_override:
         raise SandboxError(
             f"sandbox {path.name}: seed data not found at {seed_path}",
@@ -177,8 +194,10 @@ def load_sandbox(path: Path, *, seed_override: Path | None = None) -> Sandbox:
     policy_file = path / str(config.get("policy", "policy.md"))
     policy_text = policy_file.read_text(encoding="utf-8") if policy_file.is_file() else ""
     hasher = getattr(module, "state_hash", None)
+    task_hook = getattr(module, "task_scenario", None)
     box = Sandbox(path.name, path, tools, seed, policy_text, str(seed_path), config,
-                  hasher if callable(hasher) else None)
+                  hasher if callable(hasher) else None,
+                  task_hook if callable(task_hook) else None)
     _CACHE[key] = box
     return box
 
