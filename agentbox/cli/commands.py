@@ -87,6 +87,7 @@ def run_cmd(
     approve: Annotated[bool, typer.Option("--approve", help="Approve every held (yellow) call.")] = False,
     deny: Annotated[bool, typer.Option("--deny", help="Deny every held call (the agent sees the denial).")] = False,
     fail_on_hold: Annotated[bool, typer.Option("--fail-on-hold", help="Halt the run at the first held call.")] = False,
+    task: Annotated[int | None, typer.Option("--task", help="Task index, for sandboxes with a task set (e.g. tau_retail).")] = None,
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
     store: StoreOpt = None,
@@ -106,6 +107,8 @@ def run_cmd(
       agentbox run scenarios/refund-clean.yaml --mode recommend --json
 
       agentbox run scenarios/shadow-address.yaml --state snapshots/prod.json
+
+      agentbox run sandboxes/tau_retail/task.yaml --task 17
     """
     from agentbox.approvals import fixed_approver
     from agentbox.cli.render import changes_table, print_step, run_header, summary_table
@@ -118,7 +121,7 @@ def run_cmd(
     handler = "approve" if approve else "deny" if deny else "fail" if fail_on_hold else None
     settings = _settings()
     options = RunOptions(mode=mode, model=model, state_path=state, data_path=data,  # type: ignore[arg-type]
-                         approvals=handler)
+                         approvals=handler, task=task)
     plan = plan_run(scenario, settings, options)
     console = _console()
     approver = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import jsonpatch
+import jsonpointer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -147,15 +149,28 @@ def changes_table(changes: list[tuple[str, str, Any, Any]], title: str, limit: i
         elif after is None:
             what = "removed"
         elif isinstance(before, dict) and isinstance(after, dict):
-            diffs = [f"{k}: {short(before.get(k), 30)} → {short(after.get(k), 30)}"
-                     for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
-            what = "; ".join(diffs)
+            what = "; ".join(_op_text(op, before) for op in jsonpatch.make_patch(before, after).patch)
         else:
             what = f"{short(before, 40)} → {short(after, 40)}"
         table.add_row(f"{coll}/{key}", what)
     if len(changes) > limit:
         table.add_row("…", f"{len(changes) - limit} more")
     return table
+
+
+def _op_text(op: dict[str, Any], before: Any) -> str:
+    path = op["path"].lstrip("/").replace("/", ".")
+    if op["op"] == "replace":
+        try:
+            old = jsonpointer.resolve_pointer(before, op["path"])
+        except jsonpointer.JsonPointerException:
+            old = None
+        return f"{path}: {short(old, 30)} → {short(op['value'], 30)}"
+    if op["op"] == "add":
+        return f"+{path} {short(op['value'], 50)}"
+    if op["op"] == "remove":
+        return f"-{path}"
+    return f"{op['op']} {path}"
 
 
 def runs_table(runs: list[RunRow]) -> Table:
