@@ -7,13 +7,15 @@ The runner asks an :data:`Approver` for every held call. Non-interactive approve
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agentbox.policy import Decision
+from agentbox.store import TraceStore
 
-Verdict = Literal["approve", "deny", "fail"]
+Verdict = Literal["approve", "deny", "fail", "park"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class ApprovalDecision:
 
     Attributes:
         verdict: ``approve`` (optionally with edited ``args``), ``deny`` (the agent sees
-            the reason) or ``fail`` (halt the run, leaving the approval pending).
+            the reason), ``fail`` (halt the run) or ``park`` (leave the run waiting in the
+            store for ``agentbox approve``/``deny`` and ``agentbox resume``).
         args: replacement arguments for edit-and-approve, else None.
         reason: free text stored in the trace and shown to the agent on deny.
         by: who decided (a user name, ``ci``, ``timeout``).
@@ -62,7 +65,35 @@ def fixed_approver(verdict: Verdict, by: str = "ci") -> Approver:
 
     def decide(request: ApprovalRequest) -> ApprovalDecision:
         reason = {"approve": "auto-approved", "deny": "auto-denied",
-                  "fail": "run set to fail on hold"}[verdict]
+                  "fail": "run set to fail on hold", "park": "parked"}[verdict]
         return ApprovalDecision(verdict, reason=reason, by=by)
+
+    return decide
+
+
+def store_waiter(store: TraceStore, *, poll_s: float = 0.2, timeout_s: float | None = None,
+                 on_timeout: Literal["deny", "fail"] = "deny",
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> Approver:
+    """Wait for a decision made by another process (``agentbox approve``, the TUI).
+
+    Polls the approval record every ``poll_s`` seconds; after ``timeout_s`` seconds the
+    call is denied (or the run fails), as the scenario's ``approvals.on_timeout`` says.
+    """
+
+    def decide(request: ApprovalRequest) -> ApprovalDecision:
+        deadline = None if timeout_s is None else clock() + timeout_s
+        while True:
+            row = store.get_approval(request.approval_id)
+            if row.status != "pending":
+                verdict: Verdict = "approve" if row.status == "approved" else "deny"
+                return ApprovalDecision(verdict, args=row.edited_args,
+                                        reason=row.decision_reason or "", by=row.decided_by or "?")
+            if deadline is not None and clock() >= deadline:
+                reason = f"no decision within {timeout_s:g} s"
+                if on_timeout == "deny":
+                    return ApprovalDecision("deny", reason=reason, by="timeout")
+                return ApprovalDecision("fail", reason=reason, by="timeout")
+            sleep(poll_s)
 
     return decide

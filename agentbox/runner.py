@@ -1,174 +1,75 @@
-"""The runner: drives one agent through one scenario and records every step.
+"""The runner: drives one agent through one plan and records every step.
 
-``plan_run`` resolves a scenario into everything a run needs (sandbox, state source,
-model, policy, budgets) and raises before anything is written. ``Runner.run`` then:
+``Runner.run`` stores the run row and a checkpoint of its starting state (by content
+hash), hands the agent an :class:`AgentContext`, and records what happens:
 
-1. stores the run row and a checkpoint of its starting state (by content hash);
-2. hands the agent an :class:`AgentContext`; every model call becomes an ``llm`` step and
-   every tool call passes the gate (validate -> budgets -> policy -> approval -> mode ->
-   execute) and becomes a ``tool`` step, with ``approval``, ``policy``, ``error`` and
-   ``final`` steps where they happen;
-3. commits each step before the next side effect; a write's intent (tool, args,
-   decision) is committed before it executes and its result and RFC 6902 patch after;
-4. finishes the run with its status, totals and checked expectations.
+- every model call is an ``llm`` step (response, reasoning, tool calls, tokens, cost,
+  latency, and the request stored as a delta against the previous one);
+- every tool call passes the gate -- validate -> budgets -> policy -> approval -> mode ->
+  execute -- and becomes one ``tool`` step; a hold adds an ``approval`` step before it;
+- budget halts are ``policy`` steps, crashes ``error`` steps, and the end a ``final`` step.
 
-The runner never prints: observers receive each :class:`StepRow` as it is stored.
+Each step is committed before the next side effect; a write's intent (tool, args,
+decision) is committed before it executes and its result and RFC 6902 patch after.
+
+A runner may start with a recorded *prefix* (resume, fork): the agent is re-run from the
+start, and while the prefix lasts its model calls and tool calls are answered from the
+recording without re-executing anything (state is rebuilt from the recorded patches).
+When the prefix is exhausted the run goes live. The runner never prints: observers
+receive each :class:`StepRow` as it is stored.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import secrets
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from agentbox.agents.context import AgentContext, ToolResult, render_result
 from agentbox.agents.llm import run_llm_loop
 from agentbox.agents.python import load_entry
 from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver, fixed_approver
-from agentbox.config import Settings
-from agentbox.errors import (
-    AgentboxError,
-    EndRun,
-    ModelError,
-    Problem,
-    RunHalted,
-    ScenarioError,
-    ToolError,
-)
+from agentbox.cassette import compact_request, response_from
+from agentbox.errors import AgentboxError, EndRun, RunHalted, ToolError
 from agentbox.evals import ExpectationResult, RunOutcome, check_expectations
-from agentbox.models import Message, ModelBackend, ModelResponse, make_model
-from agentbox.policy import Counters, Decision, Policy, check_budgets, merge_budgets
-from agentbox.sandbox.loader import Sandbox, load_sandbox, load_state_source, state_hash
+from agentbox.models import Message, ModelResponse
+from agentbox.planning import (
+    RunOptions,
+    RunPlan,
+    plan_from_scenario,
+    plan_run,
+    resolve_sandbox_path,
+)
+from agentbox.policy import Counters, Decision
+from agentbox.sandbox.loader import state_hash
 from agentbox.sandbox.state import State
-from agentbox.scenario import ApprovalsSpec, Budgets, Mode, Scenario, load_scenario, parse_scenario
-from agentbox.yamlfile import load_yaml
 from agentbox.store import StepRow, TraceStore
 
+__all__ = ["RunOptions", "RunPlan", "RunResult", "Runner", "plan_from_scenario", "plan_run",
+           "resolve_sandbox_path"]
+
 StepObserver = Callable[[StepRow], None]
-
-
-@dataclass
-class RunOptions:
-    """Command-line overrides (each beats the scenario and the config file)."""
-
-    mode: Mode | None = None
-    model: str | None = None
-    state_path: Path | None = None
-    data_path: Path | None = None
-    approvals: str | None = None
-    budgets: Budgets | None = None
-    task: int | None = None
-
-
-@dataclass
-class RunPlan:
-    """Everything resolved for a run; building it writes nothing."""
-
-    scenario: Scenario
-    settings: Settings
-    sandbox: Sandbox
-    seed: dict[str, dict[str, Any]]
-    seed_source: str
-    mode: Mode
-    model_name: str
-    model: ModelBackend
-    policy: Policy
-    budgets: Budgets
-    approvals: ApprovalsSpec
-
-
-def _problem(scenario: Scenario, loc: tuple[str | int, ...], message: str, hint: str = "") -> ScenarioError:
-    file, line = scenario.locate(*loc)
-    field_path = ".".join(str(p) for p in loc)
-    return ScenarioError([Problem(file, line, field_path, message)], hint)
-
-
-def resolve_sandbox_path(scenario: Scenario, settings: Settings) -> Path:
-    """The sandbox folder a scenario names. Raises ScenarioError (with line) when missing."""
-    name = scenario.sandbox
-    candidates = [settings.sandboxes_path / name]
-    if scenario.path is not None:
-        candidates.append(scenario.path.parent / name)
-        candidates.append(scenario.path.parent.parent / "sandboxes" / name)
-    for candidate in candidates:
-        if (candidate / "tools.py").is_file():
-            return candidate
-    available = sorted(q.parent.name for q in settings.sandboxes_path.glob("*/tools.py"))
-    listing = ", ".join(available) or "none"
-    raise _problem(scenario, ("sandbox",), f"sandbox {name!r} not found in {settings.sandboxes_path} "
-                   f"(available: {listing})", "`agentbox init NAME` scaffolds a sandbox")
-
-
-def plan_from_scenario(scenario: Scenario, settings: Settings,
-                       options: RunOptions | None = None) -> RunPlan:
-    """Resolve a loaded scenario. Raises ScenarioError/SandboxError/ModelError."""
-    options = options or RunOptions()
-    sandbox = load_sandbox(resolve_sandbox_path(scenario, settings), seed_override=options.data_path)
-    mode: Mode = options.mode or scenario.mode
-    state_path = options.state_path
-    if state_path is None and scenario.state:
-        base = scenario.path.parent if scenario.path else Path.cwd()
-        state_path = base / scenario.state
-    if mode == "shadow" and state_path is None:
-        raise _problem(scenario, ("mode",), "shadow mode needs a state snapshot",
-                       "pass --state PATH or set `state:` in the scenario")
-    if state_path is not None:
-        seed, seed_source = load_state_source(state_path), str(state_path)
-    else:
-        seed, seed_source = sandbox.seed, sandbox.seed_source
-    model_name = options.model or scenario.model_name or settings.default_model
-    try:
-        model = make_model(model_name, scenario.script, scenario.agent.params)
-    except ModelError as exc:
-        raise _problem(scenario, ("script",) if model_name == "scripted" else ("agent", "model"),
-                       exc.message, exc.hint) from None
-    policy = Policy(scenario.policy, sandbox.tools)
-    problems = policy.problems(str(scenario.path or "<scenario>"),
-                               lambda loc: scenario.locate(*loc)[1])
-    if problems:
-        raise ScenarioError(problems)
-    approvals = scenario.approvals
-    if options.approvals:
-        approvals = approvals.model_copy(update={"handler": options.approvals})
-    elif "approvals" not in scenario.model_fields_set and settings.approvals:
-        approvals = approvals.model_copy(update={"handler": settings.approvals})
-    budgets = merge_budgets(settings.budgets, scenario.policy.budgets, options.budgets)
-    return RunPlan(scenario, settings, sandbox, seed, seed_source, mode, model_name, model,
-                   policy, budgets, approvals)
-
-
-def plan_run(scenario_path: Path, settings: Settings, options: RunOptions | None = None) -> RunPlan:
-    """Load and resolve a scenario file (see :func:`plan_from_scenario`).
-
-    With ``options.task``, the sandbox's ``task_scenario(data, task)`` hook rewrites the
-    scenario data first (one scenario file serves a whole task set).
-    """
-    if options is None or options.task is None:
-        return plan_from_scenario(load_scenario(scenario_path), settings, options)
-    data, lines = load_yaml(scenario_path)
-    probe = parse_scenario(data, scenario_path, lines)
-    sandbox = load_sandbox(resolve_sandbox_path(probe, settings), seed_override=options.data_path)
-    if sandbox.task_scenario is None:
-        raise _problem(probe, ("sandbox",), f"sandbox {sandbox.name} defines no tasks",
-                       "--task needs a sandbox whose tools.py defines task_scenario()")
-    data = sandbox.task_scenario(data, options.task)
-    return plan_from_scenario(parse_scenario(data, scenario_path, lines), settings, options)
+Incomplete = Literal["retry", "skip"]
 
 
 @dataclass
 class RunResult:
-    """How a run ended.
+    """How a run ended (or parked).
 
     Attributes:
-        run_id, status (``completed``/``halted``/``failed``), reason, output.
+        run_id, status (``completed``/``halted``/``failed``/``awaiting_approval``),
+        reason, output.
         counters: totals (steps, tool calls, tokens, cost USD, seconds).
         expectations: each checked expectation; ``passed``: the scenario's verdict.
         changes: ``(collection, key, before, after)`` per changed record.
         recommendations: proposed write actions (recommend mode).
+        pending_approval: the approval id a parked run waits for.
     """
 
     run_id: str
@@ -180,6 +81,17 @@ class RunResult:
     passed: bool
     changes: list[tuple[str, str, Any, Any]] = field(default_factory=list)
     recommendations: list[dict[str, Any]] = field(default_factory=list)
+    pending_approval: str | None = None
+
+
+class _Parked(BaseException):  # noqa: N818 - control flow: the run waits for a decision
+    def __init__(self, approval_id: str) -> None:
+        super().__init__(approval_id)
+        self.approval_id = approval_id
+
+
+class Diverged(AgentboxError):
+    """The agent made a different call than the recording it is being replayed against."""
 
 
 _SEED_HASHES: dict[int, tuple[Any, str]] = {}
@@ -202,18 +114,29 @@ class Runner:
         plan: from :func:`plan_run`.
         store: the trace store to write.
         approver: decides held calls; default from the plan's approvals handler
-            (``approve``/``deny``/``fail``; ``prompt`` without a terminal fails the hold).
+            (``approve``/``deny``/``fail``; ``prompt``/``wait`` without one fail the hold).
         on_step: called with every step after it is committed.
+        run_id: resume this stored run instead of creating one.
+        prefix: recorded steps to serve before going live (resume, fork).
+        copy_prefix: store the served prefix steps under this run (fork).
+        lineage: extra run columns (``parent_id``, ``fork_step``, ``replay_of``).
+        incomplete: what to do with a write whose intent was committed but whose result
+            was not (``retry`` it, or ``skip`` it and tell the agent the outcome is unknown).
+        after_prefix: called once when the prefix is exhausted (fork edits).
     """
 
     def __init__(self, plan: RunPlan, store: TraceStore, *, approver: Approver | None = None,
-                 on_step: StepObserver | None = None) -> None:
+                 on_step: StepObserver | None = None, run_id: str | None = None,
+                 prefix: list[StepRow] | None = None, copy_prefix: bool = False,
+                 lineage: dict[str, Any] | None = None, incomplete: Incomplete | None = None,
+                 after_prefix: Callable[[Runner], None] | None = None) -> None:
         self.plan = plan
         self.store = store
         self.on_step = on_step
         handler = plan.approvals.handler
         self.approver = approver or fixed_approver("fail" if handler in ("prompt", "wait") else handler)
-        self.run_id = secrets.token_hex(5)
+        self.resuming = run_id is not None
+        self.run_id = run_id or secrets.token_hex(5)
         self.counters = Counters()
         self.state = State(plan.seed)
         self.next_idx = 0
@@ -223,11 +146,17 @@ class Runner:
         if self.system_prompt:
             self.messages.append({"role": "system", "content": self.system_prompt})
         self.messages.append({"role": "user", "content": scenario.input})
-        allow = plan.policy
         self.visible_tools = [
             spec.openai_schema() for name, spec in plan.sandbox.tools.items()
-            if allow.check(name, {}).rule not in ("allowlist", "denylist")
+            if plan.policy.check(name, {}).rule not in ("allowlist", "denylist")
         ]
+        self.injected: list[Message] = []
+        self._prefix = list(prefix or [])
+        self._copy_prefix = copy_prefix
+        self._lineage = lineage or {}
+        self._incomplete = incomplete
+        self._after_prefix = after_prefix
+        self._last_request: list[Message] | None = None
         self._started = 0.0
         self._recommendations: list[dict[str, Any]] = []
 
@@ -235,13 +164,16 @@ class Runner:
     def _tick(self) -> None:
         self.counters.elapsed_s = time.perf_counter() - self._started
 
-    def _record(self, step: StepRow, *, commit: bool = True) -> StepRow:
+    def _emit(self, step: StepRow) -> None:
+        if self.on_step is not None:
+            self.on_step(step)
+
+    def _record(self, step: StepRow) -> StepRow:
         self.counters.steps += 1
         self._tick()
         step.counters = self.counters.to_json()
         self.store.add_step(step)
-        if self.on_step is not None:
-            self.on_step(step)
+        self._emit(step)
         return step
 
     def _new_step(self, kind: str, name: str | None = None, **fields: Any) -> StepRow:
@@ -250,15 +182,57 @@ class Runner:
         return step
 
     def _halt_if_over_budget(self, *, next_is_tool: bool) -> None:
+        from agentbox.policy import check_budgets
+
         self._tick()
         reason = check_budgets(self.plan.budgets, self.counters, next_is_tool=next_is_tool)
         if reason:
             raise RunHalted("halted", reason)
 
+    # ---- the recorded prefix -------------------------------------------------------
+    def _replayed(self, step: StepRow) -> None:
+        """Account for a prefix step: state, counters, position, and copy it if forking."""
+        if step.patch:
+            self.state.apply_patch(step.patch)
+            self.state.drain_patch()
+        if step.counters:
+            self.counters = Counters(**step.counters)
+            self._started = time.perf_counter() - self.counters.elapsed_s
+        self.next_idx = step.idx + 1
+        if step.kind == "tool" and step.status == "recommended":
+            self._recommendations.append({"tool": step.name, "args": step.data.get("args"),
+                                          "decision": step.data.get("decision")})
+        if self._copy_prefix:
+            copy = dataclasses.replace(step, run_id=self.run_id)
+            self.store.add_step(copy)
+            self._emit(copy)
+
+    def _take(self, kind: str, name: str | None) -> StepRow:
+        step = self._prefix.pop(0)
+        if step.kind != kind or (name is not None and step.name != name):
+            raise Diverged(
+                f"the agent diverged from the recording at step {step.idx}: recorded "
+                f"{step.kind} {step.name}, now {kind} {name}",
+                "the agent, scenario or tools changed; fork the run instead of resuming it")
+        return step
+
+    def _leave_prefix_if_done(self) -> None:
+        if not self._prefix and self._after_prefix is not None:
+            hook, self._after_prefix = self._after_prefix, None
+            hook(self)
+
     # ---- the two things an agent can do -------------------------------------------
     def model_call(self, messages: list[Message], tools: list[dict[str, Any]]) -> ModelResponse:
         """Ask the model (budget-checked) and record an ``llm`` step."""
+        if self._prefix:
+            step = self._take("llm", None)
+            self._replayed(step)
+            self._last_request = list(messages)
+            return response_from(step)
+        self._leave_prefix_if_done()
         self._halt_if_over_budget(next_is_tool=False)
+        request = compact_request(messages, tools, self._last_request)
+        self._last_request = list(messages)
         started = time.perf_counter()
         response = self.plan.model.complete(messages, tools, self.counters.model_calls)
         latency = response.latency_s or (time.perf_counter() - started)
@@ -272,8 +246,7 @@ class Runner:
             c.cost_usd += response.cost_usd
         step = self._new_step(
             "llm", response.model or self.plan.model_name, duration_s=latency,
-            data={"response": response.to_json(), "request": {"messages": len(messages),
-                                                               "tools": [t["function"]["name"] for t in tools]}},
+            data={"response": response.to_json(), "request": request},
             message=response.message(), input_tokens=response.input_tokens,
             output_tokens=response.output_tokens, cost_usd=response.cost_usd)
         self._record(step)
@@ -281,6 +254,11 @@ class Runner:
 
     def tool_call(self, name: str, raw_args: Any, call_id: str | None) -> ToolResult:
         """Pass one tool call through the gate and record it (see the module docstring)."""
+        if self._prefix:
+            served = self._serve_tool(name)
+            if served is not None:
+                return served
+        self._leave_prefix_if_done()
         call_id = call_id or f"call_{self.next_idx}"
         self._halt_if_over_budget(next_is_tool=True)
         self.counters.tool_calls += 1
@@ -288,10 +266,10 @@ class Runner:
         data: dict[str, Any] = {"tool": name, "call_id": call_id, "args": raw_args}
         if spec is None:
             known = ", ".join(self.plan.sandbox.tools)
-            return self._invalid(name, call_id, data, [f"unknown tool {name!r}; tools: {known}"])
+            return self._invalid(name, data, [f"unknown tool {name!r}; tools: {known}"])
         args, errors = spec.validate(raw_args)
         if args is None:
-            return self._invalid(name, call_id, data, errors)
+            return self._invalid(name, data, errors)
         data.update(args=args, effect=spec.effect, valid=True)
         decision = self.plan.policy.check(name, args)
         data["decision"] = decision.to_json()
@@ -305,42 +283,101 @@ class Runner:
             content = f"Error: blocked by policy ({decision.rule}): {decision.reason}"
             return self._finish_tool(self._new_step("tool", name, data=data), "blocked", content)
         if decision.verdict == "hold":
-            args, decision, denial = self._approve(name, args, decision)
-            data.update(args=args, decision=decision.to_json())
-            if denial is not None:
-                return self._finish_tool(self._new_step("tool", name, data=data), "denied", denial)
-        return self._execute(spec.fn, name, args, spec.effect, data, call_id)
+            self.counters.holds += 1
+            hold = self._new_step("approval", name, status="pending",
+                                  data={"approval_id": "ap_" + secrets.token_hex(4), "tool": name,
+                                        "args": args, "call_id": call_id,
+                                        "decision": decision.to_json()})
+            self.store.add_approval(hold.data["approval_id"], self.run_id, hold.idx, name, args,
+                                    decision.rule, decision.reason)
+            self._record(hold)
+            return self._decide_hold(hold, data)
+        return self._execute(name, args, data)
+
+    def _serve_tool(self, name: str) -> ToolResult | None:
+        """Answer a tool call from the prefix; None when the call must go live."""
+        head = self._prefix[0]
+        if head.kind == "approval":
+            hold = self._take("approval", name)
+            if hold.status == "pending":  # a parked hold: decide it now, then go live
+                self._replayed(dataclasses.replace(hold, patch=None))
+                self._leave_prefix_if_done()
+                data = {"tool": name, "call_id": hold.data.get("call_id", f"call_{hold.idx}"),
+                        "args": hold.data["args"], "effect": "write", "valid": True,
+                        "decision": hold.data["decision"]}
+                return self._decide_hold(hold, data)
+            self._replayed(hold)
+            if not self._prefix:
+                return None
+        step = self._take("tool", name)
+        if step.status == "pending":  # intent committed, result never recorded
+            return self._incomplete_write(step)
+        self._replayed(step)
+        result = step.data.get("result", "")
+        value = json.loads(result) if step.data.get("value_is_json") else (
+            result if step.status == "ok" else None)
+        return ToolResult(step.status, result, value, step.data.get("call_id", ""))
+
+    def _incomplete_write(self, step: StepRow) -> ToolResult:
+        self.next_idx = step.idx + 1
+        if self._incomplete == "retry":
+            self.next_idx = step.idx
+            self._leave_prefix_if_done()
+            self.store.delete_step(self.run_id, step.idx)
+            return self._execute(step.name or "", step.data["args"], dict(step.data))
+        content = (f"Error: the outcome of this {step.name} call is unknown (the run was "
+                   "interrupted while it executed); check the state before retrying")
+        step.status = "abandoned"
+        self._finish_tool(step, "abandoned", content, update=True)
+        return ToolResult("abandoned", content, None, step.data.get("call_id", ""))
 
     # ---- gate parts ----------------------------------------------------------------
-    def _invalid(self, name: str, call_id: str, data: dict[str, Any], errors: list[str]) -> ToolResult:
+    def _invalid(self, name: str, data: dict[str, Any], errors: list[str]) -> ToolResult:
         self.counters.invalid_tool_calls += 1
         data.update(valid=False, validation_errors=errors)
         content = f"Error: invalid call to {name}: " + "; ".join(errors)
         return self._finish_tool(self._new_step("tool", name, data=data), "invalid", content)
 
-    def _finish_tool(self, step: StepRow, status: str, content: str, value: Any = None) -> ToolResult:
+    def _finish_tool(self, step: StepRow, status: str, content: str, value: Any = None,
+                     *, update: bool = False) -> ToolResult:
         step.status = status
         step.data["result"] = content
         step.message = {"role": "tool", "tool_call_id": step.data["call_id"], "content": content}
-        self._record(step)
+        if update:  # the intent row exists: fill in the outcome
+            self.counters.steps += 1
+            self._tick()
+            step.counters = self.counters.to_json()
+            self.store.update_step(self.run_id, step.idx, status=status, data=step.data,
+                                   patch=step.patch, message=step.message,
+                                   duration_s=step.duration_s, counters=step.counters)
+            self._emit(step)
+        else:
+            self._record(step)
         return ToolResult(status, content, value, step.data["call_id"])
 
-    def _approve(self, name: str, args: dict[str, Any], decision: Decision
-                 ) -> tuple[dict[str, Any], Decision, str | None]:
-        """Hold a call for approval. Returns (args, decision, denial text or None)."""
-        self.counters.holds += 1
-        approval_id = "ap_" + secrets.token_hex(4)
-        step = self._new_step("approval", name, status="pending",
-                              data={"approval_id": approval_id, "tool": name, "args": args,
-                                    "decision": decision.to_json()})
-        self.store.add_approval(approval_id, self.run_id, step.idx, name, args, decision.rule,
-                                decision.reason)
-        request = ApprovalRequest(approval_id, self.run_id, step.idx, name, args, decision)
-        verdict = self.approver(request)
+    def _decide_hold(self, hold: StepRow, data: dict[str, Any]) -> ToolResult:
+        """Get a decision for a held call and act on it."""
+        name, args = hold.data["tool"], hold.data["args"]
+        decision = Decision(**hold.data["decision"])
+        approval_id = hold.data["approval_id"]
+        stored = self.store.get_approval(approval_id)
+        if stored.status != "pending":  # decided by someone while the run was parked
+            verdict = ApprovalDecision(
+                "approve" if stored.status == "approved" else "deny",
+                args=stored.edited_args, reason=stored.decision_reason or "",
+                by=stored.decided_by or "unknown")
+        else:
+            self.store.update_run(self.run_id, status="awaiting_approval")
+            waited = time.perf_counter()
+            verdict = self.approver(ApprovalRequest(approval_id, self.run_id, hold.idx, name,
+                                                    args, decision))
+            self._started += time.perf_counter() - waited  # waiting is not run time
+            if verdict.verdict == "park":
+                raise _Parked(approval_id)
+            self.store.update_run(self.run_id, status="running")
         if verdict.verdict == "fail":
-            step.status = "failed"
-            step.data["reason"] = verdict.reason
-            self._record(step)
+            self.store.update_step(self.run_id, hold.idx, status="failed",
+                                   data={**hold.data, "reason": verdict.reason})
             raise RunHalted("halted", f"{name} held by rule {decision.rule!r} ({decision.reason}); "
                             f"{verdict.reason or 'not approved'}")
         final_args, final_decision = args, decision
@@ -358,35 +395,36 @@ class Runner:
                                                f"({recheck.rule}): {recheck.reason}", by=verdict.by)
                 final_decision = recheck if recheck.verdict != "allow" else decision
         status = "approved" if verdict.verdict == "approve" else "denied"
-        if status == "approved" and final_args != args:
+        edited_args = final_args if final_args != args else None
+        if status == "approved" and edited_args is not None:
             status = "edited"
         self.store.decide_approval(approval_id, "approved" if status != "denied" else "denied",
-                                   by=verdict.by, reason=verdict.reason,
-                                   edited_args=final_args if final_args != args else None)
-        step.status = status
-        step.data.update(decided_by=verdict.by, reason=verdict.reason,
-                         edited_args=final_args if final_args != args else None)
-        self._record(step)
+                                   by=verdict.by, reason=verdict.reason, edited_args=edited_args)
+        hold.data.update(decided_by=verdict.by, reason=verdict.reason, edited_args=edited_args,
+                         decided_at=time.time())
+        hold.status = status
+        self.store.update_step(self.run_id, hold.idx, status=status, data=hold.data)
+        self._emit(hold)
+        data.update(args=final_args, decision=final_decision.to_json(), approval_id=approval_id)
         if status == "denied":
             self.counters.denials += 1
             why = verdict.reason or "no reason given"
-            return args, final_decision, f"Error: denied by approver ({verdict.by}): {why}"
+            return self._finish_tool(self._new_step("tool", name, data=data), "denied",
+                                     f"Error: denied by approver ({verdict.by}): {why}")
         self.counters.approvals += 1
-        return final_args, final_decision, None
+        return self._execute(name, final_args, data)
 
-    def _execute(self, fn: Callable[..., Any], name: str, args: dict[str, Any], effect: str,
-                 data: dict[str, Any], call_id: str) -> ToolResult:
+    def _execute(self, name: str, args: dict[str, Any], data: dict[str, Any]) -> ToolResult:
+        spec = self.plan.sandbox.tools[name]
         step = self._new_step("tool", name, data=data, status="pending")
-        if effect == "write":  # commit the intent before the side effect
+        intent = spec.effect == "write"
+        if intent:  # commit the intent before the side effect
             self.store.add_step(step)
-            step_committed = True
-        else:
-            step_committed = False
         started = time.perf_counter()
         value: Any = None
         ending: EndRun | None = None
         try:
-            value = fn(self.state, **args)
+            value = spec.fn(self.state, **args)
             status, content = "ok", render_result(value)
         except EndRun as end:
             ending, value = end, end.result
@@ -395,56 +433,52 @@ class Runner:
         except ToolError as exc:
             self.counters.tool_errors += 1
             status, content = "error", f"Error: {exc}"
-        except RunHalted:
-            raise
         except Exception as exc:
             self.counters.tool_errors += 1
             status, content = "crashed", f"Error: tool {name} failed unexpectedly ({type(exc).__name__})"
             data["traceback"] = traceback.format_exc(limit=8)
+        if status == "ok" and not isinstance(value, str):
+            data["value_is_json"] = True
         step.duration_s = time.perf_counter() - started
         step.patch = self.state.drain_patch() or None
-        if not step_committed:
-            result = self._finish_tool(step, status, content, value if status == "ok" else None)
-            if ending is not None:
-                raise ending
-            return result
-        step.status = status
-        data["result"] = content
-        step.message = {"role": "tool", "tool_call_id": call_id, "content": content}
-        self.counters.steps += 1
-        self._tick()
-        step.counters = self.counters.to_json()
-        self.store.update_step(self.run_id, step.idx, status=status, data=data, patch=step.patch,
-                               message=step.message, duration_s=step.duration_s,
-                               counters=step.counters)
-        if self.on_step is not None:
-            self.on_step(step)
+        result = self._finish_tool(step, status, content, value if status == "ok" else None,
+                                   update=intent)
         if ending is not None:
             raise ending
-        return ToolResult(status, content, value if status == "ok" else None, call_id)
+        return result
 
     # ---- the run -------------------------------------------------------------------
     def run(self) -> RunResult:
-        """Execute the plan to the end and return how it went."""
+        """Execute the plan to the end (or until it parks) and return how it went."""
         plan, scenario = self.plan, self.plan.scenario
-        digest = seed_digest(plan.seed)
-        self.store.put_blob(digest, plan.seed)
         self._started = time.perf_counter()
-        started_at = time.time()
-        self.store.create_run(
-            id=self.run_id, scenario=scenario.name,
-            scenario_path=str(scenario.path) if scenario.path else None,
-            scenario_json=scenario.model_dump(mode="json", exclude_unset=True),
-            sandbox=plan.sandbox.name, sandbox_path=str(plan.sandbox.path), mode=plan.mode,
-            agent=scenario.agent.type, model=plan.model_name, status="running",
-            input=scenario.input, started_at=started_at, seed_hash=digest,
-            messages=self.messages, counters=self.counters.to_json(),
-            options={"seed_source": plan.seed_source, "approvals": plan.approvals.handler,
-                     "budgets": plan.budgets.model_dump(exclude_none=True)})
-        self.store.add_checkpoint(self.run_id, -1, digest, "start")
+        if self.resuming:
+            self.store.update_run(self.run_id, status="running", pid=os.getpid(), ended_at=None)
+        else:
+            digest = seed_digest(plan.seed)
+            self.store.put_blob(digest, plan.seed)
+            self.store.create_run(
+                id=self.run_id, scenario=scenario.name,
+                scenario_path=str(scenario.path) if scenario.path else None,
+                scenario_json=scenario.model_dump(mode="json", exclude_unset=True),
+                sandbox=plan.sandbox.name, sandbox_path=str(plan.sandbox.path), mode=plan.mode,
+                agent=scenario.agent.type, model=plan.model_name, status="running",
+                input=scenario.input, started_at=time.time(), seed_hash=digest,
+                messages=self.messages, counters=self.counters.to_json(),
+                options={"seed_source": plan.seed_source, "approvals": plan.approvals.handler,
+                         "budgets": plan.budgets.model_dump(exclude_none=True)},
+                **self._lineage)
+            self.store.add_checkpoint(self.run_id, -1, digest, "start")
         status, reason, output = "completed", None, None
         try:
             output = self._drive()
+            self._leave_prefix_if_done()
+        except _Parked as parked:
+            self.store.update_run(self.run_id, status="awaiting_approval", pid=None,
+                                  counters=self.counters.to_json())
+            return RunResult(self.run_id, "awaiting_approval", "waiting for approval "
+                             f"{parked.approval_id}", None, self.counters, [], False,
+                             self.state.changes(), self._recommendations, parked.approval_id)
         except EndRun as end:
             output = end.output if end.output is not None else render_result(end.result)
         except RunHalted as halt:
@@ -458,7 +492,6 @@ class Runner:
             status, reason = "failed", f"{type(exc).__name__}: {exc}"
             self._record(self._new_step("error", type(exc).__name__, status="failed",
                                         data={"error": reason, "traceback": traceback.format_exc(limit=12)}))
-        self._tick()
         self._record(self._new_step("final", status, status=status,
                                     data={"output": output, "reason": reason}))
         return self._finish(status, reason, output)

@@ -378,6 +378,11 @@ class TraceStore:
             self.conn.execute(f"UPDATE steps SET {sets} WHERE run_id=? AND idx=?",
                               (*row.values(), run_id, idx))
 
+    def delete_step(self, run_id: str, idx: int) -> None:
+        """Remove one step (an unfinished intent that is about to be retried)."""
+        with self._lock:
+            self.conn.execute("DELETE FROM steps WHERE run_id=? AND idx=?", (run_id, idx))
+
     def steps(self, run_id: str, start: int = 0, stop: int | None = None) -> list[StepRow]:
         """Steps ``start <= idx < stop`` of a run, in order."""
         sql = "SELECT * FROM steps WHERE run_id=? AND idx>=?"

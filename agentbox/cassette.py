@@ -1,0 +1,129 @@
+"""Cassettes: recorded model requests and responses, replayed offline.
+
+Every ``llm`` step stores its request compactly: a hash of the full request (messages +
+tool names), the length of the prefix it shares with the run's previous request, and only
+the messages after that prefix. Requests can therefore be rebuilt exactly (for diffs)
+while the store grows linearly with the conversation, not quadratically.
+
+A :class:`CassetteModel` answers call ``n`` with the recording of call ``n`` when their
+request hashes agree (identical repeated requests stay distinct by ordinal). On a miss it
+fails loudly with a diff against the recorded request (``strict``), or switches to a live
+model from that call on (``live-on-miss``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from agentbox.errors import ModelError
+from agentbox.models import Message, ModelBackend, ModelResponse, ToolCall
+from agentbox.store import StepRow
+
+
+def request_hash(messages: list[Message], tools: list[dict[str, Any]]) -> str:
+    """sha256 of the canonical JSON of a request (messages and tool schemas)."""
+    blob = json.dumps({"messages": messages, "tools": tools}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def compact_request(messages: list[Message], tools: list[dict[str, Any]],
+                    previous: list[Message] | None) -> dict[str, Any]:
+    """The stored form of a request: hash, shared-prefix length, new messages, tool names."""
+    shared = 0
+    if previous:
+        for a, b in zip(previous, messages, strict=False):
+            if a != b:
+                break
+            shared += 1
+    return {"hash": request_hash(messages, tools), "prefix": shared,
+            "delta": messages[shared:], "tools": [t["function"]["name"] for t in tools]}
+
+
+def rebuild_requests(steps: list[StepRow]) -> list[list[Message]]:
+    """The full message list of every ``llm`` step, in order."""
+    out: list[list[Message]] = []
+    previous: list[Message] = []
+    for step in steps:
+        if step.kind != "llm":
+            continue
+        req = step.data.get("request", {})
+        messages = previous[: req.get("prefix", 0)] + list(req.get("delta", []))
+        out.append(messages)
+        previous = messages
+    return out
+
+
+def response_from(step: StepRow) -> ModelResponse:
+    """The recorded response of an ``llm`` step."""
+    r = step.data["response"]
+    return ModelResponse(
+        text=r.get("text"), reasoning=r.get("reasoning"),
+        tool_calls=[ToolCall(c["id"], c["name"], c["arguments"]) for c in r.get("tool_calls", [])],
+        input_tokens=r.get("input_tokens", 0), output_tokens=r.get("output_tokens", 0),
+        cost_usd=r.get("cost_usd"), model=r.get("model", ""), latency_s=0.0)
+
+
+def request_diff(recorded: list[Message], new: list[Message]) -> str:
+    """A unified diff of two requests, one message per JSON line."""
+    def lines(msgs: list[Message]) -> list[str]:
+        return [json.dumps(m, sort_keys=True, default=str) for m in msgs]
+
+    diff = difflib.unified_diff(lines(recorded), lines(new), "recorded", "new", lineterm="", n=1)
+    return "\n".join(diff)
+
+
+@dataclass
+class _Entry:
+    hash: str
+    step: StepRow
+    messages: list[Message]
+
+
+class CassetteModel:
+    """Serve recorded responses for a run's model calls.
+
+    Args:
+        steps: the recorded run's steps (its ``llm`` steps are the cassette).
+        mode: ``strict`` (a miss raises ModelError) or ``live-on-miss``.
+        live: the backend asked from the first miss on (``live-on-miss``).
+    """
+
+    def __init__(self, steps: list[StepRow], mode: str = "strict",
+                 live: ModelBackend | None = None) -> None:
+        llm_steps = [s for s in steps if s.kind == "llm"]
+        requests = rebuild_requests(llm_steps)
+        self.entries = [_Entry(s.data.get("request", {}).get("hash", ""), s, m)
+                        for s, m in zip(llm_steps, requests, strict=True)]
+        self.mode = mode
+        self.live = live
+        self.name = llm_steps[0].name if llm_steps and llm_steps[0].name else "cassette"
+        self.missed = False
+        self.hits = 0
+
+    def complete(self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int) -> ModelResponse:
+        digest = request_hash(messages, tools)
+        if not self.missed and ordinal < len(self.entries) and self.entries[ordinal].hash == digest:
+            self.hits += 1
+            return response_from(self.entries[ordinal].step)
+        if self.mode == "live-on-miss" and self.live is not None:
+            self.missed = True
+            return self.live.complete(messages, tools, ordinal)
+        raise ModelError(self._miss_message(messages, digest, ordinal),
+                         "the scenario, prompt, tools or policy changed since the recording; "
+                         "use --mode live-on-miss to ask the model from here")
+
+    def _miss_message(self, messages: list[Message], digest: str, ordinal: int) -> str:
+        if ordinal >= len(self.entries):
+            return (f"cassette miss at model call {ordinal}: the recording has only "
+                    f"{len(self.entries)} model call(s)")
+        same_hash = [i for i, e in enumerate(self.entries) if e.hash == digest]
+        nearest = self.entries[ordinal]
+        where = f" (an identical request was recorded at call {same_hash[0]})" if same_hash else ""
+        diff = request_diff(nearest.messages, messages)
+        if not diff:
+            diff = "(messages are identical: the offered tools differ)"
+        return f"cassette miss at model call {ordinal}{where}; request vs recording:\n{diff}"

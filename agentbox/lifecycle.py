@@ -1,0 +1,316 @@
+"""What happens to a stored run after it was started: resume, fork, replay, compare.
+
+All three re-run the agent against a recording instead of trusting a pickled process:
+
+- ``resume_run`` continues a parked or interrupted run in place: its stored steps are
+  served as a prefix (nothing re-executed), then it goes live. A write whose intent was
+  committed but whose result was not is never blindly repeated: the caller chooses
+  ``retry`` or ``skip``.
+- ``fork_run`` creates a new run (parent id and fork step stored) whose steps before N
+  are copies of the parent's, applies edits at N (state values, a whole state, a tool
+  result, an extra user message, another model or policy) and continues live.
+- ``replay_run`` re-runs a stored run with its model responses served from its cassette
+  (no model access), tools executed for real on the recorded seed, then compares the
+  two step lists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver
+from agentbox.cassette import CassetteModel
+from agentbox.config import Settings
+from agentbox.errors import AgentboxError, StoreError
+from agentbox.models import make_model
+from agentbox.planning import RunOptions, RunPlan, plan_from_scenario
+from agentbox.replay import state_at
+from agentbox.runner import Incomplete, Runner, RunResult, StepObserver
+from agentbox.sandbox.loader import load_state_source, state_hash
+from agentbox.sandbox.state import State
+from agentbox.scenario import PolicySpec, Scenario, load_scenario, parse_scenario
+from agentbox.store import RunRow, StepRow, TraceStore
+
+
+def stored_scenario(run: RunRow, *, current: bool = False) -> Scenario:
+    """The scenario of a run: as recorded, or (``current``) as its file says now."""
+    path = Path(run.scenario_path) if run.scenario_path else None
+    if current and path is not None and path.is_file():
+        return load_scenario(path)
+    return parse_scenario(run.scenario_json, path or Path(run.scenario), {})
+
+
+def plan_for_run(store: TraceStore, run: RunRow, settings: Settings, *, current: bool = False,
+                 options: RunOptions | None = None) -> RunPlan:
+    """A plan that reproduces a stored run's world: its scenario, sandbox and seed."""
+    scenario = stored_scenario(run, current=current)
+    if run.seed_hash is None:
+        raise StoreError(f"run {run.id} has no recorded seed state")
+    base = options or RunOptions()
+    opts = dataclasses.replace(
+        base, mode=base.mode or run.mode,  # type: ignore[arg-type]
+        model=base.model or run.model, seed=store.get_blob(run.seed_hash),
+        sandbox_path=Path(run.sandbox_path) if run.sandbox_path else None)
+    return plan_from_scenario(scenario, settings, opts)
+
+
+def incomplete_writes(steps: list[StepRow]) -> list[StepRow]:
+    """Write steps whose intent was committed but whose result never was."""
+    return [s for s in steps if s.kind == "tool" and s.status == "pending"]
+
+
+def resume_run(store: TraceStore, run_id: str, settings: Settings, *,
+               approver: Approver | None = None, on_step: StepObserver | None = None,
+               incomplete: Incomplete | None = None, approvals: str | None = None) -> RunResult:
+    """Continue a parked (awaiting approval) or interrupted run from its last step.
+
+    Raises:
+        StoreError: the run is finished, or still running in a live process.
+        AgentboxError: it has an incomplete write and ``incomplete`` was not given.
+    """
+    run = store.get_run(run_id)
+    if run.finished:
+        raise StoreError(f"run {run.id} already {run.status}", f"fork it instead: agentbox fork {run.id} --at N")
+    if run.live:
+        raise StoreError(f"run {run.id} is still running (pid {run.pid})",
+                         "wait for it, or approve its pending call with `agentbox approve`")
+    steps = store.steps(run.id)
+    pending = incomplete_writes(steps)
+    if pending and incomplete is None:
+        s = pending[0]
+        raise AgentboxError(
+            f"run {run.id}: step {s.idx} {s.name}({json.dumps(s.data.get('args'))}) was started "
+            "but its result was never recorded (the process died during it)",
+            "resume with --incomplete retry (run it again; idempotency keys are honoured) or "
+            "--incomplete skip (tell the agent the outcome is unknown)")
+    plan = plan_for_run(store, run, settings, options=RunOptions(approvals=approvals))
+    runner = Runner(plan, store, approver=approver, on_step=on_step, run_id=run.id,
+                    prefix=steps, incomplete=incomplete)
+    return runner.run()
+
+
+@dataclass
+class ForkEdits:
+    """Edits applied at the fork step.
+
+    Attributes:
+        set_values: ``{"orders.ord_5531.status": "cancelled"}`` (dotted paths; values JSON).
+        state_file: a whole replacement state (folder or JSON/YAML file).
+        tool_result: replaces the result of the tool call at the fork step (not executed).
+        message: a user message added before the next model call.
+        model: another model string; policy_file: a YAML file holding a policy section.
+    """
+
+    set_values: dict[str, Any] = dataclasses.field(default_factory=dict)
+    state_file: Path | None = None
+    tool_result: str | None = None
+    message: str | None = None
+    model: str | None = None
+    policy_file: Path | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form stored on the fork step."""
+        return {k: (str(v) if isinstance(v, Path) else v)
+                for k, v in dataclasses.asdict(self).items() if v not in (None, {})}
+
+
+_SEGMENT = re.compile(r"[^.\[\]]+|\[-?\d+\]")
+
+
+def set_ops(state: State, path: str, value: Any) -> list[dict[str, Any]]:
+    """RFC 6902 ops setting ``value`` at a dotted path (``orders.ord_1.items[0].qty``).
+
+    Raises:
+        AgentboxError: the collection or record does not exist.
+    """
+    from jsonpointer import escape
+
+    parts = [p[1:-1] if p.startswith("[") else p for p in _SEGMENT.findall(path)]
+    if len(parts) < 2 or not state.has(parts[0], parts[1]):
+        raise AgentboxError(f"--set {path}: no record {'/'.join(parts[:2])} in the state",
+                            "paths look like collection.key.field")
+    pointer = "/" + "/".join(escape(p) for p in parts)
+    record = state.get(parts[0], parts[1])
+    target: Any = record
+    exists = True
+    for part in parts[2:]:
+        if isinstance(target, dict) and part in target:
+            target = target[part]
+        elif isinstance(target, list) and part.lstrip("-").isdigit() and -len(target) <= int(part) < len(target):
+            target = target[int(part)]
+        else:
+            exists = False
+            break
+    return [{"op": "replace" if exists else "add", "path": pointer, "value": value}]
+
+
+def fork_run(store: TraceStore, run_id: str, at: int, settings: Settings, edits: ForkEdits, *,
+             approver: Approver | None = None, on_step: StepObserver | None = None,
+             approvals: str | None = None) -> RunResult:
+    """Start a new run from step ``at`` of a stored run (see the module docstring).
+
+    Raises:
+        StoreError: unknown run or step; ``--tool-result`` at a step that is no tool call.
+    """
+    parent = store.get_run(run_id)
+    steps = store.steps(parent.id)
+    last = steps[-1].idx if steps else -1
+    if not 0 <= at <= last:
+        raise StoreError(f"run {parent.id} has steps 0..{last}; cannot fork at {at}")
+    prefix = [s for s in steps if s.idx < at and s.kind not in ("final", "policy", "error")]
+    prefix = [s for s in prefix if not (s.kind == "tool" and s.status == "pending")]
+    if prefix and prefix[-1].kind == "approval" and prefix[-1].status == "pending":
+        prefix.pop()
+    if edits.tool_result is not None:
+        target = steps[at]
+        if target.kind != "tool":
+            raise StoreError(f"step {at} of run {parent.id} is a {target.kind} step, not a tool call",
+                             "--tool-result needs --at pointing at a tool step")
+        data = {**target.data, "result": edits.tool_result, "edited": True}
+        data.pop("value_is_json", None)
+        message = {**(target.message or {}), "content": edits.tool_result}
+        prefix.append(dataclasses.replace(target, status="ok", data=data, patch=None, message=message))
+    policy = None
+    if edits.policy_file is not None:
+        try:
+            raw = yaml.safe_load(edits.policy_file.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise AgentboxError(f"{edits.policy_file}: cannot read policy: {exc}") from exc
+        policy = PolicySpec.model_validate(raw.get("policy", raw) if isinstance(raw, dict) else raw)
+    plan = plan_for_run(store, parent, settings, options=RunOptions(
+        model=edits.model, approvals=approvals, policy=policy))
+    if edits.model and edits.model != parent.model:
+        plan.model = make_model(edits.model, plan.scenario.script, plan.scenario.agent.params)
+        plan.model_name = edits.model
+    replacement = load_state_source(edits.state_file) if edits.state_file else None
+
+    def apply_edits(runner: Runner) -> None:
+        step = runner._new_step("fork", "edit", data={"parent_id": parent.id, "at": at,
+                                                        "edits": edits.to_json()})
+        if replacement is not None:
+            digest = state_hash(replacement)
+            store.put_blob(digest, replacement)
+            store.add_checkpoint(runner.run_id, step.idx, digest, "fork --state-file")
+            runner.state = State(replacement)
+        ops: list[dict[str, Any]] = []
+        for path, value in edits.set_values.items():
+            new_ops = set_ops(runner.state, path, value)
+            runner.state.apply_patch(new_ops)
+            ops += new_ops
+        runner.state.drain_patch()
+        step.patch = ops or None
+        if edits.message:
+            runner.injected.append({"role": "user", "content": edits.message})
+        runner._record(step)
+
+    runner = Runner(plan, store, approver=approver, on_step=on_step, prefix=prefix,
+                    copy_prefix=True, lineage={"parent_id": parent.id, "fork_step": at},
+                    after_prefix=apply_edits)
+    return runner.run()
+
+
+def recorded_approver(steps: list[StepRow]) -> Approver:
+    """Give the decisions a recorded run's approvals got, in order."""
+    decisions = [s for s in steps if s.kind == "approval"]
+
+    def decide(request: ApprovalRequest) -> ApprovalDecision:
+        if not decisions:
+            return ApprovalDecision("fail", reason="the recording has no decision for this hold", by="replay")
+        step = decisions.pop(0)
+        d = step.data
+        if step.status in ("approved", "edited"):
+            return ApprovalDecision("approve", args=d.get("edited_args"), reason=d.get("reason", ""),
+                                    by=d.get("decided_by") or "replay")
+        if step.status == "denied":
+            return ApprovalDecision("deny", reason=d.get("reason", ""), by=d.get("decided_by") or "replay")
+        return ApprovalDecision("fail", reason=f"recorded hold was {step.status}", by="replay")
+
+    return decide
+
+
+_COMPARED = ("kind", "name", "status", "patch")
+
+
+def step_view(step: StepRow) -> dict[str, Any]:
+    """The parts of a step that must be identical in a replay (no times, ids or costs)."""
+    view: dict[str, Any] = {k: getattr(step, k) for k in _COMPARED}
+    d = step.data
+    if step.kind == "llm":
+        r = d.get("response", {})
+        view["response"] = {"text": r.get("text"), "tool_calls": r.get("tool_calls")}
+    elif step.kind == "tool":
+        view.update(args=d.get("args"), result=d.get("result"), decision=d.get("decision"))
+    elif step.kind == "approval":
+        view.update(args=d.get("args"), decision=d.get("decision"), edited=d.get("edited_args"))
+    else:
+        view.update(data={k: v for k, v in d.items() if k not in ("traceback",)})
+    return view
+
+
+def compare_steps(a: list[StepRow], b: list[StepRow]) -> list[str]:
+    """Differences between two step lists, first divergence first ([] when identical)."""
+    out: list[str] = []
+    for sa, sb in zip(a, b, strict=False):
+        va, vb = step_view(sa), step_view(sb)
+        if va != vb:
+            keys = [k for k in va if va.get(k) != vb.get(k)]
+            for k in keys:
+                out.append(f"step {sa.idx} {sa.kind} {sa.name}: {k} differs: "
+                           f"{json.dumps(va.get(k), default=str)[:200]} != "
+                           f"{json.dumps(vb.get(k), default=str)[:200]}")
+    if len(a) != len(b):
+        out.append(f"step count differs: {len(a)} recorded, {len(b)} replayed")
+    return out
+
+
+@dataclass
+class ReplayResult:
+    """A replay's run and how its steps compare with the recording's."""
+
+    result: RunResult
+    differences: list[str]
+
+    @property
+    def identical(self) -> bool:
+        """Whether the replay reproduced the recording step for step."""
+        return not self.differences and self.result.status != "failed"
+
+
+def replay_run(store: TraceStore, run_id: str, settings: Settings, *, mode: str = "strict",
+               on_step: StepObserver | None = None,
+               scenario_override: Callable[[Scenario], Scenario] | None = None) -> ReplayResult:
+    """Re-run a stored run from its cassette and compare (see the module docstring).
+
+    The scenario is read from its file as it is now (so changes are caught); the seed is
+    the recorded one. ``mode``: ``strict`` or ``live-on-miss``.
+    """
+    parent = store.get_run(run_id)
+    steps = store.steps(parent.id)
+    plan = plan_for_run(store, parent, settings, current=True)
+    if scenario_override is not None:
+        plan.scenario = scenario_override(plan.scenario)
+    plan.model = CassetteModel(steps, mode, live=plan.model if mode == "live-on-miss" else None)
+    runner = Runner(plan, store, approver=recorded_approver(steps), on_step=on_step,
+                    lineage={"replay_of": parent.id})
+    result = runner.run()
+    return ReplayResult(result, compare_steps(steps, store.steps(result.run_id)))
+
+
+def state_diff(store: TraceStore, run: RunRow, a: int, b: int) -> list[tuple[str, str, Any, Any]]:
+    """Records that differ between the state after step ``a`` and after step ``b``."""
+    sa, sb = state_at(store, run, a).snapshot(), state_at(store, run, b).snapshot()
+    out = []
+    for coll in sorted(set(sa) | set(sb)):
+        ca, cb = sa.get(coll, {}), sb.get(coll, {})
+        for key in list(ca) + [k for k in cb if k not in ca]:
+            if ca.get(key) != cb.get(key):
+                out.append((coll, key, ca.get(key), cb.get(key)))
+    return out

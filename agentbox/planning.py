@@ -1,0 +1,149 @@
+"""Planning a run: resolve a scenario into everything the runner needs, writing nothing.
+
+Resolution order for every setting: CLI flag (:class:`RunOptions`) > scenario >
+``.agentbox.toml`` > built-in default. Every problem found here is an input error
+(ScenarioError/SandboxError, exit 2) raised before a run row exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentbox.config import Settings
+from agentbox.errors import ModelError, Problem, ScenarioError
+from agentbox.models import ModelBackend, make_model
+from agentbox.policy import Policy, merge_budgets
+from agentbox.sandbox.loader import Sandbox, load_sandbox, load_state_source
+from agentbox.scenario import (
+    ApprovalsSpec,
+    Budgets,
+    Mode,
+    PolicySpec,
+    Scenario,
+    load_scenario,
+    parse_scenario,
+)
+from agentbox.yamlfile import load_yaml
+
+
+@dataclass
+class RunOptions:
+    """Command-line overrides (each beats the scenario and the config file)."""
+
+    mode: Mode | None = None
+    model: str | None = None
+    state_path: Path | None = None
+    data_path: Path | None = None
+    approvals: str | None = None
+    budgets: Budgets | None = None
+    task: int | None = None
+    seed: dict[str, dict[str, Any]] | None = None
+    """A state to start from instead of the sandbox seed (resume, fork, replay)."""
+    sandbox_path: Path | None = None
+    """Use this sandbox folder instead of resolving the scenario's name."""
+    policy: PolicySpec | None = None
+    """Replace the scenario's policy (fork --policy)."""
+
+
+@dataclass
+class RunPlan:
+    """Everything resolved for a run; building it writes nothing."""
+
+    scenario: Scenario
+    settings: Settings
+    sandbox: Sandbox
+    seed: dict[str, dict[str, Any]]
+    seed_source: str
+    mode: Mode
+    model_name: str
+    model: ModelBackend
+    policy: Policy
+    budgets: Budgets
+    approvals: ApprovalsSpec
+
+
+def _problem(scenario: Scenario, loc: tuple[str | int, ...], message: str, hint: str = "") -> ScenarioError:
+    file, line = scenario.locate(*loc)
+    field_path = ".".join(str(p) for p in loc)
+    return ScenarioError([Problem(file, line, field_path, message)], hint)
+
+
+def resolve_sandbox_path(scenario: Scenario, settings: Settings) -> Path:
+    """The sandbox folder a scenario names. Raises ScenarioError (with line) when missing."""
+    name = scenario.sandbox
+    candidates = [settings.sandboxes_path / name]
+    if scenario.path is not None:
+        candidates.append(scenario.path.parent / name)
+        candidates.append(scenario.path.parent.parent / "sandboxes" / name)
+    for candidate in candidates:
+        if (candidate / "tools.py").is_file():
+            return candidate
+    available = sorted(q.parent.name for q in settings.sandboxes_path.glob("*/tools.py"))
+    listing = ", ".join(available) or "none"
+    raise _problem(scenario, ("sandbox",), f"sandbox {name!r} not found in {settings.sandboxes_path} "
+                   f"(available: {listing})", "`agentbox init NAME` scaffolds a sandbox")
+
+
+def plan_from_scenario(scenario: Scenario, settings: Settings,
+                       options: RunOptions | None = None) -> RunPlan:
+    """Resolve a loaded scenario. Raises ScenarioError/SandboxError/ModelError."""
+    options = options or RunOptions()
+    if options.policy is not None:
+        scenario = scenario.model_copy(update={"policy": options.policy})
+    box_path = options.sandbox_path
+    if box_path is None or not (box_path / "tools.py").is_file():
+        box_path = resolve_sandbox_path(scenario, settings)
+    sandbox = load_sandbox(box_path, seed_override=options.data_path)
+    mode: Mode = options.mode or scenario.mode
+    state_path = options.state_path
+    if state_path is None and scenario.state:
+        base = scenario.path.parent if scenario.path else Path.cwd()
+        state_path = base / scenario.state
+    if mode == "shadow" and state_path is None and options.seed is None:
+        raise _problem(scenario, ("mode",), "shadow mode needs a state snapshot",
+                       "pass --state PATH or set `state:` in the scenario")
+    if options.seed is not None:
+        seed, seed_source = options.seed, "recorded"
+    elif state_path is not None:
+        seed, seed_source = load_state_source(state_path), str(state_path)
+    else:
+        seed, seed_source = sandbox.seed, sandbox.seed_source
+    model_name = options.model or scenario.model_name or settings.default_model
+    try:
+        model = make_model(model_name, scenario.script, scenario.agent.params)
+    except ModelError as exc:
+        raise _problem(scenario, ("script",) if model_name == "scripted" else ("agent", "model"),
+                       exc.message, exc.hint) from None
+    policy = Policy(scenario.policy, sandbox.tools)
+    problems = policy.problems(str(scenario.path or "<scenario>"),
+                               lambda loc: scenario.locate(*loc)[1])
+    if problems:
+        raise ScenarioError(problems)
+    approvals = scenario.approvals
+    if options.approvals:
+        approvals = approvals.model_copy(update={"handler": options.approvals})
+    elif "approvals" not in scenario.model_fields_set and settings.approvals:
+        approvals = approvals.model_copy(update={"handler": settings.approvals})
+    budgets = merge_budgets(settings.budgets, scenario.policy.budgets, options.budgets)
+    return RunPlan(scenario, settings, sandbox, seed, seed_source, mode, model_name, model,
+                   policy, budgets, approvals)
+
+
+def plan_run(scenario_path: Path, settings: Settings, options: RunOptions | None = None) -> RunPlan:
+    """Load and resolve a scenario file (see :func:`plan_from_scenario`).
+
+    With ``options.task``, the sandbox's ``task_scenario(data, task)`` hook rewrites the
+    scenario data first (one scenario file serves a whole task set).
+    """
+    if options is None or options.task is None:
+        return plan_from_scenario(load_scenario(scenario_path), settings, options)
+    data, lines = load_yaml(scenario_path)
+    probe = parse_scenario(data, scenario_path, lines)
+    sandbox = load_sandbox(resolve_sandbox_path(probe, settings), seed_override=options.data_path)
+    if sandbox.task_scenario is None:
+        raise _problem(probe, ("sandbox",), f"sandbox {sandbox.name} defines no tasks",
+                       "--task needs a sandbox whose tools.py defines task_scenario()")
+    data = sandbox.task_scenario(data, options.task)
+    return plan_from_scenario(parse_scenario(data, scenario_path, lines), settings, options)
