@@ -109,3 +109,4 @@ def main() -> None:
 
 
 from agentbox.cli import commands as _commands  # noqa: E402,F401  (registers commands)
+from agentbox.cli import lifecycle_cmds as _lifecycle  # noqa: E402,F401

@@ -87,6 +87,7 @@ def run_cmd(
     approve: Annotated[bool, typer.Option("--approve", help="Approve every held (yellow) call.")] = False,
     deny: Annotated[bool, typer.Option("--deny", help="Deny every held call (the agent sees the denial).")] = False,
     fail_on_hold: Annotated[bool, typer.Option("--fail-on-hold", help="Halt the run at the first held call.")] = False,
+    detach: Annotated[bool, typer.Option("--detach", help="Park the run at the first held call; decide with `agentbox approve`, continue with `agentbox resume`.")] = False,
     task: Annotated[int | None, typer.Option("--task", help="Task index, for sandboxes with a task set (e.g. tau_retail).")] = None,
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
@@ -110,12 +111,11 @@ def run_cmd(
 
       agentbox run sandboxes/tau_retail/task.yaml --task 17
     """
-    from agentbox.approvals import fixed_approver
-    from agentbox.cli.render import changes_table, print_step, run_header, summary_table
+    from agentbox.cli.render import print_step
     from agentbox.runner import Runner, RunOptions, plan_run
 
-    if sum([approve, deny, fail_on_hold]) > 1:
-        fail("choose one of --approve, --deny, --fail-on-hold")
+    if sum([approve, deny, fail_on_hold, detach]) > 1:
+        fail("choose one of --approve, --deny, --fail-on-hold, --detach")
     if mode is not None and mode not in ("execute", "shadow", "recommend"):
         fail(f"--mode must be one of execute, shadow, recommend (got {mode!r})")
     handler = "approve" if approve else "deny" if deny else "fail" if fail_on_hold else None
@@ -124,19 +124,8 @@ def run_cmd(
                          approvals=handler, task=task)
     plan = plan_run(scenario, settings, options)
     console = _console()
-    approver = None
-    if plan.approvals.handler == "prompt":
-        if sys.stdin.isatty() and not as_json:
-            approver = _interactive_approver(console)
-        else:
-            from agentbox.approvals import ApprovalDecision
-
-            def approver(request: ApprovalRequest) -> ApprovalDecision:
-                return ApprovalDecision("fail", reason="no terminal to ask for approval; "
-                                        "pass --approve or --deny, or set `approvals:`")
-    elif plan.approvals.handler in ("approve", "deny", "fail"):
-        approver = fixed_approver(plan.approvals.handler)  # type: ignore[arg-type]
     trace = _open_store(settings, store)
+    approver = make_approver(plan.approvals, trace, console, detach=detach, interactive=not as_json)
     live = not as_json and not quiet
     runner = Runner(plan, trace, approver=approver,
                     on_step=(lambda step: print_step(console, step)) if live else None)
@@ -144,9 +133,23 @@ def run_cmd(
         console.print(f"[bold]run {runner.run_id}[/] · {plan.scenario.name} · sandbox "
                       f"{plan.sandbox.name} · mode {plan.mode} · {plan.scenario.agent.type}/{plan.model_name}")
     result = runner.run()
+    report_result(console, trace, result, plan.mode, as_json=as_json, quiet=quiet)
+
+
+def report_result(console: Any, trace: Any, result: RunResult, mode: str, *, as_json: bool,
+                  quiet: bool = False) -> None:
+    """Print a finished (or parked) run's summary and exit with its code."""
+    from agentbox.cli.render import changes_table, run_header, summary_table
+
     run = trace.get_run(result.run_id)
     if as_json:
         print(to_json(_result_json(run, result)))
+    elif result.status == "awaiting_approval":
+        console.print(f"\n[magenta]⏸ run {run.id} is parked, waiting for approval "
+                      f"{result.pending_approval}[/]")
+        console.print(f"  decide:  agentbox approve {result.pending_approval}   |   "
+                      f"agentbox deny {result.pending_approval} --reason ...")
+        console.print(f"  then:    agentbox resume {run.id}")
     else:
         if quiet:
             console.print(run_header(run))
@@ -155,7 +158,7 @@ def run_cmd(
         if result.output:
             console.print(f"[bold]output[/]      {result.output}")
         if result.changes:
-            title = "shadow diff (source untouched)" if plan.mode == "shadow" else "state changes"
+            title = "shadow diff (source untouched)" if mode == "shadow" else "state changes"
             console.print(changes_table(result.changes, title))
         if result.recommendations:
             from agentbox.cli.render import call_text
@@ -167,7 +170,30 @@ def run_cmd(
                               f"{d['verdict']}{' · ' + d['rule'] if d['rule'] else ''}[/]")
         _print_expectations(console, run)
         console.print(f"[dim]trace: agentbox show {run.id}[/]")
-    raise typer.Exit(0 if result.passed else 1)
+    parked = result.status == "awaiting_approval"
+    raise typer.Exit(0 if result.passed or parked else 1)
+
+
+def make_approver(spec: Any, trace: Any, console: Any, *, detach: bool = False,
+                  interactive: bool = True) -> Any:
+    """The approver for a run: from --detach, the handler, and whether a terminal exists."""
+    from agentbox.approvals import ApprovalDecision, fixed_approver, store_waiter
+
+    if detach:
+        return fixed_approver("park")
+    handler = spec.handler
+    if handler == "wait":
+        return store_waiter(trace, timeout_s=spec.timeout_s, on_timeout=spec.on_timeout)
+    if handler in ("approve", "deny", "fail"):
+        return fixed_approver(handler)
+    if sys.stdin.isatty() and interactive:
+        return _interactive_approver(console)
+
+    def no_terminal(request: ApprovalRequest) -> ApprovalDecision:
+        return ApprovalDecision("fail", reason="no terminal to ask for approval; pass --approve, "
+                                "--deny or --detach, or set `approvals:` in the scenario")
+
+    return no_terminal
 
 
 def _print_expectations(console: Any, run: RunRow) -> None:

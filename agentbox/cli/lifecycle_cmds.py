@@ -1,0 +1,318 @@
+"""Commands on stored runs: approvals, approve, deny, resume, fork, replay, diff."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from agentbox.cli import JsonOpt, StoreOpt, _console, _open_store, _settings, command, fail, to_json
+from agentbox.cli.commands import _parse_edits, make_approver, report_result
+
+
+@command("approvals")
+def approvals_cmd(
+    all_: Annotated[bool, typer.Option("--all", help="Include decided approvals.")] = False,
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """List approvals waiting for a decision, across runs.
+
+    Examples:
+
+      agentbox approvals
+
+      agentbox approvals --all --json
+    """
+    from rich.table import Table
+
+    from agentbox.cli.render import call_text
+
+    trace = _open_store(_settings(), store)
+    rows = trace.approvals(status=None if all_ else "pending")
+    if as_json:
+        print(to_json([r.__dict__ for r in rows]))
+        return
+    console = _console()
+    if not rows:
+        console.print("no pending approvals" if not all_ else "no approvals")
+        return
+    table = Table(show_edge=False)
+    for col in ("approval", "run", "step", "call", "rule", "reason", "status", "by"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r.id, r.run_id, str(r.step), call_text(r.tool, r.args), r.rule or "-",
+                      r.reason or "-", r.status, r.decided_by or "-")
+    console.print(table)
+
+
+def _decide(approval_id: str, approve: bool, edit: list[str], reason: str | None,
+            store: Path | None, by: str | None) -> None:
+    from agentbox.lifecycle import plan_for_run
+
+    settings = _settings()
+    trace = _open_store(settings, store)
+    row = trace.get_approval(approval_id)
+    if row.status != "pending":
+        fail(f"approval {row.id} was already {row.status} by {row.decided_by}")
+    edited: dict[str, Any] | None = None
+    if edit:
+        try:
+            edited = {**row.args, **_parse_edits(edit)}
+        except ValueError as exc:
+            fail(str(exc), "use --edit key=value, e.g. --edit amount_usd=180")
+        plan = plan_for_run(trace, trace.get_run(row.run_id), settings)
+        checked, errors = plan.sandbox.tools[row.tool].validate(edited)
+        if checked is None:
+            fail(f"edited arguments are invalid for {row.tool}: " + "; ".join(errors))
+        decision = plan.policy.check(row.tool, checked)
+        if decision.verdict == "block":
+            fail(f"edited arguments are blocked by policy ({decision.rule}): {decision.reason}")
+        edited = checked
+    who = by or getpass.getuser()
+    status = "approved" if approve else "denied"
+    if not trace.decide_approval(row.id, status, by=who, reason=reason, edited_args=edited):
+        fail(f"approval {row.id} was decided by someone else meanwhile")
+    run = trace.get_run(row.run_id)
+    console = _console()
+    console.print(f"{status} {row.id} ({row.tool}) for run {run.id} as {who}")
+    if run.status == "awaiting_approval" and not run.live:
+        console.print(f"the run is parked: continue it with  agentbox resume {run.id}")
+
+
+EditOpt = Annotated[list[str] | None, typer.Option("--edit", help="Change an argument before approving: key=value (JSON value). Repeatable.")]
+ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why; stored in the trace and shown to the agent on deny.")]
+ByOpt = Annotated[str | None, typer.Option("--by", help="Who decides (default: your user name).")]
+
+
+@command("approve")
+def approve_cmd(
+    approval_id: Annotated[str, typer.Argument(help="Approval id (or unique prefix).", show_default=False)],
+    edit: EditOpt = None, reason: ReasonOpt = None, by: ByOpt = None, store: StoreOpt = None,
+) -> None:
+    """Approve a held tool call, optionally with edited arguments.
+
+    Edited arguments are validated against the tool's schema and re-checked by the policy.
+    A run waiting in another process continues within a second; a parked run continues
+    with `agentbox resume`.
+
+    Examples:
+
+      agentbox approve ap_3f2a
+
+      agentbox approve ap_3f2a --edit amount_usd=180 --reason "partial refund"
+    """
+    _decide(approval_id, True, edit or [], reason, store, by)
+
+
+@command("deny")
+def deny_cmd(
+    approval_id: Annotated[str, typer.Argument(help="Approval id (or unique prefix).", show_default=False)],
+    reason: ReasonOpt = None, by: ByOpt = None, store: StoreOpt = None,
+) -> None:
+    """Deny a held tool call; the agent gets the reason as the tool's result.
+
+    Examples:
+
+      agentbox deny ap_3f2a --reason "needs photos of the damage"
+    """
+    _decide(approval_id, False, [], reason, store, by)
+
+
+@command("resume")
+def resume_cmd(
+    run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).", show_default=False)],
+    incomplete: Annotated[str | None, typer.Option("--incomplete", help="A write that started but never recorded its result: `retry` it or `skip` it.")] = None,
+    approve: Annotated[bool, typer.Option("--approve", help="Approve further held calls.")] = False,
+    deny: Annotated[bool, typer.Option("--deny", help="Deny further held calls.")] = False,
+    detach: Annotated[bool, typer.Option("--detach", help="Park again at the next held call.")] = False,
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Continue a parked or interrupted run from its last checkpoint.
+
+    Recorded steps are not re-executed; a decided approval is applied; a write whose result
+    was never recorded is reported and only repeated with --incomplete retry.
+
+    Examples:
+
+      agentbox resume 3fa2
+
+      agentbox resume 3fa2 --incomplete skip
+    """
+    from agentbox.cli.render import print_step
+    from agentbox.lifecycle import plan_for_run, resume_run
+
+    if incomplete not in (None, "retry", "skip"):
+        fail("--incomplete must be retry or skip")
+    settings = _settings()
+    trace = _open_store(settings, store)
+    run = trace.get_run(run_id)
+    handler = "approve" if approve else "deny" if deny else None
+    plan = plan_for_run(trace, run, settings)
+    spec = plan.approvals.model_copy(update={"handler": handler}) if handler else plan.approvals
+    console = _console()
+    approver = make_approver(spec, trace, console, detach=detach, interactive=not as_json)
+    if not as_json:
+        console.print(f"[bold]resuming run {run.id}[/] · {run.scenario} · after step "
+                      f"{trace.step_count(run.id) - 1}")
+    result = resume_run(trace, run.id, settings, approver=approver, incomplete=incomplete,  # type: ignore[arg-type]
+                        on_step=None if as_json else (lambda s: print_step(console, s)))
+    report_result(console, trace, result, run.mode, as_json=as_json)
+
+
+@command("fork")
+def fork_cmd(
+    run_id: Annotated[str, typer.Argument(help="Run to fork (id or unique prefix).", show_default=False)],
+    at: Annotated[int, typer.Option("--at", help="Step to fork at: steps before it are reused, not re-executed.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Edit the state at the fork: PATH=VALUE, e.g. orders.ord_5531.status=shipped (JSON value). Repeatable.")] = None,
+    state_file: Annotated[Path | None, typer.Option("--state-file", help="Replace the whole state with this file or folder.")] = None,
+    tool_result: Annotated[str | None, typer.Option("--tool-result", help="Replace the result of the tool call at --at (it is not executed).")] = None,
+    message: Annotated[str | None, typer.Option("--message", help="Add a user message before the next model call.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Continue with another model.")] = None,
+    policy: Annotated[Path | None, typer.Option("--policy", help="Continue under the policy in this YAML file.")] = None,
+    approve: Annotated[bool, typer.Option("--approve", help="Approve held calls.")] = False,
+    deny: Annotated[bool, typer.Option("--deny", help="Deny held calls.")] = False,
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Start a new run from step N of a stored run, with edits applied at N.
+
+    Steps before N are copied from the parent exactly (model calls are not repeated); the
+    new run records its parent and fork step.
+
+    Examples:
+
+      agentbox fork 3fa2 --at 3 --set orders.ord_5531.total_usd=150
+
+      agentbox fork 3fa2 --at 4 --tool-result '{"error": "timeout"}'
+
+      agentbox fork 3fa2 --at 2 --model openai/gpt-4o-mini --message "Be brief."
+    """
+    from agentbox.cli.render import print_step
+    from agentbox.lifecycle import ForkEdits, fork_run
+
+    try:
+        sets = _parse_edits(set_ or [])
+    except ValueError as exc:
+        fail(str(exc), "use --set collection.key.field=value")
+    settings = _settings()
+    trace = _open_store(settings, store)
+    parent = trace.get_run(run_id)
+    handler = "approve" if approve else "deny" if deny else None
+    console = _console()
+    edits = ForkEdits(sets, state_file, tool_result, message, model, policy)
+    if not as_json:
+        console.print(f"[bold]forking run {parent.id} at step {at}[/] · {parent.scenario}")
+    from agentbox.lifecycle import plan_for_run
+
+    spec = plan_for_run(trace, parent, settings).approvals
+    if handler:
+        spec = spec.model_copy(update={"handler": handler})
+    approver = make_approver(spec, trace, console, interactive=not as_json)
+    result = fork_run(trace, parent.id, at, settings, edits, approver=approver,
+                      on_step=None if as_json else (lambda s: print_step(console, s)))
+    report_result(console, trace, result, parent.mode, as_json=as_json)
+
+
+@command("replay")
+def replay_cmd(
+    run_id: Annotated[str, typer.Argument(help="Run to replay (id or unique prefix).", show_default=False)],
+    mode: Annotated[str, typer.Option("--mode", help="strict: a changed model request fails; live-on-miss: ask the real model from the first miss.")] = "strict",
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Re-run a stored run from its cassette (no model access) and compare step by step.
+
+    Model responses come from the recording; tools run for real on the recorded seed; the
+    scenario is read from its file as it is now. Exit 0 when the step lists are identical.
+
+    Examples:
+
+      agentbox replay 3fa2
+
+      agentbox replay 3fa2 --mode live-on-miss
+    """
+    from agentbox.lifecycle import replay_run
+
+    if mode not in ("strict", "live-on-miss"):
+        fail("--mode must be strict or live-on-miss")
+    settings = _settings()
+    trace = _open_store(settings, store)
+    rep = replay_run(trace, run_id, settings, mode=mode)
+    run = trace.get_run(rep.result.run_id)
+    if as_json:
+        print(to_json({"replay_run_id": run.id, "replay_of": run.replay_of, "identical": rep.identical,
+                       "status": run.status, "reason": run.reason, "differences": rep.differences}))
+        raise typer.Exit(0 if rep.identical else 1)
+    console = _console()
+    from rich.markup import escape
+
+    if rep.identical:
+        console.print(f"[green]identical[/]: replay {run.id} of {run.replay_of} reproduced "
+                      f"{trace.step_count(run.id)} steps")
+        raise typer.Exit(0)
+    console.print(f"[red]replay {run.id} of {run.replay_of} differs[/] (status {run.status})")
+    if run.reason:
+        console.print(escape(run.reason))
+    for line in rep.differences[:20]:
+        console.print("  " + escape(line))
+    raise typer.Exit(1)
+
+
+@command("diff")
+def diff_cmd(
+    run_a: Annotated[str, typer.Argument(help="First run.", show_default=False)],
+    run_b: Annotated[str, typer.Argument(help="Second run.", show_default=False)],
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Compare two runs: first divergent step, tool calls, final state, cost and tokens.
+
+    Examples:
+
+      agentbox diff 3fa2 9c41
+    """
+    from rich.markup import escape
+
+    from agentbox.cli.render import call_text, changes_table
+    from agentbox.lifecycle import compare_steps
+    from agentbox.replay import state_at
+
+    trace = _open_store(_settings(), store)
+    a, b = trace.get_run(run_a), trace.get_run(run_b)
+    sa, sb = trace.steps(a.id), trace.steps(b.id)
+    differences = compare_steps(sa, sb)
+    fa = state_at(trace, a, sa[-1].idx if sa else -1).snapshot()
+    fb = state_at(trace, b, sb[-1].idx if sb else -1).snapshot()
+    changes = []
+    for coll in sorted(set(fa) | set(fb)):
+        ca, cb = fa.get(coll, {}), fb.get(coll, {})
+        for key in list(ca) + [k for k in cb if k not in ca]:
+            if ca.get(key) != cb.get(key):
+                changes.append((coll, key, ca.get(key), cb.get(key)))
+    calls_a = [call_text(s.name, s.data.get("args")) for s in sa if s.kind == "tool"]
+    calls_b = [call_text(s.name, s.data.get("args")) for s in sb if s.kind == "tool"]
+    if as_json:
+        print(to_json({"a": a.id, "b": b.id, "differences": differences,
+                       "tool_calls": {"a": calls_a, "b": calls_b},
+                       "state": [{"collection": c, "key": k, "a": x, "b": y} for c, k, x, y in changes],
+                       "counters": {"a": a.counters, "b": b.counters}}))
+        return
+    console = _console()
+    console.print(f"[bold]{a.id}[/] ({a.scenario}, {a.status}) vs [bold]{b.id}[/] ({b.scenario}, {b.status})")
+    console.print("first divergence: " + (escape(differences[0]) if differences else "none — same steps"))
+    import difflib
+
+    for line in difflib.unified_diff(calls_a, calls_b, "a", "b", lineterm="", n=0):
+        if not line.startswith(("---", "+++", "@@")):
+            console.print("  " + escape(line))
+    if changes:
+        console.print(changes_table(changes, "final state: a → b"))
+    for key in ("steps", "tool_calls", "input_tokens", "output_tokens", "cost_usd"):
+        va, vb = a.counters.get(key, 0), b.counters.get(key, 0)
+        mark = "" if va == vb else "  [yellow]≠[/]"
+        console.print(f"  {key:<14} {json.dumps(va):>10} {json.dumps(vb):>10}{mark}")
