@@ -128,7 +128,7 @@ def run_cmd(
     approver = make_approver(plan.approvals, trace, console, detach=detach, interactive=not as_json)
     live = not as_json and not quiet
     runner = Runner(plan, trace, approver=approver,
-                    on_step=(lambda step: print_step(console, step)) if live else None)
+                    on_step=(lambda step: print_step(console, step, live=True)) if live else None)
     if live:
         console.print(f"[bold]run {runner.run_id}[/] · {plan.scenario.name} · sandbox "
                       f"{plan.sandbox.name} · mode {plan.mode} · {plan.scenario.agent.type}/{plan.model_name}")

@@ -29,7 +29,7 @@ def approvals_cmd(
     """
     from rich.table import Table
 
-    from agentbox.cli.render import call_text
+    from agentbox.cli.render import call_text, short
 
     trace = _open_store(_settings(), store)
     rows = trace.approvals(status=None if all_ else "pending")
@@ -40,12 +40,13 @@ def approvals_cmd(
     if not rows:
         console.print("no pending approvals" if not all_ else "no approvals")
         return
-    table = Table(show_edge=False)
-    for col in ("approval", "run", "step", "call", "rule", "reason", "status", "by"):
-        table.add_column(col)
+    table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
+    widths = {"approval": 11, "run": 10, "step": 4, "status": 8}
+    for col in ("approval", "run", "step", "call", "rule", "status", "by"):
+        table.add_column(col, no_wrap=True, min_width=widths.get(col))
     for r in rows:
-        table.add_row(r.id, r.run_id, str(r.step), call_text(r.tool, r.args), r.rule or "-",
-                      r.reason or "-", r.status, r.decided_by or "-")
+        table.add_row(r.id, r.run_id, str(r.step), short(call_text(r.tool, r.args), 44), r.rule or "-",
+                      r.status, r.decided_by or "-")
     console.print(table)
 
 
@@ -160,7 +161,7 @@ def resume_cmd(
         console.print(f"[bold]resuming run {run.id}[/] · {run.scenario} · after step "
                       f"{trace.step_count(run.id) - 1}")
     result = resume_run(trace, run.id, settings, approver=approver, incomplete=incomplete,  # type: ignore[arg-type]
-                        on_step=None if as_json else (lambda s: print_step(console, s)))
+                        on_step=None if as_json else (lambda s: print_step(console, s, live=True)))
     report_result(console, trace, result, run.mode, as_json=as_json)
 
 
@@ -214,7 +215,7 @@ def fork_cmd(
         spec = spec.model_copy(update={"handler": handler})
     approver = make_approver(spec, trace, console, interactive=not as_json)
     result = fork_run(trace, parent.id, at, settings, edits, approver=approver,
-                      on_step=None if as_json else (lambda s: print_step(console, s)))
+                      on_step=None if as_json else (lambda s: print_step(console, s, live=True)))
     report_result(console, trace, result, parent.mode, as_json=as_json)
 
 

@@ -41,16 +41,20 @@ def call_text(name: str | None, args: Any) -> str:
     return f"{name}({inner})"
 
 
-def money(value: float | None, unknown: int = 0) -> str:
-    """USD with 4 decimals, ``unknown`` when any price was unknown."""
-    if value is None:
+def money(value: float | None, unknown: int = 0, *, short: bool = False) -> str:
+    """USD (4 decimals below a cent), ``unknown`` when a price was unknown (never $0)."""
+    if value is None or (short and unknown):
         return "unknown"
-    text = f"${value:.4f}"
-    return text + f" (+{unknown} unknown)" if unknown else text
+    text = f"${value:.4f}" if 0 < value < 0.01 else f"${value:.2f}"
+    return text + f" (+{unknown} call(s) unknown)" if unknown else text
 
 
-def step_lines(step: StepRow, *, width: int = 110) -> list[Text]:
-    """Lines for one step: reasoning (dim) kept apart from actions."""
+def step_lines(step: StepRow, *, width: int = 110, live: bool = False) -> list[Text]:
+    """Lines for one step: reasoning (dim) kept apart from actions.
+
+    ``live``: the step is being followed as it happens, so a decided approval (already
+    shown while pending) prints only its decision.
+    """
     head = Text(f"{step.idx:>4} ", style="bold")
     out: list[Text] = []
     d = step.data
@@ -83,11 +87,16 @@ def step_lines(step: StepRow, *, width: int = 110) -> list[Text]:
     elif step.kind == "approval":
         dec = d.get("decision", {})
         style = STATUS_STYLE.get(step.status, "")
-        out.append(head + Text("hold   ", style="magenta") + Text(short(call_text(d.get("tool"), d.get("args")), width)))
-        out.append(Text(f"       ⏸ rule {dec.get('rule')}: {dec.get('reason')}", style="yellow"))
-        who = d.get("decided_by") or "-"
-        reason = f": {d['reason']}" if d.get("reason") else ""
-        out.append(Text(f"       → {step.status} by {who}{reason}", style=style))
+        if not (live and step.status != "pending"):
+            out.append(head + Text("hold   ", style="magenta")
+                       + Text(short(call_text(d.get("tool"), d.get("args")), width)))
+            out.append(Text(f"       ⏸ rule {dec.get('rule')}: {dec.get('reason')}", style="yellow"))
+        if step.status == "pending":
+            out.append(Text(f"       … waiting for a decision on {d.get('approval_id')}", style=style))
+        else:
+            who = d.get("decided_by") or "-"
+            reason = f": {d['reason']}" if d.get("reason") else ""
+            out.append(Text(f"       → {step.status} by {who}{reason}", style=style))
         if d.get("edited_args"):
             out.append(Text(f"       edited: {short(d['edited_args'], width)}", style="dim"))
     elif step.kind == "policy":
@@ -101,9 +110,9 @@ def step_lines(step: StepRow, *, width: int = 110) -> list[Text]:
     return out
 
 
-def print_step(console: Console, step: StepRow) -> None:
-    """Print one step."""
-    for line in step_lines(step, width=max(40, console.width - 16)):
+def print_step(console: Console, step: StepRow, *, live: bool = False) -> None:
+    """Print one step (``live``: as it happens; see :func:`step_lines`)."""
+    for line in step_lines(step, width=max(40, console.width - 16), live=live):
         console.print(line, overflow="ellipsis", no_wrap=True, crop=True)
 
 
@@ -175,23 +184,26 @@ def _op_text(op: dict[str, Any], before: Any) -> str:
 
 def runs_table(runs: list[RunRow]) -> Table:
     """The ``agentbox runs`` table, newest first."""
-    table = Table(show_edge=False)
-    for col in ("run", "scenario", "mode", "model", "status", "steps", "tools", "held/blocked",
-                "cost", "started", "took"):
-        table.add_column(col, no_wrap=col in ("run", "started"))
     import datetime as _dt
 
+    table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
+    table.add_column("run", no_wrap=True, min_width=10)
+    table.add_column("scenario", no_wrap=True, max_width=24, overflow="ellipsis")
+    table.add_column("mode", no_wrap=True)
+    table.add_column("status", no_wrap=True, min_width=9)
+    for col in ("steps", "tools", "held", "blocked", "cost"):
+        table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
+    table.add_column("started", no_wrap=True)
+    today = _dt.date.today()
     for run in runs:
         c = run.counters
         unknown = int(c.get("cost_unknown", 0))
         status = run.display_status
+        started = _dt.datetime.fromtimestamp(run.started_at)
+        when = started.strftime("%H:%M:%S" if started.date() == today else "%Y-%m-%d %H:%M")
         table.add_row(
-            run.id, run.scenario, run.mode, run.model or "-",
-            Text(status, style=STATUS_STYLE.get(status, "")),
-            str(c.get("steps", 0)), str(c.get("tool_calls", 0)),
-            f"{c.get('holds', 0)}/{c.get('blocks', 0)}",
-            money(c.get("cost_usd", 0.0), unknown),
-            _dt.datetime.fromtimestamp(run.started_at).strftime("%m-%d %H:%M:%S"),
-            f"{run.duration_s:.2f}s" if run.duration_s is not None else "-",
+            run.id, run.scenario, run.mode, Text(status, style=STATUS_STYLE.get(status, "")),
+            str(c.get("steps", 0)), str(c.get("tool_calls", 0)), str(c.get("holds", 0)),
+            str(c.get("blocks", 0)), money(c.get("cost_usd", 0.0), unknown, short=True), when,
         )
     return table
