@@ -1,0 +1,203 @@
+"""Replay, fork and resume through the library and the CLI (issue: replay and fork)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agentbox.approvals import fixed_approver
+from agentbox.config import Settings, load_settings
+from agentbox.lifecycle import ForkEdits, fork_run, replay_run, resume_run
+from agentbox.replay import state_at
+from agentbox.runner import Runner, plan_run
+from agentbox.store import TraceStore
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> TraceStore:
+    return TraceStore(tmp_path / "traces.db")
+
+
+@pytest.fixture()
+def settings() -> Settings:
+    return load_settings(ROOT)
+
+
+def _run(path: Path, settings: Settings, store: TraceStore, **kw: object) -> str:
+    result = Runner(plan_run(path, settings), store, **kw).run()  # type: ignore[arg-type]
+    return result.run_id
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_replay_of_every_shipped_scenario_is_identical(path: Path, settings: Settings,
+                                                       store: TraceStore) -> None:
+    run_id = _run(path, settings, store)
+    rep = replay_run(store, run_id, settings)
+    assert rep.differences == []
+    assert rep.identical
+    replay = store.get_run(rep.result.run_id)
+    assert replay.replay_of == run_id
+    assert [s.name for s in store.steps(replay.id)] == [s.name for s in store.steps(run_id)]
+
+
+def test_changed_system_prompt_fails_strict_replay_with_a_diff(tmp_path: Path, settings: Settings,
+                                                               store: TraceStore) -> None:
+    scenario = tmp_path / "refund.yaml"
+    scenario.write_text((ROOT / "scenarios/refund-clean.yaml").read_text())
+    run_id = _run(scenario, settings, store)
+    data = yaml.safe_load(scenario.read_text())
+    data["agent"]["system"] = "You are a terse agent."
+    scenario.write_text(yaml.safe_dump(data, sort_keys=False))
+    rep = replay_run(store, run_id, settings)
+    assert not rep.identical
+    replay = store.get_run(rep.result.run_id)
+    assert replay.status == "failed"
+    assert "cassette miss at model call 0" in (replay.reason or "")
+    assert "-" in replay.reason and "You are a terse agent." in replay.reason  # the diff shows both
+
+
+def test_fork_with_edited_state_keeps_the_prefix_byte_identical(settings: Settings,
+                                                                store: TraceStore) -> None:
+    parent = _run(ROOT / "scenarios/refund-over-limit.yaml", settings, store)
+    # step 1 is get_order; fork at 2 (before the refund) with the order marked shipped
+    child = fork_run(store, parent, 2, settings,
+                     ForkEdits(set_values={"orders.ord_5531.status": "shipped"}),
+                     approver=fixed_approver("approve"))
+    row = store.get_run(child.run_id)
+    assert (row.parent_id, row.fork_step) == (parent, 2)
+    conn = sqlite3.connect(store.path)
+    cols = "idx, kind, name, status, started_at, duration_s, data, message, patch, counters"
+    before = conn.execute(f"SELECT {cols} FROM steps WHERE run_id=? AND idx<2 ORDER BY idx", (parent,)).fetchall()
+    after = conn.execute(f"SELECT {cols} FROM steps WHERE run_id=? AND idx<2 ORDER BY idx", (child.run_id,)).fetchall()
+    assert before == after and len(before) == 2
+    fork_step = store.steps(child.run_id, 2, 3)[0]
+    assert fork_step.kind == "fork"
+    assert fork_step.patch == [{"op": "replace", "path": "/orders/ord_5531/status", "value": "shipped"}]
+    refund = [s for s in store.steps(child.run_id) if s.kind == "tool" and s.name == "create_refund"][0]
+    assert refund.status == "error" and "shipped" in refund.data["result"]
+    assert state_at(store, row, fork_step.idx).get("orders", "ord_5531")["status"] == "shipped"
+    assert not child.passed  # the refund the scenario expects could not happen
+
+
+def test_fork_tool_result_replaces_the_call_without_running_it(settings: Settings,
+                                                               store: TraceStore) -> None:
+    parent = _run(ROOT / "scenarios/refund-clean.yaml", settings, store)
+    child = fork_run(store, parent, 1, settings, ForkEdits(tool_result="Error: order service timeout"))
+    steps = store.steps(child.run_id)
+    assert steps[1].data["result"] == "Error: order service timeout"
+    assert steps[1].data["edited"] is True
+    assert steps[0].data == store.steps(parent, 0, 1)[0].data
+
+
+PY_AGENT = '''
+CALLS = {"n": 0}
+
+def run(ctx):
+    first = ctx.call_tool("bump", key="a")
+    second = ctx.call_tool("bump", key="a")
+    again = ctx.complete([{"role": "user", "content": "same"}], tools=[])
+    again2 = ctx.complete([{"role": "user", "content": "same"}], tools=[])
+    third = ctx.call_tool("bump", key="a")
+    return f"{first.value['count']},{second.value['count']},{third.value['count']}|{again.text}|{again2.text}"
+'''
+
+TOOLS = '''
+from agentbox import State, tool
+
+CALLS = {"n": 0}
+
+
+@tool(effect="write")
+def bump(state: State, key: str) -> dict:
+    """Increment a counter.
+
+    Args:
+        key: Counter key.
+    """
+    CALLS["n"] += 1
+    with state.edit("counters", key) as c:
+        c["count"] += 1
+    return {"count": state.get("counters", key)["count"]}
+'''
+
+
+@pytest.fixture()
+def py_project(tmp_path: Path) -> Path:
+    box = tmp_path / "sandboxes" / "counter"
+    (box / "seed").mkdir(parents=True)
+    (box / "tools.py").write_text(TOOLS)
+    (box / "seed" / "counters.json").write_text('{"a": {"count": 0}}')
+    (tmp_path / "py_counter_agent.py").write_text(PY_AGENT)
+    (tmp_path / "py.yaml").write_text(
+        "name: py\nsandbox: counter\ninput: go\n"
+        "agent: {type: python, entry: 'py_counter_agent:run', model: scripted}\n"
+        "script: [{say: first answer}, {say: second answer}]\n")
+    return tmp_path
+
+
+def test_python_agent_fork_serves_the_prefix_without_calling_tools(py_project: Path,
+                                                                   store: TraceStore) -> None:
+    settings = Settings(root=py_project)
+    parent = _run(py_project / "py.yaml", settings, store)
+    assert store.get_run(parent).output == "1,2,3|first answer|second answer"
+    tools = __import__("sys").modules["agentbox_sandbox_counter"]
+    calls_before = tools.CALLS["n"]
+    # fork at the third bump (after two bumps and two model calls): only one tool call runs
+    third = [s.idx for s in store.steps(parent) if s.kind == "tool"][2]
+    child = fork_run(store, parent, third, settings, ForkEdits(set_values={"counters.a.count": 10}))
+    assert tools.CALLS["n"] - calls_before == 1
+    assert child.output == "1,2,11|first answer|second answer"
+
+
+def test_identical_model_requests_replay_in_order(py_project: Path, store: TraceStore) -> None:
+    settings = Settings(root=py_project)
+    parent = _run(py_project / "py.yaml", settings, store)
+    rep = replay_run(store, parent, settings)
+    assert rep.identical, rep.differences
+    assert store.get_run(rep.result.run_id).output.endswith("|first answer|second answer")
+
+
+def test_parked_run_resumes_with_the_decision_and_no_repeated_write(settings: Settings,
+                                                                    store: TraceStore) -> None:
+    parked = Runner(plan_run(ROOT / "scenarios/refund-over-limit.yaml", settings), store,
+                    approver=fixed_approver("park")).run()
+    assert parked.status == "awaiting_approval"
+    row = store.get_run(parked.run_id)
+    assert row.status == "awaiting_approval" and not row.live
+    store.decide_approval(parked.pending_approval, "approved", by="alice", reason="ok")
+    done = resume_run(store, parked.run_id, settings)
+    assert done.status == "completed" and done.passed
+    steps = store.steps(parked.run_id)
+    assert [s.idx for s in steps] == list(range(len(steps)))
+    refunds = [s for s in steps if s.name == "create_refund" and s.kind == "tool"]
+    assert len(refunds) == 1 and refunds[0].status == "ok"
+    approval = [s for s in steps if s.kind == "approval"][0]
+    assert approval.status == "approved" and approval.data["decided_by"] == "alice"
+
+
+def test_resuming_a_finished_run_is_refused(settings: Settings, store: TraceStore, cli) -> None:  # type: ignore[no-untyped-def]
+    run_id = _run(ROOT / "scenarios/refund-clean.yaml", settings, store)
+    result = cli("resume", run_id, "--store", str(store.path))
+    assert result.exit_code == 2
+    assert "already completed" in result.output and "fork" in result.output
+
+
+def test_cli_replay_fork_and_diff(cli, store_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("run", "scenarios/refund-clean.yaml", "-q").exit_code == 0
+    run_id = TraceStore(store_path).list_runs(limit=1)[0].id
+    rep = cli("replay", run_id[:6])
+    assert rep.exit_code == 0 and "identical" in rep.output
+    fork = cli("fork", run_id, "--at", "2", "--set", "orders.ord_5120.status=\"shipped\"")
+    assert fork.exit_code == 1  # the refund now fails, so expectations fail
+    child = TraceStore(store_path).list_runs(limit=1)[0]
+    assert child.parent_id == run_id
+    diff = cli("diff", run_id, child.id)
+    assert diff.exit_code == 0
+    assert "first divergence: step 2" in diff.output
+    assert "orders/ord_5120" in diff.output
