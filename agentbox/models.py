@@ -208,14 +208,16 @@ def parse_litellm_response(litellm: Any, raw: Any, model: str, latency: float) -
     )
 
 
-def make_model(name: str, script: list[ScriptTurn], params: dict[str, Any] | None = None) -> ModelBackend:
+def make_model(name: str, script: list[ScriptTurn], params: dict[str, Any] | None = None,
+               *, require_script: bool = True) -> ModelBackend:
     """The backend for a model string: ``scripted`` or a litellm model.
 
     Raises:
-        ModelError: ``scripted`` with an empty script.
+        ModelError: ``scripted`` with an empty script (unless ``require_script`` is False,
+            as for python agents that may never ask the model).
     """
     if name == "scripted":
-        if not script:
+        if not script and require_script:
             raise ModelError("model `scripted` needs a `script:` in the scenario",
                              "add script turns, or set agent.model to a litellm model string")
         return ScriptedModel(script)

@@ -112,7 +112,8 @@ def plan_from_scenario(scenario: Scenario, settings: Settings,
         seed, seed_source = sandbox.seed, sandbox.seed_source
     model_name = options.model or scenario.model_name or settings.default_model
     try:
-        model = make_model(model_name, scenario.script, scenario.agent.params)
+        model = make_model(model_name, scenario.script, scenario.agent.params,
+                           require_script=scenario.agent.type != "python")
     except ModelError as exc:
         raise _problem(scenario, ("script",) if model_name == "scripted" else ("agent", "model"),
                        exc.message, exc.hint) from None

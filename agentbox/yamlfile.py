@@ -51,8 +51,27 @@ def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
         raise ScenarioError([Problem(str(path), line, "", message)]) from exc
     lines: dict[Loc, int] = {}
     if node is not None:
+        duplicates: list[Problem] = []
+        _find_duplicates(node, path, duplicates)
+        if duplicates:
+            raise ScenarioError(duplicates)
         _walk(node, (), lines)
     return data, lines
+
+
+def _find_duplicates(node: yaml.Node, path: Path, out: list[Problem]) -> None:
+    """A repeated mapping key silently replaces the first: report it instead."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key, line = str(key_node.value), key_node.start_mark.line + 1
+            if key != "<<" and key in seen:
+                out.append(Problem(str(path), line, "", f"duplicate key {key!r} (first at line {seen[key]})"))
+            seen.setdefault(key, line)
+            _find_duplicates(value_node, path, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _find_duplicates(item, path, out)
 
 
 def line_of(lines: dict[Loc, int], loc: Loc) -> int | None:

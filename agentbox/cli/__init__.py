@@ -60,9 +60,10 @@ def fail(message: str, hint: str = "", code: int = 2) -> NoReturn:
     err = _console(stderr=True)
     from rich.markup import escape
 
-    err.print(f"[red]error:[/] {escape(message)}")
+    # soft_wrap: a `file:line: field: message` line must never be broken (editors, CI).
+    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
     if hint:
-        err.print(f"[dim]hint: {escape(hint)}[/]")
+        err.print(f"[dim]hint: {escape(hint)}[/]", soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -1,0 +1,344 @@
+"""Suite case files: their schema, loading, and the two recordings a replay needs.
+
+A case file (``suites/NAME/CASE.yaml``) is one self-contained, human-editable YAML file::
+
+    case: refund-over-limit          # the case's name (shown in reports and JUnit)
+    exported_from: {...}             # where it came from (informational)
+    scenario: {...}                  # the scenario, inlined (its `expect` lives below)
+    expect: {...}                    # what the replay must do (scenario expect + derived)
+    decisions: [...]                 # the recorded approval decisions, in order
+    cassette:                        # the recorded model calls, in order
+      model: scripted
+      calls: [{reasoning, text, tool_calls, input_tokens, output_tokens, cost_usd,
+               request: {hash, prefix, messages, tools}}]
+      judgments: [...]               # recorded llm_judge verdicts (see judge.py)
+
+A file is a case when it has a top-level ``cassette:`` key; any other YAML file given to
+``agentbox test`` is a plain scenario. The :class:`CaseCassette` answers model call ``n``
+with recording ``n`` when the request hash matches (a call without ``request.hash``
+answers whatever is asked, for hand-written cassettes); a miss fails loudly with a diff
+against the recorded request. This module reads files and builds objects; it writes
+nothing and prints nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver
+from agentbox.cassette import request_diff, request_hash
+from agentbox.errors import ModelError, Problem, ScenarioError
+from agentbox.models import Message, ModelResponse, ToolCall
+from agentbox.scenario import Expect, Scenario, parse_scenario
+from agentbox.yamlfile import Loc, line_of, load_yaml
+
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CASE_KEY = re.compile(r"^cassette:", re.MULTILINE)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class RecordedToolCall(_Model):
+    """One tool call the model made."""
+
+    id: str
+    """Provider call id (pairs the tool result message with the call)."""
+    name: str
+    """Tool name as the model wrote it."""
+    arguments: Any = None
+    """Arguments as the model wrote them (an object, or a raw string when not JSON)."""
+
+
+class RecordedRequest(_Model):
+    """What was sent to the model, stored compactly (for miss diffs)."""
+
+    hash: str | None = None
+    """sha256 of the full request (messages + tool schemas). Remove it to serve this
+    response whatever the request is (the call is then not checked)."""
+    prefix: int = Field(0, ge=0)
+    """How many messages this request shares with the previous call's request."""
+    messages: list[dict[str, Any]] = []
+    """The messages after that shared prefix."""
+    tools: list[str] = []
+    """Names of the tools offered."""
+
+
+class RecordedCall(_Model):
+    """One recorded model response."""
+
+    reasoning: str | None = None
+    """The model's reasoning/thinking text."""
+    text: str | None = None
+    """What the model said (content)."""
+    tool_calls: list[RecordedToolCall] = []
+    """Tool calls the model made, in order."""
+    input_tokens: int = Field(0, ge=0)
+    """Prompt tokens."""
+    output_tokens: int = Field(0, ge=0)
+    """Completion tokens."""
+    cost_usd: float | None = None
+    """Cost in USD; ``null`` when the price was unknown (never read as 0)."""
+    model: str = ""
+    """The model that answered."""
+    request: RecordedRequest = RecordedRequest()
+    """The request this response answered."""
+
+    def response(self) -> ModelResponse:
+        """The response as a model backend returns it."""
+        return ModelResponse(
+            text=self.text, reasoning=self.reasoning,
+            tool_calls=[ToolCall(c.id, c.name, c.arguments) for c in self.tool_calls],
+            input_tokens=self.input_tokens, output_tokens=self.output_tokens,
+            cost_usd=self.cost_usd, model=self.model)
+
+
+class Judgment(_Model):
+    """A recorded ``llm_judge`` verdict (replays reuse it while the output is unchanged)."""
+
+    key: str
+    """sha256 of the rubric and the judged output."""
+    rubric: str
+    """The rubric that was judged."""
+    model: str = ""
+    """The judge model."""
+    passed: bool
+    """The verdict."""
+    reasoning: str = ""
+    """Why, in the judge's words."""
+    cost_usd: float | None = None
+    """What the judgment cost (``null``: unknown)."""
+
+
+class Cassette(_Model):
+    """The recorded model calls of the exported run."""
+
+    model: str = "scripted"
+    """The model that was recorded; ``agentbox test --live`` asks it again."""
+    calls: list[RecordedCall] = []
+    """Model calls in order: call ``n`` answers the run's ``n``-th request."""
+    judgments: list[Judgment] = []
+    """Recorded ``llm_judge`` verdicts."""
+
+
+class RecordedDecision(_Model):
+    """How one held (yellow) tool call was decided in the recording."""
+
+    tool: str
+    """The held tool."""
+    verdict: Literal["approve", "deny", "fail"]
+    """``approve`` (with ``args`` when edited), ``deny``, or ``fail`` (the run halted)."""
+    args: dict[str, Any] | None = None
+    """Edited arguments of an edit-and-approve, else ``null``."""
+    reason: str = ""
+    """The decision's reason (the agent sees it on deny)."""
+    by: str = "replay"
+    """Who decided in the recording."""
+
+
+class JudgeSpec(_Model):
+    """An ``llm_judge`` expectation: a model grades the final output against a rubric."""
+
+    rubric: str
+    """What a passing output does, in plain words."""
+    model: str | None = None
+    """litellm model string of the judge (default: the case's recorded model)."""
+    params: dict[str, Any] = {}
+    """Extra litellm ``completion`` arguments (``api_base``, ``temperature``...)."""
+
+
+class CaseFile(_Model):
+    """Everything in a case file except the scenario and expect (validated separately)."""
+
+    case: str
+    """The case's name."""
+    description: str = ""
+    """What the case guards against."""
+    exported_from: dict[str, Any] = {}
+    """Run id, scenario file, model and time of the recording (informational)."""
+    python_path: list[str] = []
+    """Folders (relative to this file) searched for a python agent's entry module."""
+    scenario: dict[str, Any]
+    """The scenario, inlined (without ``expect``)."""
+    expect: dict[str, Any] = {}
+    """The case's expectations: everything a scenario's ``expect`` takes, plus
+    ``llm_judge: [{rubric, model, params}]``."""
+    decisions: list[RecordedDecision] = []
+    """Recorded approval decisions, applied to held calls in order."""
+    cassette: Cassette
+    """Recorded model calls."""
+
+
+class Case:
+    """A loaded case: the scenario (with the case's expect), recordings and judges.
+
+    Attributes:
+        path: the case file. name: the case name. scenario: validated, ``expect`` set.
+        file: the rest of the file. judges: the ``llm_judge`` expectations.
+    """
+
+    def __init__(self, path: Path, file: CaseFile, scenario: Scenario, judges: list[JudgeSpec]) -> None:
+        self.path = path
+        self.file = file
+        self.name = file.case
+        self.scenario = scenario
+        self.judges = judges
+
+    @property
+    def cassette(self) -> Cassette:
+        """The recorded model calls."""
+        return self.file.cassette
+
+
+def is_case_text(text: str) -> bool:
+    """Whether YAML text is a case file (has a top-level ``cassette:`` key)."""
+    return _CASE_KEY.search(text) is not None
+
+
+def is_case_file(path: Path) -> bool:
+    """Whether ``path`` is a YAML case file (cheap: no parsing)."""
+    if path.suffix not in (".yaml", ".yml"):
+        return False
+    try:
+        return is_case_text(path.read_text(encoding="utf-8"))
+    except OSError:
+        return False
+
+
+def _problems(path: Path, exc: ValidationError, lines: dict[Loc, int], base: Loc = ()) -> ScenarioError:
+    problems = []
+    for error in exc.errors():
+        loc = (*base, *(p for p in error["loc"] if isinstance(p, int | str)))
+        dotted = ".".join(str(p) for p in loc)
+        message = "unknown field" if error["type"] == "extra_forbidden" else str(error["msg"])
+        problems.append(Problem(str(path), line_of(lines, loc), dotted, message))
+    return ScenarioError(problems)
+
+
+def parse_case(data: Any, path: Path, lines: dict[Loc, int] | None = None) -> Case:
+    """Validate parsed case YAML.
+
+    Raises:
+        ScenarioError: one problem per invalid field (with lines when ``lines`` is given).
+    """
+    lines = lines or {}
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem(str(path), 1, "", "a case file must be a YAML mapping")])
+    try:
+        file = CaseFile.model_validate(data)
+    except ValidationError as exc:
+        raise _problems(path, exc, lines) from None
+    expect = dict(file.expect)
+    raw_judges = expect.pop("llm_judge", None) or []
+    try:
+        judges = [JudgeSpec.model_validate(j) for j in
+                  (raw_judges if isinstance(raw_judges, list) else [raw_judges])]
+        Expect.model_validate(expect)
+    except ValidationError as exc:
+        raise _problems(path, exc, lines, ("expect",)) from None
+    scenario_data = {k: v for k, v in file.scenario.items() if k != "expect"}
+    scenario_data["expect"] = expect or None  # empty: pass when the run completes
+    sub = {loc[1:]: n for loc, n in lines.items() if loc[:1] == ("scenario",)}
+    for loc, n in lines.items():
+        if loc[:1] == ("expect",):
+            sub[loc] = n
+    scenario = parse_scenario(scenario_data, path, sub)
+    return Case(path, file, scenario, judges)
+
+
+def load_case(path: Path) -> Case:
+    """Read and validate a case file (fast C parser; re-read with lines on errors).
+
+    Raises:
+        ScenarioError: unreadable file, bad YAML, or invalid fields (``file:line: field``).
+    """
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - safe loader
+        return parse_case(data, path)
+    except (ScenarioError, yaml.YAMLError, OSError):
+        data, lines = load_yaml(path)  # slow path: remember lines for the error
+        return parse_case(data, path, lines)
+
+
+class CaseCassette:
+    """A model backend that answers from a case's cassette (no model access).
+
+    Args:
+        cassette: the recorded calls.
+    """
+
+    def __init__(self, cassette: Cassette) -> None:
+        self.calls = cassette.calls
+        self.name = cassette.model
+        self.miss: str | None = None
+        """The first miss message (kept even if an agent swallows the error)."""
+
+    def complete(self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int) -> ModelResponse:
+        """Answer call ``ordinal`` with its recording when the request hash matches.
+
+        Raises:
+            ModelError: a miss (changed request, or more calls than recorded), with a diff.
+        """
+        if ordinal < len(self.calls):
+            call = self.calls[ordinal]
+            expected = call.request.hash
+            if expected is None or expected == request_hash(messages, tools):
+                return call.response()
+        message = self._miss_message(messages, tools, ordinal)
+        if self.miss is None:
+            self.miss = message
+        raise ModelError(message, "the scenario, prompt, tools, policy or sandbox changed since "
+                         "the recording; re-export the case, or run `agentbox test --live`")
+
+    def recorded_requests(self) -> list[list[Message]]:
+        """The full message list of every recorded request (rebuilt from the deltas)."""
+        out: list[list[Message]] = []
+        previous: list[Message] = []
+        for call in self.calls:
+            messages = previous[: call.request.prefix] + list(call.request.messages)
+            out.append(messages)
+            previous = messages
+        return out
+
+    def _miss_message(self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int) -> str:
+        if ordinal >= len(self.calls):
+            return (f"cassette miss at model call {ordinal}: the case recorded only "
+                    f"{len(self.calls)} model call(s)")
+        recorded = self.recorded_requests()[ordinal]
+        diff = request_diff(recorded, messages)
+        if not diff:
+            names = [t.get("function", {}).get("name") for t in tools]
+            was = self.calls[ordinal].request.tools
+            diff = (f"(messages are identical: the offered tools differ: recorded {was}, now {names})"
+                    if names != was else "(messages and tool names are identical: a tool's "
+                    "schema or description changed)")
+        return f"cassette miss at model call {ordinal}; request vs recording:\n{diff}"
+
+
+def decisions_approver(decisions: list[RecordedDecision], fallback: Approver | None = None) -> Approver:
+    """Decide held calls with a case's recorded decisions, in order.
+
+    When the recording has no decision left (or the next one is for another tool), the
+    ``fallback`` decides (``--live``); without one the hold fails the run, naming the call.
+    """
+    queue = list(decisions)
+
+    def decide(request: ApprovalRequest) -> ApprovalDecision:
+        rule = request.decision.rule
+        if queue and queue[0].tool == request.tool:
+            d = queue.pop(0)
+            return ApprovalDecision(d.verdict, args=d.args, reason=d.reason, by=d.by)
+        if fallback is not None:
+            return fallback(request)
+        why = (f"the case recorded a decision for {queue[0].tool}, not {request.tool}" if queue
+               else "the case recorded no decision for this hold")
+        return ApprovalDecision("fail", reason=f"{why} ({request.tool} held by rule {rule!r})",
+                                by="replay")
+
+    return decide

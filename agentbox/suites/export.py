@@ -1,0 +1,375 @@
+"""Export a stored run as a suite case file (``suites/NAME/CASE.yaml``).
+
+The case inlines the run's scenario (as recorded, with its sandbox reference), its model
+calls (the cassette), its approval decisions, and expectations derived from what the run
+did, merged with the scenario's own ``expect``:
+
+- ``status``; every executed tool call with its full arguments, in order;
+- ``holds``, ``blocks``, ``approvals``, ``invalid_tool_calls`` counts;
+- the final state diff as ``state`` checks (one per changed field of a changed record,
+  the whole record when it was added), or the sandbox's ``state_hash`` when there are
+  more than :data:`MAX_STATE_CHECKS` (and the sandbox defines one);
+- ``max_cost_usd``: 1.5x the recorded cost (left out when a price was unknown).
+
+Merging: the scenario's scalar expectations win over derived ones; its ``state``,
+``no_tool_calls`` and ``output_contains`` are kept and derived checks added; its
+``tool_calls`` are replaced by the derived ordered list when that list satisfies every one
+of them (else the scenario's are kept).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+import yaml
+from jsonpointer import unescape
+
+from agentbox.config import Settings, load_settings
+from agentbox.errors import AgentboxError
+from agentbox.lifecycle import state_diff
+from agentbox.planning import plan_from_scenario
+from agentbox.replay import state_at
+from agentbox.runner import seed_digest
+from agentbox.scenario import parse_scenario
+from agentbox.store import FINISHED, RunRow, StepRow, TraceStore
+from agentbox.suites.case import JudgeSpec, is_case_text, parse_case
+from agentbox.suites.judge import judge
+
+MAX_STATE_CHECKS = 20
+"""More derived state checks than this become one ``state_hash`` check (when possible)."""
+
+_SAFE = re.compile(r"^[^.\[\]]+$")
+_SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of a case name."""
+    return _SLUG.sub("-", text).strip("-.") or "case"
+
+
+# ---- expectations ------------------------------------------------------------------
+def _dotted(coll: str, key: str, segments: list[str], root: Any) -> str | None:
+    """``coll.key.a[0].b`` for a JSON-pointer path inside a record; None when unsafe."""
+    if not (_SAFE.match(coll) and _SAFE.match(key)):
+        return None
+    out, node = f"{coll}.{key}", root
+    for seg in segments:
+        if isinstance(node, list) and seg.isdigit() and int(seg) < len(node):
+            out += f"[{seg}]"
+            node = node[int(seg)]
+        elif isinstance(node, dict) and _SAFE.match(seg) and not seg.lstrip("-").isdigit():
+            out += f".{seg}"
+            node = node.get(seg)
+        else:
+            return None
+    return out
+
+
+def _resolve(root: Any, segments: list[str]) -> Any:
+    for seg in segments:
+        root = root[int(seg)] if isinstance(root, list) else root[seg]
+    return root
+
+
+def state_checks(changes: list[tuple[str, str, Any, Any]]) -> list[dict[str, Any]]:
+    """``state`` expectations describing record changes ``(coll, key, before, after)``."""
+    out: list[dict[str, Any]] = []
+    for coll, key, before, after in changes:
+        whole = _dotted(coll, key, [], None)
+        if after is None:
+            if whole:
+                out.append({"path": whole, "exists": False})
+            continue
+        if before is None or not (isinstance(before, dict) and isinstance(after, dict)):
+            if whole:
+                out.append({"path": whole, "equals": after})
+            continue
+        checks: list[dict[str, Any]] | None = []
+        for op in jsonpatch.make_patch(before, after).patch:
+            segments = [unescape(s) for s in op["path"].split("/")[1:]]
+            if op["op"] in ("add", "replace"):
+                path = _dotted(coll, key, segments, after)
+                if path is None:
+                    checks = None
+                    break
+                checks.append({"path": path, "equals": _resolve(after, segments)})
+            elif op["op"] == "remove" and isinstance(_resolve(before, segments[:-1]), dict):
+                path = _dotted(coll, key, segments, before)
+                if path is None:
+                    checks = None
+                    break
+                checks.append({"path": path, "exists": False})
+            else:  # list removals, moves: compare the whole record
+                checks = None
+                break
+        if checks is None:
+            if whole:
+                out.append({"path": whole, "equals": after})
+        else:
+            out += checks
+    return out
+
+
+def _executed_calls(steps: list[StepRow]) -> list[dict[str, Any]]:
+    return [{s.name: s.data.get("args") or {}} for s in steps
+            if s.kind == "tool" and s.status in ("ok", "error")]
+
+
+def _subset(expected: Any, actual: Any) -> bool:
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return all(k in actual and _subset(v, actual[k]) for k, v in expected.items())
+    if isinstance(expected, float | int) and isinstance(actual, float | int):
+        return float(expected) == float(actual)
+    return bool(expected == actual)
+
+
+def _covers(derived: list[dict[str, Any]], wanted: list[dict[str, Any]], ordered: bool) -> bool:
+    """Whether the derived (executed, in order) calls satisfy every wanted call spec."""
+    cursor = 0
+    for spec in wanted:
+        ((tool, args),) = spec.items()
+        pool = derived[cursor:] if ordered else derived
+        hit = next((i for i, c in enumerate(pool) if tool in c and _subset(args or {}, c[tool])), None)
+        if hit is None:
+            return False
+        if ordered:
+            cursor += hit + 1
+    return True
+
+
+def derive_expect(run: RunRow, steps: list[StepRow], checks: list[dict[str, Any]],
+                  state_hash: str | None = None) -> dict[str, Any]:
+    """Expectations describing what a finished run did (see the module docstring)."""
+    c = run.counters
+    out: dict[str, Any] = {"status": run.status}
+    calls = _executed_calls(steps)
+    if calls:
+        out["tool_calls"] = calls
+        out["ordered"] = True
+    for key in ("holds", "blocks", "approvals", "invalid_tool_calls"):
+        out[key] = int(c.get(key, 0))
+    if state_hash is not None:
+        out["state_hash"] = state_hash
+    elif checks:
+        out["state"] = checks
+    if not c.get("cost_unknown"):
+        out["max_cost_usd"] = math.ceil(float(c.get("cost_usd", 0.0)) * 1.5 * 1e6) / 1e6
+    return out
+
+
+def merge_expect(original: dict[str, Any], derived: dict[str, Any]) -> dict[str, Any]:
+    """The scenario's expectations merged with derived ones (see the module docstring)."""
+    merged = dict(derived)
+    for key, value in original.items():
+        if key == "tool_calls":
+            if not _covers(derived.get("tool_calls", []), value, bool(original.get("ordered"))):
+                merged["tool_calls"] = value
+                merged["ordered"] = bool(original.get("ordered"))
+        elif key == "ordered":
+            continue
+        elif key == "state":
+            paths = {c["path"] for c in value}
+            merged["state"] = list(value) + [c for c in derived.get("state", []) if c["path"] not in paths]
+        elif key in ("no_tool_calls", "output_contains"):
+            items = [value] if isinstance(value, str) else list(value)
+            merged[key] = items + [v for v in derived.get(key, []) if v not in items]
+        else:
+            merged[key] = value
+    order = ["status", "tool_calls", "ordered", "no_tool_calls", "holds", "blocks", "approvals",
+             "invalid_tool_calls", "state", "state_hash", "output_contains", "max_cost_usd",
+             "max_tokens", "llm_judge"]
+    return {k: merged[k] for k in sorted(merged, key=lambda k: order.index(k) if k in order else 99)}
+
+
+# ---- recordings --------------------------------------------------------------------
+def recorded_calls(steps: list[StepRow]) -> list[dict[str, Any]]:
+    """The cassette entries of a run's ``llm`` steps."""
+    out = []
+    for s in steps:
+        if s.kind != "llm":
+            continue
+        r, req = s.data.get("response", {}), s.data.get("request", {})
+        entry: dict[str, Any] = {k: r[k] for k in ("reasoning", "text") if r.get(k) is not None}
+        if r.get("tool_calls"):
+            entry["tool_calls"] = [{"id": c["id"], "name": c["name"], "arguments": c["arguments"]}
+                                   for c in r["tool_calls"]]
+        entry.update(input_tokens=r.get("input_tokens", 0), output_tokens=r.get("output_tokens", 0),
+                     cost_usd=r.get("cost_usd"), model=r.get("model", ""))
+        entry["request"] = {"hash": req.get("hash"), "prefix": req.get("prefix", 0),
+                            "tools": req.get("tools", []), "messages": req.get("delta", [])}
+        out.append(entry)
+    return out
+
+
+def recorded_decisions(steps: list[StepRow]) -> list[dict[str, Any]]:
+    """The approval decisions of a run's ``approval`` steps, in order."""
+    out = []
+    for s in steps:
+        if s.kind != "approval":
+            continue
+        verdict = {"approved": "approve", "edited": "approve", "denied": "deny"}.get(s.status, "fail")
+        d: dict[str, Any] = {"tool": s.data.get("tool", s.name), "verdict": verdict}
+        if s.status == "edited" and s.data.get("edited_args"):
+            d["args"] = s.data["edited_args"]
+        if s.data.get("reason"):
+            d["reason"] = s.data["reason"]
+        d["by"] = s.data.get("decided_by") or "replay"
+        out.append(d)
+    return out
+
+
+def _check_exportable(run: RunRow, steps: list[StepRow]) -> None:
+    if run.status not in FINISHED:
+        raise AgentboxError(f"run {run.id} is {run.display_status}; only finished runs can be exported",
+                            f"finish it first: agentbox resume {run.id}")
+    for s in steps:
+        edits = s.data.get("edits", {}) if s.kind == "fork" else {}
+        extra = sorted(set(edits) - {"model", "policy_file"})
+        if extra:
+            raise AgentboxError(
+                f"run {run.id} is a fork with edits ({', '.join(extra)}) at step {s.idx}; a case "
+                "replays from step 0 and cannot reproduce them",
+                "export the parent run, or write the edit into a scenario and run that")
+
+
+# ---- writing -----------------------------------------------------------------------
+class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+def _dict(dumper: yaml.SafeDumper, value: dict[Any, Any]) -> yaml.MappingNode:
+    flat = all(not isinstance(v, dict | list) or not v for v in value.values())
+    short = flat and len(str(value)) < 90 and not any(isinstance(v, str) and "\n" in v for v in value.values())
+    return dumper.represent_mapping("tag:yaml.org,2002:map", value, flow_style=short)
+
+
+def _list(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.SequenceNode:
+    short = all(isinstance(v, str | int | float) for v in value) and len(str(value)) < 90
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=short)
+
+
+_Dumper.add_representer(str, _str)
+_Dumper.add_representer(dict, _dict)
+_Dumper.add_representer(list, _list)
+
+
+def dump_case(data: dict[str, Any]) -> str:
+    """Case data as readable YAML (block text for long strings, flow style for small maps)."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+_HEADER = """\
+# agentbox suite case. Replay: `agentbox test {folder}` or `pytest {folder}`.
+# Edit freely: `scenario` is the scenario as recorded (its expect lives in `expect`);
+# `expect` is checked after the replay (derived from run {run} + the scenario's own);
+# `decisions` answer held calls in order; `cassette.calls[n]` answers model call n while
+# the request hash matches (delete `request.hash` to serve a response unchecked).
+"""
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def build_case(store: TraceStore, run_id: str, suite_dir: Path, name: str, *,
+               settings: Settings | None = None,
+               judges: list[JudgeSpec] | None = None) -> dict[str, Any]:
+    """The case data for a stored run (see the module docstring); writes nothing.
+
+    Raises:
+        StoreError: unknown run. AgentboxError: unfinished run, a fork with edits, or a
+            start state the case cannot reproduce.
+    """
+    settings = settings or load_settings()
+    run = store.get_run(run_id)
+    steps = store.steps(run.id)
+    _check_exportable(run, steps)
+    scenario = {k: v for k, v in run.scenario_json.items() if k != "expect"}
+    scenario["mode"] = run.mode
+    source = Path(run.scenario_path) if run.scenario_path else None
+    case_file = suite_dir / f"{name}.yaml"
+    seed_source = str(run.options.get("seed_source", ""))
+    state_src: Path | None = None
+    if scenario.get("state") and source is not None:
+        state_src = source.parent / str(scenario["state"])
+    elif seed_source and Path(seed_source).exists() and run.mode == "shadow":
+        state_src = Path(seed_source)
+    if state_src is not None:
+        scenario["state"] = os.path.relpath(state_src.resolve(), suite_dir.resolve())
+    data: dict[str, Any] = {"case": name}
+    data["exported_from"] = {
+        "run": run.id, "scenario": _display(source) if source else run.scenario,
+        "model": run.model, "at": _dt.datetime.fromtimestamp(run.ended_at or run.started_at)
+        .isoformat(timespec="seconds")}
+    if run.agent == "python" and source is not None:
+        data["python_path"] = [os.path.relpath(source.parent.resolve(), suite_dir.resolve())]
+    data["scenario"] = scenario
+    probe = parse_scenario(scenario, case_file, {})
+    plan = plan_from_scenario(probe, settings)
+    if run.seed_hash and seed_digest(plan.seed) != run.seed_hash:
+        raise AgentboxError(
+            f"run {run.id} started from a state the case cannot reproduce (seed {seed_source or '?'}: "
+            "edited, recorded or changed since)",
+            "export a run that starts from the sandbox seed or a state file")
+    last = steps[-1].idx if steps else -1
+    checks = state_checks(state_diff(store, run, -1, last))
+    digest = None
+    if len(checks) > MAX_STATE_CHECKS and plan.sandbox.state_hasher is not None:
+        digest = plan.sandbox.state_hasher(state_at(store, run, last))
+    expect = merge_expect(run.scenario_json.get("expect") or {},
+                          derive_expect(run, steps, checks, digest))
+    cassette: dict[str, Any] = {"model": run.model or plan.model_name, "calls": recorded_calls(steps)}
+    if judges:
+        expect["llm_judge"] = [j.model_dump(exclude_defaults=True) for j in judges]
+        cassette["judgments"] = []
+        for spec in judges:
+            _, _, record = judge(spec.rubric, run.output or "", spec.model or cassette["model"],
+                                 **spec.params)
+            cassette["judgments"].append(record)
+    data["expect"] = expect
+    data["decisions"] = recorded_decisions(steps)
+    data["cassette"] = cassette
+    return data
+
+
+def export_run(store: TraceStore, run_id: str, suite_dir: Path, name: str | None = None, *,
+               settings: Settings | None = None, judges: list[JudgeSpec] | None = None) -> Path:
+    """Write a stored run as ``suite_dir/NAME.yaml`` and return the path.
+
+    Without ``name`` the case is named after the scenario (with the run id appended when
+    that file exists); an explicit ``name`` overwrites. ``judges`` adds ``llm_judge``
+    expectations whose verdicts are asked now and recorded in the cassette.
+
+    Raises:
+        StoreError, AgentboxError: see :func:`build_case`; ScenarioError: the written file
+            would not load (a bug).
+    """
+    suite_dir = Path(suite_dir)
+    run = store.get_run(run_id)
+    base = slug(name or run.scenario)
+    path = suite_dir / f"{base}.yaml"
+    if name is None and path.exists():
+        base = f"{base}-{run.id[:6]}"
+        path = suite_dir / f"{base}.yaml"
+    data = build_case(store, run.id, suite_dir, name or base, settings=settings, judges=judges)
+    text = _HEADER.format(folder=_display(suite_dir), run=run.id) + dump_case(data)
+    assert is_case_text(text)
+    parse_case(yaml.safe_load(text), path)  # what we write must load
+    suite_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

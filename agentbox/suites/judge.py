@@ -1,0 +1,80 @@
+"""The ``llm_judge`` expectation: a model grades a run's final output against a rubric.
+
+The verdict is recorded (in a case's ``cassette.judgments``) under a key made from the
+rubric and the output, so a replay that produces the same output reuses it and needs no
+model. The model is asked through :class:`agentbox.models.LiteLLMModel` (litellm is
+imported only then).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from agentbox.errors import ModelError
+
+JUDGE_SYSTEM = (
+    "You grade the final answer of an AI agent against a rubric. Reply with one JSON object "
+    'and nothing else: {"passed": true or false, "reasoning": "one or two sentences"}.'
+)
+_JSON = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def judgment_key(rubric: str, output: str) -> str:
+    """sha256 identifying one (rubric, output) pair."""
+    return hashlib.sha256(json.dumps([rubric, output]).encode()).hexdigest()
+
+
+def parse_verdict(text: str) -> tuple[bool, str]:
+    """``(passed, reasoning)`` from a judge's reply (JSON, else a leading PASS/FAIL word).
+
+    Raises:
+        ModelError: the reply holds no verdict.
+    """
+    match = _JSON.search(text or "")
+    if match:
+        try:
+            data = json.loads(match.group(0))
+            if isinstance(data, dict) and isinstance(data.get("passed"), bool):
+                return data["passed"], str(data.get("reasoning", ""))
+        except json.JSONDecodeError:
+            pass
+    word = (text or "").strip().split(maxsplit=1)
+    if word and word[0].strip(".:,").upper() in ("PASS", "PASSED", "FAIL", "FAILED"):
+        return word[0].upper().startswith("PASS"), word[1] if len(word) > 1 else ""
+    raise ModelError(f"the judge's reply has no verdict: {text!r}",
+                     'the judge must answer {"passed": true|false, "reasoning": "..."}')
+
+
+def judge(rubric: str, output: str, model: str, recorded: dict[str, Any] | None = None,
+          **params: Any) -> tuple[bool, str, dict[str, Any]]:
+    """Grade ``output`` against ``rubric``.
+
+    Args:
+        rubric: what a passing output does.
+        output: the run's final output.
+        model: litellm model string of the judge.
+        recorded: a verdict recorded earlier; reused (no model call) when its key matches
+            this rubric and output.
+        **params: extra litellm ``completion`` arguments (``mock_response`` in tests).
+
+    Returns:
+        ``(passed, reasoning, record)``; ``record`` is what to store in the cassette.
+
+    Raises:
+        ModelError: the model failed or gave no verdict.
+    """
+    key = judgment_key(rubric, output)
+    if recorded is not None and recorded.get("key") == key:
+        return bool(recorded["passed"]), str(recorded.get("reasoning", "")), recorded
+    from agentbox.models import LiteLLMModel  # litellm itself is imported only by complete()
+
+    messages = [{"role": "system", "content": JUDGE_SYSTEM},
+                {"role": "user", "content": f"Rubric:\n{rubric}\n\nFinal answer:\n{output}"}]
+    response = LiteLLMModel(model, params).complete(messages, [], 0)
+    passed, reasoning = parse_verdict(response.text or "")
+    record = {"key": key, "rubric": rubric, "model": model, "passed": passed,
+              "reasoning": reasoning, "cost_usd": response.cost_usd}
+    return passed, reasoning, record

@@ -1,0 +1,237 @@
+"""The engine calls the TUI makes, as plain functions (headless: no Textual).
+
+Screens call these from thread workers only (``@work(thread=True)``): resuming or forking
+a run executes the agent, and even planning a run imports the sandbox's tools. Runs
+started here write through their own store connection, exactly like another process.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver
+from agentbox.store import FINISHED, RunRow, TraceStore
+
+if TYPE_CHECKING:
+    from agentbox.config import Settings
+    from agentbox.lifecycle import ForkEdits
+    from agentbox.runner import RunResult, StepObserver
+
+STATUSES = ("running", "awaiting_approval", "completed", "halted", "failed")
+"""Run statuses the runs screen can filter on (``status:NAME`` in the filter box)."""
+
+
+def user() -> str:
+    """Who decides approvals made in the TUI."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return os.environ.get("USER", "tui")
+
+
+def parse_filter(value: str) -> tuple[str | None, str | None]:
+    """Split the runs filter box into ``(text, status)``.
+
+    ``status:NAME`` (or ``is:NAME``; a unique prefix of a status is enough) filters on
+    the status; the other words must appear in the run id, scenario or model.
+    """
+    words, status = [], None
+    for word in value.split():
+        key, sep, rest = word.partition(":")
+        if sep and key in ("status", "is"):
+            matches = [s for s in STATUSES if s.startswith(rest.lower())]
+            status = matches[0] if matches else rest
+        else:
+            words.append(word)
+    return (" ".join(words) or None), status
+
+
+def store_fingerprint(path: Path) -> tuple[int, ...]:
+    """Changes whenever any process commits to the store (file and WAL size and mtime)."""
+    out: list[int] = []
+    for p in (path, path.with_name(path.name + "-wal")):
+        try:
+            st = p.stat()
+        except OSError:
+            out += [0, 0]
+            continue
+        out += [st.st_mtime_ns, st.st_size]
+    return tuple(out)
+
+
+def can_resume(run: RunRow) -> bool:
+    """Whether ``resume`` applies: parked or interrupted, and no live process owns it."""
+    return run.status not in FINISHED and not run.live
+
+
+def tui_approver(store: TraceStore, cancelled: Callable[[], bool], *,
+                 poll_s: float = 0.2) -> Approver:
+    """Wait for a decision made in the TUI (or by ``agentbox approve``) via the store.
+
+    When ``cancelled()`` turns true (the TUI is closing) the run parks instead of
+    blocking the process: ``agentbox resume`` continues it later.
+    """
+
+    def decide(request: ApprovalRequest) -> ApprovalDecision:
+        while True:
+            row = store.get_approval(request.approval_id)
+            if row.status != "pending":
+                verdict = "approve" if row.status == "approved" else "deny"
+                return ApprovalDecision(verdict, args=row.edited_args,  # type: ignore[arg-type]
+                                        reason=row.decision_reason or "", by=row.decided_by or "?")
+            if cancelled():
+                return ApprovalDecision("park", reason="the TUI closed while waiting", by="tui")
+            time.sleep(poll_s)
+
+    return decide
+
+
+def check_edited_args(store: TraceStore, settings: Settings, run: RunRow, tool: str,
+                      text: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """Validate edited arguments (JSON text) for ``tool`` as the runner will.
+
+    Returns:
+        ``(args, [])`` when valid (schema-checked, normalised), else ``(None, errors)``.
+    """
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, [f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"]
+    if not isinstance(raw, dict):
+        return None, ["arguments must be a JSON object"]
+    from agentbox.lifecycle import plan_for_run  # runner, models, scenario: ~0.1 s at startup
+
+    plan = plan_for_run(store, run, settings)
+    spec = plan.sandbox.tools.get(tool)
+    if spec is None:
+        return None, [f"the sandbox has no tool {tool!r}"]
+    args, errors = spec.validate(raw)
+    if args is None:
+        return None, errors
+    decision = plan.policy.check(tool, args)
+    if decision.verdict == "block":
+        return None, [f"blocked by policy ({decision.rule}): {decision.reason}"]
+    return args, []
+
+
+def decide(store: TraceStore, approval_id: str, approve: bool, *, reason: str | None = None,
+           edited_args: dict[str, Any] | None = None) -> bool:
+    """Record a decision; False when someone else decided first."""
+    return store.decide_approval(approval_id, "approved" if approve else "denied", by=user(),
+                                 reason=reason, edited_args=edited_args)
+
+
+def _simple_key(part: str) -> bool:
+    return bool(part) and not any(ch in part for ch in ".[]")
+
+
+def fork_edits(before: dict[str, Any], state_text: str | None, result_before: str | None,
+               result_text: str | None, work_dir: Path) -> ForkEdits:
+    """Turn what was edited in the fork dialog into :class:`ForkEdits`.
+
+    A state whose edits only change fields of existing records becomes ``set_values``
+    (``collection.key.field``: value); anything else (records added or removed, fields
+    removed) is written whole to ``work_dir/fork-state.json`` as ``state_file``. A
+    changed tool result becomes ``tool_result``.
+
+    Raises:
+        ValueError: the state is not valid JSON or not ``{collection: {key: record}}``.
+    """
+    from agentbox.lifecycle import ForkEdits  # runner, models, scenario: ~0.1 s at startup
+
+    edits = ForkEdits()
+    if state_text is not None:
+        try:
+            after = json.loads(state_text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"state: not valid JSON: {exc.msg} (line {exc.lineno}, "
+                             f"column {exc.colno})") from None
+        if not isinstance(after, dict) or not all(isinstance(v, dict) for v in after.values()):
+            raise ValueError("state: must be an object {collection: {key: record}}")
+        if after != before:
+            values = _set_values(before, after)
+            if values is None:
+                work_dir.mkdir(parents=True, exist_ok=True)
+                path = work_dir / "fork-state.json"
+                path.write_text(json.dumps(after), encoding="utf-8")
+                edits.state_file = path
+            else:
+                edits.set_values = values
+    if result_text is not None and result_text != result_before:
+        edits.tool_result = result_text
+    return edits
+
+
+def _set_values(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | None:
+    """Field-level edits, or None when the change is not expressible that way."""
+    if set(before) != set(after):
+        return None
+    out: dict[str, Any] = {}
+    for coll, records in after.items():
+        old_records = before[coll]
+        if set(old_records) != set(records):
+            return None
+        for key, record in records.items():
+            old = old_records[key]
+            if old == record:
+                continue
+            if not (isinstance(old, dict) and isinstance(record, dict)) or set(old) - set(record):
+                return None
+            if not (_simple_key(coll) and _simple_key(key)):
+                return None
+            for field, value in record.items():
+                if field not in old or old[field] != value:
+                    if not _simple_key(field):
+                        return None
+                    out[f"{coll}.{key}.{field}"] = value
+    return out
+
+
+def resume(store_path: Path, run_id: str, settings: Settings, cancelled: Callable[[], bool],
+           on_step: StepObserver | None = None) -> RunResult:
+    """Continue a parked or interrupted run (own connection; held calls wait on the TUI)."""
+    from agentbox.lifecycle import resume_run  # runner, models, scenario: ~0.1 s at startup
+
+    store = TraceStore(store_path)
+    try:
+        return resume_run(store, run_id, settings, approver=tui_approver(store, cancelled),
+                          on_step=on_step)
+    finally:
+        store.close()
+
+
+def fork(store_path: Path, run_id: str, at: int, settings: Settings, edits: ForkEdits,
+         cancelled: Callable[[], bool], on_step: StepObserver | None = None) -> RunResult:
+    """Fork a run at step ``at`` with ``edits`` (own connection; holds wait on the TUI)."""
+    from agentbox.lifecycle import fork_run  # runner, models, scenario: ~0.1 s at startup
+
+    store = TraceStore(store_path)
+    try:
+        return fork_run(store, run_id, at, settings, edits,
+                        approver=tui_approver(store, cancelled), on_step=on_step)
+    finally:
+        store.close()
+
+
+class SuitesUnavailable(Exception):  # noqa: N818 - a condition, not a failure of ours
+    """``agentbox.suites.export_run`` is not there (the suites feature is not installed)."""
+
+
+def export(store: TraceStore, run_id: str, suite_dir: Path, name: str | None = None) -> Path:
+    """Export a run to a regression suite folder via ``agentbox.suites.export_run``.
+
+    Raises:
+        SuitesUnavailable: agentbox.suites (or its export_run) does not exist.
+    """
+    try:
+        from agentbox.suites import export_run  # type: ignore[attr-defined]  # lands separately
+    except ImportError:
+        raise SuitesUnavailable("suites not available") from None
+    result: Path = export_run(store, run_id, suite_dir, name=name)
+    return result

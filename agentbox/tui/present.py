@@ -1,0 +1,290 @@
+"""What the run screen shows for one step, as rich ``Text`` (headless: no Textual).
+
+Reasoning (what the model said or thought) is kept apart from the action (the tool call:
+arguments, validation, policy verdict, result or error), as everywhere in agentbox.
+Long values are clipped so moving the cursor stays cheap whatever a step holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from rich.highlighter import JSONHighlighter
+from rich.text import Text
+
+from agentbox.store import ApprovalRow, RunRow, StepRow
+from agentbox.tui.steps import args_text
+
+CLIP = 4000
+"""Characters shown of one value (a result, a state record) before ``… N more``."""
+
+STATUS_STYLE = {
+    "completed": "green", "running": "cyan", "halted": "yellow", "failed": "red",
+    "awaiting_approval": "bold magenta", "not finished": "red",
+}
+
+_json = JSONHighlighter()
+
+
+def clip(text: str, limit: int = CLIP) -> str:
+    """``text`` cut to ``limit`` characters with a note saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n… {len(text) - limit:,} more characters"
+
+
+def pretty(value: Any, limit: int = CLIP) -> Text:
+    """A JSON value (or a string holding JSON) indented and highlighted, clipped."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return Text(clip(value, limit))
+    text = Text(clip(json.dumps(value, indent=2, default=str, ensure_ascii=False), limit))
+    _json.highlight(text)
+    return text
+
+
+def usd(value: float | None, unknown: int = 0) -> str:
+    """``$0.0012``; ``unknown`` when the price is not known (never shown as $0)."""
+    if value is None or (unknown and not value):
+        return "unknown"
+    return f"${value:.4f}" + (f" (+{unknown} unknown)" if unknown else "")
+
+
+def _section(title: str) -> Text:
+    return Text(title, style="bold underline")
+
+
+def reasoning_text(step: StepRow, origin: StepRow | None = None) -> Text:
+    """The model's words and thinking at (or leading to) ``step``.
+
+    Args:
+        step: the selected step.
+        origin: for a tool call or a hold, the model step that asked for it.
+    """
+    source = step if step.kind == "llm" else origin
+    out = Text()
+    if source is None or source.kind != "llm":
+        out.append("No model output at this step.", style="dim")
+        if step.kind == "final" and step.data.get("output"):
+            out.append("\n\n")
+            out.append_text(_section("Final answer"))
+            out.append("\n" + clip(str(step.data["output"])))
+        return out
+    if source is not step:
+        out.append(f"from step {source.idx} (model {source.name}) that asked for this call\n\n",
+                   style="dim")
+    resp = source.data.get("response") or {}
+    if resp.get("reasoning"):
+        out.append_text(_section("Thinking"))
+        out.append("\n" + clip(str(resp["reasoning"])) + "\n\n", style="italic")
+    if resp.get("text"):
+        out.append_text(_section("Says"))
+        out.append("\n" + clip(str(resp["text"])) + "\n\n")
+    calls = resp.get("tool_calls") or []
+    if calls:
+        out.append_text(_section("Asks to call"))
+        for call in calls:
+            out.append(f"\n• {call.get('name')}({args_text(call.get('arguments'))})", style="magenta")
+        out.append("\n")
+    if not (resp.get("reasoning") or resp.get("text") or calls):
+        out.append("The model returned an empty response.", style="dim")
+    return out
+
+
+def _verdict(decision: dict[str, Any]) -> Text:
+    verdict = decision.get("verdict", "?")
+    style = {"allow": "green", "hold": "magenta", "block": "red"}.get(verdict, "")
+    out = Text(f"{verdict}", style=f"bold {style}")
+    out.append(f" ({decision.get('tier', '?')})")
+    if decision.get("rule"):
+        out.append(f" · rule {decision['rule']}", style="bold")
+    if decision.get("reason"):
+        out.append(f" · {decision['reason']}")
+    return out
+
+
+def action_text(step: StepRow, approval: ApprovalRow | None = None) -> Text:
+    """The action at ``step``: tool, arguments, validation, policy, result or error."""
+    d = step.data
+    out = Text()
+    if step.kind == "llm":
+        calls = (d.get("response") or {}).get("tool_calls") or []
+        if not calls:
+            out.append("No tool call: the model answered in text.", style="dim")
+            return out
+        out.append(f"{len(calls)} tool call(s) requested; each is gated at the next step(s).\n",
+                   style="dim")
+        for call in calls:
+            out.append(f"\n{call.get('name')}", style="bold magenta")
+            out.append_text(pretty(call.get("arguments")))
+            out.append("\n")
+        return out
+    if step.kind == "tool":
+        out.append("tool    ", style="dim")
+        out.append(str(step.name), style="bold magenta")
+        if d.get("effect"):
+            out.append(f"  ({d['effect']})", style="dim")
+        out.append("\nargs    ", style="dim")
+        out.append_text(pretty(d.get("args")))
+        out.append("\nvalid   ", style="dim")
+        if d.get("valid") is False:
+            out.append("no: " + "; ".join(map(str, d.get("validation_errors") or [])), style="yellow")
+        else:
+            out.append("yes", style="green")
+        if d.get("decision"):
+            out.append("\npolicy  ", style="dim")
+            out.append_text(_verdict(d["decision"]))
+        if d.get("approval_id"):
+            out.append(f"\nheld    {d['approval_id']} (decided at the hold step)", style="dim")
+        if d.get("edited"):
+            out.append("\nresult edited at a fork", style="cyan")
+        label = {"ok": "result", "recommended": "recorded"}.get(step.status, step.status)
+        style = "green" if step.status == "ok" else "yellow" if step.status in (
+            "error", "invalid", "recommended", "pending") else "red"
+        out.append(f"\n{label:<8}", style=f"bold {style}")
+        if step.status == "pending":
+            out.append("executing (intent committed, result not yet recorded)")
+        else:
+            out.append_text(pretty(d.get("result", "")))
+        if d.get("traceback"):
+            out.append("\n" + clip(str(d["traceback"]), 1500), style="dim red")
+        return out
+    if step.kind == "approval":
+        out.append("held    ", style="dim")
+        out.append(f"{d.get('tool')}", style="bold magenta")
+        out.append(f"  approval {d.get('approval_id')}", style="dim")
+        out.append("\nargs    ", style="dim")
+        out.append_text(pretty(d.get("args")))
+        if d.get("decision"):
+            out.append("\npolicy  ", style="dim")
+            out.append_text(_verdict(d["decision"]))
+        status = approval.status if approval is not None else step.status
+        by = (approval.decided_by if approval is not None else d.get("decided_by")) or "-"
+        reason = (approval.decision_reason if approval is not None else d.get("reason")) or ""
+        edited = approval.edited_args if approval is not None else d.get("edited_args")
+        out.append("\ndecision ", style="dim")
+        style = {"pending": "bold magenta", "denied": "red", "failed": "red"}.get(status, "green")
+        out.append(status, style=style)
+        if status != "pending":
+            out.append(f" by {by}" + (f": {reason}" if reason else ""))
+        if edited:
+            out.append("\nedited  ", style="dim")
+            out.append_text(pretty(edited))
+        return out
+    if step.kind == "policy":
+        out.append(f"run {step.status} by a budget or policy\n", style="bold yellow")
+        out.append(str(d.get("reason") or ""))
+        return out
+    if step.kind == "error":
+        out.append(f"{step.name}: ", style="bold red")
+        out.append(clip(str(d.get("error") or "")))
+        if d.get("hint"):
+            out.append(f"\nhint: {d['hint']}", style="dim")
+        if d.get("traceback"):
+            out.append("\n\n" + clip(str(d["traceback"]), 2000), style="dim")
+        return out
+    if step.kind == "final":
+        out.append(f"run {step.status}", style=STATUS_STYLE.get(step.status, "bold"))
+        if d.get("reason"):
+            out.append(f"\nreason  {d['reason']}")
+        if d.get("output"):
+            out.append("\noutput  ", style="dim")
+            out.append(clip(str(d["output"])))
+        return out
+    if step.kind == "fork":
+        out.append(f"fork of run {d.get('parent_id')} at step {d.get('at')}\n", style="bold cyan")
+        out.append("edits   ", style="dim")
+        out.append_text(pretty(d.get("edits") or {}))
+        return out
+    out.append_text(pretty(d))
+    return out
+
+
+def usage_text(step: StepRow) -> Text:
+    """Tokens, cost and latency of the step, and the run's totals after it."""
+    out = Text()
+    out.append(f"step {step.idx}", style="bold")
+    out.append(f" · {step.kind}")
+    if step.input_tokens is not None or step.output_tokens is not None:
+        out.append(f" · {step.input_tokens or 0} in / {step.output_tokens or 0} out tok")
+    if step.kind == "llm":
+        out.append(f" · {usd(step.cost_usd, 0 if step.cost_usd is not None else 1)}")
+    if step.duration_s is not None:
+        out.append(f" · {step.duration_s * 1000:.1f} ms")
+    c = step.counters
+    if c:
+        out.append("   run so far: ", style="dim")
+        out.append(f"{c.get('input_tokens', 0)} in / {c.get('output_tokens', 0)} out tok · "
+                   f"{usd(c.get('cost_usd', 0.0), int(c.get('cost_unknown', 0)))} · "
+                   f"{c.get('tool_calls', 0)} tool calls · {c.get('elapsed_s', 0.0):.2f} s")
+    return out
+
+
+def op_text(op: dict[str, Any]) -> Text:
+    """One RFC 6902 operation as ``~ /orders/ord_1/status = "x"``."""
+    mark, style = {"add": ("+", "green"), "remove": ("-", "red"),
+                   "replace": ("~", "yellow")}.get(op.get("op", ""), ("?", ""))
+    out = Text(f"{mark} {op.get('path')}", style=style)
+    if "value" in op:
+        value = json.dumps(op["value"], default=str, ensure_ascii=False)
+        out.append(" = " + (value if len(value) <= 300 else value[:299] + "…"))
+    return out
+
+
+def patch_text(step: StepRow) -> Text:
+    """The state changes made by ``step`` (its stored patch)."""
+    if not step.patch:
+        return Text("No state change at this step.", style="dim")
+    out = Text(f"{len(step.patch)} change(s) at step {step.idx}:\n", style="bold")
+    for op in step.patch[:200]:
+        out.append_text(op_text(op))
+        out.append("\n")
+    if len(step.patch) > 200:
+        out.append(f"… {len(step.patch) - 200} more\n", style="dim")
+    return out
+
+
+def changes_text(changes: list[tuple[str, str, Any, Any]], step: int) -> Text:
+    """Records that differ from the run's starting state after ``step``."""
+    if not changes:
+        return Text(f"State after step {step}: unchanged from the start of the run.", style="dim")
+    out = Text(f"State after step {step}: {len(changes)} record(s) differ from the start:\n",
+               style="bold")
+    for coll, key, before, after in changes[:100]:
+        what = "added" if before is None else "removed" if after is None else "changed"
+        out.append(f"\n{coll}/{key} ({what})\n", style="bold cyan")
+        out.append_text(pretty(after, 1500) if after is not None else Text("(removed)", style="red"))
+        out.append("\n")
+    if len(changes) > 100:
+        out.append(f"… {len(changes) - 100} more records\n", style="dim")
+    return out
+
+
+def run_title(run: RunRow) -> str:
+    """``run 3fa2… · scenario · mode · model`` (plain text, for the screen title)."""
+    lineage = f" · fork of {run.parent_id}@{run.fork_step}" if run.parent_id else ""
+    return f"run {run.id} · {run.scenario} · {run.mode} · {run.model or run.agent}{lineage}"
+
+
+def run_status_text(run: RunRow, steps: int, following: bool) -> Text:
+    """Status line of the run screen: status, steps, tokens, cost, live marker."""
+    status = run.display_status
+    out = Text(f" {status} ", style=f"reverse {STATUS_STYLE.get(status, '')}")
+    if run.reason:
+        out.append(f" {run.reason}", style=STATUS_STYLE.get(status, ""))
+    c = run.counters
+    out.append(f"  {steps} steps · {c.get('tool_calls', 0)} tool calls · "
+               f"{c.get('input_tokens', 0)}/{c.get('output_tokens', 0)} tok · "
+               f"{usd(c.get('cost_usd', 0.0), int(c.get('cost_unknown', 0)))}")
+    if following:
+        out.append("  ● live", style="bold cyan")
+    return out
+
+
+def started_text(ts: float) -> str:
+    """``11-21 14:03:07`` local time."""
+    return dt.datetime.fromtimestamp(ts).strftime("%m-%d %H:%M:%S")

@@ -1,0 +1,101 @@
+"""Shared fixtures: the repo root, a per-test trace store and a CLI runner helper."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from click.testing import Result
+from typer.testing import CliRunner
+
+from agentbox.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CliHelper = Callable[..., Result]
+
+
+def _commands_with_store() -> set[str]:
+    """Names of the CLI commands that accept ``--store`` (found by introspection)."""
+    group: Any = typer.main.get_command(app)
+    names = set()
+    for name, command in group.commands.items():
+        if any("--store" in getattr(p, "opts", ()) for p in command.params):
+            names.add(name)
+    return names
+
+
+STORE_COMMANDS = _commands_with_store()
+
+
+@pytest.fixture()
+def root() -> Path:
+    """The repository root (holds scenarios/, sandboxes/ and .agentbox.toml)."""
+    return ROOT
+
+
+@pytest.fixture()
+def store_path(tmp_path: Path) -> Path:
+    """A fresh trace store file for this test (not created until something writes it)."""
+    return tmp_path / "traces.db"
+
+
+@pytest.fixture(autouse=True)
+def _no_store_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The store option falls back to $AGENTBOX_STORE: never let a developer's value leak in.
+    monkeypatch.delenv("AGENTBOX_STORE", raising=False)
+    monkeypatch.delenv("AGENTBOX_DEBUG", raising=False)
+
+
+@pytest.fixture()
+def cli(root: Path, store_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliHelper:
+    """Run ``agentbox ARGS...`` in-process; returns click's Result.
+
+    The working folder is the repo root (tests may chdir elsewhere afterwards). Commands
+    that take ``--store`` get ``--store store_path`` appended unless the args name one.
+    """
+    monkeypatch.chdir(root)
+
+    def invoke(
+        *args: str | Path, env: dict[str, str] | None = None, input: str | None = None
+    ) -> Result:
+        argv: list[str] = [str(a) for a in args]
+        if argv and argv[0] in STORE_COMMANDS and "--store" not in argv and "--help" not in argv:
+            argv += ["--store", str(store_path)]
+        return CliRunner().invoke(app, argv, env=env, input=input, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture()
+def make_scenario(tmp_path: Path) -> Callable[[str, dict[str, Any] | str], Path]:
+    """Write ``tmp_path/NAME.yaml`` (a dict is dumped as YAML) and return its path."""
+    import yaml
+
+    def write(name: str, data: dict[str, Any] | str) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        text = data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture()
+def stored_runs(store_path: Path) -> Callable[[], list[Any]]:
+    """Read the runs in ``store_path`` through a new TraceStore ([] when no file)."""
+    from agentbox.store import TraceStore
+
+    def read() -> list[Any]:
+        if not store_path.exists():
+            return []
+        store = TraceStore(store_path)
+        try:
+            return store.list_runs(limit=None)
+        finally:
+            store.close()
+
+    return read
