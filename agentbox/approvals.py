@@ -64,17 +64,26 @@ def fixed_approver(verdict: Verdict, by: str = "ci") -> Approver:
     """An approver that always gives ``verdict`` (``--approve``/``--deny``/``--fail-on-hold``)."""
 
     def decide(request: ApprovalRequest) -> ApprovalDecision:
-        reason = {"approve": "auto-approved", "deny": "auto-denied",
-                  "fail": "run set to fail on hold", "park": "parked"}[verdict]
+        reason = {
+            "approve": "auto-approved",
+            "deny": "auto-denied",
+            "fail": "run set to fail on hold",
+            "park": "parked",
+        }[verdict]
         return ApprovalDecision(verdict, reason=reason, by=by)
 
     return decide
 
 
-def store_waiter(store: TraceStore, *, poll_s: float = 0.2, timeout_s: float | None = None,
-                 on_timeout: Literal["deny", "fail"] = "deny",
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> Approver:
+def store_waiter(
+    store: TraceStore,
+    *,
+    poll_s: float = 0.2,
+    timeout_s: float | None = None,
+    on_timeout: Literal["deny", "fail"] = "deny",
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Approver:
     """Wait for a decision made by another process (``agentbox approve``, the TUI).
 
     Polls the approval record every ``poll_s`` seconds; after ``timeout_s`` seconds the
@@ -87,8 +96,12 @@ def store_waiter(store: TraceStore, *, poll_s: float = 0.2, timeout_s: float | N
             row = store.get_approval(request.approval_id)
             if row.status != "pending":
                 verdict: Verdict = "approve" if row.status == "approved" else "deny"
-                return ApprovalDecision(verdict, args=row.edited_args,
-                                        reason=row.decision_reason or "", by=row.decided_by or "?")
+                return ApprovalDecision(
+                    verdict,
+                    args=row.edited_args,
+                    reason=row.decision_reason or "",
+                    by=row.decided_by or "?",
+                )
             if deadline is not None and clock() >= deadline:
                 reason = f"no decision within {timeout_s:g} s"
                 if on_timeout == "deny":

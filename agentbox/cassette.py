@@ -30,8 +30,9 @@ def request_hash(messages: list[Message], tools: list[dict[str, Any]]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def compact_request(messages: list[Message], tools: list[dict[str, Any]],
-                    previous: list[Message] | None) -> dict[str, Any]:
+def compact_request(
+    messages: list[Message], tools: list[dict[str, Any]], previous: list[Message] | None
+) -> dict[str, Any]:
     """The stored form of a request: hash, shared-prefix length, new messages, tool names."""
     shared = 0
     if previous:
@@ -39,8 +40,12 @@ def compact_request(messages: list[Message], tools: list[dict[str, Any]],
             if a != b:
                 break
             shared += 1
-    return {"hash": request_hash(messages, tools), "prefix": shared,
-            "delta": messages[shared:], "tools": [t["function"]["name"] for t in tools]}
+    return {
+        "hash": request_hash(messages, tools),
+        "prefix": shared,
+        "delta": messages[shared:],
+        "tools": [t["function"]["name"] for t in tools],
+    }
 
 
 def rebuild_requests(steps: list[StepRow]) -> list[list[Message]]:
@@ -61,14 +66,20 @@ def response_from(step: StepRow) -> ModelResponse:
     """The recorded response of an ``llm`` step."""
     r = step.data["response"]
     return ModelResponse(
-        text=r.get("text"), reasoning=r.get("reasoning"),
+        text=r.get("text"),
+        reasoning=r.get("reasoning"),
         tool_calls=[ToolCall(c["id"], c["name"], c["arguments"]) for c in r.get("tool_calls", [])],
-        input_tokens=r.get("input_tokens", 0), output_tokens=r.get("output_tokens", 0),
-        cost_usd=r.get("cost_usd"), model=r.get("model", ""), latency_s=0.0)
+        input_tokens=r.get("input_tokens", 0),
+        output_tokens=r.get("output_tokens", 0),
+        cost_usd=r.get("cost_usd"),
+        model=r.get("model", ""),
+        latency_s=0.0,
+    )
 
 
 def request_diff(recorded: list[Message], new: list[Message]) -> str:
     """A unified diff of two requests, one message per JSON line."""
+
     def lines(msgs: list[Message]) -> list[str]:
         return [json.dumps(m, sort_keys=True, default=str) for m in msgs]
 
@@ -92,19 +103,24 @@ class CassetteModel:
         live: the backend asked from the first miss on (``live-on-miss``).
     """
 
-    def __init__(self, steps: list[StepRow], mode: str = "strict",
-                 live: ModelBackend | None = None) -> None:
+    def __init__(
+        self, steps: list[StepRow], mode: str = "strict", live: ModelBackend | None = None
+    ) -> None:
         llm_steps = [s for s in steps if s.kind == "llm"]
         requests = rebuild_requests(llm_steps)
-        self.entries = [_Entry(s.data.get("request", {}).get("hash", ""), s, m)
-                        for s, m in zip(llm_steps, requests, strict=True)]
+        self.entries = [
+            _Entry(s.data.get("request", {}).get("hash", ""), s, m)
+            for s, m in zip(llm_steps, requests, strict=True)
+        ]
         self.mode = mode
         self.live = live
         self.name = llm_steps[0].name if llm_steps and llm_steps[0].name else "cassette"
         self.missed = False
         self.hits = 0
 
-    def complete(self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int) -> ModelResponse:
+    def complete(
+        self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int
+    ) -> ModelResponse:
         digest = request_hash(messages, tools)
         if not self.missed and ordinal < len(self.entries) and self.entries[ordinal].hash == digest:
             self.hits += 1
@@ -112,14 +128,18 @@ class CassetteModel:
         if self.mode == "live-on-miss" and self.live is not None:
             self.missed = True
             return self.live.complete(messages, tools, ordinal)
-        raise ModelError(self._miss_message(messages, digest, ordinal),
-                         "the scenario, prompt, tools or policy changed since the recording; "
-                         "use --mode live-on-miss to ask the model from here")
+        raise ModelError(
+            self._miss_message(messages, digest, ordinal),
+            "the scenario, prompt, tools or policy changed since the recording; "
+            "use --mode live-on-miss to ask the model from here",
+        )
 
     def _miss_message(self, messages: list[Message], digest: str, ordinal: int) -> str:
         if ordinal >= len(self.entries):
-            return (f"cassette miss at model call {ordinal}: the recording has only "
-                    f"{len(self.entries)} model call(s)")
+            return (
+                f"cassette miss at model call {ordinal}: the recording has only "
+                f"{len(self.entries)} model call(s)"
+            )
         same_hash = [i for i, e in enumerate(self.entries) if e.hash == digest]
         nearest = self.entries[ordinal]
         where = f" (an identical request was recorded at call {same_hash[0]})" if same_hash else ""

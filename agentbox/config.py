@@ -91,4 +91,6 @@ def load_settings(start: Path | None = None) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {field}: {first['msg']}", "see the README's settings table") from None
+        raise ConfigError(
+            f"{path}: {field}: {first['msg']}", "see the README's settings table"
+        ) from None

@@ -57,7 +57,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
 
 
 class ScenarioError(AgentboxError):
@@ -66,7 +68,9 @@ class ScenarioError(AgentboxError):
     def __init__(self, problems: list[Problem], hint: str = "") -> None:
         self.problems = problems
         text = "\n".join(str(p) for p in problems)
-        super().__init__(text, hint or "fix the fields above; `agentbox schema` prints the JSON Schema")
+        super().__init__(
+            text, hint or "fix the fields above; `agentbox schema` prints the JSON Schema"
+        )
 
 
 class SandboxError(AgentboxError):
@@ -89,7 +93,7 @@ class ToolError(Exception):
     """
 
 
-class RunHalted(BaseException):  # noqa: N818 - a control-flow signal, not an error
+class RunHalted(BaseException):
     """Stops the agent: a budget was exceeded, or a hold was not approved with `fail`.
 
     Args:
@@ -103,7 +107,7 @@ class RunHalted(BaseException):  # noqa: N818 - a control-flow signal, not an er
         self.reason = reason
 
 
-class EndRun(BaseException):  # noqa: N818 - a control-flow signal, not an error
+class EndRun(BaseException):
     """Raised by a tool whose call ends the run, such as a transfer to a human agent.
 
     Args:

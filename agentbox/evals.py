@@ -80,9 +80,13 @@ def resolve_path(state: State, path: str) -> Any:
     for name, index in rest:
         if name is not None and isinstance(value, dict) and name in value:
             value = value[name]
-        elif index is not None and isinstance(value, list) and -len(value) <= int(index) < len(value):
+        elif (
+            index is not None and isinstance(value, list) and -len(value) <= int(index) < len(value)
+        ):
             value = value[int(index)]
-        elif index is not None and isinstance(value, dict) and -len(value) <= int(index) < len(value):
+        elif (
+            index is not None and isinstance(value, dict) and -len(value) <= int(index) < len(value)
+        ):
             value = list(value.values())[int(index)]
         else:
             return _MISSING
@@ -112,48 +116,75 @@ def _count(name: str, expected: int | None, actual: int) -> list[ExpectationResu
     return [ExpectationResult(name, actual == expected, f"expected {expected}, got {actual}")]
 
 
-def check_expectations(expect: Expect | None, outcome: RunOutcome,
-                       state_hasher: Callable[[State], str] | None = None) -> list[ExpectationResult]:
+def check_expectations(
+    expect: Expect | None, outcome: RunOutcome, state_hasher: Callable[[State], str] | None = None
+) -> list[ExpectationResult]:
     """Check every expectation that ``expect`` lists (none when it is None)."""
     if expect is None:
         return []
     out: list[ExpectationResult] = []
     c = outcome.counters
     if expect.status is not None:
-        out.append(ExpectationResult("status", outcome.status == expect.status,
-                                     f"expected {expect.status}, got {outcome.status}"))
+        out.append(
+            ExpectationResult(
+                "status",
+                outcome.status == expect.status,
+                f"expected {expect.status}, got {outcome.status}",
+            )
+        )
     executed = _executed(outcome.steps)
     cursor = 0
     for i, call in enumerate(expect.tool_calls):
         ((tool, args),) = call.items()
         args = args or {}
         pool = executed[cursor:] if expect.ordered else executed
-        hit = next((j for j, s in enumerate(pool) if s.name == tool and _subset(args, s.data.get("args"))), None)
+        hit = next(
+            (j for j, s in enumerate(pool) if s.name == tool and _subset(args, s.data.get("args"))),
+            None,
+        )
         label = f"tool_calls[{i}] {tool}"
         if hit is None:
             made = [s.name for s in executed]
             where = " after the previous expected call" if expect.ordered else ""
-            out.append(ExpectationResult(label, False, f"no executed call {tool}({json.dumps(args)})"
-                                         f"{where}; executed: {made or 'none'}"))
+            out.append(
+                ExpectationResult(
+                    label,
+                    False,
+                    f"no executed call {tool}({json.dumps(args)})"
+                    f"{where}; executed: {made or 'none'}",
+                )
+            )
         else:
             if expect.ordered:
                 cursor += hit + 1
             out.append(ExpectationResult(label, True, f"found at step {pool[hit].idx}"))
     for tool in expect.no_tool_calls:
         steps = [s.idx for s in executed if s.name == tool]
-        out.append(ExpectationResult(f"no_tool_calls {tool}", not steps,
-                                     f"executed at steps {steps}" if steps else "not executed"))
+        out.append(
+            ExpectationResult(
+                f"no_tool_calls {tool}",
+                not steps,
+                f"executed at steps {steps}" if steps else "not executed",
+            )
+        )
     for i, check in enumerate(expect.state):
         value = resolve_path(outcome.state, check.path)
         label = f"state[{i}] {check.path}"
         if "equals" in check.model_fields_set:
-            ok = path_exists(value) and _subset(check.equals, value) and _subset(value, check.equals)
+            ok = (
+                path_exists(value) and _subset(check.equals, value) and _subset(value, check.equals)
+            )
             got = json.dumps(value, default=str) if path_exists(value) else "nothing"
-            out.append(ExpectationResult(label, ok, f"expected {json.dumps(check.equals)}, got {got}"))
+            out.append(
+                ExpectationResult(label, ok, f"expected {json.dumps(check.equals)}, got {got}")
+            )
         else:
             want = True if check.exists is None else check.exists
-            out.append(ExpectationResult(label, path_exists(value) == want,
-                                         "present" if path_exists(value) else "absent"))
+            out.append(
+                ExpectationResult(
+                    label, path_exists(value) == want, "present" if path_exists(value) else "absent"
+                )
+            )
     out += _count("holds", expect.holds, c.holds)
     out += _count("blocks", expect.blocks, c.blocks)
     out += _count("approvals", expect.approvals, c.approvals)
@@ -165,20 +196,33 @@ def check_expectations(expect: Expect | None, outcome: RunOutcome,
             detail += f"; {c.cost_unknown} model call(s) with unknown price"
         out.append(ExpectationResult("max_cost_usd", ok, detail))
     if expect.max_tokens is not None:
-        out.append(ExpectationResult("max_tokens", c.tokens <= expect.max_tokens,
-                                     f"{c.tokens} of {expect.max_tokens}"))
+        out.append(
+            ExpectationResult(
+                "max_tokens", c.tokens <= expect.max_tokens, f"{c.tokens} of {expect.max_tokens}"
+            )
+        )
     for text in expect.output_contains:
         found = text.lower() in (outcome.output or "").lower()
-        out.append(ExpectationResult(f"output_contains {text!r}", found,
-                                     "found" if found else f"output was {outcome.output!r}"))
+        out.append(
+            ExpectationResult(
+                f"output_contains {text!r}",
+                found,
+                "found" if found else f"output was {outcome.output!r}",
+            )
+        )
     if expect.state_hash is not None:
         hasher = state_hasher or _sandbox_hasher(outcome.sandbox)
         if hasher is None:
             out.append(ExpectationResult("state_hash", False, "the sandbox defines no state_hash"))
         else:
             got = hasher(outcome.state)
-            out.append(ExpectationResult("state_hash", got == expect.state_hash,
-                                         f"expected {expect.state_hash[:16]}…, got {got[:16]}…"))
+            out.append(
+                ExpectationResult(
+                    "state_hash",
+                    got == expect.state_hash,
+                    f"expected {expect.state_hash[:16]}…, got {got[:16]}…",
+                )
+            )
     return out
 
 

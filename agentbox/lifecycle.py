@@ -48,17 +48,26 @@ def stored_scenario(run: RunRow, *, current: bool = False) -> Scenario:
     return parse_scenario(run.scenario_json, path or Path(run.scenario), {})
 
 
-def plan_for_run(store: TraceStore, run: RunRow, settings: Settings, *, current: bool = False,
-                 options: RunOptions | None = None) -> RunPlan:
+def plan_for_run(
+    store: TraceStore,
+    run: RunRow,
+    settings: Settings,
+    *,
+    current: bool = False,
+    options: RunOptions | None = None,
+) -> RunPlan:
     """A plan that reproduces a stored run's world: its scenario, sandbox and seed."""
     scenario = stored_scenario(run, current=current)
     if run.seed_hash is None:
         raise StoreError(f"run {run.id} has no recorded seed state")
     base = options or RunOptions()
     opts = dataclasses.replace(
-        base, mode=base.mode or run.mode,  # type: ignore[arg-type]
-        model=base.model or run.model, seed=store.get_blob(run.seed_hash),
-        sandbox_path=Path(run.sandbox_path) if run.sandbox_path else None)
+        base,
+        mode=base.mode or run.mode,  # type: ignore[arg-type]
+        model=base.model or run.model,
+        seed=store.get_blob(run.seed_hash),
+        sandbox_path=Path(run.sandbox_path) if run.sandbox_path else None,
+    )
     return plan_from_scenario(scenario, settings, opts)
 
 
@@ -67,9 +76,16 @@ def incomplete_writes(steps: list[StepRow]) -> list[StepRow]:
     return [s for s in steps if s.kind == "tool" and s.status == "pending"]
 
 
-def resume_run(store: TraceStore, run_id: str, settings: Settings, *,
-               approver: Approver | None = None, on_step: StepObserver | None = None,
-               incomplete: Incomplete | None = None, approvals: str | None = None) -> RunResult:
+def resume_run(
+    store: TraceStore,
+    run_id: str,
+    settings: Settings,
+    *,
+    approver: Approver | None = None,
+    on_step: StepObserver | None = None,
+    incomplete: Incomplete | None = None,
+    approvals: str | None = None,
+) -> RunResult:
     """Continue a parked (awaiting approval) or interrupted run from its last step.
 
     Raises:
@@ -78,10 +94,14 @@ def resume_run(store: TraceStore, run_id: str, settings: Settings, *,
     """
     run = store.get_run(run_id)
     if run.finished:
-        raise StoreError(f"run {run.id} already {run.status}", f"fork it instead: agentbox fork {run.id} --at N")
+        raise StoreError(
+            f"run {run.id} already {run.status}", f"fork it instead: agentbox fork {run.id} --at N"
+        )
     if run.live:
-        raise StoreError(f"run {run.id} is still running (pid {run.pid})",
-                         "wait for it, or approve its pending call with `agentbox approve`")
+        raise StoreError(
+            f"run {run.id} is still running (pid {run.pid})",
+            "wait for it, or approve its pending call with `agentbox approve`",
+        )
     steps = store.steps(run.id)
     pending = incomplete_writes(steps)
     if pending and incomplete is None:
@@ -90,10 +110,18 @@ def resume_run(store: TraceStore, run_id: str, settings: Settings, *,
             f"run {run.id}: step {s.idx} {s.name}({json.dumps(s.data.get('args'))}) was started "
             "but its result was never recorded (the process died during it)",
             "resume with --incomplete retry (run it again; idempotency keys are honoured) or "
-            "--incomplete skip (tell the agent the outcome is unknown)")
+            "--incomplete skip (tell the agent the outcome is unknown)",
+        )
     plan = plan_for_run(store, run, settings, options=RunOptions(approvals=approvals))
-    runner = Runner(plan, store, approver=approver, on_step=on_step, run_id=run.id,
-                    prefix=steps, incomplete=incomplete)
+    runner = Runner(
+        plan,
+        store,
+        approver=approver,
+        on_step=on_step,
+        run_id=run.id,
+        prefix=steps,
+        incomplete=incomplete,
+    )
     return runner.run()
 
 
@@ -118,8 +146,11 @@ class ForkEdits:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form stored on the fork step."""
-        return {k: (str(v) if isinstance(v, Path) else v)
-                for k, v in dataclasses.asdict(self).items() if v not in (None, {})}
+        return {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in dataclasses.asdict(self).items()
+            if v not in (None, {})
+        }
 
 
 _SEGMENT = re.compile(r"[^.\[\]]+|\[-?\d+\]")
@@ -135,8 +166,10 @@ def set_ops(state: State, path: str, value: Any) -> list[dict[str, Any]]:
 
     parts = [p[1:-1] if p.startswith("[") else p for p in _SEGMENT.findall(path)]
     if len(parts) < 2 or not state.has(parts[0], parts[1]):
-        raise AgentboxError(f"--set {path}: no record {'/'.join(parts[:2])} in the state",
-                            "paths look like collection.key.field")
+        raise AgentboxError(
+            f"--set {path}: no record {'/'.join(parts[:2])} in the state",
+            "paths look like collection.key.field",
+        )
     pointer = "/" + "/".join(escape(p) for p in parts)
     record = state.get(parts[0], parts[1])
     target: Any = record
@@ -144,7 +177,11 @@ def set_ops(state: State, path: str, value: Any) -> list[dict[str, Any]]:
     for part in parts[2:]:
         if isinstance(target, dict) and part in target:
             target = target[part]
-        elif isinstance(target, list) and part.lstrip("-").isdigit() and -len(target) <= int(part) < len(target):
+        elif (
+            isinstance(target, list)
+            and part.lstrip("-").isdigit()
+            and -len(target) <= int(part) < len(target)
+        ):
             target = target[int(part)]
         else:
             exists = False
@@ -152,9 +189,17 @@ def set_ops(state: State, path: str, value: Any) -> list[dict[str, Any]]:
     return [{"op": "replace" if exists else "add", "path": pointer, "value": value}]
 
 
-def fork_run(store: TraceStore, run_id: str, at: int, settings: Settings, edits: ForkEdits, *,
-             approver: Approver | None = None, on_step: StepObserver | None = None,
-             approvals: str | None = None) -> RunResult:
+def fork_run(
+    store: TraceStore,
+    run_id: str,
+    at: int,
+    settings: Settings,
+    edits: ForkEdits,
+    *,
+    approver: Approver | None = None,
+    on_step: StepObserver | None = None,
+    approvals: str | None = None,
+) -> RunResult:
     """Start a new run from step ``at`` of a stored run (see the module docstring).
 
     Raises:
@@ -172,12 +217,16 @@ def fork_run(store: TraceStore, run_id: str, at: int, settings: Settings, edits:
     if edits.tool_result is not None:
         target = steps[at]
         if target.kind != "tool":
-            raise StoreError(f"step {at} of run {parent.id} is a {target.kind} step, not a tool call",
-                             "--tool-result needs --at pointing at a tool step")
+            raise StoreError(
+                f"step {at} of run {parent.id} is a {target.kind} step, not a tool call",
+                "--tool-result needs --at pointing at a tool step",
+            )
         data = {**target.data, "result": edits.tool_result, "edited": True}
         data.pop("value_is_json", None)
         message = {**(target.message or {}), "content": edits.tool_result}
-        prefix.append(dataclasses.replace(target, status="ok", data=data, patch=None, message=message))
+        prefix.append(
+            dataclasses.replace(target, status="ok", data=data, patch=None, message=message)
+        )
     policy = None
     if edits.policy_file is not None:
         try:
@@ -185,16 +234,21 @@ def fork_run(store: TraceStore, run_id: str, at: int, settings: Settings, edits:
         except (OSError, yaml.YAMLError) as exc:
             raise AgentboxError(f"{edits.policy_file}: cannot read policy: {exc}") from exc
         policy = PolicySpec.model_validate(raw.get("policy", raw) if isinstance(raw, dict) else raw)
-    plan = plan_for_run(store, parent, settings, options=RunOptions(
-        model=edits.model, approvals=approvals, policy=policy))
+    plan = plan_for_run(
+        store,
+        parent,
+        settings,
+        options=RunOptions(model=edits.model, approvals=approvals, policy=policy),
+    )
     if edits.model and edits.model != parent.model:
         plan.model = make_model(edits.model, plan.scenario.script, plan.scenario.agent.params)
         plan.model_name = edits.model
     replacement = load_state_source(edits.state_file) if edits.state_file else None
 
     def apply_edits(runner: Runner) -> None:
-        step = runner._new_step("fork", "edit", data={"parent_id": parent.id, "at": at,
-                                                        "edits": edits.to_json()})
+        step = runner._new_step(
+            "fork", "edit", data={"parent_id": parent.id, "at": at, "edits": edits.to_json()}
+        )
         if replacement is not None:
             digest = state_hash(replacement)
             store.put_blob(digest, replacement)
@@ -211,9 +265,16 @@ def fork_run(store: TraceStore, run_id: str, at: int, settings: Settings, edits:
             runner.injected.append({"role": "user", "content": edits.message})
         runner._record(step)
 
-    runner = Runner(plan, store, approver=approver, on_step=on_step, prefix=prefix,
-                    copy_prefix=True, lineage={"parent_id": parent.id, "fork_step": at},
-                    after_prefix=apply_edits)
+    runner = Runner(
+        plan,
+        store,
+        approver=approver,
+        on_step=on_step,
+        prefix=prefix,
+        copy_prefix=True,
+        lineage={"parent_id": parent.id, "fork_step": at},
+        after_prefix=apply_edits,
+    )
     return runner.run()
 
 
@@ -223,14 +284,22 @@ def recorded_approver(steps: list[StepRow]) -> Approver:
 
     def decide(request: ApprovalRequest) -> ApprovalDecision:
         if not decisions:
-            return ApprovalDecision("fail", reason="the recording has no decision for this hold", by="replay")
+            return ApprovalDecision(
+                "fail", reason="the recording has no decision for this hold", by="replay"
+            )
         step = decisions.pop(0)
         d = step.data
         if step.status in ("approved", "edited"):
-            return ApprovalDecision("approve", args=d.get("edited_args"), reason=d.get("reason", ""),
-                                    by=d.get("decided_by") or "replay")
+            return ApprovalDecision(
+                "approve",
+                args=d.get("edited_args"),
+                reason=d.get("reason", ""),
+                by=d.get("decided_by") or "replay",
+            )
         if step.status == "denied":
-            return ApprovalDecision("deny", reason=d.get("reason", ""), by=d.get("decided_by") or "replay")
+            return ApprovalDecision(
+                "deny", reason=d.get("reason", ""), by=d.get("decided_by") or "replay"
+            )
         return ApprovalDecision("fail", reason=f"recorded hold was {step.status}", by="replay")
 
     return decide
@@ -263,9 +332,11 @@ def compare_steps(a: list[StepRow], b: list[StepRow]) -> list[str]:
         if va != vb:
             keys = [k for k in va if va.get(k) != vb.get(k)]
             for k in keys:
-                out.append(f"step {sa.idx} {sa.kind} {sa.name}: {k} differs: "
-                           f"{json.dumps(va.get(k), default=str)[:200]} != "
-                           f"{json.dumps(vb.get(k), default=str)[:200]}")
+                out.append(
+                    f"step {sa.idx} {sa.kind} {sa.name}: {k} differs: "
+                    f"{json.dumps(va.get(k), default=str)[:200]} != "
+                    f"{json.dumps(vb.get(k), default=str)[:200]}"
+                )
     if len(a) != len(b):
         out.append(f"step count differs: {len(a)} recorded, {len(b)} replayed")
     return out
@@ -284,9 +355,15 @@ class ReplayResult:
         return not self.differences and self.result.status != "failed"
 
 
-def replay_run(store: TraceStore, run_id: str, settings: Settings, *, mode: str = "strict",
-               on_step: StepObserver | None = None,
-               scenario_override: Callable[[Scenario], Scenario] | None = None) -> ReplayResult:
+def replay_run(
+    store: TraceStore,
+    run_id: str,
+    settings: Settings,
+    *,
+    mode: str = "strict",
+    on_step: StepObserver | None = None,
+    scenario_override: Callable[[Scenario], Scenario] | None = None,
+) -> ReplayResult:
     """Re-run a stored run from its cassette and compare (see the module docstring).
 
     The scenario is read from its file as it is now (so changes are caught); the seed is
@@ -298,8 +375,13 @@ def replay_run(store: TraceStore, run_id: str, settings: Settings, *, mode: str 
     if scenario_override is not None:
         plan.scenario = scenario_override(plan.scenario)
     plan.model = CassetteModel(steps, mode, live=plan.model if mode == "live-on-miss" else None)
-    runner = Runner(plan, store, approver=recorded_approver(steps), on_step=on_step,
-                    lineage={"replay_of": parent.id})
+    runner = Runner(
+        plan,
+        store,
+        approver=recorded_approver(steps),
+        on_step=on_step,
+        lineage={"replay_of": parent.id},
+    )
     result = runner.run()
     return ReplayResult(result, compare_steps(steps, store.steps(result.run_id)))
 

@@ -83,7 +83,9 @@ class ModelResponse:
         return {
             "text": self.text,
             "reasoning": self.reasoning,
-            "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls],
+            "tool_calls": [
+                {"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls
+            ],
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cost_usd": self.cost_usd,
@@ -96,7 +98,9 @@ class ModelBackend(Protocol):
 
     name: str
 
-    def complete(self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int) -> ModelResponse:
+    def complete(
+        self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int
+    ) -> ModelResponse:
         """Answer one request. ``ordinal`` counts this run's model calls from 0."""
         ...
 
@@ -119,13 +123,17 @@ class ScriptedModel:
     def __init__(self, turns: list[ScriptTurn]) -> None:
         self.turns = [t for t in turns for _ in range(t.repeat)]
 
-    def complete(self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int) -> ModelResponse:
+    def complete(
+        self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int
+    ) -> ModelResponse:
         if ordinal >= len(self.turns):
-            return ModelResponse(text=None, model=self.name, input_tokens=0, output_tokens=0, cost_usd=0.0)
+            return ModelResponse(
+                text=None, model=self.name, input_tokens=0, output_tokens=0, cost_usd=0.0
+            )
         turn = self.turns[ordinal]
         calls = []
         for i, spec in enumerate(turn.tool_calls):
-            (name, args), = spec.items()
+            ((name, args),) = spec.items()
             calls.append(ToolCall(f"call_{ordinal}_{i}", name, {} if args is None else args))
         usage = turn.usage
         return ModelResponse(
@@ -133,9 +141,9 @@ class ScriptedModel:
             reasoning=turn.reasoning,
             tool_calls=calls,
             input_tokens=usage.input_tokens if usage else estimate_tokens(messages[-1:]),
-            output_tokens=usage.output_tokens if usage else estimate_tokens(
-                [turn.say or "", turn.reasoning or "", turn.tool_calls]
-            ),
+            output_tokens=usage.output_tokens
+            if usage
+            else estimate_tokens([turn.say or "", turn.reasoning or "", turn.tool_calls]),
             cost_usd=turn.cost_usd if turn.cost_usd is not None else 0.0,
             model=self.name,
         )
@@ -164,12 +172,16 @@ class LiteLLMModel:
         self.name = model
         self.params = dict(params or {})
 
-    def complete(self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int) -> ModelResponse:
+    def complete(
+        self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int
+    ) -> ModelResponse:
         litellm = _import_litellm()
         started = time.perf_counter()
         kwargs = {"num_retries": 0, **self.params}
         try:
-            raw = litellm.completion(model=self.name, messages=messages, tools=tools or None, **kwargs)
+            raw = litellm.completion(
+                model=self.name, messages=messages, tools=tools or None, **kwargs
+            )
         except Exception as exc:  # provider errors come in many types
             raise ModelError(
                 f"model {self.name} failed: {type(exc).__name__}: {exc}",
@@ -208,8 +220,13 @@ def parse_litellm_response(litellm: Any, raw: Any, model: str, latency: float) -
     )
 
 
-def make_model(name: str, script: list[ScriptTurn], params: dict[str, Any] | None = None,
-               *, require_script: bool = True) -> ModelBackend:
+def make_model(
+    name: str,
+    script: list[ScriptTurn],
+    params: dict[str, Any] | None = None,
+    *,
+    require_script: bool = True,
+) -> ModelBackend:
     """The backend for a model string: ``scripted`` or a litellm model.
 
     Raises:
@@ -218,7 +235,9 @@ def make_model(name: str, script: list[ScriptTurn], params: dict[str, Any] | Non
     """
     if name == "scripted":
         if not script and require_script:
-            raise ModelError("model `scripted` needs a `script:` in the scenario",
-                             "add script turns, or set agent.model to a litellm model string")
+            raise ModelError(
+                "model `scripted` needs a `script:` in the scenario",
+                "add script turns, or set agent.model to a litellm model string",
+            )
         return ScriptedModel(script)
     return LiteLLMModel(name, params)

@@ -64,7 +64,9 @@ class RunPlan:
     approvals: ApprovalsSpec
 
 
-def _problem(scenario: Scenario, loc: tuple[str | int, ...], message: str, hint: str = "") -> ScenarioError:
+def _problem(
+    scenario: Scenario, loc: tuple[str | int, ...], message: str, hint: str = ""
+) -> ScenarioError:
     file, line = scenario.locate(*loc)
     field_path = ".".join(str(p) for p in loc)
     return ScenarioError([Problem(file, line, field_path, message)], hint)
@@ -82,12 +84,17 @@ def resolve_sandbox_path(scenario: Scenario, settings: Settings) -> Path:
             return candidate
     available = sorted(q.parent.name for q in settings.sandboxes_path.glob("*/tools.py"))
     listing = ", ".join(available) or "none"
-    raise _problem(scenario, ("sandbox",), f"sandbox {name!r} not found in {settings.sandboxes_path} "
-                   f"(available: {listing})", "`agentbox init NAME` scaffolds a sandbox")
+    raise _problem(
+        scenario,
+        ("sandbox",),
+        f"sandbox {name!r} not found in {settings.sandboxes_path} (available: {listing})",
+        "`agentbox init NAME` scaffolds a sandbox",
+    )
 
 
-def plan_from_scenario(scenario: Scenario, settings: Settings,
-                       options: RunOptions | None = None) -> RunPlan:
+def plan_from_scenario(
+    scenario: Scenario, settings: Settings, options: RunOptions | None = None
+) -> RunPlan:
     """Resolve a loaded scenario. Raises ScenarioError/SandboxError/ModelError."""
     options = options or RunOptions()
     if options.policy is not None:
@@ -102,8 +109,12 @@ def plan_from_scenario(scenario: Scenario, settings: Settings,
         base = scenario.path.parent if scenario.path else Path.cwd()
         state_path = base / scenario.state
     if mode == "shadow" and state_path is None and options.seed is None:
-        raise _problem(scenario, ("mode",), "shadow mode needs a state snapshot",
-                       "pass --state PATH or set `state:` in the scenario")
+        raise _problem(
+            scenario,
+            ("mode",),
+            "shadow mode needs a state snapshot",
+            "pass --state PATH or set `state:` in the scenario",
+        )
     if options.seed is not None:
         seed, seed_source = options.seed, "recorded"
     elif state_path is not None:
@@ -112,14 +123,23 @@ def plan_from_scenario(scenario: Scenario, settings: Settings,
         seed, seed_source = sandbox.seed, sandbox.seed_source
     model_name = options.model or scenario.model_name or settings.default_model
     try:
-        model = make_model(model_name, scenario.script, scenario.agent.params,
-                           require_script=scenario.agent.type != "python")
+        model = make_model(
+            model_name,
+            scenario.script,
+            scenario.agent.params,
+            require_script=scenario.agent.type != "python",
+        )
     except ModelError as exc:
-        raise _problem(scenario, ("script",) if model_name == "scripted" else ("agent", "model"),
-                       exc.message, exc.hint) from None
+        raise _problem(
+            scenario,
+            ("script",) if model_name == "scripted" else ("agent", "model"),
+            exc.message,
+            exc.hint,
+        ) from None
     policy = Policy(scenario.policy, sandbox.tools)
-    problems = policy.problems(str(scenario.path or "<scenario>"),
-                               lambda loc: scenario.locate(*loc)[1])
+    problems = policy.problems(
+        str(scenario.path or "<scenario>"), lambda loc: scenario.locate(*loc)[1]
+    )
     if problems:
         raise ScenarioError(problems)
     approvals = scenario.approvals
@@ -128,8 +148,19 @@ def plan_from_scenario(scenario: Scenario, settings: Settings,
     elif "approvals" not in scenario.model_fields_set and settings.approvals:
         approvals = approvals.model_copy(update={"handler": settings.approvals})
     budgets = merge_budgets(settings.budgets, scenario.policy.budgets, options.budgets)
-    return RunPlan(scenario, settings, sandbox, seed, seed_source, mode, model_name, model,
-                   policy, budgets, approvals)
+    return RunPlan(
+        scenario,
+        settings,
+        sandbox,
+        seed,
+        seed_source,
+        mode,
+        model_name,
+        model,
+        policy,
+        budgets,
+        approvals,
+    )
 
 
 def plan_run(scenario_path: Path, settings: Settings, options: RunOptions | None = None) -> RunPlan:
@@ -144,7 +175,11 @@ def plan_run(scenario_path: Path, settings: Settings, options: RunOptions | None
     probe = parse_scenario(data, scenario_path, lines)
     sandbox = load_sandbox(resolve_sandbox_path(probe, settings), seed_override=options.data_path)
     if sandbox.task_scenario is None:
-        raise _problem(probe, ("sandbox",), f"sandbox {sandbox.name} defines no tasks",
-                       "--task needs a sandbox whose tools.py defines task_scenario()")
+        raise _problem(
+            probe,
+            ("sandbox",),
+            f"sandbox {sandbox.name} defines no tasks",
+            "--task needs a sandbox whose tools.py defines task_scenario()",
+        )
     data = sandbox.task_scenario(data, options.task)
     return plan_from_scenario(parse_scenario(data, scenario_path, lines), settings, options)

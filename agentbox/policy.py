@@ -25,7 +25,15 @@ from agentbox.scenario import Budgets, PolicySpec, Rule, Tier
 Verdict = Literal["allow", "hold", "block"]
 _VERDICT: dict[Tier, Verdict] = {"green": "allow", "yellow": "hold", "red": "block"}
 _SEVERITY = {"green": 0, "yellow": 1, "red": 2}
-_FUNCTIONS = {"len": len, "abs": abs, "min": min, "max": max, "lower": str.lower, "any": any, "all": all}
+_FUNCTIONS = {
+    "len": len,
+    "abs": abs,
+    "min": min,
+    "max": max,
+    "lower": str.lower,
+    "any": any,
+    "all": all,
+}
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,12 @@ class Decision:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form for the trace."""
-        return {"verdict": self.verdict, "tier": self.tier, "rule": self.rule, "reason": self.reason}
+        return {
+            "verdict": self.verdict,
+            "tier": self.tier,
+            "rule": self.rule,
+            "reason": self.reason,
+        }
 
 
 ALLOW = Decision("allow", "green", None, "no rule applies")
@@ -87,33 +100,63 @@ class Policy:
             for i, pattern in enumerate(patterns):
                 if not _matches([pattern], "") and not any(_matches([pattern], n) for n in names):
                     loc = ("policy", pattern_field, i)
-                    found.append(Problem(file, line_of(loc), f"policy.{pattern_field}[{i}]",
-                                         f"no sandbox tool matches {pattern!r}"))
+                    found.append(
+                        Problem(
+                            file,
+                            line_of(loc),
+                            f"policy.{pattern_field}[{i}]",
+                            f"no sandbox tool matches {pattern!r}",
+                        )
+                    )
         for i, rule in enumerate(self.spec.rules):
             loc = ("policy", "rules", i)
             targets = [n for n in names if _matches([rule.tool], n)]
             if not targets:
-                found.append(Problem(file, line_of((*loc, "tool")), f"policy.rules[{i}].tool",
-                                     f"no sandbox tool matches {rule.tool!r}"))
+                found.append(
+                    Problem(
+                        file,
+                        line_of((*loc, "tool")),
+                        f"policy.rules[{i}].tool",
+                        f"no sandbox tool matches {rule.tool!r}",
+                    )
+                )
                 continue
             params = set().union(*(self.tools[n].args_model.model_fields for n in targets))
             for arg in rule.require:
                 if arg not in params:
-                    found.append(Problem(file, line_of((*loc, "require")), f"policy.rules[{i}].require",
-                                         f"{rule.tool} has no argument {arg!r}"))
+                    found.append(
+                        Problem(
+                            file,
+                            line_of((*loc, "require")),
+                            f"policy.rules[{i}].require",
+                            f"{rule.tool} has no argument {arg!r}",
+                        )
+                    )
             if rule.when:
                 try:
                     tree = self._evaluator.parse(rule.when)
                 except SyntaxError as exc:
-                    found.append(Problem(file, line_of((*loc, "when")), f"policy.rules[{i}].when",
-                                         f"invalid expression: {exc.msg}"))
+                    found.append(
+                        Problem(
+                            file,
+                            line_of((*loc, "when")),
+                            f"policy.rules[{i}].when",
+                            f"invalid expression: {exc.msg}",
+                        )
+                    )
                     continue
                 used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(_FUNCTIONS)
                 used -= {"True", "False", "None"}
                 for name in sorted(used - params):
-                    found.append(Problem(file, line_of((*loc, "when")), f"policy.rules[{i}].when",
-                                         f"unknown name {name!r}; arguments of {rule.tool}: "
-                                         + ", ".join(sorted(params))))
+                    found.append(
+                        Problem(
+                            file,
+                            line_of((*loc, "when")),
+                            f"policy.rules[{i}].when",
+                            f"unknown name {name!r}; arguments of {rule.tool}: "
+                            + ", ".join(sorted(params)),
+                        )
+                    )
         return found
 
     def check(self, tool: str, args: dict[str, Any]) -> Decision:
@@ -121,7 +164,9 @@ class Policy:
         if _matches(self.spec.deny, tool):
             return Decision("block", "red", "denylist", f"{tool} is on the policy's deny list")
         if self.spec.allow is not None and not _matches(self.spec.allow, tool):
-            return Decision("block", "red", "allowlist", f"{tool} is not on the policy's allow list")
+            return Decision(
+                "block", "red", "allowlist", f"{tool} is not on the policy's allow list"
+            )
         worst: tuple[Rule, str] | None = None
         for i, rule in enumerate(self.spec.rules):
             if not fnmatch.fnmatchcase(tool, rule.tool):
@@ -147,7 +192,9 @@ class Policy:
             try:
                 result = self._evaluator.eval(rule.when, previously_parsed=self._parsed[index])
             except (InvalidExpression, TypeError, ValueError, KeyError) as exc:
-                return f"rule could not be evaluated ({type(exc).__name__}: {exc}); treated as firing"
+                return (
+                    f"rule could not be evaluated ({type(exc).__name__}: {exc}); treated as firing"
+                )
             return f"{rule.when} is true" if result else None
         if rule.require:
             return None
@@ -183,7 +230,9 @@ class Counters:
         return dict(self.__dict__)
 
 
-def check_budgets(budgets: Budgets, counters: Counters, *, next_is_tool: bool = False) -> str | None:
+def check_budgets(
+    budgets: Budgets, counters: Counters, *, next_is_tool: bool = False
+) -> str | None:
     """The reason the run must halt now, or None.
 
     Steps and tool calls are checked before the next one is taken (``next_is_tool``

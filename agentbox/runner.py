@@ -51,8 +51,15 @@ from agentbox.sandbox.loader import state_hash
 from agentbox.sandbox.state import State
 from agentbox.store import StepRow, TraceStore
 
-__all__ = ["RunOptions", "RunPlan", "RunResult", "Runner", "plan_from_scenario", "plan_run",
-           "resolve_sandbox_path"]
+__all__ = [
+    "RunOptions",
+    "RunPlan",
+    "RunResult",
+    "Runner",
+    "plan_from_scenario",
+    "plan_run",
+    "resolve_sandbox_path",
+]
 
 StepObserver = Callable[[StepRow], None]
 Incomplete = Literal["retry", "skip"]
@@ -84,7 +91,7 @@ class RunResult:
     pending_approval: str | None = None
 
 
-class _Parked(BaseException):  # noqa: N818 - control flow: the run waits for a decision
+class _Parked(BaseException):
     def __init__(self, approval_id: str) -> None:
         super().__init__(approval_id)
         self.approval_id = approval_id
@@ -125,29 +132,43 @@ class Runner:
         after_prefix: called once when the prefix is exhausted (fork edits).
     """
 
-    def __init__(self, plan: RunPlan, store: TraceStore, *, approver: Approver | None = None,
-                 on_step: StepObserver | None = None, run_id: str | None = None,
-                 prefix: list[StepRow] | None = None, copy_prefix: bool = False,
-                 lineage: dict[str, Any] | None = None, incomplete: Incomplete | None = None,
-                 after_prefix: Callable[[Runner], None] | None = None) -> None:
+    def __init__(
+        self,
+        plan: RunPlan,
+        store: TraceStore,
+        *,
+        approver: Approver | None = None,
+        on_step: StepObserver | None = None,
+        run_id: str | None = None,
+        prefix: list[StepRow] | None = None,
+        copy_prefix: bool = False,
+        lineage: dict[str, Any] | None = None,
+        incomplete: Incomplete | None = None,
+        after_prefix: Callable[[Runner], None] | None = None,
+    ) -> None:
         self.plan = plan
         self.store = store
         self.on_step = on_step
         handler = plan.approvals.handler
-        self.approver = approver or fixed_approver("fail" if handler in ("prompt", "wait") else handler)
+        self.approver = approver or fixed_approver(
+            "fail" if handler in ("prompt", "wait") else handler
+        )
         self.resuming = run_id is not None
         self.run_id = run_id or secrets.token_hex(5)
         self.counters = Counters()
         self.state = State(plan.seed)
         self.next_idx = 0
         scenario = plan.scenario
-        self.system_prompt = "\n\n".join(p for p in (scenario.agent.system, plan.sandbox.policy_text) if p)
+        self.system_prompt = "\n\n".join(
+            p for p in (scenario.agent.system, plan.sandbox.policy_text) if p
+        )
         self.messages: list[Message] = []
         if self.system_prompt:
             self.messages.append({"role": "system", "content": self.system_prompt})
         self.messages.append({"role": "user", "content": scenario.input})
         self.visible_tools = [
-            spec.openai_schema() for name, spec in plan.sandbox.tools.items()
+            spec.openai_schema()
+            for name, spec in plan.sandbox.tools.items()
             if plan.policy.check(name, {}).rule not in ("allowlist", "denylist")
         ]
         self.injected: list[Message] = []
@@ -200,8 +221,13 @@ class Runner:
             self._started = time.perf_counter() - self.counters.elapsed_s
         self.next_idx = step.idx + 1
         if step.kind == "tool" and step.status == "recommended":
-            self._recommendations.append({"tool": step.name, "args": step.data.get("args"),
-                                          "decision": step.data.get("decision")})
+            self._recommendations.append(
+                {
+                    "tool": step.name,
+                    "args": step.data.get("args"),
+                    "decision": step.data.get("decision"),
+                }
+            )
         if self._copy_prefix:
             copy = dataclasses.replace(step, run_id=self.run_id)
             self.store.add_step(copy)
@@ -213,7 +239,8 @@ class Runner:
             raise Diverged(
                 f"the agent diverged from the recording at step {step.idx}: recorded "
                 f"{step.kind} {step.name}, now {kind} {name}",
-                "the agent, scenario or tools changed; fork the run instead of resuming it")
+                "the agent, scenario or tools changed; fork the run instead of resuming it",
+            )
         return step
 
     def _leave_prefix_if_done(self) -> None:
@@ -245,10 +272,15 @@ class Runner:
         else:
             c.cost_usd += response.cost_usd
         step = self._new_step(
-            "llm", response.model or self.plan.model_name, duration_s=latency,
+            "llm",
+            response.model or self.plan.model_name,
+            duration_s=latency,
             data={"response": response.to_json(), "request": request},
-            message=response.message(), input_tokens=response.input_tokens,
-            output_tokens=response.output_tokens, cost_usd=response.cost_usd)
+            message=response.message(),
+            input_tokens=response.input_tokens,
+            output_tokens=response.output_tokens,
+            cost_usd=response.cost_usd,
+        )
         self._record(step)
         return response
 
@@ -274,22 +306,43 @@ class Runner:
         decision = self.plan.policy.check(name, args)
         data["decision"] = decision.to_json()
         if self.plan.mode == "recommend" and spec.effect == "write":
-            content = (f"Recorded as a recommendation; not executed in recommend mode. "
-                       f"Policy verdict: {decision.verdict} ({decision.reason}).")
-            self._recommendations.append({"tool": name, "args": args, "decision": decision.to_json()})
-            return self._finish_tool(self._new_step("tool", name, data=data), "recommended", content)
+            content = (
+                f"Recorded as a recommendation; not executed in recommend mode. "
+                f"Policy verdict: {decision.verdict} ({decision.reason})."
+            )
+            self._recommendations.append(
+                {"tool": name, "args": args, "decision": decision.to_json()}
+            )
+            return self._finish_tool(
+                self._new_step("tool", name, data=data), "recommended", content
+            )
         if decision.verdict == "block":
             self.counters.blocks += 1
             content = f"Error: blocked by policy ({decision.rule}): {decision.reason}"
             return self._finish_tool(self._new_step("tool", name, data=data), "blocked", content)
         if decision.verdict == "hold":
             self.counters.holds += 1
-            hold = self._new_step("approval", name, status="pending",
-                                  data={"approval_id": "ap_" + secrets.token_hex(4), "tool": name,
-                                        "args": args, "call_id": call_id,
-                                        "decision": decision.to_json()})
-            self.store.add_approval(hold.data["approval_id"], self.run_id, hold.idx, name, args,
-                                    decision.rule, decision.reason)
+            hold = self._new_step(
+                "approval",
+                name,
+                status="pending",
+                data={
+                    "approval_id": "ap_" + secrets.token_hex(4),
+                    "tool": name,
+                    "args": args,
+                    "call_id": call_id,
+                    "decision": decision.to_json(),
+                },
+            )
+            self.store.add_approval(
+                hold.data["approval_id"],
+                self.run_id,
+                hold.idx,
+                name,
+                args,
+                decision.rule,
+                decision.reason,
+            )
             self._record(hold)
             return self._decide_hold(hold, data)
         return self._execute(name, args, data)
@@ -302,9 +355,14 @@ class Runner:
             if hold.status == "pending":  # a parked hold: decide it now, then go live
                 self._replayed(dataclasses.replace(hold, patch=None))
                 self._leave_prefix_if_done()
-                data = {"tool": name, "call_id": hold.data.get("call_id", f"call_{hold.idx}"),
-                        "args": hold.data["args"], "effect": "write", "valid": True,
-                        "decision": hold.data["decision"]}
+                data = {
+                    "tool": name,
+                    "call_id": hold.data.get("call_id", f"call_{hold.idx}"),
+                    "args": hold.data["args"],
+                    "effect": "write",
+                    "valid": True,
+                    "decision": hold.data["decision"],
+                }
                 return self._decide_hold(hold, data)
             self._replayed(hold)
             if not self._prefix:
@@ -314,8 +372,11 @@ class Runner:
             return self._incomplete_write(step)
         self._replayed(step)
         result = step.data.get("result", "")
-        value = json.loads(result) if step.data.get("value_is_json") else (
-            result if step.status == "ok" else None)
+        value = (
+            json.loads(result)
+            if step.data.get("value_is_json")
+            else (result if step.status == "ok" else None)
+        )
         return ToolResult(step.status, result, value, step.data.get("call_id", ""))
 
     def _incomplete_write(self, step: StepRow) -> ToolResult:
@@ -325,8 +386,10 @@ class Runner:
             self._leave_prefix_if_done()
             self.store.delete_step(self.run_id, step.idx)
             return self._execute(step.name or "", step.data["args"], dict(step.data))
-        content = (f"Error: the outcome of this {step.name} call is unknown (the run was "
-                   "interrupted while it executed); check the state before retrying")
+        content = (
+            f"Error: the outcome of this {step.name} call is unknown (the run was "
+            "interrupted while it executed); check the state before retrying"
+        )
         step.status = "abandoned"
         self._finish_tool(step, "abandoned", content, update=True)
         return ToolResult("abandoned", content, None, step.data.get("call_id", ""))
@@ -338,8 +401,9 @@ class Runner:
         content = f"Error: invalid call to {name}: " + "; ".join(errors)
         return self._finish_tool(self._new_step("tool", name, data=data), "invalid", content)
 
-    def _finish_tool(self, step: StepRow, status: str, content: str, value: Any = None,
-                     *, update: bool = False) -> ToolResult:
+    def _finish_tool(
+        self, step: StepRow, status: str, content: str, value: Any = None, *, update: bool = False
+    ) -> ToolResult:
         step.status = status
         step.data["result"] = content
         step.message = {"role": "tool", "tool_call_id": step.data["call_id"], "content": content}
@@ -347,9 +411,16 @@ class Runner:
             self.counters.steps += 1
             self._tick()
             step.counters = self.counters.to_json()
-            self.store.update_step(self.run_id, step.idx, status=status, data=step.data,
-                                   patch=step.patch, message=step.message,
-                                   duration_s=step.duration_s, counters=step.counters)
+            self.store.update_step(
+                self.run_id,
+                step.idx,
+                status=status,
+                data=step.data,
+                patch=step.patch,
+                message=step.message,
+                duration_s=step.duration_s,
+                counters=step.counters,
+            )
             self._emit(step)
         else:
             self._record(step)
@@ -364,44 +435,65 @@ class Runner:
         if stored.status != "pending":  # decided by someone while the run was parked
             verdict = ApprovalDecision(
                 "approve" if stored.status == "approved" else "deny",
-                args=stored.edited_args, reason=stored.decision_reason or "",
-                by=stored.decided_by or "unknown")
+                args=stored.edited_args,
+                reason=stored.decision_reason or "",
+                by=stored.decided_by or "unknown",
+            )
         else:
             self.store.update_run(self.run_id, status="awaiting_approval")
             waited = time.perf_counter()
-            verdict = self.approver(ApprovalRequest(approval_id, self.run_id, hold.idx, name,
-                                                    args, decision))
+            verdict = self.approver(
+                ApprovalRequest(approval_id, self.run_id, hold.idx, name, args, decision)
+            )
             self._started += time.perf_counter() - waited  # waiting is not run time
             if verdict.verdict == "park":
                 raise _Parked(approval_id)
             self.store.update_run(self.run_id, status="running")
         if verdict.verdict == "fail":
-            self.store.update_step(self.run_id, hold.idx, status="failed",
-                                   data={**hold.data, "reason": verdict.reason})
-            raise RunHalted("halted", f"{name} held by rule {decision.rule!r} ({decision.reason}); "
-                            f"{verdict.reason or 'not approved'}")
+            self.store.update_step(
+                self.run_id, hold.idx, status="failed", data={**hold.data, "reason": verdict.reason}
+            )
+            raise RunHalted(
+                "halted",
+                f"{name} held by rule {decision.rule!r} ({decision.reason}); "
+                f"{verdict.reason or 'not approved'}",
+            )
         final_args, final_decision = args, decision
         if verdict.verdict == "approve" and verdict.args is not None:
             spec = self.plan.sandbox.tools[name]
             edited, errors = spec.validate(verdict.args)
             if edited is None:
-                verdict = ApprovalDecision("deny", reason="edited arguments invalid: " + "; ".join(errors),
-                                           by=verdict.by)
+                verdict = ApprovalDecision(
+                    "deny", reason="edited arguments invalid: " + "; ".join(errors), by=verdict.by
+                )
             else:
                 final_args = edited
                 recheck = self.plan.policy.check(name, edited)
                 if recheck.verdict == "block":
-                    verdict = ApprovalDecision("deny", reason=f"edited arguments blocked by policy "
-                                               f"({recheck.rule}): {recheck.reason}", by=verdict.by)
+                    verdict = ApprovalDecision(
+                        "deny",
+                        reason=f"edited arguments blocked by policy "
+                        f"({recheck.rule}): {recheck.reason}",
+                        by=verdict.by,
+                    )
                 final_decision = recheck if recheck.verdict != "allow" else decision
         status = "approved" if verdict.verdict == "approve" else "denied"
         edited_args = final_args if final_args != args else None
         if status == "approved" and edited_args is not None:
             status = "edited"
-        self.store.decide_approval(approval_id, "approved" if status != "denied" else "denied",
-                                   by=verdict.by, reason=verdict.reason, edited_args=edited_args)
-        hold.data.update(decided_by=verdict.by, reason=verdict.reason, edited_args=edited_args,
-                         decided_at=time.time())
+        self.store.decide_approval(
+            approval_id,
+            "approved" if status != "denied" else "denied",
+            by=verdict.by,
+            reason=verdict.reason,
+            edited_args=edited_args,
+        )
+        hold.data.update(
+            decided_by=verdict.by,
+            reason=verdict.reason,
+            edited_args=edited_args,
+            decided_at=time.time(),
+        )
         hold.status = status
         self.store.update_step(self.run_id, hold.idx, status=status, data=hold.data)
         self._emit(hold)
@@ -409,8 +501,11 @@ class Runner:
         if status == "denied":
             self.counters.denials += 1
             why = verdict.reason or "no reason given"
-            return self._finish_tool(self._new_step("tool", name, data=data), "denied",
-                                     f"Error: denied by approver ({verdict.by}): {why}")
+            return self._finish_tool(
+                self._new_step("tool", name, data=data),
+                "denied",
+                f"Error: denied by approver ({verdict.by}): {why}",
+            )
         self.counters.approvals += 1
         return self._execute(name, final_args, data)
 
@@ -435,14 +530,18 @@ class Runner:
             status, content = "error", f"Error: {exc}"
         except Exception as exc:
             self.counters.tool_errors += 1
-            status, content = "crashed", f"Error: tool {name} failed unexpectedly ({type(exc).__name__})"
+            status, content = (
+                "crashed",
+                f"Error: tool {name} failed unexpectedly ({type(exc).__name__})",
+            )
             data["traceback"] = traceback.format_exc(limit=8)
         if status == "ok" and not isinstance(value, str):
             data["value_is_json"] = True
         step.duration_s = time.perf_counter() - started
         step.patch = self.state.drain_patch() or None
-        result = self._finish_tool(step, status, content, value if status == "ok" else None,
-                                   update=intent)
+        result = self._finish_tool(
+            step, status, content, value if status == "ok" else None, update=intent
+        )
         if ending is not None:
             raise ending
         return result
@@ -458,42 +557,81 @@ class Runner:
             digest = seed_digest(plan.seed)
             self.store.put_blob(digest, plan.seed)
             self.store.create_run(
-                id=self.run_id, scenario=scenario.name,
+                id=self.run_id,
+                scenario=scenario.name,
                 scenario_path=str(scenario.path) if scenario.path else None,
                 scenario_json=scenario.model_dump(mode="json", exclude_unset=True),
-                sandbox=plan.sandbox.name, sandbox_path=str(plan.sandbox.path), mode=plan.mode,
-                agent=scenario.agent.type, model=plan.model_name, status="running",
-                input=scenario.input, started_at=time.time(), seed_hash=digest,
-                messages=self.messages, counters=self.counters.to_json(),
-                options={"seed_source": plan.seed_source, "approvals": plan.approvals.handler,
-                         "budgets": plan.budgets.model_dump(exclude_none=True)},
-                **self._lineage)
+                sandbox=plan.sandbox.name,
+                sandbox_path=str(plan.sandbox.path),
+                mode=plan.mode,
+                agent=scenario.agent.type,
+                model=plan.model_name,
+                status="running",
+                input=scenario.input,
+                started_at=time.time(),
+                seed_hash=digest,
+                messages=self.messages,
+                counters=self.counters.to_json(),
+                options={
+                    "seed_source": plan.seed_source,
+                    "approvals": plan.approvals.handler,
+                    "budgets": plan.budgets.model_dump(exclude_none=True),
+                },
+                **self._lineage,
+            )
             self.store.add_checkpoint(self.run_id, -1, digest, "start")
         status, reason, output = "completed", None, None
         try:
             output = self._drive()
             self._leave_prefix_if_done()
         except _Parked as parked:
-            self.store.update_run(self.run_id, status="awaiting_approval", pid=None,
-                                  counters=self.counters.to_json())
-            return RunResult(self.run_id, "awaiting_approval", "waiting for approval "
-                             f"{parked.approval_id}", None, self.counters, [], False,
-                             self.state.changes(), self._recommendations, parked.approval_id)
+            self.store.update_run(
+                self.run_id, status="awaiting_approval", pid=None, counters=self.counters.to_json()
+            )
+            return RunResult(
+                self.run_id,
+                "awaiting_approval",
+                f"waiting for approval {parked.approval_id}",
+                None,
+                self.counters,
+                [],
+                False,
+                self.state.changes(),
+                self._recommendations,
+                parked.approval_id,
+            )
         except EndRun as end:
             output = end.output if end.output is not None else render_result(end.result)
         except RunHalted as halt:
             status, reason = halt.status, halt.reason
-            self._record(self._new_step("policy", "halt", status=halt.status, data={"reason": halt.reason}))
+            self._record(
+                self._new_step("policy", "halt", status=halt.status, data={"reason": halt.reason})
+            )
         except AgentboxError as exc:
             status, reason = "failed", exc.message
-            self._record(self._new_step("error", type(exc).__name__, status="failed",
-                                        data={"error": exc.message, "hint": exc.hint}))
+            self._record(
+                self._new_step(
+                    "error",
+                    type(exc).__name__,
+                    status="failed",
+                    data={"error": exc.message, "hint": exc.hint},
+                )
+            )
         except Exception as exc:  # the user's agent code crashed
             status, reason = "failed", f"{type(exc).__name__}: {exc}"
-            self._record(self._new_step("error", type(exc).__name__, status="failed",
-                                        data={"error": reason, "traceback": traceback.format_exc(limit=12)}))
-        self._record(self._new_step("final", status, status=status,
-                                    data={"output": output, "reason": reason}))
+            self._record(
+                self._new_step(
+                    "error",
+                    type(exc).__name__,
+                    status="failed",
+                    data={"error": reason, "traceback": traceback.format_exc(limit=12)},
+                )
+            )
+        self._record(
+            self._new_step(
+                "final", status, status=status, data={"output": output, "reason": reason}
+            )
+        )
         return self._finish(status, reason, output)
 
     def _drive(self) -> str | None:
@@ -509,14 +647,35 @@ class Runner:
         return run_llm_loop(ctx, scenario.agent.max_steps)
 
     def _finish(self, status: str, reason: str | None, output: str | None) -> RunResult:
-        outcome = RunOutcome(status=status, output=output, counters=self.counters,
-                             steps=self.store.steps(self.run_id), state=self.state,
-                             sandbox=self.plan.sandbox)
+        outcome = RunOutcome(
+            status=status,
+            output=output,
+            counters=self.counters,
+            steps=self.store.steps(self.run_id),
+            state=self.state,
+            sandbox=self.plan.sandbox,
+        )
         expect = self.plan.scenario.expect
         results = check_expectations(expect, outcome)
         passed = all(r.passed for r in results) if expect is not None else status == "completed"
-        self.store.update_run(self.run_id, status=status, reason=reason, output=output,
-                              ended_at=time.time(), counters=self.counters.to_json(),
-                              expectations=[r.to_json() for r in results], passed=int(passed))
-        return RunResult(self.run_id, status, reason, output, self.counters, results, passed,
-                         self.state.changes(), self._recommendations)
+        self.store.update_run(
+            self.run_id,
+            status=status,
+            reason=reason,
+            output=output,
+            ended_at=time.time(),
+            counters=self.counters.to_json(),
+            expectations=[r.to_json() for r in results],
+            passed=int(passed),
+        )
+        return RunResult(
+            self.run_id,
+            status,
+            reason,
+            output,
+            self.counters,
+            results,
+            passed,
+            self.state.changes(),
+            self._recommendations,
+        )

@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from agentbox.errors import StoreError
 
 SCHEMA_VERSION = 1
@@ -241,16 +239,18 @@ class TraceStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
-            self.conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False,
-                                        isolation_level=None)
-            self.db = sqlite_utils.Database(self.conn)
+            self.conn = sqlite3.connect(
+                self.path, timeout=10, check_same_thread=False, isolation_level=None
+            )
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA busy_timeout=10000")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not a usable trace store: {exc}",
-                             "point `store` in .agentbox.toml at another file") from exc
+            raise StoreError(
+                f"{self.path}: not a usable trace store: {exc}",
+                "point `store` in .agentbox.toml at another file",
+            ) from exc
 
     def _migrate(self) -> None:
         with self._lock:
@@ -258,11 +258,16 @@ class TraceStore:
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             version = int(row[0]) if row else 0
             if version > SCHEMA_VERSION:
-                raise StoreError(f"{self.path}: schema version {version} is newer than this agentbox "
-                                 f"({SCHEMA_VERSION})", "upgrade agentbox")
+                raise StoreError(
+                    f"{self.path}: schema version {version} is newer than this agentbox "
+                    f"({SCHEMA_VERSION})",
+                    "upgrade agentbox",
+                )
             if version < SCHEMA_VERSION:
-                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                                  (str(SCHEMA_VERSION),))
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
 
     def close(self) -> None:
         """Close the connection."""
@@ -329,17 +334,27 @@ class TraceStore:
         """
         rows = self._query("SELECT * FROM runs WHERE id=?", (run_id,))
         if not rows:
-            rows = self._query("SELECT * FROM runs WHERE id LIKE ? ORDER BY started_at DESC LIMIT 6",
-                               (run_id.replace("%", "") + "%",))
+            rows = self._query(
+                "SELECT * FROM runs WHERE id LIKE ? ORDER BY started_at DESC LIMIT 6",
+                (run_id.replace("%", "") + "%",),
+            )
         if not rows:
-            raise StoreError(f"no run {run_id!r} in {self.path}", "`agentbox runs` lists stored runs")
+            raise StoreError(
+                f"no run {run_id!r} in {self.path}", "`agentbox runs` lists stored runs"
+            )
         if len(rows) > 1:
             ids = ", ".join(r["id"] for r in rows[:5])
             raise StoreError(f"run id prefix {run_id!r} is ambiguous: {ids}", "type more of the id")
         return self._run_from(rows[0])
 
-    def list_runs(self, *, limit: int | None = 50, offset: int = 0, status: str | None = None,
-                  text: str | None = None) -> list[RunRow]:
+    def list_runs(
+        self,
+        *,
+        limit: int | None = 50,
+        offset: int = 0,
+        status: str | None = None,
+        text: str | None = None,
+    ) -> list[RunRow]:
         """Runs newest first, optionally filtered by status and by text in id/scenario."""
         where, params = [], []
         if status:
@@ -364,19 +379,35 @@ class TraceStore:
         with self._lock:
             self.conn.execute(
                 "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (step.run_id, step.idx, step.kind, step.name, step.status, step.started_at,
-                 step.duration_s, _dump(step.data), _dump(step.message), _dump(step.patch or None),
-                 step.input_tokens, step.output_tokens, step.cost_usd, _dump(step.counters)),
+                (
+                    step.run_id,
+                    step.idx,
+                    step.kind,
+                    step.name,
+                    step.status,
+                    step.started_at,
+                    step.duration_s,
+                    _dump(step.data),
+                    _dump(step.message),
+                    _dump(step.patch or None),
+                    step.input_tokens,
+                    step.output_tokens,
+                    step.cost_usd,
+                    _dump(step.counters),
+                ),
             )
 
     def update_step(self, run_id: str, idx: int, **fields: Any) -> None:
         """Update and commit columns of a step (JSON columns given as values)."""
-        row = {k: (_dump(v) if k in {"data", "message", "patch", "counters"} else v)
-               for k, v in fields.items()}
+        row = {
+            k: (_dump(v) if k in {"data", "message", "patch", "counters"} else v)
+            for k, v in fields.items()
+        }
         sets = ", ".join(f"{k}=?" for k in row)
         with self._lock:
-            self.conn.execute(f"UPDATE steps SET {sets} WHERE run_id=? AND idx=?",
-                              (*row.values(), run_id, idx))
+            self.conn.execute(
+                f"UPDATE steps SET {sets} WHERE run_id=? AND idx=?", (*row.values(), run_id, idx)
+            )
 
     def delete_step(self, run_id: str, idx: int) -> None:
         """Remove one step (an unfinished intent that is about to be retried)."""
@@ -396,14 +427,17 @@ class TraceStore:
         """The state patches of steps ``start <= idx < stop`` that changed state, in order."""
         cur = self.conn.execute(
             "SELECT patch FROM steps WHERE run_id=? AND idx>=? AND idx<? AND patch IS NOT NULL "
-            "ORDER BY idx", (run_id, start, stop))
+            "ORDER BY idx",
+            (run_id, start, stop),
+        )
         for (text,) in cur:
             yield json.loads(text)
 
     def step_count(self, run_id: str) -> int:
         """Number of stored steps of a run."""
-        return int(self.conn.execute("SELECT count(*) FROM steps WHERE run_id=?",
-                                     (run_id,)).fetchone()[0])
+        return int(
+            self.conn.execute("SELECT count(*) FROM steps WHERE run_id=?", (run_id,)).fetchone()[0]
+        )
 
     def _step_from(self, row: sqlite3.Row) -> StepRow:
         data = dict(row)
@@ -417,46 +451,71 @@ class TraceStore:
     def add_checkpoint(self, run_id: str, step: int, state_hash: str, note: str = "") -> None:
         """Record that the state after ``step`` is the blob ``state_hash``."""
         with self._lock:
-            self.conn.execute("INSERT OR REPLACE INTO checkpoints VALUES (?,?,?,?)",
-                              (run_id, step, state_hash, note))
+            self.conn.execute(
+                "INSERT OR REPLACE INTO checkpoints VALUES (?,?,?,?)",
+                (run_id, step, state_hash, note),
+            )
 
     def checkpoint_before(self, run_id: str, step: int) -> tuple[int, str] | None:
         """The latest full-state checkpoint at or before ``step``: ``(step, hash)``."""
         row = self.conn.execute(
             "SELECT step, state_hash FROM checkpoints WHERE run_id=? AND step<=? "
-            "ORDER BY step DESC LIMIT 1", (run_id, step)).fetchone()
+            "ORDER BY step DESC LIMIT 1",
+            (run_id, step),
+        ).fetchone()
         return None if row is None else (int(row[0]), str(row[1]))
 
     # ---- approvals -----------------------------------------------------------------
-    def add_approval(self, approval_id: str, run_id: str, step: int, tool: str,
-                     args: dict[str, Any], rule: str | None, reason: str | None) -> None:
+    def add_approval(
+        self,
+        approval_id: str,
+        run_id: str,
+        step: int,
+        tool: str,
+        args: dict[str, Any],
+        rule: str | None,
+        reason: str | None,
+    ) -> None:
         """Record a pending approval."""
         with self._lock:
             self.conn.execute(
                 "INSERT INTO approvals (id, run_id, step, tool, args, rule, reason, requested_at, "
                 "status) VALUES (?,?,?,?,?,?,?,?, 'pending')",
-                (approval_id, run_id, step, tool, _dump(args), rule, reason, time.time()))
+                (approval_id, run_id, step, tool, _dump(args), rule, reason, time.time()),
+            )
 
-    def decide_approval(self, approval_id: str, status: str, *, by: str, reason: str | None = None,
-                        edited_args: dict[str, Any] | None = None) -> bool:
+    def decide_approval(
+        self,
+        approval_id: str,
+        status: str,
+        *,
+        by: str,
+        reason: str | None = None,
+        edited_args: dict[str, Any] | None = None,
+    ) -> bool:
         """Decide a pending approval. Returns False when it was already decided."""
         with self._lock:
             cur = self.conn.execute(
                 "UPDATE approvals SET status=?, decided_at=?, decided_by=?, decision_reason=?, "
                 "edited_args=? WHERE id=? AND status='pending'",
-                (status, time.time(), by, reason, _dump(edited_args), approval_id))
+                (status, time.time(), by, reason, _dump(edited_args), approval_id),
+            )
             return cur.rowcount == 1
 
     def get_approval(self, approval_id: str) -> ApprovalRow:
         """An approval by id or unique prefix. Raises StoreError when unknown."""
-        rows = self._query("SELECT * FROM approvals WHERE id=? OR id LIKE ? LIMIT 2",
-                           (approval_id, approval_id + "%"))
+        rows = self._query(
+            "SELECT * FROM approvals WHERE id=? OR id LIKE ? LIMIT 2",
+            (approval_id, approval_id + "%"),
+        )
         if len(rows) != 1:
             what = "no" if not rows else "ambiguous"
             raise StoreError(f"{what} approval {approval_id!r}", "`agentbox approvals` lists them")
         return self._approval_from(rows[0])
 
-    def approvals(self, *, status: str | None = "pending", run_id: str | None = None) -> list[ApprovalRow]:
+    def approvals(
+        self, *, status: str | None = "pending", run_id: str | None = None
+    ) -> list[ApprovalRow]:
         """Approvals, oldest first, filtered by status and run."""
         where, params = [], []
         if status:
@@ -466,7 +525,10 @@ class TraceStore:
             where.append("run_id=?")
             params.append(run_id)
         sql = "SELECT * FROM approvals" + (" WHERE " + " AND ".join(where) if where else "")
-        return [self._approval_from(r) for r in self._query(sql + " ORDER BY requested_at", tuple(params))]
+        return [
+            self._approval_from(r)
+            for r in self._query(sql + " ORDER BY requested_at", tuple(params))
+        ]
 
     def _approval_from(self, row: sqlite3.Row) -> ApprovalRow:
         data = dict(row)

@@ -66,7 +66,11 @@ def _find_duplicates(node: yaml.Node, path: Path, out: list[Problem]) -> None:
         for key_node, value_node in node.value:
             key, line = str(key_node.value), key_node.start_mark.line + 1
             if key != "<<" and key in seen:
-                out.append(Problem(str(path), line, "", f"duplicate key {key!r} (first at line {seen[key]})"))
+                out.append(
+                    Problem(
+                        str(path), line, "", f"duplicate key {key!r} (first at line {seen[key]})"
+                    )
+                )
             seen.setdefault(key, line)
             _find_duplicates(value_node, path, out)
     elif isinstance(node, yaml.SequenceNode):

@@ -17,6 +17,7 @@ Targets (issue 2): median < 1 ms, 10 MB within 2x of small, peak < 200 MB, --hel
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import statistics
@@ -81,15 +82,17 @@ def measure(label: str, records: int, payload: int, steps: int) -> float:
         result = runner.run()
         wall = time.perf_counter() - started
         assert result.passed, result.expectations
-        gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(stamps)]
         gaps.sort()
         median = statistics.median(gaps) * 1000
         p95 = gaps[int(len(gaps) * 0.95)] * 1000
         state_mb = (root / "sandboxes/bench/seed/records.json").stat().st_size / 1e6
         db_mb = sum(p.stat().st_size for p in root.glob("traces.db*")) / 1e6
-        print(f"{label:>10}: state {state_mb:6.1f} MB | {len(stamps)} steps ({steps} tool calls) "
-              f"in {wall:.3f} s | per step median {median:.3f} ms, p95 {p95:.3f} ms | "
-              f"store {db_mb:.1f} MB")
+        print(
+            f"{label:>10}: state {state_mb:6.1f} MB | {len(stamps)} steps ({steps} tool calls) "
+            f"in {wall:.3f} s | per step median {median:.3f} ms, p95 {p95:.3f} ms | "
+            f"store {db_mb:.1f} MB"
+        )
         return median
 
 
@@ -105,8 +108,11 @@ def main() -> None:
     runs = []
     for _ in range(5):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "from agentbox.cli import main; main()", "--help"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-c", "from agentbox.cli import main; main()", "--help"],
+            check=True,
+            capture_output=True,
+        )
         runs.append(time.perf_counter() - t)
     print(f"agentbox --help: median {statistics.median(runs):.3f} s over 5 runs (target < 0.5 s)")
 

@@ -58,7 +58,7 @@ def pay(state: State, account_id: str, amount_usd: float, idempotency_key: str) 
     return payment
 '''
 
-SCENARIO = '''
+SCENARIO = """
 name: payout
 sandbox: bank
 input: pay 300 to acc_1
@@ -77,7 +77,7 @@ expect:
   state:
     - {path: accounts.acc_1.balance, equals: 700}
     - {path: payments.p1.amount_usd, equals: 300}
-'''
+"""
 
 
 def project(tmp_path: Path, approvals: str = "wait") -> Path:
@@ -91,15 +91,28 @@ def project(tmp_path: Path, approvals: str = "wait") -> Path:
     return tmp_path
 
 
-def agentbox(cwd: Path, *args: str, env: dict[str, str] | None = None,
-             timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+def agentbox(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def start(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([*CLI, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [*CLI, *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def wait_for(predicate, timeout: float = 20.0):  # type: ignore[no-untyped-def]
@@ -130,7 +143,9 @@ def final_state(cwd: Path, run_id: str) -> tuple[float, int]:
 
 
 @pytest.mark.parametrize("decision", ["approve", "deny"])
-def test_held_run_is_released_by_a_decision_from_another_process(tmp_path: Path, decision: str) -> None:
+def test_held_run_is_released_by_a_decision_from_another_process(
+    tmp_path: Path, decision: str
+) -> None:
     cwd = project(tmp_path)
     waiting = start(cwd, "run", "payout.yaml", "-q")
     approval = wait_for(lambda: pending_approval(cwd / "traces.db"))
@@ -170,7 +185,9 @@ def test_sigkill_while_waiting_then_resume_matches_an_uninterrupted_run(tmp_path
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert final_state(cwd, run.id) == final_state(reference, ref_run.id) == (700, 1)
     kinds = [(s.kind, s.name, s.status) for s in TraceStore(cwd / "traces.db").steps(run.id)]
-    ref_kinds = [(s.kind, s.name, s.status) for s in TraceStore(reference / "traces.db").steps(ref_run.id)]
+    ref_kinds = [
+        (s.kind, s.name, s.status) for s in TraceStore(reference / "traces.db").steps(ref_run.id)
+    ]
     assert kinds == ref_kinds
 
 
@@ -192,7 +209,11 @@ def test_sigkill_mid_write_is_reported_and_retried_once(tmp_path: Path) -> None:
     resumed = agentbox(cwd, "resume", run.id, "--incomplete", "retry")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert final_state(cwd, run.id) == (700, 1)
-    pays = [s for s in TraceStore(cwd / "traces.db").steps(run.id) if s.kind == "tool" and s.name == "pay"]
+    pays = [
+        s
+        for s in TraceStore(cwd / "traces.db").steps(run.id)
+        if s.kind == "tool" and s.name == "pay"
+    ]
     assert [s.status for s in pays] == ["ok"]
 
 
@@ -206,7 +227,11 @@ def test_skip_an_incomplete_write_tells_the_agent(tmp_path: Path) -> None:
     run = TraceStore(cwd / "traces.db").list_runs(limit=1)[0]
     resumed = agentbox(cwd, "resume", run.id, "--incomplete", "skip")
     assert resumed.returncode == 1  # the expected payment never happened
-    pay = [s for s in TraceStore(cwd / "traces.db").steps(run.id) if s.kind == "tool" and s.name == "pay"][0]
+    pay = [
+        s
+        for s in TraceStore(cwd / "traces.db").steps(run.id)
+        if s.kind == "tool" and s.name == "pay"
+    ][0]
     assert pay.status == "abandoned" and "unknown" in pay.data["result"]
     assert final_state(cwd, run.id) == (1000, 0)
 
@@ -221,10 +246,14 @@ def test_approval_timeout_denies(tmp_path: Path) -> None:
 
 
 def test_two_runs_write_one_store_concurrently(tmp_path: Path) -> None:
-    procs = [start(ROOT, "run", "scenarios/runaway-loop.yaml", "-q", "--store", str(tmp_path / "t.db"))
-             for _ in range(2)]
-    procs += [start(ROOT, "run", "scenarios/refund-clean.yaml", "-q", "--store", str(tmp_path / "t.db"))
-              for _ in range(2)]
+    procs = [
+        start(ROOT, "run", "scenarios/runaway-loop.yaml", "-q", "--store", str(tmp_path / "t.db"))
+        for _ in range(2)
+    ]
+    procs += [
+        start(ROOT, "run", "scenarios/refund-clean.yaml", "-q", "--store", str(tmp_path / "t.db"))
+        for _ in range(2)
+    ]
     for p in procs:
         out, err = p.communicate(timeout=60)
         assert p.returncode == 0, out + err

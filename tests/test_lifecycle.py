@@ -35,8 +35,9 @@ def _run(path: Path, settings: Settings, store: TraceStore, **kw: object) -> str
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_replay_of_every_shipped_scenario_is_identical(path: Path, settings: Settings,
-                                                       store: TraceStore) -> None:
+def test_replay_of_every_shipped_scenario_is_identical(
+    path: Path, settings: Settings, store: TraceStore
+) -> None:
     run_id = _run(path, settings, store)
     rep = replay_run(store, run_id, settings)
     assert rep.differences == []
@@ -46,8 +47,9 @@ def test_replay_of_every_shipped_scenario_is_identical(path: Path, settings: Set
     assert [s.name for s in store.steps(replay.id)] == [s.name for s in store.steps(run_id)]
 
 
-def test_changed_system_prompt_fails_strict_replay_with_a_diff(tmp_path: Path, settings: Settings,
-                                                               store: TraceStore) -> None:
+def test_changed_system_prompt_fails_strict_replay_with_a_diff(
+    tmp_path: Path, settings: Settings, store: TraceStore
+) -> None:
     scenario = tmp_path / "refund.yaml"
     scenario.write_text((ROOT / "scenarios/refund-clean.yaml").read_text())
     run_id = _run(scenario, settings, store)
@@ -62,40 +64,57 @@ def test_changed_system_prompt_fails_strict_replay_with_a_diff(tmp_path: Path, s
     assert "-" in replay.reason and "You are a terse agent." in replay.reason  # the diff shows both
 
 
-def test_fork_with_edited_state_keeps_the_prefix_byte_identical(settings: Settings,
-                                                                store: TraceStore) -> None:
+def test_fork_with_edited_state_keeps_the_prefix_byte_identical(
+    settings: Settings, store: TraceStore
+) -> None:
     parent = _run(ROOT / "scenarios/refund-over-limit.yaml", settings, store)
     # step 1 is get_order; fork at 2 (before the refund) with the order marked shipped
-    child = fork_run(store, parent, 2, settings,
-                     ForkEdits(set_values={"orders.ord_5531.status": "shipped"}),
-                     approver=fixed_approver("approve"))
+    child = fork_run(
+        store,
+        parent,
+        2,
+        settings,
+        ForkEdits(set_values={"orders.ord_5531.status": "shipped"}),
+        approver=fixed_approver("approve"),
+    )
     row = store.get_run(child.run_id)
     assert (row.parent_id, row.fork_step) == (parent, 2)
     conn = sqlite3.connect(store.path)
     cols = "idx, kind, name, status, started_at, duration_s, data, message, patch, counters"
-    before = conn.execute(f"SELECT {cols} FROM steps WHERE run_id=? AND idx<2 ORDER BY idx", (parent,)).fetchall()
-    after = conn.execute(f"SELECT {cols} FROM steps WHERE run_id=? AND idx<2 ORDER BY idx", (child.run_id,)).fetchall()
+    before = conn.execute(
+        f"SELECT {cols} FROM steps WHERE run_id=? AND idx<2 ORDER BY idx", (parent,)
+    ).fetchall()
+    after = conn.execute(
+        f"SELECT {cols} FROM steps WHERE run_id=? AND idx<2 ORDER BY idx", (child.run_id,)
+    ).fetchall()
     assert before == after and len(before) == 2
     fork_step = store.steps(child.run_id, 2, 3)[0]
     assert fork_step.kind == "fork"
-    assert fork_step.patch == [{"op": "replace", "path": "/orders/ord_5531/status", "value": "shipped"}]
-    refund = [s for s in store.steps(child.run_id) if s.kind == "tool" and s.name == "create_refund"][0]
+    assert fork_step.patch == [
+        {"op": "replace", "path": "/orders/ord_5531/status", "value": "shipped"}
+    ]
+    refund = [
+        s for s in store.steps(child.run_id) if s.kind == "tool" and s.name == "create_refund"
+    ][0]
     assert refund.status == "error" and "shipped" in refund.data["result"]
     assert state_at(store, row, fork_step.idx).get("orders", "ord_5531")["status"] == "shipped"
     assert not child.passed  # the refund the scenario expects could not happen
 
 
-def test_fork_tool_result_replaces_the_call_without_running_it(settings: Settings,
-                                                               store: TraceStore) -> None:
+def test_fork_tool_result_replaces_the_call_without_running_it(
+    settings: Settings, store: TraceStore
+) -> None:
     parent = _run(ROOT / "scenarios/refund-clean.yaml", settings, store)
-    child = fork_run(store, parent, 1, settings, ForkEdits(tool_result="Error: order service timeout"))
+    child = fork_run(
+        store, parent, 1, settings, ForkEdits(tool_result="Error: order service timeout")
+    )
     steps = store.steps(child.run_id)
     assert steps[1].data["result"] == "Error: order service timeout"
     assert steps[1].data["edited"] is True
     assert steps[0].data == store.steps(parent, 0, 1)[0].data
 
 
-PY_AGENT = '''
+PY_AGENT = """
 CALLS = {"n": 0}
 
 def run(ctx):
@@ -105,7 +124,7 @@ def run(ctx):
     again2 = ctx.complete([{"role": "user", "content": "same"}], tools=[])
     third = ctx.call_tool("bump", key="a")
     return f"{first.value['count']},{second.value['count']},{third.value['count']}|{again.text}|{again2.text}"
-'''
+"""
 
 TOOLS = '''
 from agentbox import State, tool
@@ -137,12 +156,14 @@ def py_project(tmp_path: Path) -> Path:
     (tmp_path / "py.yaml").write_text(
         "name: py\nsandbox: counter\ninput: go\n"
         "agent: {type: python, entry: 'py_counter_agent:run', model: scripted}\n"
-        "script: [{say: first answer}, {say: second answer}]\n")
+        "script: [{say: first answer}, {say: second answer}]\n"
+    )
     return tmp_path
 
 
-def test_python_agent_fork_serves_the_prefix_without_calling_tools(py_project: Path,
-                                                                   store: TraceStore) -> None:
+def test_python_agent_fork_serves_the_prefix_without_calling_tools(
+    py_project: Path, store: TraceStore
+) -> None:
     settings = Settings(root=py_project)
     parent = _run(py_project / "py.yaml", settings, store)
     assert store.get_run(parent).output == "1,2,3|first answer|second answer"
@@ -163,10 +184,14 @@ def test_identical_model_requests_replay_in_order(py_project: Path, store: Trace
     assert store.get_run(rep.result.run_id).output.endswith("|first answer|second answer")
 
 
-def test_parked_run_resumes_with_the_decision_and_no_repeated_write(settings: Settings,
-                                                                    store: TraceStore) -> None:
-    parked = Runner(plan_run(ROOT / "scenarios/refund-over-limit.yaml", settings), store,
-                    approver=fixed_approver("park")).run()
+def test_parked_run_resumes_with_the_decision_and_no_repeated_write(
+    settings: Settings, store: TraceStore
+) -> None:
+    parked = Runner(
+        plan_run(ROOT / "scenarios/refund-over-limit.yaml", settings),
+        store,
+        approver=fixed_approver("park"),
+    ).run()
     assert parked.status == "awaiting_approval"
     row = store.get_run(parked.run_id)
     assert row.status == "awaiting_approval" and not row.live
@@ -193,7 +218,7 @@ def test_cli_replay_fork_and_diff(cli, store_path: Path) -> None:  # type: ignor
     run_id = TraceStore(store_path).list_runs(limit=1)[0].id
     rep = cli("replay", run_id[:6])
     assert rep.exit_code == 0 and "identical" in rep.output
-    fork = cli("fork", run_id, "--at", "2", "--set", "orders.ord_5120.status=\"shipped\"")
+    fork = cli("fork", run_id, "--at", "2", "--set", 'orders.ord_5120.status="shipped"')
     assert fork.exit_code == 1  # the refund now fails, so expectations fail
     child = TraceStore(store_path).list_runs(limit=1)[0]
     assert child.parent_id == run_id

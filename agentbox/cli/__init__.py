@@ -13,9 +13,8 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -43,8 +42,12 @@ app = typer.Typer(
 
 StoreOpt = Annotated[
     Path | None,
-    typer.Option("--store", help="Trace store file (default: `store` in .agentbox.toml, "
-                 "else .agentbox/traces.db).", envvar="AGENTBOX_STORE", show_default=False),
+    typer.Option(
+        "--store",
+        help="Trace store file (default: `store` in .agentbox.toml, else .agentbox/traces.db).",
+        envvar="AGENTBOX_STORE",
+        show_default=False,
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 

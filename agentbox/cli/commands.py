@@ -29,8 +29,12 @@ def _interactive_approver(console: Any) -> Any:
         console.print(f"[magenta]⏸ approval needed[/] {call_text(request.tool, request.args)}")
         console.print(f"  rule [bold]{d.rule}[/]: {d.reason}")
         while True:
-            answer = Prompt.ask("  approve? [y]es / [n]o / [e]dit", choices=["y", "n", "e"],
-                                default="n", console=console)
+            answer = Prompt.ask(
+                "  approve? [y]es / [n]o / [e]dit",
+                choices=["y", "n", "e"],
+                default="n",
+                console=console,
+            )
             if answer == "y":
                 return ApprovalDecision("approve", reason="approved at the prompt", by=user)
             if answer == "n":
@@ -42,8 +46,12 @@ def _interactive_approver(console: Any) -> Any:
             except ValueError as exc:
                 console.print(f"  [red]{exc}[/]")
                 continue
-            return ApprovalDecision("approve", args={**request.args, **edits},
-                                    reason=f"approved with edits {edits}", by=user)
+            return ApprovalDecision(
+                "approve",
+                args={**request.args, **edits},
+                reason=f"approved with edits {edits}",
+                by=user,
+            )
 
     return decide
 
@@ -66,13 +74,21 @@ def _parse_edits(items: list[str]) -> dict[str, Any]:
 
 def _result_json(run: RunRow, result: RunResult | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "run_id": run.id, "scenario": run.scenario, "status": run.status, "reason": run.reason,
-        "passed": run.passed, "mode": run.mode, "model": run.model, "output": run.output,
-        "counters": run.counters, "expectations": run.expectations,
+        "run_id": run.id,
+        "scenario": run.scenario,
+        "status": run.status,
+        "reason": run.reason,
+        "passed": run.passed,
+        "mode": run.mode,
+        "model": run.model,
+        "output": run.output,
+        "counters": run.counters,
+        "expectations": run.expectations,
     }
     if result is not None:
-        data["changes"] = [{"collection": c, "key": k, "before": b, "after": a}
-                           for c, k, b, a in result.changes]
+        data["changes"] = [
+            {"collection": c, "key": k, "before": b, "after": a} for c, k, b, a in result.changes
+        ]
         data["recommendations"] = result.recommendations
     return data
 
@@ -80,15 +96,43 @@ def _result_json(run: RunRow, result: RunResult | None = None) -> dict[str, Any]
 @command("run")
 def run_cmd(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
-    mode: Annotated[str | None, typer.Option(help="execute | shadow | recommend (overrides the scenario).")] = None,
-    model: Annotated[str | None, typer.Option(help="Model: `scripted` or a litellm string such as openai/gpt-4o-mini.")] = None,
-    state: Annotated[Path | None, typer.Option("--state", help="State snapshot (folder or JSON/YAML file); required for shadow mode unless the scenario names one.")] = None,
-    data: Annotated[Path | None, typer.Option("--data", help="Replace the sandbox's seed data folder.")] = None,
-    approve: Annotated[bool, typer.Option("--approve", help="Approve every held (yellow) call.")] = False,
-    deny: Annotated[bool, typer.Option("--deny", help="Deny every held call (the agent sees the denial).")] = False,
-    fail_on_hold: Annotated[bool, typer.Option("--fail-on-hold", help="Halt the run at the first held call.")] = False,
-    detach: Annotated[bool, typer.Option("--detach", help="Park the run at the first held call; decide with `agentbox approve`, continue with `agentbox resume`.")] = False,
-    task: Annotated[int | None, typer.Option("--task", help="Task index, for sandboxes with a task set (e.g. tau_retail).")] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="execute | shadow | recommend (overrides the scenario).")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model: `scripted` or a litellm string such as openai/gpt-4o-mini."),
+    ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            help="State snapshot (folder or JSON/YAML file); required for shadow mode unless the scenario names one.",
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Replace the sandbox's seed data folder.")
+    ] = None,
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Approve every held (yellow) call.")
+    ] = False,
+    deny: Annotated[
+        bool, typer.Option("--deny", help="Deny every held call (the agent sees the denial).")
+    ] = False,
+    fail_on_hold: Annotated[
+        bool, typer.Option("--fail-on-hold", help="Halt the run at the first held call.")
+    ] = False,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach",
+            help="Park the run at the first held call; decide with `agentbox approve`, continue with `agentbox resume`.",
+        ),
+    ] = False,
+    task: Annotated[
+        int | None,
+        typer.Option("--task", help="Task index, for sandboxes with a task set (e.g. tau_retail)."),
+    ] = None,
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
     store: StoreOpt = None,
@@ -120,24 +164,37 @@ def run_cmd(
         fail(f"--mode must be one of execute, shadow, recommend (got {mode!r})")
     handler = "approve" if approve else "deny" if deny else "fail" if fail_on_hold else None
     settings = _settings()
-    options = RunOptions(mode=mode, model=model, state_path=state, data_path=data,  # type: ignore[arg-type]
-                         approvals=handler, task=task)
+    options = RunOptions(
+        mode=mode,
+        model=model,
+        state_path=state,
+        data_path=data,  # type: ignore[arg-type]
+        approvals=handler,
+        task=task,
+    )
     plan = plan_run(scenario, settings, options)
     console = _console()
     trace = _open_store(settings, store)
     approver = make_approver(plan.approvals, trace, console, detach=detach, interactive=not as_json)
     live = not as_json and not quiet
-    runner = Runner(plan, trace, approver=approver,
-                    on_step=(lambda step: print_step(console, step, live=True)) if live else None)
+    runner = Runner(
+        plan,
+        trace,
+        approver=approver,
+        on_step=(lambda step: print_step(console, step, live=True)) if live else None,
+    )
     if live:
-        console.print(f"[bold]run {runner.run_id}[/] · {plan.scenario.name} · sandbox "
-                      f"{plan.sandbox.name} · mode {plan.mode} · {plan.scenario.agent.type}/{plan.model_name}")
+        console.print(
+            f"[bold]run {runner.run_id}[/] · {plan.scenario.name} · sandbox "
+            f"{plan.sandbox.name} · mode {plan.mode} · {plan.scenario.agent.type}/{plan.model_name}"
+        )
     result = runner.run()
     report_result(console, trace, result, plan.mode, as_json=as_json, quiet=quiet)
 
 
-def report_result(console: Any, trace: Any, result: RunResult, mode: str, *, as_json: bool,
-                  quiet: bool = False) -> None:
+def report_result(
+    console: Any, trace: Any, result: RunResult, mode: str, *, as_json: bool, quiet: bool = False
+) -> None:
     """Print a finished (or parked) run's summary and exit with its code."""
     from agentbox.cli.render import changes_table, run_header, summary_table
 
@@ -145,10 +202,14 @@ def report_result(console: Any, trace: Any, result: RunResult, mode: str, *, as_
     if as_json:
         print(to_json(_result_json(run, result)))
     elif result.status == "awaiting_approval":
-        console.print(f"\n[magenta]⏸ run {run.id} is parked, waiting for approval "
-                      f"{result.pending_approval}[/]")
-        console.print(f"  decide:  agentbox approve {result.pending_approval}   |   "
-                      f"agentbox deny {result.pending_approval} --reason ...")
+        console.print(
+            f"\n[magenta]⏸ run {run.id} is parked, waiting for approval "
+            f"{result.pending_approval}[/]"
+        )
+        console.print(
+            f"  decide:  agentbox approve {result.pending_approval}   |   "
+            f"agentbox deny {result.pending_approval} --reason ..."
+        )
         console.print(f"  then:    agentbox resume {run.id}")
     else:
         if quiet:
@@ -166,16 +227,19 @@ def report_result(console: Any, trace: Any, result: RunResult, mode: str, *, as_
             console.print("[bold]recommended actions (not executed)[/]")
             for rec in result.recommendations:
                 d = rec["decision"]
-                console.print(f"  → {call_text(rec['tool'], rec['args'])}  [dim]policy: "
-                              f"{d['verdict']}{' · ' + d['rule'] if d['rule'] else ''}[/]")
+                console.print(
+                    f"  → {call_text(rec['tool'], rec['args'])}  [dim]policy: "
+                    f"{d['verdict']}{' · ' + d['rule'] if d['rule'] else ''}[/]"
+                )
         _print_expectations(console, run)
         console.print(f"[dim]trace: agentbox show {run.id}[/]")
     parked = result.status == "awaiting_approval"
     raise typer.Exit(0 if result.passed or parked else 1)
 
 
-def make_approver(spec: Any, trace: Any, console: Any, *, detach: bool = False,
-                  interactive: bool = True) -> Any:
+def make_approver(
+    spec: Any, trace: Any, console: Any, *, detach: bool = False, interactive: bool = True
+) -> Any:
     """The approver for a run: from --detach, the handler, and whether a terminal exists."""
     from agentbox.approvals import ApprovalDecision, fixed_approver, store_waiter
 
@@ -190,8 +254,11 @@ def make_approver(spec: Any, trace: Any, console: Any, *, detach: bool = False,
         return _interactive_approver(console)
 
     def no_terminal(request: ApprovalRequest) -> ApprovalDecision:
-        return ApprovalDecision("fail", reason="no terminal to ask for approval; pass --approve, "
-                                "--deny or --detach, or set `approvals:` in the scenario")
+        return ApprovalDecision(
+            "fail",
+            reason="no terminal to ask for approval; pass --approve, "
+            "--deny or --detach, or set `approvals:` in the scenario",
+        )
 
     return no_terminal
 
@@ -200,12 +267,18 @@ def _print_expectations(console: Any, run: RunRow) -> None:
     from rich.markup import escape
 
     if not run.expectations:
-        verdict = "[green]passed[/]" if run.passed else "[red]failed[/] (no expectations; run did not complete)"
+        verdict = (
+            "[green]passed[/]"
+            if run.passed
+            else "[red]failed[/] (no expectations; run did not complete)"
+        )
         console.print(f"[bold]result[/]      {verdict}")
         return
     failed = [e for e in run.expectations if not e["passed"]]
     word = "[green]passed[/]" if not failed else "[red]failed[/]"
-    console.print(f"[bold]expectations[/] {word} ({len(run.expectations) - len(failed)}/{len(run.expectations)})")
+    console.print(
+        f"[bold]expectations[/] {word} ({len(run.expectations) - len(failed)}/{len(run.expectations)})"
+    )
     for e in run.expectations:
         mark = "[green]✓[/]" if e["passed"] else "[red]✗[/]"
         if not e["passed"] or len(run.expectations) <= 8:
@@ -215,8 +288,13 @@ def _print_expectations(console: Any, run: RunRow) -> None:
 @command("runs")
 def runs_cmd(
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs to show.")] = 20,
-    status: Annotated[str | None, typer.Option(help="Only runs with this status (completed, halted, failed, running).")] = None,
-    search: Annotated[str | None, typer.Option("--search", "-s", help="Text in the run id, scenario or model.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="Only runs with this status (completed, halted, failed, running)."),
+    ] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", "-s", help="Text in the run id, scenario or model.")
+    ] = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -235,11 +313,20 @@ def runs_cmd(
     trace = _open_store(_settings(), store)
     runs = trace.list_runs(limit=limit, status=status, text=search)
     if as_json:
-        print(to_json([_result_json(r) | {"started_at": r.started_at, "ended_at": r.ended_at} for r in runs]))
+        print(
+            to_json(
+                [
+                    _result_json(r) | {"started_at": r.started_at, "ended_at": r.ended_at}
+                    for r in runs
+                ]
+            )
+        )
         return
     console = _console()
     if not runs:
-        console.print(f"no runs in {trace.path} yet — try: agentbox run scenarios/refund-clean.yaml")
+        console.print(
+            f"no runs in {trace.path} yet — try: agentbox run scenarios/refund-clean.yaml"
+        )
         return
     console.print(runs_table(runs))
     total = trace.count_runs()
@@ -249,9 +336,15 @@ def runs_cmd(
 
 @command("show")
 def show_cmd(
-    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.", show_default=False)],
-    step: Annotated[int | None, typer.Option("--step", help="Show only this step (with its full data).")] = None,
-    state: Annotated[bool, typer.Option("--state", help="With --step: print the state after that step.")] = False,
+    run_id: Annotated[
+        str, typer.Argument(help="Run id or a unique prefix of it.", show_default=False)
+    ],
+    step: Annotated[
+        int | None, typer.Option("--step", help="Show only this step (with its full data).")
+    ] = None,
+    state: Annotated[
+        bool, typer.Option("--state", help="With --step: print the state after that step.")
+    ] = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -272,7 +365,10 @@ def show_cmd(
     if step is not None:
         steps = trace.steps(run.id, step, step + 1)
         if not steps:
-            fail(f"run {run.id} has no step {step}", f"it has {trace.step_count(run.id)} steps (0-based)")
+            fail(
+                f"run {run.id} has no step {step}",
+                f"it has {trace.step_count(run.id)} steps (0-based)",
+            )
         if state:
             from agentbox.replay import state_at
 

@@ -45,13 +45,26 @@ def approvals_cmd(
     for col in ("approval", "run", "step", "call", "rule", "status", "by"):
         table.add_column(col, no_wrap=True, min_width=widths.get(col))
     for r in rows:
-        table.add_row(r.id, r.run_id, str(r.step), short(call_text(r.tool, r.args), 44), r.rule or "-",
-                      r.status, r.decided_by or "-")
+        table.add_row(
+            r.id,
+            r.run_id,
+            str(r.step),
+            short(call_text(r.tool, r.args), 44),
+            r.rule or "-",
+            r.status,
+            r.decided_by or "-",
+        )
     console.print(table)
 
 
-def _decide(approval_id: str, approve: bool, edit: list[str], reason: str | None,
-            store: Path | None, by: str | None) -> None:
+def _decide(
+    approval_id: str,
+    approve: bool,
+    edit: list[str],
+    reason: str | None,
+    store: Path | None,
+    by: str | None,
+) -> None:
     from agentbox.lifecycle import plan_for_run
 
     settings = _settings()
@@ -84,15 +97,28 @@ def _decide(approval_id: str, approve: bool, edit: list[str], reason: str | None
         console.print(f"the run is parked: continue it with  agentbox resume {run.id}")
 
 
-EditOpt = Annotated[list[str] | None, typer.Option("--edit", help="Change an argument before approving: key=value (JSON value). Repeatable.")]
-ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why; stored in the trace and shown to the agent on deny.")]
+EditOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--edit", help="Change an argument before approving: key=value (JSON value). Repeatable."
+    ),
+]
+ReasonOpt = Annotated[
+    str | None,
+    typer.Option("--reason", help="Why; stored in the trace and shown to the agent on deny."),
+]
 ByOpt = Annotated[str | None, typer.Option("--by", help="Who decides (default: your user name).")]
 
 
 @command("approve")
 def approve_cmd(
-    approval_id: Annotated[str, typer.Argument(help="Approval id (or unique prefix).", show_default=False)],
-    edit: EditOpt = None, reason: ReasonOpt = None, by: ByOpt = None, store: StoreOpt = None,
+    approval_id: Annotated[
+        str, typer.Argument(help="Approval id (or unique prefix).", show_default=False)
+    ],
+    edit: EditOpt = None,
+    reason: ReasonOpt = None,
+    by: ByOpt = None,
+    store: StoreOpt = None,
 ) -> None:
     """Approve a held tool call, optionally with edited arguments.
 
@@ -111,8 +137,12 @@ def approve_cmd(
 
 @command("deny")
 def deny_cmd(
-    approval_id: Annotated[str, typer.Argument(help="Approval id (or unique prefix).", show_default=False)],
-    reason: ReasonOpt = None, by: ByOpt = None, store: StoreOpt = None,
+    approval_id: Annotated[
+        str, typer.Argument(help="Approval id (or unique prefix).", show_default=False)
+    ],
+    reason: ReasonOpt = None,
+    by: ByOpt = None,
+    store: StoreOpt = None,
 ) -> None:
     """Deny a held tool call; the agent gets the reason as the tool's result.
 
@@ -126,10 +156,18 @@ def deny_cmd(
 @command("resume")
 def resume_cmd(
     run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).", show_default=False)],
-    incomplete: Annotated[str | None, typer.Option("--incomplete", help="A write that started but never recorded its result: `retry` it or `skip` it.")] = None,
+    incomplete: Annotated[
+        str | None,
+        typer.Option(
+            "--incomplete",
+            help="A write that started but never recorded its result: `retry` it or `skip` it.",
+        ),
+    ] = None,
     approve: Annotated[bool, typer.Option("--approve", help="Approve further held calls.")] = False,
     deny: Annotated[bool, typer.Option("--deny", help="Deny further held calls.")] = False,
-    detach: Annotated[bool, typer.Option("--detach", help="Park again at the next held call.")] = False,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Park again at the next held call.")
+    ] = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -158,23 +196,57 @@ def resume_cmd(
     console = _console()
     approver = make_approver(spec, trace, console, detach=detach, interactive=not as_json)
     if not as_json:
-        console.print(f"[bold]resuming run {run.id}[/] · {run.scenario} · after step "
-                      f"{trace.step_count(run.id) - 1}")
-    result = resume_run(trace, run.id, settings, approver=approver, incomplete=incomplete,  # type: ignore[arg-type]
-                        on_step=None if as_json else (lambda s: print_step(console, s, live=True)))
+        console.print(
+            f"[bold]resuming run {run.id}[/] · {run.scenario} · after step "
+            f"{trace.step_count(run.id) - 1}"
+        )
+    result = resume_run(
+        trace,
+        run.id,
+        settings,
+        approver=approver,
+        incomplete=incomplete,  # type: ignore[arg-type]
+        on_step=None if as_json else (lambda s: print_step(console, s, live=True)),
+    )
     report_result(console, trace, result, run.mode, as_json=as_json)
 
 
 @command("fork")
 def fork_cmd(
-    run_id: Annotated[str, typer.Argument(help="Run to fork (id or unique prefix).", show_default=False)],
-    at: Annotated[int, typer.Option("--at", help="Step to fork at: steps before it are reused, not re-executed.")],
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Edit the state at the fork: PATH=VALUE, e.g. orders.ord_5531.status=shipped (JSON value). Repeatable.")] = None,
-    state_file: Annotated[Path | None, typer.Option("--state-file", help="Replace the whole state with this file or folder.")] = None,
-    tool_result: Annotated[str | None, typer.Option("--tool-result", help="Replace the result of the tool call at --at (it is not executed).")] = None,
-    message: Annotated[str | None, typer.Option("--message", help="Add a user message before the next model call.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Continue with another model.")] = None,
-    policy: Annotated[Path | None, typer.Option("--policy", help="Continue under the policy in this YAML file.")] = None,
+    run_id: Annotated[
+        str, typer.Argument(help="Run to fork (id or unique prefix).", show_default=False)
+    ],
+    at: Annotated[
+        int,
+        typer.Option("--at", help="Step to fork at: steps before it are reused, not re-executed."),
+    ],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Edit the state at the fork: PATH=VALUE, e.g. orders.ord_5531.status=shipped (JSON value). Repeatable.",
+        ),
+    ] = None,
+    state_file: Annotated[
+        Path | None,
+        typer.Option("--state-file", help="Replace the whole state with this file or folder."),
+    ] = None,
+    tool_result: Annotated[
+        str | None,
+        typer.Option(
+            "--tool-result",
+            help="Replace the result of the tool call at --at (it is not executed).",
+        ),
+    ] = None,
+    message: Annotated[
+        str | None, typer.Option("--message", help="Add a user message before the next model call.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Continue with another model.")
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Continue under the policy in this YAML file.")
+    ] = None,
     approve: Annotated[bool, typer.Option("--approve", help="Approve held calls.")] = False,
     deny: Annotated[bool, typer.Option("--deny", help="Deny held calls.")] = False,
     as_json: JsonOpt = False,
@@ -214,15 +286,30 @@ def fork_cmd(
     if handler:
         spec = spec.model_copy(update={"handler": handler})
     approver = make_approver(spec, trace, console, interactive=not as_json)
-    result = fork_run(trace, parent.id, at, settings, edits, approver=approver,
-                      on_step=None if as_json else (lambda s: print_step(console, s, live=True)))
+    result = fork_run(
+        trace,
+        parent.id,
+        at,
+        settings,
+        edits,
+        approver=approver,
+        on_step=None if as_json else (lambda s: print_step(console, s, live=True)),
+    )
     report_result(console, trace, result, parent.mode, as_json=as_json)
 
 
 @command("replay")
 def replay_cmd(
-    run_id: Annotated[str, typer.Argument(help="Run to replay (id or unique prefix).", show_default=False)],
-    mode: Annotated[str, typer.Option("--mode", help="strict: a changed model request fails; live-on-miss: ask the real model from the first miss.")] = "strict",
+    run_id: Annotated[
+        str, typer.Argument(help="Run to replay (id or unique prefix).", show_default=False)
+    ],
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="strict: a changed model request fails; live-on-miss: ask the real model from the first miss.",
+        ),
+    ] = "strict",
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -246,15 +333,27 @@ def replay_cmd(
     rep = replay_run(trace, run_id, settings, mode=mode)
     run = trace.get_run(rep.result.run_id)
     if as_json:
-        print(to_json({"replay_run_id": run.id, "replay_of": run.replay_of, "identical": rep.identical,
-                       "status": run.status, "reason": run.reason, "differences": rep.differences}))
+        print(
+            to_json(
+                {
+                    "replay_run_id": run.id,
+                    "replay_of": run.replay_of,
+                    "identical": rep.identical,
+                    "status": run.status,
+                    "reason": run.reason,
+                    "differences": rep.differences,
+                }
+            )
+        )
         raise typer.Exit(0 if rep.identical else 1)
     console = _console()
     from rich.markup import escape
 
     if rep.identical:
-        console.print(f"[green]identical[/]: replay {run.id} of {run.replay_of} reproduced "
-                      f"{trace.step_count(run.id)} steps")
+        console.print(
+            f"[green]identical[/]: replay {run.id} of {run.replay_of} reproduced "
+            f"{trace.step_count(run.id)} steps"
+        )
         raise typer.Exit(0)
     console.print(f"[red]replay {run.id} of {run.replay_of} differs[/] (status {run.status})")
     if run.reason:
@@ -298,14 +397,28 @@ def diff_cmd(
     calls_a = [call_text(s.name, s.data.get("args")) for s in sa if s.kind == "tool"]
     calls_b = [call_text(s.name, s.data.get("args")) for s in sb if s.kind == "tool"]
     if as_json:
-        print(to_json({"a": a.id, "b": b.id, "differences": differences,
-                       "tool_calls": {"a": calls_a, "b": calls_b},
-                       "state": [{"collection": c, "key": k, "a": x, "b": y} for c, k, x, y in changes],
-                       "counters": {"a": a.counters, "b": b.counters}}))
+        print(
+            to_json(
+                {
+                    "a": a.id,
+                    "b": b.id,
+                    "differences": differences,
+                    "tool_calls": {"a": calls_a, "b": calls_b},
+                    "state": [
+                        {"collection": c, "key": k, "a": x, "b": y} for c, k, x, y in changes
+                    ],
+                    "counters": {"a": a.counters, "b": b.counters},
+                }
+            )
+        )
         return
     console = _console()
-    console.print(f"[bold]{a.id}[/] ({a.scenario}, {a.status}) vs [bold]{b.id}[/] ({b.scenario}, {b.status})")
-    console.print("first divergence: " + (escape(differences[0]) if differences else "none — same steps"))
+    console.print(
+        f"[bold]{a.id}[/] ({a.scenario}, {a.status}) vs [bold]{b.id}[/] ({b.scenario}, {b.status})"
+    )
+    console.print(
+        "first divergence: " + (escape(differences[0]) if differences else "none — same steps")
+    )
     import difflib
 
     for line in difflib.unified_diff(calls_a, calls_b, "a", "b", lineterm="", n=0):

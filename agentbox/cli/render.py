@@ -15,14 +15,33 @@ from rich.text import Text
 from agentbox.store import RunRow, StepRow
 
 STATUS_STYLE = {
-    "completed": "green", "running": "cyan", "halted": "yellow", "failed": "red",
-    "awaiting_approval": "magenta", "not finished": "red",
-    "ok": "green", "error": "yellow", "invalid": "yellow", "blocked": "red", "denied": "red",
-    "recommended": "cyan", "crashed": "red", "pending": "magenta", "approved": "green",
+    "completed": "green",
+    "running": "cyan",
+    "halted": "yellow",
+    "failed": "red",
+    "awaiting_approval": "magenta",
+    "not finished": "red",
+    "ok": "green",
+    "error": "yellow",
+    "invalid": "yellow",
+    "blocked": "red",
+    "denied": "red",
+    "recommended": "cyan",
+    "crashed": "red",
+    "pending": "magenta",
+    "approved": "green",
     "edited": "green",
 }
-TOOL_MARK = {"ok": "✓", "error": "✗", "invalid": "✗", "blocked": "⛔", "denied": "✗",
-             "recommended": "→", "crashed": "✗", "pending": "…"}
+TOOL_MARK = {
+    "ok": "✓",
+    "error": "✗",
+    "invalid": "✗",
+    "blocked": "⛔",
+    "denied": "✗",
+    "recommended": "→",
+    "crashed": "✗",
+    "pending": "…",
+}
 
 
 def short(value: Any, width: int = 100) -> str:
@@ -61,10 +80,15 @@ def step_lines(step: StepRow, *, width: int = 110, live: bool = False) -> list[T
     if step.kind == "llm":
         resp = d.get("response", {})
         tokens = (step.input_tokens or 0) + (step.output_tokens or 0)
-        line = head + Text(f"model  {step.name}", style="blue") + Text(f"  {tokens} tok", style="dim")
+        line = (
+            head + Text(f"model  {step.name}", style="blue") + Text(f"  {tokens} tok", style="dim")
+        )
         out.append(line)
         if resp.get("reasoning"):
-            out.append(Text("       thinks: ", style="dim") + Text(short(resp["reasoning"], width), style="italic dim"))
+            out.append(
+                Text("       thinks: ", style="dim")
+                + Text(short(resp["reasoning"], width), style="italic dim")
+            )
         if resp.get("text"):
             out.append(Text("       says:   ") + Text(short(resp["text"], width)))
         if resp.get("tool_calls"):
@@ -73,26 +97,45 @@ def step_lines(step: StepRow, *, width: int = 110, live: bool = False) -> list[T
     elif step.kind == "tool":
         style = STATUS_STYLE.get(step.status, "")
         mark = TOOL_MARK.get(step.status, "?")
-        line = head + Text("tool   ", style="magenta") + Text(short(call_text(step.name, d.get("args")), width))
+        line = (
+            head
+            + Text("tool   ", style="magenta")
+            + Text(short(call_text(step.name, d.get("args")), width))
+        )
         out.append(line)
         decision = d.get("decision") or {}
-        verdict = f" [{decision.get('tier')}{' · ' + decision['rule'] if decision.get('rule') else ''}]" \
-            if decision.get("rule") else ""
+        verdict = (
+            f" [{decision.get('tier')}{' · ' + decision['rule'] if decision.get('rule') else ''}]"
+            if decision.get("rule")
+            else ""
+        )
         result = short(d.get("result", ""), width - 12)
-        out.append(Text(f"       {mark} {step.status}", style=style) + Text(verdict, style="dim")
-                   + Text("  " + result))
+        out.append(
+            Text(f"       {mark} {step.status}", style=style)
+            + Text(verdict, style="dim")
+            + Text("  " + result)
+        )
         if step.patch:
-            paths = ", ".join(op["path"] for op in step.patch[:3]) + (" …" if len(step.patch) > 3 else "")
+            paths = ", ".join(op["path"] for op in step.patch[:3]) + (
+                " …" if len(step.patch) > 3 else ""
+            )
             out.append(Text(f"       state: {len(step.patch)} change(s) {paths}", style="dim"))
     elif step.kind == "approval":
         dec = d.get("decision", {})
         style = STATUS_STYLE.get(step.status, "")
         if not (live and step.status != "pending"):
-            out.append(head + Text("hold   ", style="magenta")
-                       + Text(short(call_text(d.get("tool"), d.get("args")), width)))
-            out.append(Text(f"       ⏸ rule {dec.get('rule')}: {dec.get('reason')}", style="yellow"))
+            out.append(
+                head
+                + Text("hold   ", style="magenta")
+                + Text(short(call_text(d.get("tool"), d.get("args")), width))
+            )
+            out.append(
+                Text(f"       ⏸ rule {dec.get('rule')}: {dec.get('reason')}", style="yellow")
+            )
         if step.status == "pending":
-            out.append(Text(f"       … waiting for a decision on {d.get('approval_id')}", style=style))
+            out.append(
+                Text(f"       … waiting for a decision on {d.get('approval_id')}", style=style)
+            )
         else:
             who = d.get("decided_by") or "-"
             reason = f": {d['reason']}" if d.get("reason") else ""
@@ -119,8 +162,10 @@ def print_step(console: Console, step: StepRow, *, live: bool = False) -> None:
 def run_header(run: RunRow) -> str:
     """``run 3fa2… · scenario · sandbox · mode · model`` (rich markup)."""
     lineage = f" · fork of {run.parent_id}@{run.fork_step}" if run.parent_id else ""
-    return (f"[bold]run {run.id}[/] · {escape(run.scenario)} · sandbox {run.sandbox} · "
-            f"mode {run.mode} · {run.agent}/{run.model}{lineage}")
+    return (
+        f"[bold]run {run.id}[/] · {escape(run.scenario)} · sandbox {run.sandbox} · "
+        f"mode {run.mode} · {run.agent}/{run.model}{lineage}"
+    )
 
 
 def summary_table(run: RunRow, changes: int | None = None) -> Table:
@@ -134,10 +179,16 @@ def summary_table(run: RunRow, changes: int | None = None) -> Table:
         status += Text(f" — {run.reason}")
     table.add_row("status", status)
     table.add_row("steps", str(c.get("steps", 0)))
-    table.add_row("tool calls", f"{c.get('tool_calls', 0)} ({c.get('invalid_tool_calls', 0)} invalid, "
-                  f"{c.get('tool_errors', 0)} errors)")
-    table.add_row("policy", f"{c.get('holds', 0)} held ({c.get('approvals', 0)} approved, "
-                  f"{c.get('denials', 0)} denied), {c.get('blocks', 0)} blocked")
+    table.add_row(
+        "tool calls",
+        f"{c.get('tool_calls', 0)} ({c.get('invalid_tool_calls', 0)} invalid, "
+        f"{c.get('tool_errors', 0)} errors)",
+    )
+    table.add_row(
+        "policy",
+        f"{c.get('holds', 0)} held ({c.get('approvals', 0)} approved, "
+        f"{c.get('denials', 0)} denied), {c.get('blocks', 0)} blocked",
+    )
     table.add_row("tokens", f"{c.get('input_tokens', 0)} in / {c.get('output_tokens', 0)} out")
     unknown = int(c.get("cost_unknown", 0))
     cost = None if unknown and not c.get("cost_usd") else c.get("cost_usd", 0.0)
@@ -158,7 +209,9 @@ def changes_table(changes: list[tuple[str, str, Any, Any]], title: str, limit: i
         elif after is None:
             what = "removed"
         elif isinstance(before, dict) and isinstance(after, dict):
-            what = "; ".join(_op_text(op, before) for op in jsonpatch.make_patch(before, after).patch)
+            what = "; ".join(
+                _op_text(op, before) for op in jsonpatch.make_patch(before, after).patch
+            )
         else:
             what = f"{short(before, 40)} → {short(after, 40)}"
         table.add_row(f"{coll}/{key}", what)
@@ -202,8 +255,15 @@ def runs_table(runs: list[RunRow]) -> Table:
         started = _dt.datetime.fromtimestamp(run.started_at)
         when = started.strftime("%H:%M:%S" if started.date() == today else "%Y-%m-%d %H:%M")
         table.add_row(
-            run.id, run.scenario, run.mode, Text(status, style=STATUS_STYLE.get(status, "")),
-            str(c.get("steps", 0)), str(c.get("tool_calls", 0)), str(c.get("holds", 0)),
-            str(c.get("blocks", 0)), money(c.get("cost_usd", 0.0), unknown, short=True), when,
+            run.id,
+            run.scenario,
+            run.mode,
+            Text(status, style=STATUS_STYLE.get(status, "")),
+            str(c.get("steps", 0)),
+            str(c.get("tool_calls", 0)),
+            str(c.get("holds", 0)),
+            str(c.get("blocks", 0)),
+            money(c.get("cost_usd", 0.0), unknown, short=True),
+            when,
         )
     return table

@@ -4,4 +4,13 @@ from agentbox.sandbox.loader import Sandbox, load_sandbox, load_state_source, st
 from agentbox.sandbox.state import State
 from agentbox.sandbox.tools import ToolSpec, make_tool, tool
 
-__all__ = ["Sandbox", "State", "ToolSpec", "load_sandbox", "load_state_source", "make_tool", "state_hash", "tool"]
+__all__ = [
+    "Sandbox",
+    "State",
+    "ToolSpec",
+    "load_sandbox",
+    "load_state_source",
+    "make_tool",
+    "state_hash",
+    "tool",
+]

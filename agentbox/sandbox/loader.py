@@ -93,10 +93,14 @@ def _as_collection(path: Path, data: Any) -> dict[str, Any]:
                 )
             out[str(record["id"])] = record
         return out
-    raise SandboxError(f"{path}: a collection must be an object or a list, got {type(data).__name__}")
+    raise SandboxError(
+        f"{path}: a collection must be an object or a list, got {type(data).__name__}"
+    )
 
 
-def load_state_source(path: Path, collections: list[str] | None = None) -> dict[str, dict[str, Any]]:
+def load_state_source(
+    path: Path, collections: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """Load a state snapshot: a folder of collection files or one file of collections.
 
     ``collections`` limits a folder to those files (by stem), in that order.
@@ -129,7 +133,9 @@ def state_hash(collections: Mapping[str, Any]) -> str:
 
 def load_tools_module(path: Path, module_name: str) -> tuple[dict[str, ToolSpec], Any]:
     """Import ``path``; return its @tool functions (in definition order) and the module."""
-    if module_name in sys.modules and getattr(sys.modules[module_name], "__file__", None) == str(path):
+    if module_name in sys.modules and getattr(sys.modules[module_name], "__file__", None) == str(
+        path
+    ):
         module = sys.modules[module_name]
     else:
         spec = importlib.util.spec_from_file_location(module_name, path)
@@ -195,9 +201,17 @@ def load_sandbox(path: Path, *, seed_override: Path | None = None) -> Sandbox:
     policy_text = policy_file.read_text(encoding="utf-8") if policy_file.is_file() else ""
     hasher = getattr(module, "state_hash", None)
     task_hook = getattr(module, "task_scenario", None)
-    box = Sandbox(path.name, path, tools, seed, policy_text, str(seed_path), config,
-                  hasher if callable(hasher) else None,
-                  task_hook if callable(task_hook) else None)
+    box = Sandbox(
+        path.name,
+        path,
+        tools,
+        seed,
+        policy_text,
+        str(seed_path),
+        config,
+        hasher if callable(hasher) else None,
+        task_hook if callable(task_hook) else None,
+    )
     _CACHE[key] = box
     return box
 

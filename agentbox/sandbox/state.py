@@ -182,7 +182,9 @@ class State:
             grouped.setdefault((coll, key), []).append(sub)
         self._flush(grouped, order)
 
-    def _flush(self, grouped: dict[tuple[str, str], list[Op]], order: list[tuple[str, str]]) -> None:
+    def _flush(
+        self, grouped: dict[tuple[str, str], list[Op]], order: list[tuple[str, str]]
+    ) -> None:
         for coll, key in order:
             current = self._lookup(coll, key)
             if current is _DELETED:

@@ -129,9 +129,7 @@ def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def make_tool(
-    fn: Callable[..., Any], *, effect: Effect, name: str | None = None
-) -> ToolSpec:
+def make_tool(fn: Callable[..., Any], *, effect: Effect, name: str | None = None) -> ToolSpec:
     """Build a :class:`ToolSpec` from a function. Raises TypeError on a bad signature."""
     tool_name = name or fn.__name__
     sig = inspect.signature(fn)

@@ -28,9 +28,12 @@ def run(ctx):  # ctx: agentbox.agents.AgentContext
             idempotency_key="r-" + order_id.removeprefix("ord_"),
             reason=ticket.value["subject"],
         )
-        note = f"Refund {refund.status}: ${amount:.2f}" + ("" if refund.ok else f" ({refund.content})")
+        note = f"Refund {refund.status}: ${amount:.2f}" + (
+            "" if refund.ok else f" ({refund.content})"
+        )
         ctx.call_tool("add_ticket_note", ticket_id=ticket_id, text=note)
     reply = ctx.complete(
-        [{"role": "system", "content": ctx.system}, {"role": "user", "content": ctx.input}], tools=[]
+        [{"role": "system", "content": ctx.system}, {"role": "user", "content": ctx.input}],
+        tools=[],
     )
     return reply.text
