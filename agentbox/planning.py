@@ -7,6 +7,7 @@ Resolution order for every setting: CLI flag (:class:`RunOptions`) > scenario >
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,5 +182,9 @@ def plan_run(scenario_path: Path, settings: Settings, options: RunOptions | None
             f"sandbox {sandbox.name} defines no tasks",
             "--task needs a sandbox whose tools.py defines task_scenario()",
         )
-    data = sandbox.task_scenario(data, options.task)
+    hook = sandbox.task_scenario
+    if "sandbox" in inspect.signature(hook).parameters:  # hooks may need the data folder in use
+        data = hook(data, options.task, sandbox=sandbox)  # type: ignore[call-arg]
+    else:
+        data = hook(data, options.task)
     return plan_from_scenario(parse_scenario(data, scenario_path, lines), settings, options)

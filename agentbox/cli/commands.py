@@ -196,6 +196,8 @@ def report_result(
     console: Any, trace: Any, result: RunResult, mode: str, *, as_json: bool, quiet: bool = False
 ) -> None:
     """Print a finished (or parked) run's summary and exit with its code."""
+    from rich.markup import escape
+
     from agentbox.cli.render import changes_table, run_header, summary_table
 
     run = trace.get_run(result.run_id)
@@ -217,7 +219,7 @@ def report_result(
         console.print()
         console.print(summary_table(run))
         if result.output:
-            console.print(f"[bold]output[/]      {result.output}")
+            console.print(f"[bold]output[/]      {escape(result.output)}")
         if result.changes:
             title = "shadow diff (source untouched)" if mode == "shadow" else "state changes"
             console.print(changes_table(result.changes, title))
@@ -358,6 +360,8 @@ def show_cmd(
 
       agentbox show 3fa2 --step 3 --state
     """
+    from rich.markup import escape
+
     from agentbox.cli.render import print_step, run_header, summary_table
 
     trace = _open_store(_settings(), store)
@@ -382,13 +386,13 @@ def show_cmd(
         return
     console = _console()
     console.print(run_header(run))
-    console.print(f"[dim]input:[/] {run.input}")
+    console.print(f"[dim]input:[/] {escape(run.input or '')}")
     for s in steps:
         print_step(console, s)
     console.print()
     console.print(summary_table(run))
     if run.output:
-        console.print(f"[bold]output[/]      {run.output}")
+        console.print(f"[bold]output[/]      {escape(run.output)}")
     _print_expectations(console, run)
 
 

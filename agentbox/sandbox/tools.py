@@ -134,8 +134,11 @@ def make_tool(fn: Callable[..., Any], *, effect: Effect, name: str | None = None
     tool_name = name or fn.__name__
     sig = inspect.signature(fn)
     params = list(sig.parameters.values())
-    if not params or params[0].name != "state":
-        raise TypeError(f"tool {tool_name!r}: the first parameter must be `state`")
+    if not params or (params[0].name != "state" and params[0].kind is not params[0].POSITIONAL_ONLY):
+        raise TypeError(
+            f"tool {tool_name!r}: the first parameter must be `state` (or positional-only, "
+            "when a tool argument is itself called `state`)"
+        )
     hints = get_type_hints(fn)
     description, arg_docs = parse_docstring(fn.__doc__)
     fields: dict[str, Any] = {}
