@@ -64,10 +64,10 @@ def resolve_path(state: State, path: str) -> Any:
     rest = tokens[1:]
     if rest and rest[0][1] is not None:
         keys = state.keys(collection)
-        index = int(rest[0][1])
-        if not -len(keys) <= index < len(keys):
+        position = int(rest[0][1])
+        if not -len(keys) <= position < len(keys):
             return _MISSING
-        value = state.get(collection, keys[index])
+        value = state.get(collection, keys[position])
         rest = rest[1:]
     elif rest:
         key = rest[0][0]

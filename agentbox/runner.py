@@ -151,7 +151,7 @@ class Runner:
         self.on_step = on_step
         handler = plan.approvals.handler
         self.approver = approver or fixed_approver(
-            "fail" if handler in ("prompt", "wait") else handler
+            handler if handler in ("approve", "deny") else "fail"
         )
         self.resuming = run_id is not None
         self.run_id = run_id or secrets.token_hex(5)

@@ -165,10 +165,10 @@ def run_cmd(
     handler = "approve" if approve else "deny" if deny else "fail" if fail_on_hold else None
     settings = _settings()
     options = RunOptions(
-        mode=mode,
+        mode=mode,  # type: ignore[arg-type]  # checked above
         model=model,
         state_path=state,
-        data_path=data,  # type: ignore[arg-type]
+        data_path=data,
         approvals=handler,
         task=task,
     )

@@ -148,7 +148,7 @@ def make_tool(fn: Callable[..., Any], *, effect: Effect, name: str | None = None
         annotation = hints.get(p.name, Any)
         default = ... if p.default is p.empty else p.default
         fields[p.name] = (annotation, Field(default, description=arg_docs.get(p.name)))
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
     )
     parameters = _clean_schema(model.model_json_schema())
