@@ -8,7 +8,7 @@ Resolution order for every setting: CLI flag (:class:`RunOptions`) > scenario >
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from agentbox.errors import ModelError, Problem, ScenarioError
 from agentbox.models import ModelBackend, make_model
 from agentbox.policy import Policy, merge_budgets
 from agentbox.sandbox.loader import Sandbox, load_sandbox, load_state_source
+from agentbox.sandbox.tools import ToolSpec
 from agentbox.scenario import (
     ApprovalsSpec,
     Budgets,
@@ -63,6 +64,13 @@ class RunPlan:
     policy: Policy
     budgets: Budgets
     approvals: ApprovalsSpec
+    extra_tools: dict[str, ToolSpec] = field(default_factory=dict)
+    """Tools the agent may call but the model is not offered: the sandbox's HTTP mocks
+    (``http METHOD host/path``) for python agents."""
+
+    def tool(self, name: str) -> ToolSpec | None:
+        """The spec of a sandbox tool or an extra tool, or None."""
+        return self.sandbox.tools.get(name) or self.extra_tools.get(name)
 
 
 def _problem(
@@ -137,7 +145,12 @@ def plan_from_scenario(
             exc.message,
             exc.hint,
         ) from None
-    policy = Policy(scenario.policy, sandbox.tools)
+    extra_tools: dict[str, ToolSpec] = {}
+    if scenario.agent.type == "python" and (sandbox.path / "http_mocks.py").is_file():
+        from agentbox.http.mocks import load_http_mocks  # respx/httpx only when needed
+
+        extra_tools = {m.name: m.spec for m in load_http_mocks(sandbox.path)}
+    policy = Policy(scenario.policy, {**sandbox.tools, **extra_tools})
     problems = policy.problems(
         str(scenario.path or "<scenario>"), lambda loc: scenario.locate(*loc)[1]
     )
@@ -161,6 +174,7 @@ def plan_from_scenario(
         policy,
         budgets,
         approvals,
+        extra_tools,
     )
 
 

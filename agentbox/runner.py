@@ -294,7 +294,7 @@ class Runner:
         call_id = call_id or f"call_{self.next_idx}"
         self._halt_if_over_budget(next_is_tool=True)
         self.counters.tool_calls += 1
-        spec = self.plan.sandbox.tools.get(name)
+        spec = self.plan.tool(name)
         data: dict[str, Any] = {"tool": name, "call_id": call_id, "args": raw_args}
         if spec is None:
             known = ", ".join(self.plan.sandbox.tools)
@@ -460,7 +460,8 @@ class Runner:
             )
         final_args, final_decision = args, decision
         if verdict.verdict == "approve" and verdict.args is not None:
-            spec = self.plan.sandbox.tools[name]
+            spec = self.plan.tool(name)
+            assert spec is not None
             edited, errors = spec.validate(verdict.args)
             if edited is None:
                 verdict = ApprovalDecision(
@@ -510,7 +511,8 @@ class Runner:
         return self._execute(name, final_args, data)
 
     def _execute(self, name: str, args: dict[str, Any], data: dict[str, Any]) -> ToolResult:
-        spec = self.plan.sandbox.tools[name]
+        spec = self.plan.tool(name)
+        assert spec is not None
         step = self._new_step("tool", name, data=data, status="pending")
         intent = spec.effect == "write"
         if intent:  # commit the intent before the side effect

@@ -91,6 +91,11 @@ class AgentSpec(_Model):
     the project root; the function receives an AgentContext."""
     params: dict[str, Any] = {}
     """Extra keyword arguments for the model call (temperature, api_base, ...)."""
+    allow_hosts: list[str] = []
+    """For ``python`` agents: hosts their HTTP (httpx) may reach for real, in every mode --
+    ``127.0.0.1``, ``localhost:8000``, ``*.internal.example`` or a URL. Other requests are
+    answered by the sandbox's HTTP mocks, by the run's model (``POST .../chat/completions``)
+    or blocked."""
 
     @model_validator(mode="after")
     def _entry_for_python(self) -> AgentSpec:

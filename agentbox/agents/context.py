@@ -14,13 +14,19 @@ budgeted and policy-gated; nothing else reaches the sandbox.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from agentbox.models import Message, ModelResponse
     from agentbox.runner import Runner
+    from agentbox.sandbox.tools import ToolSpec
 
 
 @dataclass
@@ -64,6 +70,9 @@ class AgentContext:
 
     def __init__(self, runner: Runner) -> None:
         self._runner = runner
+        self.backend_guard: Callable[[], AbstractContextManager[Any]] | None = None
+        """Entered around every model-backend call (HTTP interception uses it to let
+        agentbox's own model traffic through); None = nothing to enter."""
 
     @property
     def input(self) -> str:
@@ -107,7 +116,11 @@ class AgentContext:
             messages: OpenAI chat messages.
             tools: tool schemas to offer (default: :attr:`tools`; ``[]`` for none).
         """
-        return self._runner.model_call(messages, self.tools if tools is None else tools)
+        offered = self.tools if tools is None else tools
+        if self.backend_guard is None:
+            return self._runner.model_call(messages, offered)
+        with self.backend_guard():
+            return self._runner.model_call(messages, offered)
 
     def call_tool(self, name: str, arguments: Any = None, /, call_id: str | None = None,
                   **kwargs: Any) -> ToolResult:
@@ -119,3 +132,64 @@ class AgentContext:
         """
         args = kwargs if arguments is None else arguments
         return self._runner.tool_call(name, args, call_id)
+
+    # ---- extension points (HTTP interception) ---------------------------------------
+    @property
+    def sandbox_path(self) -> Path:
+        """The sandbox folder of this run (a ``pathlib.Path``)."""
+        return self._runner.plan.sandbox.path
+
+    @property
+    def sandbox_name(self) -> str:
+        """The sandbox's name."""
+        return self._runner.plan.sandbox.name
+
+    @property
+    def scenario(self) -> Any:
+        """The run's scenario (read-only)."""
+        return self._runner.plan.scenario
+
+    def add_tools(self, specs: dict[str, ToolSpec]) -> None:
+        """Make extra tools callable through :meth:`call_tool` for the rest of this run.
+
+        They pass the same gate as sandbox tools (validation, budgets, policy, approval,
+        mode) but are not offered to the model (:attr:`tools` is unchanged). Used for a
+        sandbox's HTTP mocks.
+        """
+        plan = self._runner.plan
+        extra = getattr(plan, "extra_tools", None)
+        if isinstance(extra, dict):  # RunPlan.tool(name) looks tools up there too
+            extra.update(specs)
+            return
+        # TODO(planning/runner): until RunPlan has ``extra_tools``, give this run's plan a
+        # sandbox copy that also holds them (the cached, shared Sandbox is never mutated).
+        sandbox = plan.sandbox
+        missing = {n: s for n, s in specs.items() if sandbox.tools.get(n) is not s}
+        if missing:
+            plan.sandbox = dataclasses.replace(sandbox, tools={**sandbox.tools, **missing})
+
+    def record_step(
+        self, kind: str, name: str, *, status: str, data: dict[str, Any], block: bool = False
+    ) -> dict[str, Any]:
+        """Record a step that did not go through the tool gate (e.g. blocked egress).
+
+        Budgets are checked first (a runaway agent is still halted). While a recorded
+        prefix is being served (resume, fork) the recorded step is taken instead and its
+        data returned. ``block`` counts the step as a policy block.
+
+        Raises:
+            RunHalted: a budget is exhausted.
+            Diverged: during a prefix, the recording has another step here.
+        """
+        runner = self._runner
+        if runner._prefix:
+            step = runner._take(kind, name)
+            runner._replayed(step)
+            return dict(step.data)
+        runner._leave_prefix_if_done()
+        runner._halt_if_over_budget(next_is_tool=False)
+        if block:
+            runner.counters.blocks += 1
+        step = runner._new_step(kind, name, status=status, data=data)
+        runner._record(step)
+        return data

@@ -79,7 +79,10 @@ def _decide(
         except ValueError as exc:
             fail(str(exc), "use --edit key=value, e.g. --edit amount_usd=180")
         plan = plan_for_run(trace, trace.get_run(row.run_id), settings)
-        checked, errors = plan.sandbox.tools[row.tool].validate(edited)
+        spec = plan.tool(row.tool)
+        if spec is None:
+            fail(f"tool {row.tool} no longer exists in sandbox {plan.sandbox.name}")
+        checked, errors = spec.validate(edited)
         if checked is None:
             fail(f"edited arguments are invalid for {row.tool}: " + "; ".join(errors))
         decision = plan.policy.check(row.tool, checked)

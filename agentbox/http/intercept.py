@@ -1,0 +1,294 @@
+"""Intercept a python agent's HTTP (httpx, sync and async) while it runs.
+
+While the agent function runs, every request made by an ``httpx.Client`` or
+``httpx.AsyncClient`` (so the official ``openai`` and ``anthropic`` SDKs, LangChain's
+OpenAI chat model, ...) is routed by respx to :class:`HttpInterceptor`, in this order:
+
+1. agentbox's own model traffic (a litellm backend called by the run) passes through;
+2. a sandbox HTTP mock (``sandboxes/NAME/http_mocks.py``) matching method and URL answers
+   it as a gated ``tool`` step (policy, approvals, recommend mode, shadow overlay);
+3. a host listed in the scenario's ``agent.allow_hosts`` passes through for real;
+4. ``POST {any base url}/chat/completions`` is answered by the run's model backend through
+   :meth:`AgentContext.complete` (an ``llm`` step: traced, budgeted, cassette-replayable);
+5. anything else is blocked: the agent gets a 403 JSON error and a ``blocked`` step named
+   ``http`` records method, URL, host and reason.
+
+Not covered: clients that do not use httpx (requests/urllib3, aiohttp, raw sockets,
+``httpx2``); their traffic is neither mocked nor blocked.
+
+Runner signals raised inside a request (budget halts, parked approvals, a tool that ends
+the run) travel through the client as BaseExceptions; agentbox errors (a cassette miss, a
+divergence from a recording) are carried the same way so no SDK retries them, and are
+re-raised as themselves when the agent function returns.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from fnmatch import fnmatchcase
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+import respx
+
+from agentbox.http.chat import (
+    chat_completion,
+    chat_completion_chunks,
+    is_chat_completions,
+    parse_chat_request,
+)
+from agentbox.http.mocks import _INFLIGHT, HttpMock, load_http_mocks, response_for
+
+if TYPE_CHECKING:
+    from agentbox.agents.context import AgentContext
+
+__all__ = ["DUMMY_OPENAI_KEY", "HttpInterceptor", "intercept_http", "placeholder_api_key"]
+
+DUMMY_OPENAI_KEY = "sk-agentbox-intercepted"
+"""Set as ``OPENAI_API_KEY`` while an agent runs when none is set (SDKs refuse to start
+without one; no request leaves the machine with it)."""
+
+_CURRENT: ContextVar[HttpInterceptor | None] = ContextVar("agentbox_http_current", default=None)
+_BYPASS: ContextVar[bool] = ContextVar("agentbox_http_bypass", default=False)
+_ACTIVE: list[HttpInterceptor] = []
+_LOCK = threading.Lock()
+
+
+@contextmanager
+def placeholder_api_key() -> Iterator[None]:
+    """Set ``OPENAI_API_KEY`` to :data:`DUMMY_OPENAI_KEY` for the block if it is unset.
+
+    Used while an agent module is imported, so a module-level ``client = OpenAI()`` works.
+    """
+    if os.environ.get("OPENAI_API_KEY"):
+        yield
+        return
+    os.environ["OPENAI_API_KEY"] = DUMMY_OPENAI_KEY
+    try:
+        yield
+    finally:
+        if os.environ.get("OPENAI_API_KEY") == DUMMY_OPENAI_KEY:
+            del os.environ["OPENAI_API_KEY"]
+
+
+class _Carried(BaseException):
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _error(status: int, message: str, kind: str, code: str) -> httpx.Response:
+    return httpx.Response(
+        status,
+        json={"error": {"message": message, "type": kind, "code": code}},
+        headers={"x-agentbox-status": code},
+    )
+
+
+class HttpInterceptor:
+    """Route one run's httpx traffic (see the module docstring). Use as a context manager.
+
+    Args:
+        ctx: the run's agent context.
+        mocks: the sandbox's HTTP mocks (default: loaded from its ``http_mocks.py``).
+        allow_hosts: hosts passed through for real (default: ``agent.allow_hosts``);
+            ``host``, ``host:port``, globs (``*.internal``) or URLs.
+    """
+
+    def __init__(
+        self,
+        ctx: AgentContext,
+        mocks: list[HttpMock] | None = None,
+        allow_hosts: list[str] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.mocks = load_http_mocks(ctx.sandbox_path) if mocks is None else mocks
+        if allow_hosts is None:  # TODO(scenario): AgentSpec.allow_hosts; read defensively
+            allow_hosts = list(getattr(ctx.scenario.agent, "allow_hosts", None) or [])
+        self.allow_hosts = [self._host_pattern(h) for h in allow_hosts]
+        self._stop: BaseException | None = None
+        self._router: respx.MockRouter | None = None
+        self._set_key = False
+        self._previous_guard: Any = None
+        self._token: Any = None
+
+    @staticmethod
+    def _host_pattern(entry: str) -> str:
+        entry = entry.strip().lower()
+        return urlsplit(entry).netloc if "://" in entry else entry.rstrip("/")
+
+    # ---- lifecycle -----------------------------------------------------------------
+    def __enter__(self) -> HttpInterceptor:
+        self.ctx.add_tools({m.name: m.spec for m in self.mocks})
+        if not os.environ.get("OPENAI_API_KEY"):
+            os.environ["OPENAI_API_KEY"] = DUMMY_OPENAI_KEY
+            self._set_key = True
+        self._previous_guard = self.ctx.backend_guard
+        self.ctx.backend_guard = self.backend_traffic
+        self._token = _CURRENT.set(self)
+        with _LOCK:
+            _ACTIVE.append(self)
+        router = respx.MockRouter(assert_all_called=False, assert_all_mocked=True, using="httpx")
+        router.route().mock(side_effect=self._dispatch)
+        router.start()
+        self._router = router
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._router is not None:
+            self._router.stop(quiet=True)
+            self._router = None
+        with _LOCK:
+            if self in _ACTIVE:
+                _ACTIVE.remove(self)
+        _CURRENT.reset(self._token)
+        self.ctx.backend_guard = self._previous_guard
+        if self._set_key and os.environ.get("OPENAI_API_KEY") == DUMMY_OPENAI_KEY:
+            del os.environ["OPENAI_API_KEY"]
+        stop = self._stop
+        if stop is None:
+            return  # the agent's own exception, if any, propagates unchanged
+        if isinstance(stop, _Carried):
+            raise stop.error from None
+        if exc is not stop:  # the agent swallowed or wrapped (an exception group) it
+            raise stop from None
+
+    @contextmanager
+    def backend_traffic(self) -> Iterator[None]:
+        """Let agentbox's own model calls through (entered by AgentContext.complete)."""
+        token = _BYPASS.set(True)
+        hide = self._set_key and os.environ.get("OPENAI_API_KEY") == DUMMY_OPENAI_KEY
+        if hide:  # a real backend must not be sent the placeholder key
+            del os.environ["OPENAI_API_KEY"]
+        try:
+            yield
+        finally:
+            if hide:
+                os.environ["OPENAI_API_KEY"] = DUMMY_OPENAI_KEY
+            _BYPASS.reset(token)
+
+    # ---- routing -------------------------------------------------------------------
+    def _dispatch(self, request: httpx.Request) -> httpx.Response | httpx.Request | None:
+        owner = _CURRENT.get()
+        if owner is None:  # a thread the agent started: the newest interception owns it
+            with _LOCK:
+                owner = _ACTIVE[-1] if _ACTIVE else None
+        if owner is not self:
+            return None  # another run's interception (or none) decides
+        if _BYPASS.get():
+            return request  # pass through
+        if self._stop is not None:
+            raise self._stop
+        try:
+            return self.route(request)
+        except _Carried as carried:
+            self._stop = carried
+            raise
+        except Exception as exc:  # agentbox errors must not be retried by an SDK
+            self._stop = _Carried(exc)
+            raise self._stop from exc
+        except BaseException as signal:  # RunHalted, EndRun, a parked approval
+            self._stop = signal
+            raise
+
+    def route(self, request: httpx.Request) -> httpx.Response | httpx.Request:
+        """Answer one request: a mock, a pass-through (the request), the model, or a block."""
+        for mock in self.mocks:
+            params = mock.match(request)
+            if params is not None:
+                return self._call_mock(mock, request, params)
+        if self.allowed(request.url):
+            return request
+        if is_chat_completions(request):
+            return self._chat(request)
+        return self._block(request)
+
+    def allowed(self, url: httpx.URL) -> bool:
+        """Whether ``agent.allow_hosts`` lets requests to this URL's host through."""
+        host = url.host.lower()
+        hostport = f"{host}:{url.port}" if url.port else host
+        return any(fnmatchcase(host, p) or fnmatchcase(hostport, p) for p in self.allow_hosts)
+
+    def _call_mock(
+        self, mock: HttpMock, request: httpx.Request, params: dict[str, str]
+    ) -> httpx.Response:
+        args = mock.arguments(request, params)
+        token = _INFLIGHT.set(request)
+        try:
+            result = self.ctx.call_tool(mock.name, args)
+        finally:
+            _INFLIGHT.reset(token)
+        return response_for(result)
+
+    def _chat(self, request: httpx.Request) -> httpx.Response:
+        try:
+            messages, tools, payload = parse_chat_request(request)
+        except ValueError as exc:
+            return _error(
+                400,
+                f"agentbox: invalid chat-completions request: {exc}",
+                "invalid_request_error",
+                "invalid_request",
+            )
+        ordinal = self.ctx.model_calls
+        response = self.ctx.complete(messages, tools)
+        model = str(payload.get("model") or "")
+        if payload.get("stream"):
+            usage = bool((payload.get("stream_options") or {}).get("include_usage"))
+            return httpx.Response(
+                200,
+                content=chat_completion_chunks(response, model, ordinal, usage),
+                headers={"content-type": "text/event-stream"},
+            )
+        return httpx.Response(200, json=chat_completion(response, model, ordinal))
+
+    def _block(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        host = url.host.lower()
+        box = self.ctx.sandbox_name
+        if any(m.host == host for m in self.mocks):
+            reason = (
+                f"no HTTP mock of sandbox {box} matches {request.method} {url.path} "
+                f"(see sandboxes/{box}/http_mocks.py)"
+            )
+        else:
+            reason = (
+                f"egress to {host} is not allowed ({self.ctx.mode} mode): it is not mocked "
+                "by the sandbox and not listed in agent.allow_hosts"
+            )
+            if host.endswith("openai.com") or url.path.endswith("/responses"):
+                reason += "; only POST .../chat/completions is answered by the run's model"
+        shown = str(url.copy_with(query=None, fragment=None))
+        data = {
+            "method": request.method,
+            "url": shown,
+            "host": host,
+            "reason": reason,
+            "args": {"method": request.method, "url": shown},
+            "result": f"Error: blocked {request.method} {shown}: {reason}",
+        }
+        if url.query:
+            data["query_keys"] = sorted({k for k, _ in url.params.multi_items()})
+        self.ctx.record_step("tool", "http", status="blocked", data=data, block=True)
+        return _error(
+            403,
+            f"agentbox blocked {request.method} {shown}: {reason}",
+            "agentbox_egress_blocked",
+            "egress_blocked",
+        )
+
+
+def intercept_http(ctx: AgentContext) -> HttpInterceptor:
+    """``with intercept_http(ctx): agent(ctx)`` -- see :class:`HttpInterceptor`."""
+    return HttpInterceptor(ctx)
