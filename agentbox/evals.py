@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from agentbox.errors import AgentboxError
 from agentbox.policy import Counters
 from agentbox.sandbox.loader import Sandbox
 from agentbox.sandbox.state import State
-from agentbox.scenario import Expect
+from agentbox.scenario import Expect, JudgeExpectation
 from agentbox.store import StepRow
 
 _MISSING = object()
@@ -42,10 +43,15 @@ class ExpectationResult:
     name: str
     passed: bool
     detail: str
+    judgment: dict[str, Any] | None = None
+    """For ``llm_judge``: the recorded verdict (reused by exported cases)."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form stored on the run."""
-        return {"name": self.name, "passed": self.passed, "detail": self.detail}
+        data: dict[str, Any] = {"name": self.name, "passed": self.passed, "detail": self.detail}
+        if self.judgment is not None:
+            data["judgment"] = self.judgment
+        return data
 
 
 def resolve_path(state: State, path: str) -> Any:
@@ -116,10 +122,19 @@ def _count(name: str, expected: int | None, actual: int) -> list[ExpectationResu
     return [ExpectationResult(name, actual == expected, f"expected {expected}, got {actual}")]
 
 
+Judge = Callable[[JudgeExpectation, str], tuple[bool, str, dict[str, Any]]]
+
+
 def check_expectations(
-    expect: Expect | None, outcome: RunOutcome, state_hasher: Callable[[State], str] | None = None
+    expect: Expect | None,
+    outcome: RunOutcome,
+    state_hasher: Callable[[State], str] | None = None,
+    judge: Judge | None = None,
 ) -> list[ExpectationResult]:
-    """Check every expectation that ``expect`` lists (none when it is None)."""
+    """Check every expectation that ``expect`` lists (none when it is None).
+
+    ``judge(spec, output) -> (passed, reasoning, record)`` grades ``llm_judge`` rubrics.
+    """
     if expect is None:
         return []
     out: list[ExpectationResult] = []
@@ -223,6 +238,17 @@ def check_expectations(
                     f"expected {expect.state_hash[:16]}…, got {got[:16]}…",
                 )
             )
+    for i, spec in enumerate(expect.llm_judge):
+        label = f"llm_judge[{i}]"
+        if judge is None:
+            out.append(ExpectationResult(label, False, "no judge model available"))
+            continue
+        try:
+            passed, reasoning, record = judge(spec, outcome.output or "")
+        except AgentboxError as exc:
+            out.append(ExpectationResult(label, False, f"judge failed: {exc.message}"))
+            continue
+        out.append(ExpectationResult(label, passed, reasoning, record))
     return out
 
 

@@ -49,6 +49,7 @@ from agentbox.planning import (
 from agentbox.policy import Counters, Decision
 from agentbox.sandbox.loader import state_hash
 from agentbox.sandbox.state import State
+from agentbox.scenario import JudgeExpectation
 from agentbox.store import StepRow, TraceStore
 
 __all__ = [
@@ -648,6 +649,12 @@ class Runner:
             return None if result is None else render_result(result)
         return run_llm_loop(ctx, scenario.agent.max_steps)
 
+    def _judge(self, spec: JudgeExpectation, output: str) -> tuple[bool, str, dict[str, Any]]:
+        from agentbox.suites.judge import judge  # the judge may import litellm
+
+        model = spec.model or self.plan.model_name
+        return judge(spec.rubric, output, model, **spec.params)
+
     def _finish(self, status: str, reason: str | None, output: str | None) -> RunResult:
         outcome = RunOutcome(
             status=status,
@@ -658,7 +665,7 @@ class Runner:
             sandbox=self.plan.sandbox,
         )
         expect = self.plan.scenario.expect
-        results = check_expectations(expect, outcome)
+        results = check_expectations(expect, outcome, judge=self._judge)
         passed = all(r.passed for r in results) if expect is not None else status == "completed"
         self.store.update_run(
             self.run_id,

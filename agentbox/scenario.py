@@ -181,6 +181,17 @@ class StateExpectation(_Model):
     """Whether something must (or must not) be at ``path``; used when ``equals`` is absent."""
 
 
+class JudgeExpectation(_Model):
+    """An LLM judge grading the final output against a rubric."""
+
+    rubric: str
+    """What a good answer does, in plain words; the judge answers pass or fail."""
+    model: str | None = None
+    """litellm model string for the judge (default: the run's model)."""
+    params: dict[str, Any] = {}
+    """Extra keyword arguments for the judge's model call."""
+
+
 class Expect(_Model):
     """What the run must do to pass. Every listed expectation is checked and named."""
 
@@ -210,6 +221,9 @@ class Expect(_Model):
     """Strings the agent's final output must contain (case-insensitive)."""
     state_hash: str | None = None
     """A sandbox-defined hash of the final state (see the sandbox's ``state_hash``)."""
+    llm_judge: list[JudgeExpectation] = []
+    """Rubrics a judge model grades the final output against; verdicts are recorded (in
+    the run's expectations and in exported cassettes) so replays need no model."""
 
     _check = field_validator("tool_calls")(classmethod(lambda cls, v: _check_calls(v)))
 

@@ -10,6 +10,7 @@ Heavy modules (the runner, pydantic models, rich tables) are imported inside com
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -105,6 +106,27 @@ def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callabl
 def to_json(value: Any) -> str:
     """Pretty JSON for ``--json`` output."""
     return json.dumps(value, indent=2, default=str)
+
+
+def watch_and_rerun(folders: list[Path], again: Any, stop: Any = None) -> None:
+    """Call ``again()`` after every batch of changes to YAML/Python/JSON/Markdown files."""
+    from watchfiles import watch
+
+    console = _console()
+    existing = [p for p in folders if p.exists()]
+    console.print(f"[dim]watching {', '.join(str(p) for p in existing)} — Ctrl-C to stop[/]")
+
+    def relevant(_change: Any, name: str) -> bool:
+        return name.endswith((".yaml", ".yml", ".py", ".json", ".md", ".toml"))
+
+    try:
+        for changes in watch(*existing, watch_filter=relevant, stop_event=stop):
+            names = sorted({Path(n).name for _, n in changes})
+            console.rule(f"changed: {', '.join(names[:5])}")
+            with contextlib.suppress(typer.Exit):
+                again()
+    except KeyboardInterrupt:
+        pass
 
 
 def main() -> None:

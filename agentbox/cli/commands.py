@@ -8,7 +8,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentbox.cli import JsonOpt, StoreOpt, _console, _open_store, _settings, command, fail, to_json
+from agentbox.cli import (
+    JsonOpt,
+    StoreOpt,
+    _console,
+    _open_store,
+    _settings,
+    command,
+    fail,
+    to_json,
+    watch_and_rerun,
+)
+from agentbox.errors import AgentboxError
 
 if TYPE_CHECKING:
     from agentbox.approvals import ApprovalDecision, ApprovalRequest
@@ -135,6 +146,10 @@ def run_cmd(
     ] = None,
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option("--watch", help="Run again whenever the scenario or a sandbox file changes."),
+    ] = False,
     store: StoreOpt = None,
 ) -> None:
     """Run a scenario: the agent against the sandbox, gated by the policy, traced to the store.
@@ -154,6 +169,8 @@ def run_cmd(
       agentbox run scenarios/shadow-address.yaml --state snapshots/prod.json
 
       agentbox run sandboxes/tau_retail/task.yaml --task 17
+
+      agentbox run scenarios/refund-clean.yaml --watch
     """
     from agentbox.cli.render import print_step
     from agentbox.runner import Runner, RunOptions, plan_run
@@ -164,32 +181,51 @@ def run_cmd(
         fail(f"--mode must be one of execute, shadow, recommend (got {mode!r})")
     handler = "approve" if approve else "deny" if deny else "fail" if fail_on_hold else None
     settings = _settings()
-    options = RunOptions(
-        mode=mode,  # type: ignore[arg-type]  # checked above
-        model=model,
-        state_path=state,
-        data_path=data,
-        approvals=handler,
-        task=task,
-    )
-    plan = plan_run(scenario, settings, options)
-    console = _console()
-    trace = _open_store(settings, store)
-    approver = make_approver(plan.approvals, trace, console, detach=detach, interactive=not as_json)
-    live = not as_json and not quiet
-    runner = Runner(
-        plan,
-        trace,
-        approver=approver,
-        on_step=(lambda step: print_step(console, step, live=True)) if live else None,
-    )
-    if live:
-        console.print(
-            f"[bold]run {runner.run_id}[/] · {plan.scenario.name} · sandbox "
-            f"{plan.sandbox.name} · mode {plan.mode} · {plan.scenario.agent.type}/{plan.model_name}"
+
+    def once() -> None:
+        options = RunOptions(
+            mode=mode,  # type: ignore[arg-type]  # checked above
+            model=model,
+            state_path=state,
+            data_path=data,
+            approvals=handler,
+            task=task,
         )
-    result = runner.run()
-    report_result(console, trace, result, plan.mode, as_json=as_json, quiet=quiet)
+        plan = plan_run(scenario, settings, options)
+        console = _console()
+        trace = _open_store(settings, store)
+        approver = make_approver(
+            plan.approvals, trace, console, detach=detach, interactive=not as_json
+        )
+        live = not as_json and not quiet
+        runner = Runner(
+            plan,
+            trace,
+            approver=approver,
+            on_step=(lambda step: print_step(console, step, live=True)) if live else None,
+        )
+        if live:
+            console.print(
+                f"[bold]run {runner.run_id}[/] · {plan.scenario.name} · sandbox "
+                f"{plan.sandbox.name} · mode {plan.mode} · {plan.scenario.agent.type}/{plan.model_name}"
+            )
+        result = runner.run()
+        report_result(console, trace, result, plan.mode, as_json=as_json, quiet=quiet)
+
+    if not watch:
+        once()
+        return
+
+    def again() -> None:
+        try:
+            once()
+        except typer.Exit:
+            pass
+        except AgentboxError as exc:  # keep watching: the next save may fix it
+            _console(stderr=True).print(f"[red]error:[/] {exc.message}", soft_wrap=True)
+
+    again()
+    watch_and_rerun([scenario.resolve().parent, settings.sandboxes_path], again)
 
 
 def report_result(

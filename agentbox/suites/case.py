@@ -23,6 +23,8 @@ nothing and prints nothing.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -31,10 +33,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver
-from agentbox.cassette import request_diff, request_hash
+from agentbox.cassette import request_diff
 from agentbox.errors import ModelError, Problem, ScenarioError
 from agentbox.models import Message, ModelResponse, ToolCall
-from agentbox.scenario import Expect, Scenario, parse_scenario
+from agentbox.scenario import Scenario, parse_scenario
 from agentbox.yamlfile import Loc, line_of, load_yaml
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -66,8 +68,8 @@ class RecordedRequest(_Model):
     """How many messages this request shares with the previous call's request."""
     messages: list[dict[str, Any]] = []
     """The messages after that shared prefix."""
-    tools: list[str] = []
-    """Names of the tools offered."""
+    tools: list[str] | None = None
+    """Names of the tools offered; absent: the same as the previous call's."""
 
 
 class RecordedCall(_Model):
@@ -239,7 +241,6 @@ def parse_case(data: Any, path: Path, lines: dict[Loc, int] | None = None) -> Ca
     try:
         judges = [JudgeSpec.model_validate(j) for j in
                   (raw_judges if isinstance(raw_judges, list) else [raw_judges])]
-        Expect.model_validate(expect)
     except ValidationError as exc:
         raise _problems(path, exc, lines, ("expect",)) from None
     scenario_data = {k: v for k, v in file.scenario.items() if k != "expect"}
@@ -252,14 +253,75 @@ def parse_case(data: Any, path: Path, lines: dict[Loc, int] | None = None) -> Ca
     return Case(path, file, scenario, judges)
 
 
-def load_case(path: Path) -> Case:
-    """Read and validate a case file (fast C parser; re-read with lines on errors).
+_T = "tag:yaml.org,2002:"
+_BOOLS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
+
+
+class DuplicateKey(yaml.YAMLError):
+    """A mapping repeats a key (an error, as in scenario files)."""
+
+
+class _Unusual(Exception):
+    """A YAML feature the fast constructor leaves to PyYAML's (anchors merge, dates...)."""
+
+
+def _build(node: Any) -> Any:
+    tag, value = node.tag, node.value
+    if tag == _T + "str":
+        return value
+    if tag == _T + "map":
+        out = {_build(k): _build(v) for k, v in value}
+        if len(out) != len(value):
+            raise DuplicateKey("a mapping repeats a key")  # load_yaml reports it with lines
+        return out
+    if tag == _T + "seq":
+        return [_build(v) for v in value]
+    if tag == _T + "int":
+        digits = value.lstrip("+-")
+        if digits.isdigit() and (digits == "0" or digits[0] != "0"):
+            return int(value)
+    elif tag == _T + "float":
+        text = value.replace("_", "")
+        if ":" not in text and "inf" not in text.lower() and "nan" not in text.lower():
+            return float(text)
+    elif tag == _T + "null":
+        return None
+    elif tag == _T + "bool":
+        return _BOOLS[value.lower()]
+    raise _Unusual(tag)
+
+
+def fast_yaml(text: str) -> Any:
+    """``yaml.safe_load`` for case files, ~30% faster: libyaml composes the node tree and
+    a lean constructor builds it (anything unusual falls back to PyYAML's constructor).
+
+    Raises:
+        yaml.YAMLError: invalid YAML.
+    """
+    loader = _LOADER(text)
+    try:
+        node = loader.get_single_node()
+    finally:
+        loader.dispose()
+    if node is None:
+        return None
+    try:
+        return _build(node)
+    except (_Unusual, KeyError, ValueError):
+        return yaml.load(text, Loader=_LOADER)
+
+
+def load_case(path: Path, text: str | None = None) -> Case:
+    """Read (unless ``text`` is given) and validate a case file (fast C parser; parsed
+    again with line numbers only when there is an error to report).
 
     Raises:
         ScenarioError: unreadable file, bad YAML, or invalid fields (``file:line: field``).
     """
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - safe loader
+        if text is None:
+            text = path.read_text(encoding="utf-8")
+        data = fast_yaml(text)
         return parse_case(data, path)
     except (ScenarioError, yaml.YAMLError, OSError):
         data, lines = load_yaml(path)  # slow path: remember lines for the error
@@ -278,6 +340,17 @@ class CaseCassette:
         self.name = cassette.model
         self.miss: str | None = None
         """The first miss message (kept even if an agent swallows the error)."""
+        self._tools: tuple[list[dict[str, Any]], list[dict[str, Any]], str] | None = None
+
+    def _hash(self, messages: list[Message], tools: list[dict[str, Any]]) -> str:
+        """:func:`agentbox.cassette.request_hash`, encoding the (unchanging) tools once."""
+        cached = self._tools
+        if cached is None or cached[0] is not tools or cached[1] != tools:
+            text = json.dumps(tools, sort_keys=True, default=str)
+            cached = self._tools = (tools, json.loads(text), text)
+        body = ", ".join(json.dumps(m, sort_keys=True, default=str) for m in messages)
+        blob = f'{{"messages": [{body}], "tools": {cached[2]}}}'
+        return hashlib.sha256(blob.encode()).hexdigest()
 
     def complete(self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int) -> ModelResponse:
         """Answer call ``ordinal`` with its recording when the request hash matches.
@@ -288,7 +361,7 @@ class CaseCassette:
         if ordinal < len(self.calls):
             call = self.calls[ordinal]
             expected = call.request.hash
-            if expected is None or expected == request_hash(messages, tools):
+            if expected is None or expected == self._hash(messages, tools):
                 return call.response()
         message = self._miss_message(messages, tools, ordinal)
         if self.miss is None:
@@ -311,14 +384,22 @@ class CaseCassette:
             return (f"cassette miss at model call {ordinal}: the case recorded only "
                     f"{len(self.calls)} model call(s)")
         recorded = self.recorded_requests()[ordinal]
-        diff = request_diff(recorded, messages)
+        diff = "\n".join(_clip(line) for line in request_diff(recorded, messages).splitlines())
         if not diff:
             names = [t.get("function", {}).get("name") for t in tools]
-            was = self.calls[ordinal].request.tools
+            was = next((c.request.tools for c in reversed(self.calls[: ordinal + 1])
+                        if c.request.tools is not None), [])
             diff = (f"(messages are identical: the offered tools differ: recorded {was}, now {names})"
-                    if names != was else "(messages and tool names are identical: a tool's "
-                    "schema or description changed)")
+                    if names != was else "(messages and tool names match the recording but the "
+                    "request hash does not: a tool's schema or description changed, or the "
+                    "recorded messages or hash were edited)")
         return f"cassette miss at model call {ordinal}; request vs recording:\n{diff}"
+
+
+def _clip(line: str) -> str:
+    """Shorten a diff line: context to 120 characters, changes to 600."""
+    limit = 120 if line.startswith(" ") else 600
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def decisions_approver(decisions: list[RecordedDecision], fallback: Approver | None = None) -> Approver:

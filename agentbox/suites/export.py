@@ -36,7 +36,7 @@ from agentbox.lifecycle import state_diff
 from agentbox.planning import plan_from_scenario
 from agentbox.replay import state_at
 from agentbox.runner import seed_digest
-from agentbox.scenario import parse_scenario
+from agentbox.scenario import Expect, parse_scenario
 from agentbox.store import FINISHED, RunRow, StepRow, TraceStore
 from agentbox.suites.case import JudgeSpec, is_case_text, parse_case
 from agentbox.suites.judge import judge
@@ -90,34 +90,30 @@ def state_checks(changes: list[tuple[str, str, Any, Any]]) -> list[dict[str, Any
             if whole:
                 out.append({"path": whole, "equals": after})
             continue
-        checks: list[dict[str, Any]] | None = []
+        checks: list[dict[str, Any]] = []
+        exact = True
         for op in jsonpatch.make_patch(before, after).patch:
             segments = [unescape(s) for s in op["path"].split("/")[1:]]
+            path = None
             if op["op"] in ("add", "replace"):
                 path = _dotted(coll, key, segments, after)
-                if path is None:
-                    checks = None
-                    break
-                checks.append({"path": path, "equals": _resolve(after, segments)})
+                check = {"path": path, "equals": _resolve(after, segments) if path else None}
             elif op["op"] == "remove" and isinstance(_resolve(before, segments[:-1]), dict):
                 path = _dotted(coll, key, segments, before)
-                if path is None:
-                    checks = None
-                    break
-                checks.append({"path": path, "exists": False})
-            else:  # list removals, moves: compare the whole record
-                checks = None
+                check = {"path": path, "exists": False}
+            if path is None:  # list removals, moves, unsafe names: compare the whole record
+                exact = False
                 break
-        if checks is None:
-            if whole:
-                out.append({"path": whole, "equals": after})
-        else:
+            checks.append(check)
+        if exact:
             out += checks
+        elif whole:
+            out.append({"path": whole, "equals": after})
     return out
 
 
 def _executed_calls(steps: list[StepRow]) -> list[dict[str, Any]]:
-    return [{s.name: s.data.get("args") or {}} for s in steps
+    return [{str(s.name): s.data.get("args") or {}} for s in steps
             if s.kind == "tool" and s.status in ("ok", "error")]
 
 
@@ -163,6 +159,16 @@ def derive_expect(run: RunRow, steps: list[StepRow], checks: list[dict[str, Any]
     return out
 
 
+def expectation_count(expect: Expect | None) -> int:
+    """How many named checks ``expect`` yields (what the summary counts)."""
+    if expect is None:
+        return 0
+    scalars = ("status", "holds", "blocks", "approvals", "invalid_tool_calls", "max_cost_usd",
+               "max_tokens", "state_hash")
+    return (sum(getattr(expect, k) is not None for k in scalars) + len(expect.tool_calls)
+            + len(expect.no_tool_calls) + len(expect.state) + len(expect.output_contains))
+
+
 def merge_expect(original: dict[str, Any], derived: dict[str, Any]) -> dict[str, Any]:
     """The scenario's expectations merged with derived ones (see the module docstring)."""
     merged = dict(derived)
@@ -191,6 +197,7 @@ def merge_expect(original: dict[str, Any], derived: dict[str, Any]) -> dict[str,
 def recorded_calls(steps: list[StepRow]) -> list[dict[str, Any]]:
     """The cassette entries of a run's ``llm`` steps."""
     out = []
+    tools: list[str] | None = None
     for s in steps:
         if s.kind != "llm":
             continue
@@ -201,8 +208,11 @@ def recorded_calls(steps: list[StepRow]) -> list[dict[str, Any]]:
                                    for c in r["tool_calls"]]
         entry.update(input_tokens=r.get("input_tokens", 0), output_tokens=r.get("output_tokens", 0),
                      cost_usd=r.get("cost_usd"), model=r.get("model", ""))
-        entry["request"] = {"hash": req.get("hash"), "prefix": req.get("prefix", 0),
-                            "tools": req.get("tools", []), "messages": req.get("delta", [])}
+        request = {"hash": req.get("hash"), "prefix": req.get("prefix", 0)}
+        if req.get("tools", []) != tools:  # written when they change (first call: always)
+            request["tools"] = tools = req.get("tools", [])
+        request["messages"] = req.get("delta", [])
+        entry["request"] = request
         out.append(entry)
     return out
 
@@ -280,10 +290,9 @@ _HEADER = """\
 
 
 def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    from agentbox.suites.replay import display_path
+
+    return display_path(path)
 
 
 def build_case(store: TraceStore, run_id: str, suite_dir: Path, name: str, *,
@@ -334,12 +343,16 @@ def build_case(store: TraceStore, run_id: str, suite_dir: Path, name: str, *,
     expect = merge_expect(run.scenario_json.get("expect") or {},
                           derive_expect(run, steps, checks, digest))
     cassette: dict[str, Any] = {"model": run.model or plan.model_name, "calls": recorded_calls(steps)}
-    if judges:
-        expect["llm_judge"] = [j.model_dump(exclude_defaults=True) for j in judges]
+    specs = [JudgeSpec.model_validate(j) for j in expect.pop("llm_judge", None) or []]
+    specs += judges or []
+    if specs:  # verdicts: recorded on the run (once the engine records them), else asked now
+        expect["llm_judge"] = [j.model_dump(exclude_defaults=True) for j in specs]
+        stored = [e["judgment"] for e in run.expectations or [] if isinstance(e.get("judgment"), dict)]
         cassette["judgments"] = []
-        for spec in judges:
+        for spec in specs:
+            recorded = next((r for r in stored if r.get("rubric") == spec.rubric), None)
             _, _, record = judge(spec.rubric, run.output or "", spec.model or cassette["model"],
-                                 **spec.params)
+                                 recorded, **spec.params)
             cassette["judgments"].append(record)
     data["expect"] = expect
     data["decisions"] = recorded_decisions(steps)

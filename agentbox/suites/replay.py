@@ -1,0 +1,337 @@
+"""Replay suite cases (and run plain scenarios), one process or many.
+
+A case replays its inlined scenario with the model replaced by its cassette
+(:class:`~agentbox.suites.case.CaseCassette`) and held calls decided by its recorded
+decisions; tools run for real on the sandbox seed. The run is stored like any other, with
+``replay_of = "case:<path>"``, and passes when the case's ``expect`` (plus its
+``llm_judge`` verdicts) holds. ``live`` asks the recorded model instead of the cassette.
+
+Parallel runs (``jobs > 1``) use worker processes (fork where it is safe, else spawn);
+each worker opens its own :class:`TraceStore` connection on the same file (WAL lets them
+write side by side) and parses each case file once. Results come back as small
+:class:`CaseResult` values, sorted into input order, so ``-j N`` reports exactly what
+``-j 1`` does.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentbox.approvals import Approver, fixed_approver
+from agentbox.config import Settings
+from agentbox.errors import AgentboxError, ModelError
+from agentbox.evals import ExpectationResult
+from agentbox.models import make_model
+from agentbox.planning import plan_from_scenario, plan_run
+from agentbox.runner import Runner, RunResult
+from agentbox.store import StepRow, TraceStore
+from agentbox.suites.case import (
+    Case,
+    CaseCassette,
+    decisions_approver,
+    is_case_file,
+    is_case_text,
+    load_case,
+)
+from agentbox.suites.judge import judge
+from agentbox.suites.metrics import RunMetrics, SuiteMetrics, run_metrics
+
+
+@dataclass
+class CaseResult:
+    """How one case (or scenario) fared in one repeat.
+
+    Attributes:
+        path: the file, as displayed (relative to the working folder when inside it).
+        name: case or scenario name. kind: ``case`` or ``scenario``.
+        index / repeat: position in the input and repeat number (0-based).
+        passed, status (the run's, or ``error`` when it could not start), run_id, reason.
+        failures: failed expectations ``{name, passed, detail}``.
+        miss: the cassette-miss diff, when the recording did not match.
+        metrics: the run's metrics. seconds: wall time of load + run + checks.
+    """
+
+    path: str
+    name: str
+    kind: str
+    index: int = 0
+    repeat: int = 0
+    passed: bool = False
+    status: str = "error"
+    run_id: str | None = None
+    reason: str | None = None
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    miss: str | None = None
+    metrics: RunMetrics = field(default_factory=RunMetrics)
+    seconds: float = 0.0
+
+    def explain(self) -> list[str]:
+        """Why it failed: the miss or reason first, then each failed expectation."""
+        lines = []
+        if self.miss:
+            lines.append(self.miss)
+        elif self.reason and (self.status != "completed" or not self.failures):
+            lines.append(f"{self.status}: {self.reason}")
+        lines += [f"{f['name']}: {f['detail']}" for f in self.failures]
+        return lines
+
+    @property
+    def message(self) -> str:
+        """A one-line failure message (JUnit ``message``)."""
+        if self.miss:
+            return self.miss.splitlines()[0]
+        if self.failures:
+            return "; ".join(f"{f['name']}: {f['detail']}" for f in self.failures)[:500]
+        return f"{self.status}: {self.reason or 'did not pass'}"
+
+
+_CWD: dict[str, Path] = {}
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the working folder when inside it, else absolute."""
+    here = os.getcwd()
+    cwd = _CWD.get(here) or _CWD.setdefault(here, Path(here).resolve())
+    full = Path(os.path.normpath(path if path.is_absolute() else cwd / path))
+    try:
+        return str(full.relative_to(cwd))
+    except ValueError:
+        return str(full.resolve())
+
+
+def discover(paths: Iterable[Path]) -> list[Path]:
+    """YAML files under ``paths`` (files as given; folders searched recursively, sorted).
+
+    Raises:
+        AgentboxError: a path does not exist.
+    """
+    out: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            out.append(path)
+        elif path.is_dir():
+            found = [p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+                     and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+            out += sorted(found)
+        else:
+            raise AgentboxError(f"no such file or folder: {path}", "pass suite folders, case files or scenarios")
+    seen: set[Path] = set()
+    return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]  # type: ignore[func-returns-value]
+
+
+# ---- one case ----------------------------------------------------------------------
+class _Steps:
+    """Collects a run's steps as the runner emits them (the last version of each wins)."""
+
+    def __init__(self) -> None:
+        self.by_idx: dict[int, StepRow] = {}
+
+    def __call__(self, step: StepRow) -> None:
+        self.by_idx[step.idx] = step
+
+
+def _judge(case: Case, result: RunResult, live: bool) -> list[ExpectationResult]:
+    out = []
+    recorded = {j.key: j.model_dump() for j in case.cassette.judgments}
+    from agentbox.suites.judge import judgment_key
+
+    for i, spec in enumerate(case.judges):
+        label = f"llm_judge[{i}]"
+        output = result.output or ""
+        key = judgment_key(spec.rubric, output)
+        if key not in recorded and not live:
+            out.append(ExpectationResult(label, False, "no recorded verdict for this output (it "
+                                         "changed since the recording); run with --live to ask the judge"))
+            continue
+        try:
+            passed, reasoning, _ = judge(spec.rubric, output, spec.model or case.cassette.model,
+                                         recorded.get(key), **spec.params)
+        except ModelError as exc:
+            out.append(ExpectationResult(label, False, exc.message))
+            continue
+        out.append(ExpectationResult(label, passed, reasoning or ("passed" if passed else "failed")))
+    return out
+
+
+def replay_case(case: Case, store: TraceStore, settings: Settings, *, live: bool = False,
+                key: str | None = None) -> tuple[RunResult, list[StepRow], str | None]:
+    """Replay one case into ``store``; returns the run result, its steps and any miss.
+
+    Raises:
+        AgentboxError: the scenario cannot be planned (unknown sandbox, bad policy...).
+    """
+    plan = plan_from_scenario(case.scenario, settings)
+    for folder in case.file.python_path:
+        text = str((case.path.parent / folder).resolve())
+        if text not in sys.path:
+            sys.path.append(text)
+    cassette = CaseCassette(case.cassette)
+    fallback: Approver | None = None
+    if live:
+        plan.model = make_model(case.cassette.model, case.scenario.script, case.scenario.agent.params)
+        handler = plan.approvals.handler
+        fallback = fixed_approver("fail" if handler in ("prompt", "wait") else handler)  # type: ignore[arg-type]
+    else:
+        plan.model = cassette
+    plan.model_name = case.cassette.model
+    steps = _Steps()
+    runner = Runner(plan, store, approver=decisions_approver(case.file.decisions, fallback),
+                    on_step=steps, lineage={"replay_of": f"case:{key or display_path(case.path)}"})
+    result = runner.run()
+    if case.judges:
+        extra = _judge(case, result, live)
+        result.expectations += extra
+        result.passed = all(e.passed for e in result.expectations)
+        store.update_run(result.run_id, expectations=[e.to_json() for e in result.expectations],
+                         passed=int(result.passed))
+    return result, [steps.by_idx[i] for i in sorted(steps.by_idx)], cassette.miss
+
+
+def run_file(path: Path, store: TraceStore, settings: Settings, *, live: bool = False,
+             case: Case | None = None) -> CaseResult:
+    """Replay a case file, or run a plain scenario file, and say how it went."""
+    shown = display_path(path)
+    started = time.perf_counter()
+    out = CaseResult(shown, path.stem, "case" if case is not None else "scenario")
+    try:
+        miss = None
+        if case is not None:
+            out.name = case.name
+            result, steps, miss = replay_case(case, store, settings, live=live, key=shown)
+        elif is_case_file(path):
+            case = load_case(path)
+            out.name, out.kind = case.name, "case"
+            result, steps, miss = replay_case(case, store, settings, live=live, key=shown)
+        else:
+            plan = plan_run(path, settings)
+            out.name = plan.scenario.name
+            collected = _Steps()
+            result = Runner(plan, store, on_step=collected).run()
+            steps = [collected.by_idx[i] for i in sorted(collected.by_idx)]
+    except AgentboxError as exc:
+        out.reason = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
+        out.seconds = time.perf_counter() - started
+        return out
+    expectations = [e.to_json() for e in result.expectations]
+    out.passed, out.status, out.run_id = result.passed, result.status, result.run_id
+    out.reason, out.miss = result.reason, miss
+    out.failures = [e for e in expectations if not e["passed"]]
+    out.metrics = run_metrics(result.counters.to_json(), steps, expectations, result.passed, result.run_id)
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+# ---- many cases --------------------------------------------------------------------
+_WORKER: dict[str, Any] = {}
+_CASES: dict[str, tuple[tuple[int, int], Case | None]] = {}
+
+
+def _init_worker(store_path: str, settings: Settings, live: bool) -> None:
+    _WORKER.update(store=TraceStore(store_path), settings=settings, live=live)
+
+
+def _cached_case(path: Path) -> Case | None:
+    """The parsed case of a file (None: a plain scenario), parsed once per process."""
+    st = path.stat()
+    stamp = (st.st_mtime_ns, st.st_size)
+    hit = _CASES.get(str(path))
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    text = path.read_text(encoding="utf-8")
+    case = load_case(path, text) if is_case_text(text) else None
+    _CASES[str(path)] = (stamp, case)
+    return case
+
+
+def _run_tasks(tasks: list[tuple[int, str, int]]) -> list[CaseResult]:
+    store, settings, live = _WORKER["store"], _WORKER["settings"], _WORKER["live"]
+    out = []
+    for index, name, repeat in tasks:
+        path = Path(name)
+        try:
+            case = _cached_case(path)
+        except OSError as exc:
+            result = CaseResult(display_path(path), path.stem, "case", reason=f"cannot read: {exc}")
+        except AgentboxError as exc:
+            result = CaseResult(display_path(path), path.stem, "case", reason=exc.message)
+        else:
+            result = run_file(path, store, settings, live=live, case=case)
+        result.index, result.repeat = index, repeat
+        out.append(result)
+    return out
+
+
+def _context() -> Any:
+    # fork is fastest (no re-import) but unsafe once threads run; spawn otherwise.
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def run_cases(paths: list[Path], store_path: Path, settings: Settings, *, live: bool = False,
+              repeat: int = 1, jobs: int = 1,
+              on_result: Callable[[CaseResult], None] | None = None,
+              on_start: Callable[[], None] | None = None) -> list[CaseResult]:
+    """Run every file ``repeat`` times with ``jobs`` processes; results in input order.
+
+    ``on_start`` is called once the workers exist (start progress displays and their
+    threads only then: workers may be forked); ``on_result`` after each result.
+    """
+    tasks = [(i, str(p), r) for i, p in enumerate(paths) for r in range(repeat)]
+    TraceStore(store_path).close()  # create and migrate once, before workers race to
+    results: list[CaseResult] = []
+    if jobs <= 1 or len(tasks) <= 1:
+        _init_worker(str(store_path), settings, live)
+        if on_start:
+            on_start()
+        try:
+            for task in tasks:
+                (result,) = _run_tasks([task])
+                results.append(result)
+                if on_result:
+                    on_result(result)
+        finally:
+            _WORKER.pop("store").close()
+        return sorted(results, key=lambda r: (r.index, r.repeat))
+    size = max(1, min(8, len(tasks) // (jobs * 16)))  # small chunks: workers finish together
+    chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
+    with ProcessPoolExecutor(jobs, mp_context=_context(), initializer=_init_worker,
+                             initargs=(str(store_path), settings, live)) as pool:
+        futures = [pool.submit(_run_tasks, chunk) for chunk in chunks]
+        if on_start:
+            on_start()
+        for future in as_completed(futures):
+            for result in future.result():
+                results.append(result)
+                if on_result:
+                    on_result(result)
+    return sorted(results, key=lambda r: (r.index, r.repeat))
+
+
+def summarize(results: list[CaseResult], repeat: int = 1) -> SuiteMetrics:
+    """Pooled metrics of the runs, with pass^k over each file's ``repeat`` runs."""
+    by_file: dict[int, bool] = {}
+    for r in results:
+        by_file[r.index] = by_file.get(r.index, True) and r.passed
+    pass_k = (sum(by_file.values()) / len(by_file)) if by_file else None
+    return SuiteMetrics([r.metrics for r in results], pass_k=pass_k, k=repeat)
+
+
+def default_paths(settings: Settings) -> list[Path]:
+    """What ``agentbox test`` runs without arguments: ``suites/`` and the scenarios folder."""
+    return [p for p in (settings.root / "suites", settings.scenarios_path) if p.is_dir()]
+
+
+def worker_count(jobs: int) -> int:
+    """``jobs`` with 0 meaning one per CPU."""
+    return jobs if jobs > 0 else (os.cpu_count() or 1)
