@@ -24,9 +24,31 @@ from agentbox.models import Message, ModelBackend, ModelResponse, ToolCall
 from agentbox.store import StepRow
 
 
+_TOOLS_JSON: dict[int, tuple[list[dict[str, Any]], str]] = {}
+
+
+def _tools_json(tools: list[dict[str, Any]]) -> str:
+    # A run offers the same tool list object on every call: encode it once.
+    cached = _TOOLS_JSON.get(id(tools))
+    if cached is not None and cached[0] is tools:
+        return cached[1]
+    text = json.dumps(tools, sort_keys=True, default=str)
+    if len(_TOOLS_JSON) > 64:
+        _TOOLS_JSON.clear()
+    _TOOLS_JSON[id(tools)] = (tools, text)
+    return text
+
+
 def request_hash(messages: list[Message], tools: list[dict[str, Any]]) -> str:
-    """sha256 of the canonical JSON of a request (messages and tool schemas)."""
-    blob = json.dumps({"messages": messages, "tools": tools}, sort_keys=True, default=str)
+    """sha256 of the canonical JSON of a request: ``{"messages": ..., "tools": ...}``
+    with sorted keys (the bytes of ``json.dumps(..., sort_keys=True)``)."""
+    blob = (
+        '{"messages": '
+        + json.dumps(messages, sort_keys=True, default=str)
+        + ', "tools": '
+        + _tools_json(tools)
+        + "}"
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
