@@ -226,3 +226,18 @@ def test_cli_replay_fork_and_diff(cli, store_path: Path) -> None:  # type: ignor
     assert diff.exit_code == 0
     assert "first divergence: step 2" in diff.output
     assert "orders/ord_5120" in diff.output
+
+
+def test_show_state_at_a_step_and_the_diff_between_steps(cli, store_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    assert cli("run", "scenarios/refund-clean.yaml", "-q").exit_code == 0
+    run_id = TraceStore(store_path).list_runs(limit=1)[0].id
+    before = json.loads(cli("show", run_id, "--step", "1", "--state").output)
+    after = json.loads(cli("show", run_id, "--step", "3", "--state").output)
+    assert before["refunds"] == {} and after["refunds"]["ref_0001"]["amount_usd"] == 64.5
+    diff = json.loads(cli("show", run_id, "--step", "3", "--diff", "1", "--json").output)
+    assert [(d["collection"], d["key"], d["before"]) for d in diff] == [
+        ("refunds", "ref_0001", None)
+    ]
+    assert cli("show", run_id, "--diff", "1").exit_code == 2

@@ -383,6 +383,14 @@ def show_cmd(
     state: Annotated[
         bool, typer.Option("--state", help="With --step: print the state after that step.")
     ] = False,
+    diff_from: Annotated[
+        int | None,
+        typer.Option(
+            "--diff",
+            help="With --step N: the state changes from after step M to after N (-1: the start).",
+        ),
+    ] = None,
+    tui: Annotated[bool, typer.Option("--tui", help="Open the run in the terminal UI.")] = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -395,13 +403,25 @@ def show_cmd(
       agentbox show 3fa2 --step 3 --json
 
       agentbox show 3fa2 --step 3 --state
+
+      agentbox show 3fa2 --step 6 --diff 2
+
+      agentbox show 3fa2 --tui
     """
     from rich.markup import escape
 
     from agentbox.cli.render import print_step, run_header, summary_table
 
-    trace = _open_store(_settings(), store)
+    settings = _settings()
+    trace = _open_store(settings, store)
     run = trace.get_run(run_id)
+    if tui:
+        from agentbox.tui.app import AgentboxApp  # textual: ~0.3 s, only for --tui
+
+        AgentboxApp(trace, settings, run_id=run.id).run()
+        return
+    if diff_from is not None and step is None:
+        fail("--diff M needs --step N", "e.g. agentbox show RUN --step 6 --diff 2")
     if step is not None:
         steps = trace.steps(run.id, step, step + 1)
         if not steps:
@@ -409,6 +429,27 @@ def show_cmd(
                 f"run {run.id} has no step {step}",
                 f"it has {trace.step_count(run.id)} steps (0-based)",
             )
+        if diff_from is not None:
+            from agentbox.cli.render import changes_table
+            from agentbox.lifecycle import state_diff
+
+            changes = state_diff(trace, run, diff_from, step)
+            if as_json:
+                print(
+                    to_json(
+                        [
+                            {"collection": c, "key": k, "before": b, "after": a}
+                            for c, k, b, a in changes
+                        ]
+                    )
+                )
+            elif changes:
+                _console().print(
+                    changes_table(changes, f"state changes, step {diff_from} → {step}")
+                )
+            else:
+                _console().print(f"no state changes between step {diff_from} and step {step}")
+            return
         if state:
             from agentbox.replay import state_at
 
