@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver
+from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver, Verdict
 from agentbox.store import FINISHED, RunRow, TraceStore
 
 if TYPE_CHECKING:
@@ -70,8 +70,9 @@ def can_resume(run: RunRow) -> bool:
     return run.status not in FINISHED and not run.live
 
 
-def tui_approver(store: TraceStore, cancelled: Callable[[], bool], *,
-                 poll_s: float = 0.2) -> Approver:
+def tui_approver(
+    store: TraceStore, cancelled: Callable[[], bool], *, poll_s: float = 0.2
+) -> Approver:
     """Wait for a decision made in the TUI (or by ``agentbox approve``) via the store.
 
     When ``cancelled()`` turns true (the TUI is closing) the run parks instead of
@@ -82,9 +83,13 @@ def tui_approver(store: TraceStore, cancelled: Callable[[], bool], *,
         while True:
             row = store.get_approval(request.approval_id)
             if row.status != "pending":
-                verdict = "approve" if row.status == "approved" else "deny"
-                return ApprovalDecision(verdict, args=row.edited_args,  # type: ignore[arg-type]
-                                        reason=row.decision_reason or "", by=row.decided_by or "?")
+                verdict: Verdict = "approve" if row.status == "approved" else "deny"
+                return ApprovalDecision(
+                    verdict,
+                    args=row.edited_args,
+                    reason=row.decision_reason or "",
+                    by=row.decided_by or "?",
+                )
             if cancelled():
                 return ApprovalDecision("park", reason="the TUI closed while waiting", by="tui")
             time.sleep(poll_s)
@@ -92,8 +97,9 @@ def tui_approver(store: TraceStore, cancelled: Callable[[], bool], *,
     return decide
 
 
-def check_edited_args(store: TraceStore, settings: Settings, run: RunRow, tool: str,
-                      text: str) -> tuple[dict[str, Any] | None, list[str]]:
+def check_edited_args(
+    store: TraceStore, settings: Settings, run: RunRow, tool: str, text: str
+) -> tuple[dict[str, Any] | None, list[str]]:
     """Validate edited arguments (JSON text) for ``tool`` as the runner will.
 
     Returns:
@@ -108,7 +114,7 @@ def check_edited_args(store: TraceStore, settings: Settings, run: RunRow, tool: 
     from agentbox.lifecycle import plan_for_run  # runner, models, scenario: ~0.1 s at startup
 
     plan = plan_for_run(store, run, settings)
-    spec = plan.sandbox.tools.get(tool)
+    spec = plan.tool(tool)
     if spec is None:
         return None, [f"the sandbox has no tool {tool!r}"]
     args, errors = spec.validate(raw)
@@ -120,19 +126,61 @@ def check_edited_args(store: TraceStore, settings: Settings, run: RunRow, tool: 
     return args, []
 
 
-def decide(store: TraceStore, approval_id: str, approve: bool, *, reason: str | None = None,
-           edited_args: dict[str, Any] | None = None) -> bool:
+def decide(
+    store: TraceStore,
+    approval_id: str,
+    approve: bool,
+    *,
+    reason: str | None = None,
+    edited_args: dict[str, Any] | None = None,
+) -> bool:
     """Record a decision; False when someone else decided first."""
-    return store.decide_approval(approval_id, "approved" if approve else "denied", by=user(),
-                                 reason=reason, edited_args=edited_args)
+    return store.decide_approval(
+        approval_id,
+        "approved" if approve else "denied",
+        by=user(),
+        reason=reason,
+        edited_args=edited_args,
+    )
+
+
+def strings_in(value: Any) -> set[str]:
+    """Every string inside a JSON-like value (ids a step mentions, e.g. in its arguments)."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*(strings_in(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(strings_in(v) for v in value)) if value else set()
+    return set()
+
+
+def focus_state(state: dict[str, Any], keys: set[str]) -> dict[str, Any]:
+    """The same state with the records under ``keys`` first (and their collections first).
+
+    A state is an object, so the order changes nothing but what the fork dialog shows at
+    the top: the records the step is about.
+    """
+    out: dict[str, Any] = {}
+    hot = [c for c, records in state.items() if any(k in records for k in keys)]
+    for coll in [*hot, *(c for c in state if c not in hot)]:
+        records = state[coll]
+        first = [k for k in records if k in keys]
+        out[coll] = {k: records[k] for k in [*first, *(k for k in records if k not in keys)]}
+    return out
 
 
 def _simple_key(part: str) -> bool:
     return bool(part) and not any(ch in part for ch in ".[]")
 
 
-def fork_edits(before: dict[str, Any], state_text: str | None, result_before: str | None,
-               result_text: str | None, work_dir: Path) -> ForkEdits:
+def fork_edits(
+    before: dict[str, Any],
+    state_text: str | None,
+    result_before: str | None,
+    result_text: str | None,
+    work_dir: Path,
+) -> ForkEdits:
     """Turn what was edited in the fork dialog into :class:`ForkEdits`.
 
     A state whose edits only change fields of existing records becomes ``set_values``
@@ -150,8 +198,9 @@ def fork_edits(before: dict[str, Any], state_text: str | None, result_before: st
         try:
             after = json.loads(state_text)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"state: not valid JSON: {exc.msg} (line {exc.lineno}, "
-                             f"column {exc.colno})") from None
+            raise ValueError(
+                f"state: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+            ) from None
         if not isinstance(after, dict) or not all(isinstance(v, dict) for v in after.values()):
             raise ValueError("state: must be an object {collection: {key: record}}")
         if after != before:
@@ -193,45 +242,79 @@ def _set_values(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def resume(store_path: Path, run_id: str, settings: Settings, cancelled: Callable[[], bool],
-           on_step: StepObserver | None = None) -> RunResult:
+def resume(
+    store_path: Path,
+    run_id: str,
+    settings: Settings,
+    cancelled: Callable[[], bool],
+    on_step: StepObserver | None = None,
+) -> RunResult:
     """Continue a parked or interrupted run (own connection; held calls wait on the TUI)."""
     from agentbox.lifecycle import resume_run  # runner, models, scenario: ~0.1 s at startup
 
     store = TraceStore(store_path)
     try:
-        return resume_run(store, run_id, settings, approver=tui_approver(store, cancelled),
-                          on_step=on_step)
+        return resume_run(
+            store, run_id, settings, approver=tui_approver(store, cancelled), on_step=on_step
+        )
     finally:
         store.close()
 
 
-def fork(store_path: Path, run_id: str, at: int, settings: Settings, edits: ForkEdits,
-         cancelled: Callable[[], bool], on_step: StepObserver | None = None) -> RunResult:
+def fork(
+    store_path: Path,
+    run_id: str,
+    at: int,
+    settings: Settings,
+    edits: ForkEdits,
+    cancelled: Callable[[], bool],
+    on_step: StepObserver | None = None,
+) -> RunResult:
     """Fork a run at step ``at`` with ``edits`` (own connection; holds wait on the TUI)."""
     from agentbox.lifecycle import fork_run  # runner, models, scenario: ~0.1 s at startup
 
     store = TraceStore(store_path)
     try:
-        return fork_run(store, run_id, at, settings, edits,
-                        approver=tui_approver(store, cancelled), on_step=on_step)
+        return fork_run(
+            store,
+            run_id,
+            at,
+            settings,
+            edits,
+            approver=tui_approver(store, cancelled),
+            on_step=on_step,
+        )
     finally:
         store.close()
 
 
-class SuitesUnavailable(Exception):  # noqa: N818 - a condition, not a failure of ours
+class SuitesUnavailable(Exception):
     """``agentbox.suites.export_run`` is not there (the suites feature is not installed)."""
 
 
-def export(store: TraceStore, run_id: str, suite_dir: Path, name: str | None = None) -> Path:
+def export(
+    store: TraceStore,
+    run_id: str,
+    suite_dir: Path,
+    name: str | None = None,
+    *,
+    settings: Settings | None = None,
+) -> Path:
     """Export a run to a regression suite folder via ``agentbox.suites.export_run``.
+
+    ``settings`` is passed on when ``export_run`` accepts it.
 
     Raises:
         SuitesUnavailable: agentbox.suites (or its export_run) does not exist.
     """
+    import inspect
+
     try:
-        from agentbox.suites import export_run  # type: ignore[attr-defined]  # lands separately
+        from agentbox.suites import export_run  # suites: ~50 ms, only when exporting
     except ImportError:
         raise SuitesUnavailable("suites not available") from None
-    result: Path = export_run(store, run_id, suite_dir, name=name)
+    extra: dict[str, Any] = {}
+    if settings is not None and "settings" in inspect.signature(export_run).parameters:
+        extra["settings"] = settings
+    result: Path = export_run(store, run_id, suite_dir, name=name, **extra)
     return result

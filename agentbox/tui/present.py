@@ -21,8 +21,12 @@ CLIP = 4000
 """Characters shown of one value (a result, a state record) before ``… N more``."""
 
 STATUS_STYLE = {
-    "completed": "green", "running": "cyan", "halted": "yellow", "failed": "red",
-    "awaiting_approval": "bold magenta", "not finished": "red",
+    "completed": "green",
+    "running": "cyan",
+    "halted": "yellow",
+    "failed": "red",
+    "awaiting_approval": "bold magenta",
+    "not finished": "red",
 }
 
 _json = JSONHighlighter()
@@ -75,8 +79,7 @@ def reasoning_text(step: StepRow, origin: StepRow | None = None) -> Text:
             out.append("\n" + clip(str(step.data["output"])))
         return out
     if source is not step:
-        out.append(f"from step {source.idx} (model {source.name}) that asked for this call\n\n",
-                   style="dim")
+        out.append(f"↳ asked for at step {source.idx} (model {source.name})\n\n", style="dim")
     resp = source.data.get("response") or {}
     if resp.get("reasoning"):
         out.append_text(_section("Thinking"))
@@ -88,7 +91,9 @@ def reasoning_text(step: StepRow, origin: StepRow | None = None) -> Text:
     if calls:
         out.append_text(_section("Asks to call"))
         for call in calls:
-            out.append(f"\n• {call.get('name')}({args_text(call.get('arguments'))})", style="magenta")
+            out.append(
+                f"\n• {call.get('name')}({args_text(call.get('arguments'))})", style="magenta"
+            )
         out.append("\n")
     if not (resp.get("reasoning") or resp.get("text") or calls):
         out.append("The model returned an empty response.", style="dim")
@@ -116,10 +121,12 @@ def action_text(step: StepRow, approval: ApprovalRow | None = None) -> Text:
         if not calls:
             out.append("No tool call: the model answered in text.", style="dim")
             return out
-        out.append(f"{len(calls)} tool call(s) requested; each is gated at the next step(s).\n",
-                   style="dim")
+        out.append(
+            f"{len(calls)} tool call(s) requested; each is gated at the next step(s).\n",
+            style="dim",
+        )
         for call in calls:
-            out.append(f"\n{call.get('name')}", style="bold magenta")
+            out.append(f"\n{call.get('name')}\n", style="bold magenta")
             out.append_text(pretty(call.get("arguments")))
             out.append("\n")
         return out
@@ -132,7 +139,9 @@ def action_text(step: StepRow, approval: ApprovalRow | None = None) -> Text:
         out.append_text(pretty(d.get("args")))
         out.append("\nvalid   ", style="dim")
         if d.get("valid") is False:
-            out.append("no: " + "; ".join(map(str, d.get("validation_errors") or [])), style="yellow")
+            out.append(
+                "no: " + "; ".join(map(str, d.get("validation_errors") or [])), style="yellow"
+            )
         else:
             out.append("yes", style="green")
         if d.get("decision"):
@@ -143,8 +152,13 @@ def action_text(step: StepRow, approval: ApprovalRow | None = None) -> Text:
         if d.get("edited"):
             out.append("\nresult edited at a fork", style="cyan")
         label = {"ok": "result", "recommended": "recorded"}.get(step.status, step.status)
-        style = "green" if step.status == "ok" else "yellow" if step.status in (
-            "error", "invalid", "recommended", "pending") else "red"
+        style = (
+            "green"
+            if step.status == "ok"
+            else "yellow"
+            if step.status in ("error", "invalid", "recommended", "pending")
+            else "red"
+        )
         out.append(f"\n{label:<8}", style=f"bold {style}")
         if step.status == "pending":
             out.append("executing (intent committed, result not yet recorded)")
@@ -205,29 +219,32 @@ def action_text(step: StepRow, approval: ApprovalRow | None = None) -> Text:
 
 
 def usage_text(step: StepRow) -> Text:
-    """Tokens, cost and latency of the step, and the run's totals after it."""
-    out = Text()
-    out.append(f"step {step.idx}", style="bold")
-    out.append(f" · {step.kind}")
+    """Two lines: the step's tokens, cost and latency; the run's totals after it."""
+    out = Text(no_wrap=True, overflow="ellipsis")
+    out.append(f"step {step.idx} {step.kind}", style="bold")
     if step.input_tokens is not None or step.output_tokens is not None:
-        out.append(f" · {step.input_tokens or 0} in / {step.output_tokens or 0} out tok")
+        out.append(f" · {step.input_tokens or 0}+{step.output_tokens or 0} tok")
     if step.kind == "llm":
         out.append(f" · {usd(step.cost_usd, 0 if step.cost_usd is not None else 1)}")
     if step.duration_s is not None:
-        out.append(f" · {step.duration_s * 1000:.1f} ms")
+        ms = step.duration_s * 1000
+        out.append(f" · {ms:.1f} ms" if ms >= 1 else f" · {ms * 1000:.0f} µs")
     c = step.counters
     if c:
-        out.append("   run so far: ", style="dim")
-        out.append(f"{c.get('input_tokens', 0)} in / {c.get('output_tokens', 0)} out tok · "
-                   f"{usd(c.get('cost_usd', 0.0), int(c.get('cost_unknown', 0)))} · "
-                   f"{c.get('tool_calls', 0)} tool calls · {c.get('elapsed_s', 0.0):.2f} s")
+        out.append("\nrun so far ", style="dim")
+        out.append(
+            f"{c.get('input_tokens', 0)}+{c.get('output_tokens', 0)} tok · "
+            f"{usd(c.get('cost_usd', 0.0), int(c.get('cost_unknown', 0)))} · "
+            f"{c.get('tool_calls', 0)} calls · {c.get('elapsed_s', 0.0):.2f} s"
+        )
     return out
 
 
 def op_text(op: dict[str, Any]) -> Text:
     """One RFC 6902 operation as ``~ /orders/ord_1/status = "x"``."""
-    mark, style = {"add": ("+", "green"), "remove": ("-", "red"),
-                   "replace": ("~", "yellow")}.get(op.get("op", ""), ("?", ""))
+    mark, style = {"add": ("+", "green"), "remove": ("-", "red"), "replace": ("~", "yellow")}.get(
+        op.get("op", ""), ("?", "")
+    )
     out = Text(f"{mark} {op.get('path')}", style=style)
     if "value" in op:
         value = json.dumps(op["value"], default=str, ensure_ascii=False)
@@ -252,12 +269,15 @@ def changes_text(changes: list[tuple[str, str, Any, Any]], step: int) -> Text:
     """Records that differ from the run's starting state after ``step``."""
     if not changes:
         return Text(f"State after step {step}: unchanged from the start of the run.", style="dim")
-    out = Text(f"State after step {step}: {len(changes)} record(s) differ from the start:\n",
-               style="bold")
+    out = Text(
+        f"State after step {step}: {len(changes)} record(s) differ from the start:\n", style="bold"
+    )
     for coll, key, before, after in changes[:100]:
         what = "added" if before is None else "removed" if after is None else "changed"
         out.append(f"\n{coll}/{key} ({what})\n", style="bold cyan")
-        out.append_text(pretty(after, 1500) if after is not None else Text("(removed)", style="red"))
+        out.append_text(
+            pretty(after, 1500) if after is not None else Text("(removed)", style="red")
+        )
         out.append("\n")
     if len(changes) > 100:
         out.append(f"… {len(changes) - 100} more records\n", style="dim")
@@ -270,16 +290,24 @@ def run_title(run: RunRow) -> str:
     return f"run {run.id} · {run.scenario} · {run.mode} · {run.model or run.agent}{lineage}"
 
 
-def run_status_text(run: RunRow, steps: int, following: bool) -> Text:
-    """Status line of the run screen: status, steps, tokens, cost, live marker."""
+def run_status_text(
+    run: RunRow, steps: int, following: bool, counters: dict[str, Any] | None = None
+) -> Text:
+    """Status line of the run screen: status, steps, tokens, cost, live marker.
+
+    ``counters``: the newest step's cumulative counters (the run row's are only written
+    when the run ends or parks).
+    """
     status = run.display_status
     out = Text(f" {status} ", style=f"reverse {STATUS_STYLE.get(status, '')}")
     if run.reason:
         out.append(f" {run.reason}", style=STATUS_STYLE.get(status, ""))
-    c = run.counters
-    out.append(f"  {steps} steps · {c.get('tool_calls', 0)} tool calls · "
-               f"{c.get('input_tokens', 0)}/{c.get('output_tokens', 0)} tok · "
-               f"{usd(c.get('cost_usd', 0.0), int(c.get('cost_unknown', 0)))}")
+    c = counters or run.counters
+    out.append(
+        f"  {steps} steps · {c.get('tool_calls', 0)} tool calls · "
+        f"{c.get('input_tokens', 0)}/{c.get('output_tokens', 0)} tok · "
+        f"{usd(c.get('cost_usd', 0.0), int(c.get('cost_unknown', 0)))}"
+    )
     if following:
         out.append("  ● live", style="bold cyan")
     return out

@@ -29,8 +29,9 @@ class StepPages:
         max_pages: pages kept in memory (least recently used are dropped).
     """
 
-    def __init__(self, store: TraceStore, run_id: str, *, page_size: int = PAGE,
-                 max_pages: int = 40) -> None:
+    def __init__(
+        self, store: TraceStore, run_id: str, *, page_size: int = PAGE, max_pages: int = 40
+    ) -> None:
         self.store = store
         self.run_id = run_id
         self.page_size = page_size
@@ -104,8 +105,11 @@ class StepPages:
 
     def _scan(self, needle: str, lo: int, hi: int, forward: bool) -> int | None:
         size = self.page_size
-        bounds = ([(s, min(s + size, hi)) for s in range(lo, hi, size)] if forward
-                  else [(max(lo, e - size), e) for e in range(hi, lo, -size)])
+        bounds = (
+            [(s, min(s + size, hi)) for s in range(lo, hi, size)]
+            if forward
+            else [(max(lo, e - size), e) for e in range(hi, lo, -size)]
+        )
         for a, b in bounds:
             rows = self.store.steps(self.run_id, a, b)
             for step in rows if forward else reversed(rows):
@@ -185,11 +189,19 @@ def summarize(step: StepRow) -> Summary:
         return Summary("!", "error", "bold red", f"{step.name}: {oneline(d.get('error') or '')}")
     if step.kind == "final":
         text = d.get("output") or d.get("reason") or ""
-        return Summary("●", "final", FINAL_STYLE.get(step.status, "bold"),
-                       f"{step.status}: {oneline(text)}" if text else step.status)
+        return Summary(
+            "●",
+            "final",
+            FINAL_STYLE.get(step.status, "bold"),
+            f"{step.status}: {oneline(text)}" if text else step.status,
+        )
     if step.kind == "fork":
-        return Summary("⑂", "fork", "cyan", f"from {d.get('parent_id')}@{d.get('at')}"
-                       f" {oneline(d.get('edits') or {})}")
+        return Summary(
+            "⑂",
+            "fork",
+            "cyan",
+            f"from {d.get('parent_id')}@{d.get('at')} {oneline(d.get('edits') or {})}",
+        )
     return Summary("·", step.kind, "", oneline(d))
 
 
@@ -203,8 +215,17 @@ def search_text(step: StepRow) -> str:
         for call in resp.get("tool_calls") or []:
             parts += [str(call.get("name")), json.dumps(call.get("arguments"), default=str)]
     else:
-        for key in ("tool", "args", "result", "error", "reason", "output", "edited_args",
-                    "validation_errors", "decision"):
+        for key in (
+            "tool",
+            "args",
+            "result",
+            "error",
+            "reason",
+            "output",
+            "edited_args",
+            "validation_errors",
+            "decision",
+        ):
             value = d.get(key)
             if value:
                 parts.append(value if isinstance(value, str) else json.dumps(value, default=str))

@@ -1,0 +1,228 @@
+"""Modal dialogs: help, a one-line prompt (deny reason, export folder), edit arguments, fork.
+
+Each dialog returns its result through ``dismiss`` (None when cancelled with escape).
+Dialogs that validate (edited arguments, fork edits) keep themselves open and show the
+errors until the input is valid; validation that needs the engine runs in a worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static, TextArea
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key binding of the screen it was opened from."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "dismiss", "close")]
+
+    def __init__(self, title: str, rows: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        table = Text()
+        for keys, description in self.rows:
+            table.append(f"{keys:>16}", style="bold cyan")
+            table.append(f"  {description}\n")
+        with Vertical(id="help-dialog", classes="dialog"):
+            yield Label(f"[b]{self.title_text}[/b] — keys", classes="dialog-title")
+            with VerticalScroll():
+                yield Static(table, id="help-body")
+            yield Label("escape closes", classes="dialog-hint")
+
+    def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
+        self.dismiss(None)
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """Ask for one line of text (enter accepts, escape cancels)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
+
+    def __init__(
+        self, title: str, *, value: str = "", placeholder: str = "", required: bool = False
+    ) -> None:
+        super().__init__()
+        self.title_text = title
+        self.value = value
+        self.placeholder = placeholder
+        self.required = required
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prompt-dialog", classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield Static("", id="prompt-error", classes="dialog-error")
+            yield Label("enter accepts · escape cancels", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    def accept(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        if self.required and not value:
+            self.query_one("#prompt-error", Static).update("a value is required")
+            return
+        self.dismiss(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+Checker = Callable[[str], tuple[Any, list[str]]]
+
+
+class EditArgsScreen(ModalScreen[dict[str, Any] | None]):
+    """Edit a held call's arguments as JSON; approves only once they validate.
+
+    Args:
+        tool: the held tool.
+        text: the arguments as indented JSON.
+        check: ``text -> (args | None, errors)`` (JSON + the tool's schema + policy); run
+            in a thread worker since it loads the run's sandbox.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "cancel"),
+        Binding("ctrl+s", "submit", "approve with edits"),
+    ]
+
+    def __init__(self, tool: str, text: str, check: Checker) -> None:
+        super().__init__()
+        self.tool = tool
+        self.text = text
+        self.check = check
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="edit-dialog", classes="dialog"):
+            yield Label(
+                f"Edit the arguments of [b]{self.tool}[/b], then approve", classes="dialog-title"
+            )
+            yield TextArea(
+                self.text,
+                id="edit-args",
+                soft_wrap=True,
+                show_line_numbers=True,
+                tab_behavior="indent",
+            )
+            yield Static("", id="edit-error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(
+                    "Approve with edits (ctrl+s)", variant="success", id="edit-ok", compact=True
+                )
+                yield Button("Cancel (esc)", id="edit-cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(TextArea).focus()
+
+    @on(Button.Pressed, "#edit-ok")
+    def action_submit(self) -> None:
+        self.query_one("#edit-error", Static).update("checking…")
+        self.validate(self.query_one(TextArea).text)
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def validate(self, text: str) -> None:
+        try:
+            args, errors = self.check(text)
+        except Exception as exc:
+            args, errors = None, [f"{type(exc).__name__}: {exc}"]
+        self.app.call_from_thread(self._checked, args, errors)
+
+    def _checked(self, args: dict[str, Any] | None, errors: list[str]) -> None:
+        if args is None:
+            self.query_one("#edit-error", Static).update(
+                Text("✗ " + "\n✗ ".join(errors), style="red")
+            )
+            return
+        self.dismiss(args)
+
+    @on(Button.Pressed, "#edit-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+ForkCheck = Callable[[str | None, str | None], Any]
+
+
+class ForkScreen(ModalScreen[Any]):
+    """Edit the state (and, at a tool step, the tool result) before forking at a step.
+
+    Args:
+        title: what is forked, at which step.
+        state_text: the state after the previous step, as indented JSON.
+        result_text: the tool result at the fork step (None: not a tool step).
+        check: ``(state_text, result_text) -> edits``; raises ValueError to keep the
+            dialog open with the message.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "cancel"),
+        Binding("ctrl+s", "submit", "fork"),
+    ]
+
+    def __init__(
+        self, title: str, state_text: str, result_text: str | None, check: ForkCheck
+    ) -> None:
+        super().__init__()
+        self.title_text = title
+        self.state_text = state_text
+        self.result_text = result_text
+        self.check = check
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="fork-dialog", classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Label(
+                "state before this step (JSON; the records it mentions first)",
+                classes="dialog-hint",
+            )
+            yield TextArea(
+                self.state_text,
+                id="fork-state",
+                soft_wrap=False,
+                show_line_numbers=True,
+                tab_behavior="indent",
+            )
+            if self.result_text is not None:
+                yield Label(
+                    "tool result (edit it to replace the result; the call is then not run)",
+                    classes="dialog-hint",
+                )
+                yield TextArea(
+                    self.result_text, id="fork-result", soft_wrap=True, tab_behavior="indent"
+                )
+            yield Static("", id="fork-error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Fork (ctrl+s)", variant="primary", id="fork-ok", compact=True)
+                yield Button("Cancel (esc)", id="fork-cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#fork-state", TextArea).focus()
+
+    @on(Button.Pressed, "#fork-ok")
+    def action_submit(self) -> None:
+        state = self.query_one("#fork-state", TextArea).text
+        result = (
+            self.query_one("#fork-result", TextArea).text if self.result_text is not None else None
+        )
+        try:
+            edits = self.check(state, result)
+        except ValueError as exc:
+            self.query_one("#fork-error", Static).update(Text(f"✗ {exc}", style="red"))
+            return
+        self.dismiss(edits)
+
+    @on(Button.Pressed, "#fork-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,268 @@
+"""The runs screen: stored runs newest first, filtered, live, loaded a page at a time.
+
+Only the first page of runs is read on open; the next page is read when the cursor gets
+near the end of what is loaded, so 10,000 stored runs open as fast as 100. A 1-second
+timer compares the store file's fingerprint (size and mtime of the file and its WAL) and
+re-reads the loaded runs only when another writer committed something.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from agentbox.store import RunRow
+from agentbox.tui.actions import STATUSES, parse_filter, store_fingerprint
+from agentbox.tui.present import STATUS_STYLE, started_text, usd
+
+if TYPE_CHECKING:
+    from agentbox.tui.app import AgentboxApp
+
+PAGE = 100
+"""Runs read per store query."""
+
+COLUMNS = (
+    "run",
+    "status",
+    "scenario",
+    "steps",
+    "tools",
+    "held/blk",
+    "cost",
+    "mode",
+    "started",
+    "took",
+)
+
+
+def status_cell(run: RunRow) -> Text:
+    """Coloured status; runs waiting for a decision get the ``‖`` marker."""
+    status = run.display_status
+    if status == "awaiting_approval":
+        return Text("‖ awaiting", style=STATUS_STYLE[status])
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def run_cells(run: RunRow) -> tuple[str | Text, ...]:
+    """One table row for a run (same columns as ``agentbox runs``)."""
+    c = run.counters
+    holds, blocks = c.get("holds", 0), c.get("blocks", 0)
+    return (
+        run.id,
+        status_cell(run),
+        run.scenario if len(run.scenario) <= 28 else run.scenario[:27] + "…",
+        str(c.get("steps", 0)),
+        str(c.get("tool_calls", 0)),
+        Text(f"{holds}/{blocks}", style="magenta" if holds or blocks else "dim"),
+        usd(c.get("cost_usd", 0.0), int(c.get("cost_unknown", 0))),
+        run.mode,
+        started_text(run.started_at),
+        f"{run.duration_s:.2f}s" if run.duration_s is not None else "-",
+    )
+
+
+class RunsScreen(Screen[None]):
+    """All runs in the store (enter opens one)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "open", show=True),
+        Binding("slash", "focus_filter", "filter"),
+        Binding("s", "cycle_status", "status"),
+        Binding("A", "awaiting", "awaiting"),
+        Binding("question_mark", "help", "help"),
+        Binding("q", "app.quit", "quit"),
+        Binding("escape", "clear_filter", "clear filter", show=False),
+        Binding("j", "cursor(1)", "down", show=False),
+        Binding("k", "cursor(-1)", "up", show=False),
+        Binding("g", "top", "first run", show=False),
+        Binding("G", "bottom", "last loaded run (loads more)", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded: list[RunRow] = []
+        self.exhausted = False
+        self.total = 0
+        self.pending = 0
+        self._fingerprint: tuple[int, ...] = ()
+        self._filter: tuple[str | None, str | None] = (None, None)
+
+    @property
+    def agentbox(self) -> AgentboxApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(
+            placeholder="/ filter: words in id, scenario or model · status:awaiting",
+            id="runs-filter",
+            compact=True,
+        )
+        yield Static("", id="runs-info")
+        table: DataTable[str | Text] = DataTable(
+            id="runs-table", cursor_type="row", zebra_stripes=True
+        )
+        yield table
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for col in COLUMNS:
+            table.add_column(col, key=col)
+        self.reload()
+        table.focus()
+        self.watch(table, "scroll_y", self._scrolled, init=False)
+        self.set_interval(1.0, self.poll, name="runs-poll")
+
+    def _scrolled(self, _old: float, new: float) -> None:
+        table = self.query_one(DataTable)
+        if new >= table.max_scroll_y - 5:
+            self.load_more()
+
+    # ---- loading -------------------------------------------------------------------
+    def reload(self, *, keep: int | None = None) -> None:
+        """Re-read the first ``keep`` runs (at least a page) and redraw the table."""
+        store = self.agentbox.store
+        self._fingerprint = store_fingerprint(store.path)
+        text, status = self._filter
+        total = store.count_runs()
+        grown = max(0, total - self.total) if keep else 0  # new runs push the list down
+        limit = max(PAGE, (keep or 0) + grown)
+        runs = store.list_runs(limit=limit, offset=0, status=status, text=text)
+        self.exhausted = len(runs) < limit
+        self.total = total
+        self.pending = len(store.approvals(status="pending"))
+        table = self.query_one(DataTable)
+        current = self._current_key()
+        same = [r.id for r in runs] == [r.id for r in self.loaded]
+        self.loaded = runs
+        if same:
+            for run in runs:
+                for col, value in zip(COLUMNS, run_cells(run), strict=True):
+                    table.update_cell(run.id, col, value)
+        else:
+            table.clear()
+            for run in runs:
+                table.add_row(*run_cells(run), key=run.id)
+            if current is not None and current in table.rows:
+                table.move_cursor(row=table.get_row_index(current), animate=False)
+        self._show_info()
+
+    def load_more(self) -> None:
+        """Append the next page of runs (called as the cursor nears the end)."""
+        if self.exhausted:
+            return
+        text, status = self._filter
+        runs = self.agentbox.store.list_runs(
+            limit=PAGE, offset=len(self.loaded), status=status, text=text
+        )
+        self.exhausted = len(runs) < PAGE
+        table = self.query_one(DataTable)
+        known = set(table.rows)
+        for run in runs:
+            if run.id not in known:
+                table.add_row(*run_cells(run), key=run.id)
+                self.loaded.append(run)
+        self._show_info()
+
+    def poll(self) -> None:
+        """Timer: re-read when another writer committed to the store."""
+        if store_fingerprint(self.agentbox.store.path) != self._fingerprint:
+            self.reload(keep=len(self.loaded))
+
+    def _current_key(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        try:
+            return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        except Exception:
+            return None
+
+    def _show_info(self) -> None:
+        text, status = self._filter
+        shown = len(self.loaded)
+        more = "" if self.exhausted else "+"
+        info = Text(f"{shown}{more} shown", style="dim")
+        if text or status:
+            info.append(
+                f" (filter: {text or ''}{' status:' + status if status else ''})", style="dim"
+            )
+        info.append(f" · {self.total} runs in {self.agentbox.store.path.name}", style="dim")
+        if self.pending:
+            info.append(f"   ‖ {self.pending} pending approval(s)", style="bold magenta")
+        self.query_one("#runs-info", Static).update(info)
+        self.sub_title = (
+            f"{self.total} runs · {self.pending} pending approval(s)"
+            if self.pending
+            else f"{self.total} runs"
+        )
+
+    # ---- events --------------------------------------------------------------------
+    @on(DataTable.RowHighlighted)
+    def near_end(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row >= event.data_table.row_count - 10:
+            self.load_more()
+
+    @on(DataTable.RowSelected)
+    def selected(self, event: DataTable.RowSelected) -> None:
+        self.agentbox.open_run(str(event.row_key.value))
+
+    @on(Input.Changed, "#runs-filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        parsed = parse_filter(event.value)
+        if parsed != self._filter:
+            self._filter = parsed
+            self.loaded = []
+            self.reload()
+
+    @on(Input.Submitted, "#runs-filter")
+    def filter_done(self) -> None:
+        self.query_one(DataTable).focus()
+
+    # ---- actions -------------------------------------------------------------------
+    def action_open(self) -> None:
+        key = self._current_key()
+        if key is not None:
+            self.agentbox.open_run(key)
+
+    def action_cursor(self, delta: int) -> None:
+        table = self.query_one(DataTable)
+        table.move_cursor(row=table.cursor_row + delta)
+
+    def action_top(self) -> None:
+        self.query_one(DataTable).move_cursor(row=0)
+
+    def action_bottom(self) -> None:
+        table = self.query_one(DataTable)
+        table.move_cursor(row=table.row_count - 1)
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#runs-filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        if box.value:
+            box.value = ""
+        self.query_one(DataTable).focus()
+
+    def action_cycle_status(self) -> None:
+        """Cycle the ``status:`` filter through all statuses and back to none."""
+        box = self.query_one("#runs-filter", Input)
+        text, status = parse_filter(box.value)
+        order = [None, *STATUSES]
+        nxt = order[(order.index(status) + 1) % len(order)] if status in order else None
+        box.value = " ".join(p for p in (text, f"status:{nxt}" if nxt else None) if p)
+
+    def action_awaiting(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.value = "status:awaiting_approval"
+
+    def action_help(self) -> None:
+        self.agentbox.show_help("Runs", self)
