@@ -23,7 +23,6 @@ from agentbox.errors import ModelError
 from agentbox.models import Message, ModelBackend, ModelResponse, ToolCall
 from agentbox.store import StepRow
 
-
 _TOOLS_JSON: dict[int, tuple[list[dict[str, Any]], str]] = {}
 
 
