@@ -33,10 +33,18 @@ _STORE = pytest.StashKey["TraceStore"]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("agentbox", "agentbox suite cases")
-    group.addoption("--agentbox-store", default=None, metavar="PATH",
-                    help="trace store for replayed cases (default: a temporary store)")
-    group.addoption("--agentbox-live", action="store_true", default=False,
-                    help="ask the recorded model instead of replaying the cassette")
+    group.addoption(
+        "--agentbox-store",
+        default=None,
+        metavar="PATH",
+        help="trace store for replayed cases (default: a temporary store)",
+    )
+    group.addoption(
+        "--agentbox-live",
+        action="store_true",
+        default=False,
+        help="ask the recorded model instead of replaying the cassette",
+    )
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -108,19 +116,26 @@ class CaseItem(pytest.Item):
         try:
             case = load_case(self.path)
         except AgentboxError as exc:
-            raise CaseFailed(CaseResult(str(self.path), self.name, "case", reason=exc.message)) from None
-        result = run_file(self.path, _store(self.config), settings,
-                          live=bool(self.config.getoption("agentbox_live")), case=case)
+            raise CaseFailed(
+                CaseResult(str(self.path), self.name, "case", reason=exc.message)
+            ) from None
+        result = run_file(
+            self.path,
+            _store(self.config),
+            settings,
+            live=bool(self.config.getoption("agentbox_live")),
+            case=case,
+        )
         self.user_properties.append(("run_id", result.run_id))
         if not result.passed:
             raise CaseFailed(result)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CaseFailed):
             r = excinfo.value.result
-            head = f"case {r.name} ({r.path}) failed" + (f": run {r.run_id}, status {r.status}"
-                                                          if r.run_id else "")
+            head = f"case {r.name} ({r.path}) failed" + (
+                f": run {r.run_id}, status {r.status}" if r.run_id else ""
+            )
             return "\n".join([head, *("  " + line for line in "\n".join(r.explain()).splitlines())])
         return str(super().repr_failure(excinfo))
 

@@ -52,13 +52,28 @@ def build_suite(folder: Path, cases: int) -> Path:
     base = folder / "base"
     sources = [ROOT / "scenarios" / "prompt-injection.yaml", _five_call_variant(folder)]
     for src in sources:
-        subprocess.run([*AGENTBOX, "run", str(src), "--store", str(store), "-q"], check=True,
-                       cwd=ROOT, capture_output=True)
-    runs = json.loads(subprocess.run([*AGENTBOX, "runs", "--json", "--store", str(store)],
-                                     check=True, cwd=ROOT, capture_output=True, text=True).stdout)
+        subprocess.run(
+            [*AGENTBOX, "run", str(src), "--store", str(store), "-q"],
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+        )
+    runs = json.loads(
+        subprocess.run(
+            [*AGENTBOX, "runs", "--json", "--store", str(store)],
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
     for run in runs:
-        subprocess.run([*AGENTBOX, "export", run["run_id"], "--suite", str(base), "--store",
-                        str(store)], check=True, cwd=ROOT, capture_output=True)
+        subprocess.run(
+            [*AGENTBOX, "export", run["run_id"], "--suite", str(base), "--store", str(store)],
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+        )
     templates = sorted(base.glob("*.yaml"))
     suite = folder / "suite"
     suite.mkdir()
@@ -94,8 +109,12 @@ def measure(suite: Path, jobs: int, store: Path) -> dict[str, float]:
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    proc = subprocess.Popen([*AGENTBOX, "test", str(suite), "-q", "--json", "-j", str(jobs),
-                             "--store", str(store)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*AGENTBOX, "test", str(suite), "-q", "--json", "-j", str(jobs), "--store", str(store)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     peak_tree = 0
     done = threading.Event()
 
@@ -115,9 +134,16 @@ def measure(suite: Path, jobs: int, store: Path) -> dict[str, float]:
     n = len(data["results"])
     failed = sum(1 for r in data["results"] if not r["passed"])
     peak_one = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"cases": n, "failed": failed, "replay_s": data["seconds"], "wall_s": wall,
-            "cases_per_s": n / data["seconds"], "cases_per_s_wall": n / wall,
-            "peak_rss_mb": max(peak_one, before) / 1024, "peak_tree_rss_mb": peak_tree / 1024}
+    return {
+        "cases": n,
+        "failed": failed,
+        "replay_s": data["seconds"],
+        "wall_s": wall,
+        "cases_per_s": n / data["seconds"],
+        "cases_per_s_wall": n / wall,
+        "peak_rss_mb": max(peak_one, before) / 1024,
+        "peak_tree_rss_mb": peak_tree / 1024,
+    }
 
 
 def main() -> None:
@@ -133,12 +159,14 @@ def main() -> None:
         for jobs in args.jobs:
             store = folder / f"bench-j{jobs}.db"
             r = measure(suite, jobs, store)
-            print(f"-j {jobs}: {r['cases']} cases, {r['failed']} failed · "
-                  f"{r['cases_per_s']:.0f} cases/s replay ({r['replay_s']:.2f} s), "
-                  f"{r['cases_per_s_wall']:.0f} cases/s with start-up ({r['wall_s']:.2f} s) · "
-                  f"peak RSS {r['peak_rss_mb']:.0f} MB per process, "
-                  f"{r['peak_tree_rss_mb']:.0f} MB all processes · "
-                  f"store {os.path.getsize(store) / 1e6:.1f} MB")
+            print(
+                f"-j {jobs}: {r['cases']} cases, {r['failed']} failed · "
+                f"{r['cases_per_s']:.0f} cases/s replay ({r['replay_s']:.2f} s), "
+                f"{r['cases_per_s_wall']:.0f} cases/s with start-up ({r['wall_s']:.2f} s) · "
+                f"peak RSS {r['peak_rss_mb']:.0f} MB per process, "
+                f"{r['peak_tree_rss_mb']:.0f} MB all processes · "
+                f"store {os.path.getsize(store) / 1e6:.1f} MB"
+            )
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)

@@ -76,7 +76,10 @@ def replay(data: Path | None, store_path: Path) -> dict[str, float]:
         store.close()
     gaps.sort()
     return {
-        "tasks": n_tasks, "passed": passed, "steps": steps, "total_s": total,
+        "tasks": n_tasks,
+        "passed": passed,
+        "steps": steps,
+        "total_s": total,
         "tasks_per_s": n_tasks / total,
         "step_median_ms": statistics.median(gaps) * 1000,
         "step_p95_ms": gaps[int(len(gaps) * 0.95)] * 1000,
@@ -87,21 +90,28 @@ def replay(data: Path | None, store_path: Path) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=None,
-                        help="tau-bench retail data folder (default: the sandbox's seed)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="tau-bench retail data folder (default: the sandbox's seed)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="replay the whole set N times")
     args = parser.parse_args()
     if not (args.data or DEFAULT_DATA).is_dir():
-        print(f"tau-bench data not found at {args.data or DEFAULT_DATA}; pass --data FOLDER",
-              file=sys.stderr)
+        print(
+            f"tau-bench data not found at {args.data or DEFAULT_DATA}; pass --data FOLDER",
+            file=sys.stderr,
+        )
         return 2
     for i in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
             m = replay(args.data, Path(tmp) / "traces.db")
         label = f"run {i + 1}: " if args.repeat > 1 else ""
         print(f"{label}{m['tasks']} tasks, {m['steps']} steps, {m['passed']} passed")
-        print(f"  total        {m['total_s']:.2f} s  ({m['tasks_per_s']:.1f} tasks/s; "
-              f"target < 10 s)")
+        print(
+            f"  total        {m['total_s']:.2f} s  ({m['tasks_per_s']:.1f} tasks/s; target < 10 s)"
+        )
         print(f"  per step     median {m['step_median_ms']:.3f} ms, p95 {m['step_p95_ms']:.3f} ms")
         print(f"  state_hash   median {m['hash_median_ms']:.2f} ms per task")
         print(f"  trace store  {m['store_mb']:.1f} MB")

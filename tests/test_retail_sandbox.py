@@ -41,8 +41,14 @@ def test_tools_and_effects(box: Any) -> None:
     assert len(box.tools) >= 14
     writes = {n for n, s in box.tools.items() if s.effect == "write"}
     assert writes == {
-        "create_refund", "cancel_order", "update_address", "add_ticket_note", "close_ticket",
-        "send_email", "adjust_stock", "update_bank_details",
+        "create_refund",
+        "cancel_order",
+        "update_address",
+        "add_ticket_note",
+        "close_ticket",
+        "send_email",
+        "adjust_stock",
+        "update_bank_details",
     }
     for spec in box.tools.values():
         schema = spec.openai_schema()["function"]

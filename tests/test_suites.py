@@ -75,15 +75,20 @@ def test_export_writes_one_readable_case(case: Path) -> None:
     assert data["scenario"]["sandbox"] == "retail" and "expect" not in data["scenario"]
     expect = data["expect"]
     assert expect["status"] == "completed" and expect["ordered"] is True
-    assert [next(iter(c)) for c in expect["tool_calls"]] == ["get_order", "create_refund", "add_ticket_note"]
+    assert [next(iter(c)) for c in expect["tool_calls"]] == [
+        "get_order",
+        "create_refund",
+        "add_ticket_note",
+    ]
     assert expect["tool_calls"][1]["create_refund"]["idempotency_key"] == "r-5531"
     assert (expect["holds"], expect["approvals"], expect["blocks"]) == (1, 1, 0)
     paths = [c["path"] for c in expect["state"]]
     assert "refunds[-1].status" in paths  # the scenario's own check is kept
     assert "refunds.ref_0001" in paths and "tickets.tkt_9001.notes[1]" in paths  # derived
     assert expect["max_cost_usd"] == 0.05  # the scenario's ceiling wins over the derived one
-    assert data["decisions"] == [{"tool": "create_refund", "verdict": "approve",
-                                  "reason": "auto-approved", "by": "ci"}]
+    assert data["decisions"] == [
+        {"tool": "create_refund", "verdict": "approve", "reason": "auto-approved", "by": "ci"}
+    ]
     calls = data["cassette"]["calls"]
     assert len(calls) == 4 and all(len(c["request"]["hash"]) == 64 for c in calls)
     assert calls[0]["tool_calls"][0]["name"] == "get_order"
@@ -141,8 +146,21 @@ def test_junit_xml_has_testsuite_testcase_failure(case: Path, store: Path, tmp_p
 def test_pytest_collects_and_runs_cases(case: Path, tmp_path: Path) -> None:
     (case.parent / "test_plain.py").write_text("def test_plain():\n    assert True\n")
     (case.parent / "notes.yaml").write_text("just: a yaml file\n")  # not a case: not collected
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:agentbox",
-           "-p", "agentbox.pytest_plugin", "-W", "error", "-q", str(case.parent)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:agentbox",
+        "-p",
+        "agentbox.pytest_plugin",
+        "-W",
+        "error",
+        "-q",
+        str(case.parent),
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
@@ -170,8 +188,18 @@ def test_pass_k_over_repeats(case: Path, store: Path) -> None:
 
 def _verdicts(output: str) -> list[tuple[Any, ...]]:
     data = json.loads(output)
-    return [(r["path"], r["name"], r["repeat"], r["passed"], r["status"],
-             [f["name"] for f in r["failures"]], r["metrics"]["tool_calls"]) for r in data["results"]]
+    return [
+        (
+            r["path"],
+            r["name"],
+            r["repeat"],
+            r["passed"],
+            r["status"],
+            [f["name"] for f in r["failures"]],
+            r["metrics"]["tool_calls"],
+        )
+        for r in data["results"]
+    ]
 
 
 def test_parallel_workers_give_the_same_results(case: Path, store: Path, tmp_path: Path) -> None:
@@ -181,12 +209,20 @@ def test_parallel_workers_give_the_same_results(case: Path, store: Path, tmp_pat
     broken = suite / "no-hold.yaml"
     broken.write_text(case.read_text())
     edit_case(broken, drop_big_refund_rule)
-    one = agentbox(store, "test", suite, "scenarios/refund-clean.yaml", "-j", "1", "--repeat", "2", "--json")
-    two = agentbox(store, "test", suite, "scenarios/refund-clean.yaml", "-j", "2", "--repeat", "2", "--json")
+    one = agentbox(
+        store, "test", suite, "scenarios/refund-clean.yaml", "-j", "1", "--repeat", "2", "--json"
+    )
+    two = agentbox(
+        store, "test", suite, "scenarios/refund-clean.yaml", "-j", "2", "--repeat", "2", "--json"
+    )
     assert one.exit_code == two.exit_code == 1
     assert _verdicts(one.stdout) == _verdicts(two.stdout)
     assert len(_verdicts(two.stdout)) == 10
-    assert json.loads(one.stdout)["summary"]["pass_k"] == json.loads(two.stdout)["summary"]["pass_k"] == 0.8
+    assert (
+        json.loads(one.stdout)["summary"]["pass_k"]
+        == json.loads(two.stdout)["summary"]["pass_k"]
+        == 0.8
+    )
 
 
 def test_report_prints_rates_and_unknown_cost(case: Path, store: Path) -> None:
@@ -201,15 +237,25 @@ def test_report_prints_rates_and_unknown_cost(case: Path, store: Path) -> None:
     result = agentbox(store, "report", run_id)
     assert result.exit_code == 0, result.output
     out = result.output
-    for label in ("tool-call validity", "tool-call success", "expectations", "approval rate",
-                  "policy blocks", "tokens", "step latency", "per successful outcome"):
+    for label in (
+        "tool-call validity",
+        "tool-call success",
+        "expectations",
+        "approval rate",
+        "policy blocks",
+        "tokens",
+        "step latency",
+        "per successful outcome",
+    ):
         assert label in out
     assert "100.0%" in out and "unknown" in out and "$0.0000" not in out
     data = json.loads(agentbox(store, "report", "--suite", case.parent, "--json").stdout)
     (row,) = data["runs"]
     assert row["run_id"] == run_id and row["cost_usd"] is None and row["cost_unknown"] == 4
     assert row["validity_rate"] == 1.0 and row["approval_rate"] == 1.0
-    assert data["summary"]["cost_per_success"] is None and data["summary"]["latency_p95_s"] is not None
+    assert (
+        data["summary"]["cost_per_success"] is None and data["summary"]["latency_p95_s"] is not None
+    )
 
 
 def test_plain_scenarios_just_run(store: Path) -> None:
@@ -235,9 +281,12 @@ def test_invalid_case_is_reported_with_its_line(case: Path, store: Path) -> None
 def test_judge_records_a_verdict_and_reuses_it() -> None:
     from agentbox.suites.judge import judge
 
-    passed, why, record = judge("Mentions the refund.", "Your refund is on its way.",
-                                "openai/gpt-4o-mini",
-                                mock_response='{"passed": true, "reasoning": "It names the refund."}')
+    passed, why, record = judge(
+        "Mentions the refund.",
+        "Your refund is on its way.",
+        "openai/gpt-4o-mini",
+        mock_response='{"passed": true, "reasoning": "It names the refund."}',
+    )
     assert (passed, why) == (True, "It names the refund.")
     assert record["passed"] is True and len(record["key"]) == 64
     again = judge("Mentions the refund.", "Your refund is on its way.", "no-such/model", record)
@@ -254,8 +303,15 @@ def test_case_llm_judge_replays_the_recorded_verdict(case: Path, store: Path) ->
     def add_judge(passed: bool) -> Any:
         def change(d: dict[str, Any]) -> None:
             d["expect"]["llm_judge"] = [{"rubric": rubric, "model": "no-such/model"}]
-            d["cassette"]["judgments"] = [{"key": judgment_key(rubric, output), "rubric": rubric,
-                                           "passed": passed, "reasoning": "recorded verdict"}]
+            d["cassette"]["judgments"] = [
+                {
+                    "key": judgment_key(rubric, output),
+                    "rubric": rubric,
+                    "passed": passed,
+                    "reasoning": "recorded verdict",
+                }
+            ]
+
         return change
 
     edit_case(case, add_judge(True))
@@ -266,8 +322,10 @@ def test_case_llm_judge_replays_the_recorded_verdict(case: Path, store: Path) ->
 
 
 def test_suites_import_neither_litellm_nor_textual() -> None:
-    code = ("import sys, agentbox.suites, agentbox.pytest_plugin, agentbox.cli.suite_cmds; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('litellm', 'textual')))")
+    code = (
+        "import sys, agentbox.suites, agentbox.pytest_plugin, agentbox.cli.suite_cmds; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('litellm', 'textual')))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.stdout.strip() == "[]", done.stderr
 
@@ -290,8 +348,12 @@ def test_state_checks_name_changed_fields() -> None:
 
     changes = [
         ("refunds", "ref_1", None, {"id": "ref_1", "status": "pending"}),
-        ("orders", "ord_1", {"status": "delivered", "tags": ["a"], "x": 1},
-         {"status": "returned", "tags": ["a", "b"]}),
+        (
+            "orders",
+            "ord_1",
+            {"status": "delivered", "tags": ["a"], "x": 1},
+            {"status": "returned", "tags": ["a", "b"]},
+        ),
         ("orders", "ord_2", {"items": [1, 2, 3]}, {"items": [1, 3]}),
         ("tickets", "t.1", {"a": 1}, None),
         ("tickets", "tkt_2", {"a": 1}, None),

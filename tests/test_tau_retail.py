@@ -64,8 +64,9 @@ def hooks(box: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def replay(settings: Any, tmp_path_factory: pytest.TempPathFactory
-           ) -> tuple[Path, list[tuple[RunResult, list[StepRow]]]]:
+def replay(
+    settings: Any, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[tuple[RunResult, list[StepRow]]]]:
     """All 115 tasks through plan_run + Runner into one trace store."""
     db = tmp_path_factory.mktemp("tau") / "traces.db"
     store = TraceStore(db)
@@ -112,14 +113,16 @@ def test_step_statuses(replay: Any) -> None:
             text = step.data["result"]
             expected = "error" if text.startswith("Error:") else "ok"
             assert step.status == expected, (result.run_id, step.name, text)
-    ended = [steps[-1] for _, steps in runs
-             if steps and steps[-1].name == "transfer_to_human_agents"]
+    ended = [
+        steps[-1] for _, steps in runs if steps and steps[-1].name == "transfer_to_human_agents"
+    ]
     assert len(ended) == 4
     assert all(s.data.get("ends_run") and s.data["result"] == "Transfer successful" for s in ended)
 
 
-def test_hash_of_changed_state_matches_direct_computation(replay: Any, hooks: Any,
-                                                          box: Any) -> None:
+def test_hash_of_changed_state_matches_direct_computation(
+    replay: Any, hooks: Any, box: Any
+) -> None:
     db, runs = replay
     store = TraceStore(db)
     try:
@@ -135,8 +138,11 @@ def test_hash_of_changed_state_matches_direct_computation(replay: Any, hooks: An
 
 
 def test_hash_edge_cases_match_direct_computation(hooks: Any, box: Any) -> None:
-    small = {"orders": {"#W1": {"b": [1, 2.0], "a": {"y": None, "x": "it's"}}},
-             "products": {}, "users": {"u2": {"n": 1}, "u1": {"n": [True, 'q"q']}}}
+    small = {
+        "orders": {"#W1": {"b": [1, 2.0], "a": {"y": None, "x": "it's"}}},
+        "products": {},
+        "users": {"u2": {"n": 1}, "u1": {"n": [True, 'q"q']}},
+    }
     state = State(small)
     assert hooks.state_hash(state) == hooks.direct_state_hash(small)
     state.put("products", "p1", {"v": 1.5})
@@ -177,8 +183,11 @@ def test_reference_tool_probes(settings: Any, tmp_path: Path) -> None:
         for case in probes:
             calls = [*case["setup_calls"], case]
             data = {
-                "name": "tau-probe", "sandbox": "tau_retail", "input": case["note"],
-                "agent": {"model": "scripted"}, "approvals": "approve",
+                "name": "tau-probe",
+                "sandbox": "tau_retail",
+                "input": case["note"],
+                "agent": {"model": "scripted"},
+                "approvals": "approve",
                 "script": [{"tool_calls": [{c["name"]: c["kwargs"]}]} for c in calls],
                 "expect": {"state_hash": case["final_data_hash"]},
             }
@@ -196,8 +205,9 @@ def test_reference_tool_probes(settings: Any, tmp_path: Path) -> None:
             else:
                 assert last.data["result"] == case["observation"], case["note"]
             assert result.passed, (case["note"], result.expectations)
-            assert bool(result.changes) == (
-                case["state_changed"] or bool(case["setup_calls"])), case["note"]
+            assert bool(result.changes) == (case["state_changed"] or bool(case["setup_calls"])), (
+                case["note"]
+            )
     finally:
         store.close()
 
@@ -220,29 +230,41 @@ def test_schemas_match_tools_json(box: Any) -> None:
         assert params == ref["parameters"], name
     writes = {n for n, s in box.tools.items() if s.effect == "write"}
     assert writes == {
-        "cancel_pending_order", "exchange_delivered_order_items", "modify_pending_order_address",
-        "modify_pending_order_items", "modify_pending_order_payment", "modify_user_address",
+        "cancel_pending_order",
+        "exchange_delivered_order_items",
+        "modify_pending_order_address",
+        "modify_pending_order_items",
+        "modify_pending_order_payment",
+        "modify_user_address",
         "return_delivered_order_items",
     }
     assert box.policy_text == (DATA / "wiki.md").read_text(encoding="utf-8")
 
 
 def test_task_scenario_for_a_real_model(hooks: Any, box: Any, reference: dict[str, Any]) -> None:
-    template = {"name": "t", "sandbox": "tau_retail", "input": "x",
-                "agent": {"model": "openai/gpt-4o-mini"}, "script": [{"say": "x"}],
-                "expect": {"status": "completed"}}
+    template = {
+        "name": "t",
+        "sandbox": "tau_retail",
+        "input": "x",
+        "agent": {"model": "openai/gpt-4o-mini"},
+        "script": [{"say": "x"}],
+        "expect": {"status": "completed"},
+    }
     out = hooks.task_scenario(template, 16)
     assert "script" not in out
     assert out["name"] == "tau-retail-task-16"
-    assert out["expect"] == {"status": "completed",
-                             "state_hash": reference["tasks"][16]["gt_data_hash"],
-                             "output_contains": ["8276.23"]}
+    assert out["expect"] == {
+        "status": "completed",
+        "state_hash": reference["tasks"][16]["gt_data_hash"],
+        "output_contains": ["8276.23"],
+    }
     assert _load("tasks_test.json")[16]["instruction"] in out["input"]
     assert template["agent"] == {"model": "openai/gpt-4o-mini"}  # the input is not changed
 
 
 def test_wiki_from_the_data_folder_when_the_configured_one_is_absent(
-        hooks: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    hooks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = hooks._config()
     monkeypatch.setattr(hooks, "_config", lambda: {**config, "policy": "no-such-wiki.md"})
     out = hooks.task_scenario({"agent": {"system": "Be brief."}, "input": "x"}, 0)
@@ -257,8 +279,9 @@ def test_task_out_of_range(settings: Any) -> None:
             plan_run(TASK_YAML, settings, RunOptions(task=bad))
 
 
-def test_missing_data_is_a_clear_error(settings: Any, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_data_is_a_clear_error(
+    settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(SandboxError) as exc:
         plan_run(TASK_YAML, settings, RunOptions(task=0, data_path=tmp_path / "nowhere"))
     assert "seed data not found" in exc.value.message
@@ -269,14 +292,26 @@ def test_missing_data_is_a_clear_error(settings: Any, tmp_path: Path,
     with pytest.raises(SandboxError, match="no file for collection"):
         plan_run(TASK_YAML, settings, RunOptions(task=0))
 
-    out = CliRunner().invoke(app, ["run", str(TASK_YAML), "--task", "0", "--data",
-                                   str(tmp_path / "nowhere"), "--store", str(tmp_path / "t.db")])
+    out = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(TASK_YAML),
+            "--task",
+            "0",
+            "--data",
+            str(tmp_path / "nowhere"),
+            "--store",
+            str(tmp_path / "t.db"),
+        ],
+    )
     assert out.exit_code == 2
     assert "seed data not found" in out.output
 
 
-def test_data_folder_without_reference_file(settings: Any, tmp_path: Path, reference: Any,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_data_folder_without_reference_file(
+    settings: Any, tmp_path: Path, reference: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """--data: tasks come from that folder; without the reference file the expected hash is
     computed by replaying the ground truth (as tau-bench scores), and equals the reference."""
     for name in ("orders.json", "products.json", "users.json", "tasks_test.json"):

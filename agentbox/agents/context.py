@@ -109,7 +109,9 @@ class AgentContext:
         injected, self._runner.injected = self._runner.injected, []
         return injected
 
-    def complete(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> ModelResponse:
+    def complete(
+        self, messages: list[Message], tools: list[dict[str, Any]] | None = None
+    ) -> ModelResponse:
         """Ask the run's model. Traced as an ``llm`` step; budgets are checked first.
 
         Args:
@@ -122,8 +124,9 @@ class AgentContext:
         with self.backend_guard():
             return self._runner.model_call(messages, offered)
 
-    def call_tool(self, name: str, arguments: Any = None, /, call_id: str | None = None,
-                  **kwargs: Any) -> ToolResult:
+    def call_tool(
+        self, name: str, arguments: Any = None, /, call_id: str | None = None, **kwargs: Any
+    ) -> ToolResult:
         """Call a sandbox tool through the policy gate. Traced as a ``tool`` step.
 
         Pass arguments as a dict (as a model gives them) or as keywords. Never raises for

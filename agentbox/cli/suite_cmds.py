@@ -53,15 +53,23 @@ def metrics_table(suite: SuiteMetrics) -> Table:
     table.add_row("runs", f"{len(suite.runs)} ({suite.passed} passed)")
     if suite.k > 1:
         table.add_row(f"pass^{suite.k}", _pct(suite.pass_k))
-    table.add_row("tool-call validity", f"{_pct(t.validity_rate)} ({t.tool_calls - t.invalid_tool_calls}/{t.tool_calls})")
+    table.add_row(
+        "tool-call validity",
+        f"{_pct(t.validity_rate)} ({t.tool_calls - t.invalid_tool_calls}/{t.tool_calls})",
+    )
     table.add_row("tool-call success", f"{_pct(t.success_rate)} ({t.succeeded}/{t.executed})")
-    table.add_row("expectations", f"{_pct(t.expectation_rate)} ({t.expectations_passed}/{t.expectations})")
+    table.add_row(
+        "expectations", f"{_pct(t.expectation_rate)} ({t.expectations_passed}/{t.expectations})"
+    )
     table.add_row("approval rate", f"{_pct(t.approval_rate)} ({t.approvals}/{t.holds} held)")
     table.add_row("policy blocks", str(t.blocks))
     table.add_row("tokens", f"{t.tokens} ({t.input_tokens} in / {t.output_tokens} out)")
     unknown = f" ({t.cost_unknown} model call(s) with unknown price)" if t.cost_unknown else ""
-    per_success = "n/a (no run passed)" if t.cost_usd is not None and not suite.passed \
+    per_success = (
+        "n/a (no run passed)"
+        if t.cost_usd is not None and not suite.passed
         else _usd(suite.cost_per_success)
+    )
     table.add_row("cost", f"{_usd(t.cost_usd)}{unknown}")
     table.add_row("cost per run", _usd(suite.cost_per_run))
     table.add_row("per successful outcome", per_success)
@@ -75,33 +83,93 @@ def runs_metrics_table(rows: list[tuple[str, str, str, RunMetrics]]) -> Table:
 
     from agentbox.cli.render import STATUS_STYLE
 
-    table = Table(box=None, pad_edge=False, collapse_padding=True, header_style="bold",
-                  caption="valid: tool-call validity · ok: tool-call success · exp: expectations "
-                  "passed · appr: holds approved · p50/p95: step latency (ms)", caption_justify="left")
-    for col in ("run", "scenario", "result", "valid", "ok", "exp", "appr", "blocks", "tokens",
-                "cost", "p50/p95"):
-        table.add_column(col, no_wrap=col != "scenario", overflow="ellipsis",
-                         max_width=18 if col == "scenario" else None,
-                         justify="left" if col in ("run", "scenario", "result") else "right")
+    table = Table(
+        box=None,
+        pad_edge=False,
+        collapse_padding=True,
+        header_style="bold",
+        caption="valid: tool-call validity · ok: tool-call success · exp: expectations "
+        "passed · appr: holds approved · p50/p95: step latency (ms)",
+        caption_justify="left",
+    )
+    for col in (
+        "run",
+        "scenario",
+        "result",
+        "valid",
+        "ok",
+        "exp",
+        "appr",
+        "blocks",
+        "tokens",
+        "cost",
+        "p50/p95",
+    ):
+        table.add_column(
+            col,
+            no_wrap=col != "scenario",
+            overflow="ellipsis",
+            max_width=18 if col == "scenario" else None,
+            justify="left" if col in ("run", "scenario", "result") else "right",
+        )
     for run_id, name, status, m in rows:
         result = "passed" if m.passed else status if status != "completed" else "failed"
-        style = "green" if m.passed else STATUS_STYLE.get(status, "red") if status != "completed" else "red"
+        style = (
+            "green"
+            if m.passed
+            else STATUS_STYLE.get(status, "red")
+            if status != "completed"
+            else "red"
+        )
         p50, p95 = m.p(0.5), m.p(0.95)
         latency = "-" if p50 is None or p95 is None else f"{p50 * 1000:.2f}/{p95 * 1000:.2f}"
-        table.add_row(run_id, name, f"[{style}]{result}[/]", _pct(m.validity_rate, 0),
-                      _pct(m.success_rate, 0), _pct(m.expectation_rate, 0), _pct(m.approval_rate, 0),
-                      str(m.blocks), str(m.tokens), _usd(m.cost_usd, m.cost_unknown), latency)
+        table.add_row(
+            run_id,
+            name,
+            f"[{style}]{result}[/]",
+            _pct(m.validity_rate, 0),
+            _pct(m.success_rate, 0),
+            _pct(m.expectation_rate, 0),
+            _pct(m.approval_rate, 0),
+            str(m.blocks),
+            str(m.tokens),
+            _usd(m.cost_usd, m.cost_unknown),
+            latency,
+        )
     return table
 
 
 # ---- export ------------------------------------------------------------------------
 @command("export")
 def export_cmd(
-    run_id: Annotated[str, typer.Argument(help="Run to export (id or unique prefix).", show_default=False)],
-    suite: Annotated[Path, typer.Option("--suite", help="Suite folder to write the case into, e.g. suites/retail.", show_default=False)],
-    name: Annotated[str | None, typer.Option("--name", help="Case name (file NAME.yaml; overwrites). Default: the scenario name.")] = None,
-    judge: Annotated[list[str] | None, typer.Option("--judge", help="Add an llm_judge expectation with this rubric; the verdict is asked now and recorded. Repeatable.")] = None,
-    judge_model: Annotated[str | None, typer.Option("--judge-model", help="litellm model for --judge (default: the run's model).")] = None,
+    run_id: Annotated[
+        str, typer.Argument(help="Run to export (id or unique prefix).", show_default=False)
+    ],
+    suite: Annotated[
+        Path,
+        typer.Option(
+            "--suite",
+            help="Suite folder to write the case into, e.g. suites/retail.",
+            show_default=False,
+        ),
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", help="Case name (file NAME.yaml; overwrites). Default: the scenario name."
+        ),
+    ] = None,
+    judge: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--judge",
+            help="Add an llm_judge expectation with this rubric; the verdict is asked now and recorded. Repeatable.",
+        ),
+    ] = None,
+    judge_model: Annotated[
+        str | None,
+        typer.Option("--judge-model", help="litellm model for --judge (default: the run's model)."),
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
     """Turn a finished run into a regression case: one self-contained YAML file.
@@ -128,9 +196,11 @@ def export_cmd(
     path = export_run(trace, run_id, suite, name, settings=settings, judges=judges or None)
     case = load_case(path)
     console = _console()
-    console.print(f"wrote {display_path(path)}: {len(case.cassette.calls)} model call(s), "
-                  f"{len(case.file.decisions)} approval decision(s), "
-                  f"{expectation_count(case.scenario.expect) + len(case.judges)} expectation(s)")
+    console.print(
+        f"wrote {display_path(path)}: {len(case.cassette.calls)} model call(s), "
+        f"{len(case.file.decisions)} approval decision(s), "
+        f"{expectation_count(case.scenario.expect) + len(case.judges)} expectation(s)"
+    )
     console.print(f"[dim]replay: agentbox test {display_path(path.parent)}[/]")
 
 
@@ -147,23 +217,47 @@ def _print_results(console: Console, results: list[CaseResult], repeat: int) -> 
         rep = f" {len(runs) - len(failed)}/{len(runs)}" if repeat > 1 else ""
         where = f"[dim]{escape(first.path)}[/]"
         if not failed:
-            console.print(f"[green]PASS[/]{rep} {escape(first.name)}  {where}  [dim]run {first.run_id}[/]")
+            console.print(
+                f"[green]PASS[/]{rep} {escape(first.name)}  {where}  [dim]run {first.run_id}[/]"
+            )
             continue
         bad = failed[0]
-        console.print(f"[red]FAIL[/]{rep} {escape(first.name)}  {where}  [dim]run {bad.run_id or '-'}[/]")
+        console.print(
+            f"[red]FAIL[/]{rep} {escape(first.name)}  {where}  [dim]run {bad.run_id or '-'}[/]"
+        )
         for line in bad.explain():
             for part in line.splitlines()[:40]:
                 console.print("     " + escape(part), soft_wrap=True)
 
 
 def _result_json(r: CaseResult) -> dict[str, Any]:
-    return {"path": r.path, "name": r.name, "kind": r.kind, "repeat": r.repeat, "passed": r.passed,
-            "status": r.status, "run_id": r.run_id, "reason": r.reason, "miss": r.miss,
-            "failures": r.failures, "metrics": r.metrics.to_json(), "seconds": r.seconds}
+    return {
+        "path": r.path,
+        "name": r.name,
+        "kind": r.kind,
+        "repeat": r.repeat,
+        "passed": r.passed,
+        "status": r.status,
+        "run_id": r.run_id,
+        "reason": r.reason,
+        "miss": r.miss,
+        "failures": r.failures,
+        "metrics": r.metrics.to_json(),
+        "seconds": r.seconds,
+    }
 
 
-def _test_once(paths: list[Path], store_path: Path, *, live: bool, repeat: int, jobs: int,
-               junit: Path | None, as_json: bool, quiet: bool) -> int:
+def _test_once(
+    paths: list[Path],
+    store_path: Path,
+    *,
+    live: bool,
+    repeat: int,
+    jobs: int,
+    junit: Path | None,
+    as_json: bool,
+    quiet: bool,
+) -> int:
     import time
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -174,12 +268,21 @@ def _test_once(paths: list[Path], store_path: Path, *, live: bool, repeat: int, 
     settings = _settings()
     files = discover(paths)
     if not files:
-        fail("no case or scenario files under " + ", ".join(str(p) for p in paths),
-             "export a run first: agentbox export RUN_ID --suite suites/NAME")
+        fail(
+            "no case or scenario files under " + ", ".join(str(p) for p in paths),
+            "export a run first: agentbox export RUN_ID --suite suites/NAME",
+        )
     console = _console()
-    progress = Progress(TextColumn("[bold]testing[/]"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
-                        console=console, transient=True, disable=as_json or not console.is_terminal)
+    progress = Progress(
+        TextColumn("[bold]testing[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=as_json or not console.is_terminal,
+    )
     task = progress.add_task("cases", total=len(files) * repeat, failed=0)
     failed = 0
 
@@ -190,8 +293,16 @@ def _test_once(paths: list[Path], store_path: Path, *, live: bool, repeat: int, 
 
     started = time.perf_counter()
     try:
-        results = run_cases(files, store_path, settings, live=live, repeat=repeat,
-                            jobs=worker_count(jobs), on_result=advance, on_start=progress.start)
+        results = run_cases(
+            files,
+            store_path,
+            settings,
+            live=live,
+            repeat=repeat,
+            jobs=worker_count(jobs),
+            on_result=advance,
+            on_start=progress.start,
+        )
     finally:
         progress.stop()
     seconds = time.perf_counter() - started
@@ -201,8 +312,16 @@ def _test_once(paths: list[Path], store_path: Path, *, live: bool, repeat: int, 
         junit.write_text(junit_xml(results, repeat), encoding="utf-8")
     ok = all(r.passed for r in results)
     if as_json:
-        print(to_json({"passed": ok, "seconds": seconds, "summary": summary.to_json(),
-                       "results": [_result_json(r) for r in results]}))
+        print(
+            to_json(
+                {
+                    "passed": ok,
+                    "seconds": seconds,
+                    "summary": summary.to_json(),
+                    "results": [_result_json(r) for r in results],
+                }
+            )
+        )
         return 0 if ok else 1
     if quiet:
         _print_results(console, [r for r in results if not r.passed], repeat)
@@ -212,8 +331,10 @@ def _test_once(paths: list[Path], store_path: Path, *, live: bool, repeat: int, 
     failing = sum(1 for i in {r.index for r in results if not r.passed})
     console.print()
     word = "[green]passed[/]" if ok else "[red]failed[/]"
-    console.print(f"[bold]{cases - failing} passed, {failing} failed[/] ({word}) · {len(results)} run(s) "
-                  f"in {seconds:.2f} s ({len(results) / seconds if seconds else 0:.0f} runs/s)")
+    console.print(
+        f"[bold]{cases - failing} passed, {failing} failed[/] ({word}) · {len(results)} run(s) "
+        f"in {seconds:.2f} s ({len(results) / seconds if seconds else 0:.0f} runs/s)"
+    )
     console.print(metrics_table(summary))
     if junit is not None:
         console.print(f"[dim]JUnit XML: {junit}[/]")
@@ -222,12 +343,37 @@ def _test_once(paths: list[Path], store_path: Path, *, live: bool, repeat: int, 
 
 @command("test")
 def test_cmd(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Suite folders, case files or scenario files (default: suites/ and the scenarios folder).", show_default=False)] = None,
-    live: Annotated[bool, typer.Option("--live", help="Ask the recorded model again instead of the cassette.")] = False,
-    repeat: Annotated[int, typer.Option("--repeat", "-k", min=1, help="Run each case K times; reports pass^k (cases passing all K).")] = 1,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Parallel worker processes (0: one per CPU).")] = 1,
-    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML to this file.")] = None,
-    watch: Annotated[bool, typer.Option("--watch", help="Run again whenever a case, scenario or sandbox file changes.")] = False,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Suite folders, case files or scenario files (default: suites/ and the scenarios folder).",
+            show_default=False,
+        ),
+    ] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Ask the recorded model again instead of the cassette.")
+    ] = False,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            "--repeat",
+            "-k",
+            min=1,
+            help="Run each case K times; reports pass^k (cases passing all K).",
+        ),
+    ] = 1,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=0, help="Parallel worker processes (0: one per CPU).")
+    ] = 1,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Write JUnit XML to this file.")
+    ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="Run again whenever a case, scenario or sandbox file changes."
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="List only failing cases.")] = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
@@ -253,23 +399,54 @@ def test_cmd(
 
     targets = list(paths or default_paths(settings))
     if not targets:
-        fail("nothing to test: no suites/ or scenarios folder here", "pass a suite folder or case file")
+        fail(
+            "nothing to test: no suites/ or scenarios folder here",
+            "pass a suite folder or case file",
+        )
     store_path = store or settings.store_path
-    code = _test_once(targets, store_path, live=live, repeat=repeat, jobs=jobs, junit=junit,
-                      as_json=as_json, quiet=quiet)
+    code = _test_once(
+        targets,
+        store_path,
+        live=live,
+        repeat=repeat,
+        jobs=jobs,
+        junit=junit,
+        as_json=as_json,
+        quiet=quiet,
+    )
     if not watch:
         raise typer.Exit(code)
-    watch_and_rerun([*targets, settings.sandboxes_path],
-           lambda: _test_once(targets, store_path, live=live, repeat=repeat, jobs=jobs,
-                              junit=junit, as_json=as_json, quiet=quiet))
+    watch_and_rerun(
+        [*targets, settings.sandboxes_path],
+        lambda: _test_once(
+            targets,
+            store_path,
+            live=live,
+            repeat=repeat,
+            jobs=jobs,
+            junit=junit,
+            as_json=as_json,
+            quiet=quiet,
+        ),
+    )
 
 
 # ---- report ------------------------------------------------------------------------
 @command("report")
 def report_cmd(
-    run_ids: Annotated[list[str] | None, typer.Argument(help="Runs to report (ids or prefixes).", show_default=False)] = None,
-    suite: Annotated[Path | None, typer.Option("--suite", help="Report the latest run of every case/scenario under this folder.")] = None,
-    last: Annotated[int, typer.Option("--last", "-n", help="Without ids or --suite: the latest N runs.")] = 20,
+    run_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Runs to report (ids or prefixes).", show_default=False),
+    ] = None,
+    suite: Annotated[
+        Path | None,
+        typer.Option(
+            "--suite", help="Report the latest run of every case/scenario under this folder."
+        ),
+    ] = None,
+    last: Annotated[
+        int, typer.Option("--last", "-n", help="Without ids or --suite: the latest N runs.")
+    ] = 20,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -294,7 +471,10 @@ def report_cmd(
     elif suite is not None:
         runs = _suite_runs(trace, suite)
         if not runs:
-            fail(f"no stored runs of the cases under {suite}", f"run them first: agentbox test {suite}")
+            fail(
+                f"no stored runs of the cases under {suite}",
+                f"run them first: agentbox test {suite}",
+            )
     else:
         runs = trace.list_runs(limit=last)
         if not runs:
@@ -302,8 +482,17 @@ def report_cmd(
     rows = [(r.id, r.scenario, r.display_status, metrics_for_run(trace, r)) for r in runs]
     summary = SuiteMetrics([m for *_, m in rows])
     if as_json:
-        print(to_json({"runs": [{"run_id": i, "scenario": n, "status": s, **m.to_json()}
-                                for i, n, s, m in rows], "summary": summary.to_json()}))
+        print(
+            to_json(
+                {
+                    "runs": [
+                        {"run_id": i, "scenario": n, "status": s, **m.to_json()}
+                        for i, n, s, m in rows
+                    ],
+                    "summary": summary.to_json(),
+                }
+            )
+        )
         return
     console = _console()
     console.print(runs_metrics_table(rows))

@@ -134,7 +134,9 @@ def make_tool(fn: Callable[..., Any], *, effect: Effect, name: str | None = None
     tool_name = name or fn.__name__
     sig = inspect.signature(fn)
     params = list(sig.parameters.values())
-    if not params or (params[0].name != "state" and params[0].kind is not params[0].POSITIONAL_ONLY):
+    if not params or (
+        params[0].name != "state" and params[0].kind is not params[0].POSITIONAL_ONLY
+    ):
         raise TypeError(
             f"tool {tool_name!r}: the first parameter must be `state` (or positional-only, "
             "when a tool argument is itself called `state`)"
@@ -148,9 +150,7 @@ def make_tool(fn: Callable[..., Any], *, effect: Effect, name: str | None = None
         annotation = hints.get(p.name, Any)
         default = ... if p.default is p.empty else p.default
         fields[p.name] = (annotation, Field(default, description=arg_docs.get(p.name)))
-    model = create_model(
-        f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
-    )
+    model = create_model(f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields)
     parameters = _clean_schema(model.model_json_schema())
     return ToolSpec(tool_name, effect, description, fn, model, parameters)
 

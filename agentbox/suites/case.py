@@ -95,10 +95,14 @@ class RecordedCall(_Model):
     def response(self) -> ModelResponse:
         """The response as a model backend returns it."""
         return ModelResponse(
-            text=self.text, reasoning=self.reasoning,
+            text=self.text,
+            reasoning=self.reasoning,
             tool_calls=[ToolCall(c.id, c.name, c.arguments) for c in self.tool_calls],
-            input_tokens=self.input_tokens, output_tokens=self.output_tokens,
-            cost_usd=self.cost_usd, model=self.model)
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cost_usd=self.cost_usd,
+            model=self.model,
+        )
 
 
 class Judgment(_Model):
@@ -185,7 +189,9 @@ class Case:
         file: the rest of the file. judges: the ``llm_judge`` expectations.
     """
 
-    def __init__(self, path: Path, file: CaseFile, scenario: Scenario, judges: list[JudgeSpec]) -> None:
+    def __init__(
+        self, path: Path, file: CaseFile, scenario: Scenario, judges: list[JudgeSpec]
+    ) -> None:
         self.path = path
         self.file = file
         self.name = file.case
@@ -213,7 +219,9 @@ def is_case_file(path: Path) -> bool:
         return False
 
 
-def _problems(path: Path, exc: ValidationError, lines: dict[Loc, int], base: Loc = ()) -> ScenarioError:
+def _problems(
+    path: Path, exc: ValidationError, lines: dict[Loc, int], base: Loc = ()
+) -> ScenarioError:
     problems = []
     for error in exc.errors():
         loc = (*base, *(p for p in error["loc"] if isinstance(p, int | str)))
@@ -239,8 +247,10 @@ def parse_case(data: Any, path: Path, lines: dict[Loc, int] | None = None) -> Ca
     expect = dict(file.expect)
     raw_judges = expect.pop("llm_judge", None) or []
     try:
-        judges = [JudgeSpec.model_validate(j) for j in
-                  (raw_judges if isinstance(raw_judges, list) else [raw_judges])]
+        judges = [
+            JudgeSpec.model_validate(j)
+            for j in (raw_judges if isinstance(raw_judges, list) else [raw_judges])
+        ]
     except ValidationError as exc:
         raise _problems(path, exc, lines, ("expect",)) from None
     scenario_data = {k: v for k, v in file.scenario.items() if k != "expect"}
@@ -352,7 +362,9 @@ class CaseCassette:
         blob = f'{{"messages": [{body}], "tools": {cached[2]}}}'
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def complete(self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int) -> ModelResponse:
+    def complete(
+        self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int
+    ) -> ModelResponse:
         """Answer call ``ordinal`` with its recording when the request hash matches.
 
         Raises:
@@ -366,8 +378,11 @@ class CaseCassette:
         message = self._miss_message(messages, tools, ordinal)
         if self.miss is None:
             self.miss = message
-        raise ModelError(message, "the scenario, prompt, tools, policy or sandbox changed since "
-                         "the recording; re-export the case, or run `agentbox test --live`")
+        raise ModelError(
+            message,
+            "the scenario, prompt, tools, policy or sandbox changed since "
+            "the recording; re-export the case, or run `agentbox test --live`",
+        )
 
     def recorded_requests(self) -> list[list[Message]]:
         """The full message list of every recorded request (rebuilt from the deltas)."""
@@ -379,20 +394,33 @@ class CaseCassette:
             previous = messages
         return out
 
-    def _miss_message(self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int) -> str:
+    def _miss_message(
+        self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int
+    ) -> str:
         if ordinal >= len(self.calls):
-            return (f"cassette miss at model call {ordinal}: the case recorded only "
-                    f"{len(self.calls)} model call(s)")
+            return (
+                f"cassette miss at model call {ordinal}: the case recorded only "
+                f"{len(self.calls)} model call(s)"
+            )
         recorded = self.recorded_requests()[ordinal]
         diff = "\n".join(_clip(line) for line in request_diff(recorded, messages).splitlines())
         if not diff:
             names = [t.get("function", {}).get("name") for t in tools]
-            was = next((c.request.tools for c in reversed(self.calls[: ordinal + 1])
-                        if c.request.tools is not None), [])
-            diff = (f"(messages are identical: the offered tools differ: recorded {was}, now {names})"
-                    if names != was else "(messages and tool names match the recording but the "
-                    "request hash does not: a tool's schema or description changed, or the "
-                    "recorded messages or hash were edited)")
+            was = next(
+                (
+                    c.request.tools
+                    for c in reversed(self.calls[: ordinal + 1])
+                    if c.request.tools is not None
+                ),
+                [],
+            )
+            diff = (
+                f"(messages are identical: the offered tools differ: recorded {was}, now {names})"
+                if names != was
+                else "(messages and tool names match the recording but the "
+                "request hash does not: a tool's schema or description changed, or the "
+                "recorded messages or hash were edited)"
+            )
         return f"cassette miss at model call {ordinal}; request vs recording:\n{diff}"
 
 
@@ -402,7 +430,9 @@ def _clip(line: str) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def decisions_approver(decisions: list[RecordedDecision], fallback: Approver | None = None) -> Approver:
+def decisions_approver(
+    decisions: list[RecordedDecision], fallback: Approver | None = None
+) -> Approver:
     """Decide held calls with a case's recorded decisions, in order.
 
     When the recording has no decision left (or the next one is for another tool), the
@@ -417,9 +447,13 @@ def decisions_approver(decisions: list[RecordedDecision], fallback: Approver | N
             return ApprovalDecision(d.verdict, args=d.args, reason=d.reason, by=d.by)
         if fallback is not None:
             return fallback(request)
-        why = (f"the case recorded a decision for {queue[0].tool}, not {request.tool}" if queue
-               else "the case recorded no decision for this hold")
-        return ApprovalDecision("fail", reason=f"{why} ({request.tool} held by rule {rule!r})",
-                                by="replay")
+        why = (
+            f"the case recorded a decision for {queue[0].tool}, not {request.tool}"
+            if queue
+            else "the case recorded no decision for this hold"
+        )
+        return ApprovalDecision(
+            "fail", reason=f"{why} ({request.tool} held by rule {rule!r})", by="replay"
+        )
 
     return decide

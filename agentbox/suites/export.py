@@ -113,8 +113,11 @@ def state_checks(changes: list[tuple[str, str, Any, Any]]) -> list[dict[str, Any
 
 
 def _executed_calls(steps: list[StepRow]) -> list[dict[str, Any]]:
-    return [{str(s.name): s.data.get("args") or {}} for s in steps
-            if s.kind == "tool" and s.status in ("ok", "error")]
+    return [
+        {str(s.name): s.data.get("args") or {}}
+        for s in steps
+        if s.kind == "tool" and s.status in ("ok", "error")
+    ]
 
 
 def _subset(expected: Any, actual: Any) -> bool:
@@ -131,7 +134,9 @@ def _covers(derived: list[dict[str, Any]], wanted: list[dict[str, Any]], ordered
     for spec in wanted:
         ((tool, args),) = spec.items()
         pool = derived[cursor:] if ordered else derived
-        hit = next((i for i, c in enumerate(pool) if tool in c and _subset(args or {}, c[tool])), None)
+        hit = next(
+            (i for i, c in enumerate(pool) if tool in c and _subset(args or {}, c[tool])), None
+        )
         if hit is None:
             return False
         if ordered:
@@ -139,8 +144,9 @@ def _covers(derived: list[dict[str, Any]], wanted: list[dict[str, Any]], ordered
     return True
 
 
-def derive_expect(run: RunRow, steps: list[StepRow], checks: list[dict[str, Any]],
-                  state_hash: str | None = None) -> dict[str, Any]:
+def derive_expect(
+    run: RunRow, steps: list[StepRow], checks: list[dict[str, Any]], state_hash: str | None = None
+) -> dict[str, Any]:
     """Expectations describing what a finished run did (see the module docstring)."""
     c = run.counters
     out: dict[str, Any] = {"status": run.status}
@@ -163,10 +169,23 @@ def expectation_count(expect: Expect | None) -> int:
     """How many named checks ``expect`` yields (what the summary counts)."""
     if expect is None:
         return 0
-    scalars = ("status", "holds", "blocks", "approvals", "invalid_tool_calls", "max_cost_usd",
-               "max_tokens", "state_hash")
-    return (sum(getattr(expect, k) is not None for k in scalars) + len(expect.tool_calls)
-            + len(expect.no_tool_calls) + len(expect.state) + len(expect.output_contains))
+    scalars = (
+        "status",
+        "holds",
+        "blocks",
+        "approvals",
+        "invalid_tool_calls",
+        "max_cost_usd",
+        "max_tokens",
+        "state_hash",
+    )
+    return (
+        sum(getattr(expect, k) is not None for k in scalars)
+        + len(expect.tool_calls)
+        + len(expect.no_tool_calls)
+        + len(expect.state)
+        + len(expect.output_contains)
+    )
 
 
 def merge_expect(original: dict[str, Any], derived: dict[str, Any]) -> dict[str, Any]:
@@ -181,16 +200,33 @@ def merge_expect(original: dict[str, Any], derived: dict[str, Any]) -> dict[str,
             continue
         elif key == "state":
             paths = {c["path"] for c in value}
-            merged["state"] = list(value) + [c for c in derived.get("state", []) if c["path"] not in paths]
+            merged["state"] = list(value) + [
+                c for c in derived.get("state", []) if c["path"] not in paths
+            ]
         elif key in ("no_tool_calls", "output_contains"):
             items = [value] if isinstance(value, str) else list(value)
             merged[key] = items + [v for v in derived.get(key, []) if v not in items]
         else:
             merged[key] = value
-    order = ["status", "tool_calls", "ordered", "no_tool_calls", "holds", "blocks", "approvals",
-             "invalid_tool_calls", "state", "state_hash", "output_contains", "max_cost_usd",
-             "max_tokens", "llm_judge"]
-    return {k: merged[k] for k in sorted(merged, key=lambda k: order.index(k) if k in order else 99)}
+    order = [
+        "status",
+        "tool_calls",
+        "ordered",
+        "no_tool_calls",
+        "holds",
+        "blocks",
+        "approvals",
+        "invalid_tool_calls",
+        "state",
+        "state_hash",
+        "output_contains",
+        "max_cost_usd",
+        "max_tokens",
+        "llm_judge",
+    ]
+    return {
+        k: merged[k] for k in sorted(merged, key=lambda k: order.index(k) if k in order else 99)
+    }
 
 
 # ---- recordings --------------------------------------------------------------------
@@ -204,10 +240,16 @@ def recorded_calls(steps: list[StepRow]) -> list[dict[str, Any]]:
         r, req = s.data.get("response", {}), s.data.get("request", {})
         entry: dict[str, Any] = {k: r[k] for k in ("reasoning", "text") if r.get(k) is not None}
         if r.get("tool_calls"):
-            entry["tool_calls"] = [{"id": c["id"], "name": c["name"], "arguments": c["arguments"]}
-                                   for c in r["tool_calls"]]
-        entry.update(input_tokens=r.get("input_tokens", 0), output_tokens=r.get("output_tokens", 0),
-                     cost_usd=r.get("cost_usd"), model=r.get("model", ""))
+            entry["tool_calls"] = [
+                {"id": c["id"], "name": c["name"], "arguments": c["arguments"]}
+                for c in r["tool_calls"]
+            ]
+        entry.update(
+            input_tokens=r.get("input_tokens", 0),
+            output_tokens=r.get("output_tokens", 0),
+            cost_usd=r.get("cost_usd"),
+            model=r.get("model", ""),
+        )
         request = {"hash": req.get("hash"), "prefix": req.get("prefix", 0)}
         if req.get("tools", []) != tools:  # written when they change (first call: always)
             request["tools"] = tools = req.get("tools", [])
@@ -223,7 +265,9 @@ def recorded_decisions(steps: list[StepRow]) -> list[dict[str, Any]]:
     for s in steps:
         if s.kind != "approval":
             continue
-        verdict = {"approved": "approve", "edited": "approve", "denied": "deny"}.get(s.status, "fail")
+        verdict = {"approved": "approve", "edited": "approve", "denied": "deny"}.get(
+            s.status, "fail"
+        )
         d: dict[str, Any] = {"tool": s.data.get("tool", s.name), "verdict": verdict}
         if s.status == "edited" and s.data.get("edited_args"):
             d["args"] = s.data["edited_args"]
@@ -236,8 +280,10 @@ def recorded_decisions(steps: list[StepRow]) -> list[dict[str, Any]]:
 
 def _check_exportable(run: RunRow, steps: list[StepRow]) -> None:
     if run.status not in FINISHED:
-        raise AgentboxError(f"run {run.id} is {run.display_status}; only finished runs can be exported",
-                            f"finish it first: agentbox resume {run.id}")
+        raise AgentboxError(
+            f"run {run.id} is {run.display_status}; only finished runs can be exported",
+            f"finish it first: agentbox resume {run.id}",
+        )
     for s in steps:
         edits = s.data.get("edits", {}) if s.kind == "fork" else {}
         extra = sorted(set(edits) - {"model", "policy_file"})
@@ -245,7 +291,8 @@ def _check_exportable(run: RunRow, steps: list[StepRow]) -> None:
             raise AgentboxError(
                 f"run {run.id} is a fork with edits ({', '.join(extra)}) at step {s.idx}; a case "
                 "replays from step 0 and cannot reproduce them",
-                "export the parent run, or write the edit into a scenario and run that")
+                "export the parent run, or write the edit into a scenario and run that",
+            )
 
 
 # ---- writing -----------------------------------------------------------------------
@@ -261,7 +308,11 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 def _dict(dumper: yaml.SafeDumper, value: dict[Any, Any]) -> yaml.MappingNode:
     flat = all(not isinstance(v, dict | list) or not v for v in value.values())
-    short = flat and len(str(value)) < 90 and not any(isinstance(v, str) and "\n" in v for v in value.values())
+    short = (
+        flat
+        and len(str(value)) < 90
+        and not any(isinstance(v, str) and "\n" in v for v in value.values())
+    )
     return dumper.represent_mapping("tag:yaml.org,2002:map", value, flow_style=short)
 
 
@@ -295,9 +346,15 @@ def _display(path: Path) -> str:
     return display_path(path)
 
 
-def build_case(store: TraceStore, run_id: str, suite_dir: Path, name: str, *,
-               settings: Settings | None = None,
-               judges: list[JudgeSpec] | None = None) -> dict[str, Any]:
+def build_case(
+    store: TraceStore,
+    run_id: str,
+    suite_dir: Path,
+    name: str,
+    *,
+    settings: Settings | None = None,
+    judges: list[JudgeSpec] | None = None,
+) -> dict[str, Any]:
     """The case data for a stored run (see the module docstring); writes nothing.
 
     Raises:
@@ -322,9 +379,13 @@ def build_case(store: TraceStore, run_id: str, suite_dir: Path, name: str, *,
         scenario["state"] = os.path.relpath(state_src.resolve(), suite_dir.resolve())
     data: dict[str, Any] = {"case": name}
     data["exported_from"] = {
-        "run": run.id, "scenario": _display(source) if source else run.scenario,
-        "model": run.model, "at": _dt.datetime.fromtimestamp(run.ended_at or run.started_at)
-        .isoformat(timespec="seconds")}
+        "run": run.id,
+        "scenario": _display(source) if source else run.scenario,
+        "model": run.model,
+        "at": _dt.datetime.fromtimestamp(run.ended_at or run.started_at).isoformat(
+            timespec="seconds"
+        ),
+    }
     if run.agent == "python" and source is not None:
         data["python_path"] = [os.path.relpath(source.parent.resolve(), suite_dir.resolve())]
     data["scenario"] = scenario
@@ -334,25 +395,37 @@ def build_case(store: TraceStore, run_id: str, suite_dir: Path, name: str, *,
         raise AgentboxError(
             f"run {run.id} started from a state the case cannot reproduce (seed {seed_source or '?'}: "
             "edited, recorded or changed since)",
-            "export a run that starts from the sandbox seed or a state file")
+            "export a run that starts from the sandbox seed or a state file",
+        )
     last = steps[-1].idx if steps else -1
     checks = state_checks(state_diff(store, run, -1, last))
     digest = None
     if len(checks) > MAX_STATE_CHECKS and plan.sandbox.state_hasher is not None:
         digest = plan.sandbox.state_hasher(state_at(store, run, last))
-    expect = merge_expect(run.scenario_json.get("expect") or {},
-                          derive_expect(run, steps, checks, digest))
-    cassette: dict[str, Any] = {"model": run.model or plan.model_name, "calls": recorded_calls(steps)}
+    expect = merge_expect(
+        run.scenario_json.get("expect") or {}, derive_expect(run, steps, checks, digest)
+    )
+    cassette: dict[str, Any] = {
+        "model": run.model or plan.model_name,
+        "calls": recorded_calls(steps),
+    }
     specs = [JudgeSpec.model_validate(j) for j in expect.pop("llm_judge", None) or []]
     specs += judges or []
     if specs:  # verdicts: recorded on the run (once the engine records them), else asked now
         expect["llm_judge"] = [j.model_dump(exclude_defaults=True) for j in specs]
-        stored = [e["judgment"] for e in run.expectations or [] if isinstance(e.get("judgment"), dict)]
+        stored = [
+            e["judgment"] for e in run.expectations or [] if isinstance(e.get("judgment"), dict)
+        ]
         cassette["judgments"] = []
         for spec in specs:
             recorded = next((r for r in stored if r.get("rubric") == spec.rubric), None)
-            _, _, record = judge(spec.rubric, run.output or "", spec.model or cassette["model"],
-                                 recorded, **spec.params)
+            _, _, record = judge(
+                spec.rubric,
+                run.output or "",
+                spec.model or cassette["model"],
+                recorded,
+                **spec.params,
+            )
             cassette["judgments"].append(record)
     data["expect"] = expect
     data["decisions"] = recorded_decisions(steps)
@@ -360,8 +433,15 @@ def build_case(store: TraceStore, run_id: str, suite_dir: Path, name: str, *,
     return data
 
 
-def export_run(store: TraceStore, run_id: str, suite_dir: Path, name: str | None = None, *,
-               settings: Settings | None = None, judges: list[JudgeSpec] | None = None) -> Path:
+def export_run(
+    store: TraceStore,
+    run_id: str,
+    suite_dir: Path,
+    name: str | None = None,
+    *,
+    settings: Settings | None = None,
+    judges: list[JudgeSpec] | None = None,
+) -> Path:
     """Write a stored run as ``suite_dir/NAME.yaml`` and return the path.
 
     Without ``name`` the case is named after the scenario (with the run id appended when

@@ -44,12 +44,15 @@ def parse_verdict(text: str) -> tuple[bool, str]:
     word = (text or "").strip().split(maxsplit=1)
     if word and word[0].strip(".:,").upper() in ("PASS", "PASSED", "FAIL", "FAILED"):
         return word[0].upper().startswith("PASS"), word[1] if len(word) > 1 else ""
-    raise ModelError(f"the judge's reply has no verdict: {text!r}",
-                     'the judge must answer {"passed": true|false, "reasoning": "..."}')
+    raise ModelError(
+        f"the judge's reply has no verdict: {text!r}",
+        'the judge must answer {"passed": true|false, "reasoning": "..."}',
+    )
 
 
-def judge(rubric: str, output: str, model: str, recorded: dict[str, Any] | None = None,
-          **params: Any) -> tuple[bool, str, dict[str, Any]]:
+def judge(
+    rubric: str, output: str, model: str, recorded: dict[str, Any] | None = None, **params: Any
+) -> tuple[bool, str, dict[str, Any]]:
     """Grade ``output`` against ``rubric``.
 
     Args:
@@ -71,10 +74,18 @@ def judge(rubric: str, output: str, model: str, recorded: dict[str, Any] | None 
         return bool(recorded["passed"]), str(recorded.get("reasoning", "")), recorded
     from agentbox.models import LiteLLMModel  # litellm itself is imported only by complete()
 
-    messages = [{"role": "system", "content": JUDGE_SYSTEM},
-                {"role": "user", "content": f"Rubric:\n{rubric}\n\nFinal answer:\n{output}"}]
+    messages = [
+        {"role": "system", "content": JUDGE_SYSTEM},
+        {"role": "user", "content": f"Rubric:\n{rubric}\n\nFinal answer:\n{output}"},
+    ]
     response = LiteLLMModel(model, params).complete(messages, [], 0)
     passed, reasoning = parse_verdict(response.text or "")
-    record = {"key": key, "rubric": rubric, "model": model, "passed": passed,
-              "reasoning": reasoning, "cost_usd": response.cost_usd}
+    record = {
+        "key": key,
+        "rubric": rubric,
+        "model": model,
+        "passed": passed,
+        "reasoning": reasoning,
+        "cost_usd": response.cost_usd,
+    }
     return passed, reasoning, record

@@ -35,14 +35,20 @@ def junit_xml(results: list[CaseResult], repeat: int = 1) -> str:
         seconds = 0.0
         for r in items:
             name = r.name + (f" [repeat {r.repeat + 1}]" if repeat > 1 else "")
-            case = ET.SubElement(suite, "testcase", classname=folder, name=name, file=r.path,
-                                 time=f"{r.seconds:.4f}")
+            case = ET.SubElement(
+                suite, "testcase", classname=folder, name=name, file=r.path, time=f"{r.seconds:.4f}"
+            )
             seconds += r.seconds
             if not r.passed:
                 kind = "error" if r.status == "error" else "failure"
-                node = ET.SubElement(case, kind, message=r.message,
-                                     type="cassette-miss" if r.miss else
-                                     ("load-error" if kind == "error" else "expectation"))
+                node = ET.SubElement(
+                    case,
+                    kind,
+                    message=r.message,
+                    type="cassette-miss"
+                    if r.miss
+                    else ("load-error" if kind == "error" else "expectation"),
+                )
                 node.text = "\n".join(r.explain())
                 if kind == "error":
                     errors += 1

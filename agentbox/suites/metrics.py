@@ -89,15 +89,25 @@ class RunMetrics:
         """Counts, rates and latency percentiles (no raw latencies)."""
         data = asdict(self)
         data.pop("latencies")
-        data.update(validity_rate=self.validity_rate, success_rate=self.success_rate,
-                    expectation_rate=self.expectation_rate, approval_rate=self.approval_rate,
-                    tokens=self.tokens, latency_p50_s=self.p(0.5), latency_p95_s=self.p(0.95))
+        data.update(
+            validity_rate=self.validity_rate,
+            success_rate=self.success_rate,
+            expectation_rate=self.expectation_rate,
+            approval_rate=self.approval_rate,
+            tokens=self.tokens,
+            latency_p50_s=self.p(0.5),
+            latency_p95_s=self.p(0.95),
+        )
         return data
 
 
-def run_metrics(counters: dict[str, Any], steps: Iterable[StepRow],
-                expectations: list[dict[str, Any]] | None, passed: bool,
-                run_id: str | None = None) -> RunMetrics:
+def run_metrics(
+    counters: dict[str, Any],
+    steps: Iterable[StepRow],
+    expectations: list[dict[str, Any]] | None,
+    passed: bool,
+    run_id: str | None = None,
+) -> RunMetrics:
     """Metrics from a run's counters, steps and checked expectations."""
     m = RunMetrics(run_id=run_id, passed=passed)
     for step in steps:
@@ -106,8 +116,16 @@ def run_metrics(counters: dict[str, Any], steps: Iterable[StepRow],
         if step.kind == "tool" and step.status in ("ok", "error", "crashed"):
             m.executed += 1
             m.succeeded += step.status == "ok"
-    for key in ("tool_calls", "invalid_tool_calls", "holds", "approvals", "blocks",
-                "input_tokens", "output_tokens", "cost_unknown"):
+    for key in (
+        "tool_calls",
+        "invalid_tool_calls",
+        "holds",
+        "approvals",
+        "blocks",
+        "input_tokens",
+        "output_tokens",
+        "cost_unknown",
+    ):
         setattr(m, key, int(counters.get(key, 0)))
     m.cost_usd = None if m.cost_unknown else float(counters.get("cost_usd", 0.0))
     exps = expectations or []
@@ -118,7 +136,9 @@ def run_metrics(counters: dict[str, Any], steps: Iterable[StepRow],
 
 def metrics_for_run(store: TraceStore, run: RunRow) -> RunMetrics:
     """Metrics of a stored run."""
-    return run_metrics(run.counters, store.steps(run.id), run.expectations, bool(run.passed), run.id)
+    return run_metrics(
+        run.counters, store.steps(run.id), run.expectations, bool(run.passed), run.id
+    )
 
 
 @dataclass
@@ -137,9 +157,20 @@ class SuiteMetrics:
     def total(self) -> RunMetrics:
         """All runs pooled into one (counts summed, latencies joined)."""
         pooled = RunMetrics(passed=all(r.passed for r in self.runs))
-        for name in ("tool_calls", "invalid_tool_calls", "executed", "succeeded", "expectations",
-                     "expectations_passed", "holds", "approvals", "blocks", "input_tokens",
-                     "output_tokens", "cost_unknown"):
+        for name in (
+            "tool_calls",
+            "invalid_tool_calls",
+            "executed",
+            "succeeded",
+            "expectations",
+            "expectations_passed",
+            "holds",
+            "approvals",
+            "blocks",
+            "input_tokens",
+            "output_tokens",
+            "cost_unknown",
+        ):
             setattr(pooled, name, self._sum(name))
         pooled.cost_usd = None if pooled.cost_unknown else sum(r.cost_usd or 0.0 for r in self.runs)
         pooled.latencies = [x for r in self.runs for x in r.latencies]
@@ -164,6 +195,13 @@ class SuiteMetrics:
 
     def to_json(self) -> dict[str, Any]:
         """The pooled metrics plus run counts, cost per run/success and pass^k."""
-        return {**self.total.to_json(), "runs": len(self.runs), "passed_runs": self.passed,
-                "pass_rate": _rate(self.passed, len(self.runs)), "cost_per_run": self.cost_per_run,
-                "cost_per_success": self.cost_per_success, "pass_k": self.pass_k, "k": self.k}
+        return {
+            **self.total.to_json(),
+            "runs": len(self.runs),
+            "passed_runs": self.passed,
+            "pass_rate": _rate(self.passed, len(self.runs)),
+            "cost_per_run": self.cost_per_run,
+            "cost_per_success": self.cost_per_success,
+            "pass_k": self.pass_k,
+            "k": self.k,
+        }

@@ -119,11 +119,18 @@ def discover(paths: Iterable[Path]) -> list[Path]:
         if path.is_file():
             out.append(path)
         elif path.is_dir():
-            found = [p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
-                     and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+            found = [
+                p
+                for p in path.rglob("*")
+                if p.suffix in (".yaml", ".yml")
+                and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            ]
             out += sorted(found)
         else:
-            raise AgentboxError(f"no such file or folder: {path}", "pass suite folders, case files or scenarios")
+            raise AgentboxError(
+                f"no such file or folder: {path}", "pass suite folders, case files or scenarios"
+            )
     seen: set[Path] = set()
     return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]  # type: ignore[func-returns-value]
 
@@ -149,21 +156,35 @@ def _judge(case: Case, result: RunResult, live: bool) -> list[ExpectationResult]
         output = result.output or ""
         key = judgment_key(spec.rubric, output)
         if key not in recorded and not live:
-            out.append(ExpectationResult(label, False, "no recorded verdict for this output (it "
-                                         "changed since the recording); run with --live to ask the judge"))
+            out.append(
+                ExpectationResult(
+                    label,
+                    False,
+                    "no recorded verdict for this output (it "
+                    "changed since the recording); run with --live to ask the judge",
+                )
+            )
             continue
         try:
-            passed, reasoning, _ = judge(spec.rubric, output, spec.model or case.cassette.model,
-                                         recorded.get(key), **spec.params)
+            passed, reasoning, _ = judge(
+                spec.rubric,
+                output,
+                spec.model or case.cassette.model,
+                recorded.get(key),
+                **spec.params,
+            )
         except ModelError as exc:
             out.append(ExpectationResult(label, False, exc.message))
             continue
-        out.append(ExpectationResult(label, passed, reasoning or ("passed" if passed else "failed")))
+        out.append(
+            ExpectationResult(label, passed, reasoning or ("passed" if passed else "failed"))
+        )
     return out
 
 
-def replay_case(case: Case, store: TraceStore, settings: Settings, *, live: bool = False,
-                key: str | None = None) -> tuple[RunResult, list[StepRow], str | None]:
+def replay_case(
+    case: Case, store: TraceStore, settings: Settings, *, live: bool = False, key: str | None = None
+) -> tuple[RunResult, list[StepRow], str | None]:
     """Replay one case into ``store``; returns the run result, its steps and any miss.
 
     Raises:
@@ -177,27 +198,43 @@ def replay_case(case: Case, store: TraceStore, settings: Settings, *, live: bool
     cassette = CaseCassette(case.cassette)
     fallback: Approver | None = None
     if live:
-        plan.model = make_model(case.cassette.model, case.scenario.script, case.scenario.agent.params)
+        plan.model = make_model(
+            case.cassette.model, case.scenario.script, case.scenario.agent.params
+        )
         handler = plan.approvals.handler
         fallback = fixed_approver("fail" if handler in ("prompt", "wait") else handler)  # type: ignore[arg-type]
     else:
         plan.model = cassette
     plan.model_name = case.cassette.model
     steps = _Steps()
-    runner = Runner(plan, store, approver=decisions_approver(case.file.decisions, fallback),
-                    on_step=steps, lineage={"replay_of": f"case:{key or display_path(case.path)}"})
+    runner = Runner(
+        plan,
+        store,
+        approver=decisions_approver(case.file.decisions, fallback),
+        on_step=steps,
+        lineage={"replay_of": f"case:{key or display_path(case.path)}"},
+    )
     result = runner.run()
     if case.judges:
         extra = _judge(case, result, live)
         result.expectations += extra
         result.passed = all(e.passed for e in result.expectations)
-        store.update_run(result.run_id, expectations=[e.to_json() for e in result.expectations],
-                         passed=int(result.passed))
+        store.update_run(
+            result.run_id,
+            expectations=[e.to_json() for e in result.expectations],
+            passed=int(result.passed),
+        )
     return result, [steps.by_idx[i] for i in sorted(steps.by_idx)], cassette.miss
 
 
-def run_file(path: Path, store: TraceStore, settings: Settings, *, live: bool = False,
-             case: Case | None = None) -> CaseResult:
+def run_file(
+    path: Path,
+    store: TraceStore,
+    settings: Settings,
+    *,
+    live: bool = False,
+    case: Case | None = None,
+) -> CaseResult:
     """Replay a case file, or run a plain scenario file, and say how it went."""
     shown = display_path(path)
     started = time.perf_counter()
@@ -225,7 +262,9 @@ def run_file(path: Path, store: TraceStore, settings: Settings, *, live: bool = 
     out.passed, out.status, out.run_id = result.passed, result.status, result.run_id
     out.reason, out.miss = result.reason, miss
     out.failures = [e for e in expectations if not e["passed"]]
-    out.metrics = run_metrics(result.counters.to_json(), steps, expectations, result.passed, result.run_id)
+    out.metrics = run_metrics(
+        result.counters.to_json(), steps, expectations, result.passed, result.run_id
+    )
     out.seconds = time.perf_counter() - started
     return out
 
@@ -278,10 +317,17 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def run_cases(paths: list[Path], store_path: Path, settings: Settings, *, live: bool = False,
-              repeat: int = 1, jobs: int = 1,
-              on_result: Callable[[CaseResult], None] | None = None,
-              on_start: Callable[[], None] | None = None) -> list[CaseResult]:
+def run_cases(
+    paths: list[Path],
+    store_path: Path,
+    settings: Settings,
+    *,
+    live: bool = False,
+    repeat: int = 1,
+    jobs: int = 1,
+    on_result: Callable[[CaseResult], None] | None = None,
+    on_start: Callable[[], None] | None = None,
+) -> list[CaseResult]:
     """Run every file ``repeat`` times with ``jobs`` processes; results in input order.
 
     ``on_start`` is called once the workers exist (start progress displays and their
@@ -304,9 +350,13 @@ def run_cases(paths: list[Path], store_path: Path, settings: Settings, *, live: 
             _WORKER.pop("store").close()
         return sorted(results, key=lambda r: (r.index, r.repeat))
     size = max(1, min(8, len(tasks) // (jobs * 16)))  # small chunks: workers finish together
-    chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
-    with ProcessPoolExecutor(jobs, mp_context=_context(), initializer=_init_worker,
-                             initargs=(str(store_path), settings, live)) as pool:
+    chunks = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+    with ProcessPoolExecutor(
+        jobs,
+        mp_context=_context(),
+        initializer=_init_worker,
+        initargs=(str(store_path), settings, live),
+    ) as pool:
         futures = [pool.submit(_run_tasks, chunk) for chunk in chunks]
         if on_start:
             on_start()

@@ -34,14 +34,23 @@ def _new_id(state: State, collection: str, prefix: str) -> str:
 
 
 def _refunded(state: State, order_id: str) -> float:
-    return round(sum(r["amount_usd"] for r in state.values("refunds")
-                     if r["order_id"] == order_id and r["status"] != "rejected"), 2)
+    return round(
+        sum(
+            r["amount_usd"]
+            for r in state.values("refunds")
+            if r["order_id"] == order_id and r["status"] != "rejected"
+        ),
+        2,
+    )
 
 
 def _order_summary(order: dict[str, Any]) -> dict[str, Any]:
     return {
-        "order_id": order["id"], "status": order["status"], "total_usd": order["total_usd"],
-        "created_at": order["created_at"], "items": [i["name"] for i in order["items"]],
+        "order_id": order["id"],
+        "status": order["status"],
+        "total_usd": order["total_usd"],
+        "created_at": order["created_at"],
+        "items": [i["name"] for i in order["items"]],
     }
 
 
@@ -94,8 +103,11 @@ def list_orders(
         status: Only orders with this status (all orders when omitted).
     """
     _require(state, "customers", customer_id, "customer")
-    return [_order_summary(o) for o in state.values("orders")
-            if o["customer_id"] == customer_id and (status is None or o["status"] == status)]
+    return [
+        _order_summary(o)
+        for o in state.values("orders")
+        if o["customer_id"] == customer_id and (status is None or o["status"] == status)
+    ]
 
 
 @tool
@@ -129,12 +141,19 @@ def search_products(state: State, query: str, limit: int = 5) -> list[dict[str, 
         score = sum(1 for w in words if w in haystack)
         if score:
             prices = [v["price_usd"] for v in product["variants"].values()]
-            scored.append((-score, product["id"], {
-                "product_id": product["id"], "name": product["name"],
-                "category": product["category"],
-                "price_usd": {"min": min(prices), "max": max(prices)},
-                "stock": sum(v["stock"] for v in product["variants"].values()),
-            }))
+            scored.append(
+                (
+                    -score,
+                    product["id"],
+                    {
+                        "product_id": product["id"],
+                        "name": product["name"],
+                        "category": product["category"],
+                        "price_usd": {"min": min(prices), "max": max(prices)},
+                        "stock": sum(v["stock"] for v in product["variants"].values()),
+                    },
+                )
+            )
     scored.sort(key=lambda s: (s[0], s[1]))
     return [s[2] for s in scored[:limit]]
 
@@ -162,9 +181,11 @@ def list_tickets(
         status: Only tickets with this status (all tickets when omitted).
     """
     _require(state, "customers", customer_id, "customer")
-    return [{k: t[k] for k in ("id", "subject", "status", "priority", "order_id")}
-            for t in state.values("tickets")
-            if t["customer_id"] == customer_id and (status is None or t["status"] == status)]
+    return [
+        {k: t[k] for k in ("id", "subject", "status", "priority", "order_id")}
+        for t in state.values("tickets")
+        if t["customer_id"] == customer_id and (status is None or t["status"] == status)
+    ]
 
 
 @tool
@@ -201,27 +222,39 @@ def create_refund(
     for refund in state.values("refunds"):
         if refund["idempotency_key"] == key:
             if refund["order_id"] != order_id:
-                raise ToolError(f"idempotency_key {key!r} was already used for refund "
-                                f"{refund['id']} of order {refund['order_id']}")
+                raise ToolError(
+                    f"idempotency_key {key!r} was already used for refund "
+                    f"{refund['id']} of order {refund['order_id']}"
+                )
             return refund
     order = _require(state, "orders", order_id, "order")
     if order["status"] not in REFUNDABLE:
-        raise ToolError(f"order {order_id} is {order['status']}; only delivered or returned "
-                        "orders can be refunded")
+        raise ToolError(
+            f"order {order_id} is {order['status']}; only delivered or returned "
+            "orders can be refunded"
+        )
     amount = round(amount_usd, 2) if math.isfinite(amount_usd) else 0.0
     if amount <= 0:
         raise ToolError("amount_usd must be a number greater than 0")
     already = _refunded(state, order_id)
     if amount + already > order["total_usd"] + 1e-9:
         left = round(order["total_usd"] - already, 2)
-        raise ToolError(f"refund of {amount:.2f} exceeds what is left to refund on {order_id}: "
-                        f"total {order['total_usd']:.2f}, already refunded {already:.2f}, "
-                        f"left {left:.2f}")
+        raise ToolError(
+            f"refund of {amount:.2f} exceeds what is left to refund on {order_id}: "
+            f"total {order['total_usd']:.2f}, already refunded {already:.2f}, "
+            f"left {left:.2f}"
+        )
     refund_id = _new_id(state, "refunds", "ref")
     refund = {
-        "id": refund_id, "order_id": order_id, "customer_id": order["customer_id"],
-        "amount_usd": amount, "reason": reason, "idempotency_key": key, "status": "pending",
-        "payment_method_id": order["payment_method_id"], "created_at": NOW,
+        "id": refund_id,
+        "order_id": order_id,
+        "customer_id": order["customer_id"],
+        "amount_usd": amount,
+        "reason": reason,
+        "idempotency_key": key,
+        "status": "pending",
+        "payment_method_id": order["payment_method_id"],
+        "created_at": NOW,
     }
     state.put("refunds", refund_id, refund)
     return refund
@@ -237,8 +270,10 @@ def cancel_order(state: State, order_id: str, reason: str) -> dict[str, Any]:
     """
     order = _require(state, "orders", order_id, "order")
     if order["status"] not in CANCELLABLE:
-        raise ToolError(f"order {order_id} is {order['status']}; only pending or processing "
-                        "orders can be cancelled")
+        raise ToolError(
+            f"order {order_id} is {order['status']}; only pending or processing "
+            "orders can be cancelled"
+        )
     with state.edit("orders", order_id) as draft:
         draft.update(status="cancelled", cancelled_at=NOW, cancel_reason=reason)
     return state.get("orders", order_id)
@@ -246,7 +281,12 @@ def cancel_order(state: State, order_id: str, reason: str) -> dict[str, Any]:
 
 @tool(effect="write")
 def update_address(
-    state: State, customer_id: str, line1: str, city: str, state_code: str, zip: str,
+    state: State,
+    customer_id: str,
+    line1: str,
+    city: str,
+    state_code: str,
+    zip: str,
     country: str = "US",
 ) -> dict[str, Any]:
     """Change a customer's default address (used for future orders).
@@ -283,8 +323,12 @@ def add_ticket_note(
     ticket = _require(state, "tickets", ticket_id, "ticket")
     if not text.strip():
         raise ToolError("note text must not be empty")
-    note = {"id": f"note_{ticket_id.removeprefix('tkt_')}_{len(ticket['notes']) + 1}",
-            "author": author, "text": text, "at": NOW}
+    note = {
+        "id": f"note_{ticket_id.removeprefix('tkt_')}_{len(ticket['notes']) + 1}",
+        "author": author,
+        "text": text,
+        "at": NOW,
+    }
     with state.edit("tickets", ticket_id) as draft:
         draft["notes"].append(note)
     return note
@@ -319,8 +363,15 @@ def send_email(state: State, customer_id: str, subject: str, body: str) -> dict[
     if not subject.strip() or not body.strip():
         raise ToolError("subject and body must not be empty")
     email_id = _new_id(state, "emails", "eml")
-    email = {"id": email_id, "customer_id": customer_id, "to": customer["email"],
-             "subject": subject, "body": body, "status": "sent", "sent_at": NOW}
+    email = {
+        "id": email_id,
+        "customer_id": customer_id,
+        "to": customer["email"],
+        "subject": subject,
+        "body": body,
+        "status": "sent",
+        "sent_at": NOW,
+    }
     state.put("emails", email_id, email)
     return email
 
@@ -344,8 +395,7 @@ def adjust_stock(state: State, product_id: str, variant_id: str, delta: int) -> 
         raise ToolError(f"stock of {variant_id} is {variant['stock']}; cannot remove {-delta}")
     with state.edit("products", product_id) as draft:
         draft["variants"][variant_id]["stock"] += delta
-    return {"product_id": product_id, "variant_id": variant_id,
-            "stock": variant["stock"] + delta}
+    return {"product_id": product_id, "variant_id": variant_id, "stock": variant["stock"] + delta}
 
 
 @tool(effect="write")
@@ -362,6 +412,11 @@ def update_bank_details(state: State, customer_id: str, iban: str) -> dict[str, 
         raise ToolError(f"{iban!r} is not a valid IBAN")
     masked = f"{compact[:2]}** **** **** **** {compact[-4:]}"
     with state.edit("customers", customer_id) as draft:
-        draft["bank_details"] = {"account_holder": customer["name"], "bank_name": "unknown",
-                                 "iban_masked": masked, "verified": False, "updated_at": NOW}
+        draft["bank_details"] = {
+            "account_holder": customer["name"],
+            "bank_name": "unknown",
+            "iban_masked": masked,
+            "verified": False,
+            "updated_at": NOW,
+        }
     return state.get("customers", customer_id)["bank_details"]

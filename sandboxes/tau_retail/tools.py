@@ -94,13 +94,13 @@ def _tool_with_state_argument(effect: Effect) -> Callable[[Callable[..., Any]], 
         hints = get_type_hints(fn)
         description, arg_docs = parse_docstring(fn.__doc__)
         fields: dict[str, Any] = {
-            p.name: (hints.get(p.name, Any), Field(... if p.default is p.empty else p.default,
-                                                   description=arg_docs.get(p.name)))
+            p.name: (
+                hints.get(p.name, Any),
+                Field(... if p.default is p.empty else p.default, description=arg_docs.get(p.name)),
+            )
             for p in params[1:]
         }
-        model = create_model(
-            f"{fn.__name__}_args", __config__=ConfigDict(extra="forbid"), **fields
-        )
+        model = create_model(f"{fn.__name__}_args", __config__=ConfigDict(extra="forbid"), **fields)
         schema = model.model_json_schema()
         schema.pop("title", None)
         schema["properties"] = {
@@ -136,8 +136,9 @@ def _check_items_in_order(order: dict[str, Any], item_ids: list[str], message: s
             raise ToolError(message or f"{item_id} not found")
 
 
-def _price_difference(db: State, order: dict[str, Any], item_ids: list[str],
-                      new_item_ids: list[str]) -> Any:
+def _price_difference(
+    db: State, order: dict[str, Any], item_ids: list[str], new_item_ids: list[str]
+) -> Any:
     """Sum of (new - old) prices in tau's order; checks each new item (int 0 when empty)."""
     if len(item_ids) != len(new_item_ids):
         raise ToolError("the number of items to be exchanged should match")
@@ -202,9 +203,11 @@ def find_user_id_by_name_zip(state: State, first_name: str, last_name: str, zip:
     """
     first, last = first_name.lower(), last_name.lower()
     for user_id, profile in state.items("users"):
-        if (profile["name"]["first_name"].lower() == first
-                and profile["name"]["last_name"].lower() == last
-                and profile["address"]["zip"] == zip):
+        if (
+            profile["name"]["first_name"].lower() == first
+            and profile["name"]["last_name"].lower() == last
+            and profile["address"]["zip"] == zip
+        ):
             return str(user_id)
     raise ToolError("user not found")
 
@@ -310,9 +313,14 @@ def cancel_pending_order(state: State, order_id: str, reason: CancelReason) -> s
         raise ToolError("non-pending order cannot be cancelled")
     if reason not in CANCEL_REASONS:
         raise ToolError("invalid reason")
-    refunds = [{"transaction_type": "refund", "amount": payment["amount"],
-                "payment_method_id": payment["payment_method_id"]}
-               for payment in order["payment_history"]]
+    refunds = [
+        {
+            "transaction_type": "refund",
+            "amount": payment["amount"],
+            "payment_method_id": payment["payment_method_id"],
+        }
+        for payment in order["payment_history"]
+    ]
     gift_card_refunds = [r for r in refunds if "gift_card" in r["payment_method_id"]]
     if gift_card_refunds:
         with state.edit("users", order["user_id"]) as user:
@@ -329,8 +337,13 @@ def cancel_pending_order(state: State, order_id: str, reason: CancelReason) -> s
 
 @tool(effect="write")
 @_tau_errors
-def exchange_delivered_order_items(state: State, order_id: str, item_ids: list[str],
-                                   new_item_ids: list[str], payment_method_id: str) -> str:
+def exchange_delivered_order_items(
+    state: State,
+    order_id: str,
+    item_ids: list[str],
+    new_item_ids: list[str],
+    payment_method_id: str,
+) -> str:
     """Exchange items in a delivered order to new items of the same product type. For a delivered
     order, return or exchange can be only done once by the agent. The agent needs to explain
     the exchange detail and ask for explicit user confirmation (yes/no) to proceed.
@@ -366,8 +379,17 @@ def exchange_delivered_order_items(state: State, order_id: str, item_ids: list[s
 
 @_tool_with_state_argument("write")
 @_tau_errors
-def modify_pending_order_address(db: State, /, order_id: str, address1: str, address2: str,
-                                 city: str, state: str, country: str, zip: str) -> str:
+def modify_pending_order_address(
+    db: State,
+    /,
+    order_id: str,
+    address1: str,
+    address2: str,
+    city: str,
+    state: str,
+    country: str,
+    zip: str,
+) -> str:
     """Modify the shipping address of a pending order. The agent needs to explain the modification
     detail and ask for explicit user confirmation (yes/no) to proceed.
 
@@ -385,15 +407,26 @@ def modify_pending_order_address(db: State, /, order_id: str, address1: str, add
     if order["status"] != "pending":
         raise ToolError("non-pending order cannot be modified")
     with db.edit("orders", order_id) as draft:
-        draft["address"] = {"address1": address1, "address2": address2, "city": city,
-                            "state": state, "country": country, "zip": zip}
+        draft["address"] = {
+            "address1": address1,
+            "address2": address2,
+            "city": city,
+            "state": state,
+            "country": country,
+            "zip": zip,
+        }
     return _dumps(draft)
 
 
 @tool(effect="write")
 @_tau_errors
-def modify_pending_order_items(state: State, order_id: str, item_ids: list[str],
-                               new_item_ids: list[str], payment_method_id: str) -> str:
+def modify_pending_order_items(
+    state: State,
+    order_id: str,
+    item_ids: list[str],
+    new_item_ids: list[str],
+    payment_method_id: str,
+) -> str:
     """Modify items in a pending order to new items of the same product type. For a pending order,
     this function can only be called once. The agent needs to explain the exchange detail
     and ask for explicit user confirmation (yes/no) to proceed.
@@ -424,11 +457,13 @@ def modify_pending_order_items(state: State, order_id: str, item_ids: list[str],
             card["balance"] -= diff_price
             card["balance"] = round(card["balance"], 2)
     with state.edit("orders", order_id) as draft:
-        draft["payment_history"].append({
-            "transaction_type": "payment" if diff_price > 0 else "refund",
-            "amount": abs(diff_price),
-            "payment_method_id": payment_method_id,
-        })
+        draft["payment_history"].append(
+            {
+                "transaction_type": "payment" if diff_price > 0 else "refund",
+                "amount": abs(diff_price),
+                "payment_method_id": payment_method_id,
+            }
+        )
         for item_id, new_item_id in zip(item_ids, new_item_ids, strict=True):
             # tau's first-match lookup, on the items as changed so far (duplicates matter)
             item = [it for it in draft["items"] if it["item_id"] == item_id][0]
@@ -467,18 +502,28 @@ def modify_pending_order_payment(state: State, order_id: str, payment_method_id:
     if method["source"] == "gift_card" and method["balance"] < amount:
         raise ToolError("insufficient gift card balance to pay for the order")
     with state.edit("orders", order_id) as draft:
-        draft["payment_history"].extend([
-            {"transaction_type": "payment", "amount": amount,
-             "payment_method_id": payment_method_id},
-            {"transaction_type": "refund", "amount": amount, "payment_method_id": old_method_id},
-        ])
+        draft["payment_history"].extend(
+            [
+                {
+                    "transaction_type": "payment",
+                    "amount": amount,
+                    "payment_method_id": payment_method_id,
+                },
+                {
+                    "transaction_type": "refund",
+                    "amount": amount,
+                    "payment_method_id": old_method_id,
+                },
+            ]
+        )
     if method["source"] == "gift_card" or "gift_card" in old_method_id:
         with state.edit("users", order["user_id"]) as user:
             methods = user["payment_methods"]
             if method["source"] == "gift_card":
                 methods[payment_method_id]["balance"] -= amount
                 methods[payment_method_id]["balance"] = round(
-                    methods[payment_method_id]["balance"], 2)
+                    methods[payment_method_id]["balance"], 2
+                )
             if "gift_card" in old_method_id:
                 methods[old_method_id]["balance"] += amount
                 methods[old_method_id]["balance"] = round(methods[old_method_id]["balance"], 2)
@@ -487,8 +532,17 @@ def modify_pending_order_payment(state: State, order_id: str, payment_method_id:
 
 @_tool_with_state_argument("write")
 @_tau_errors
-def modify_user_address(db: State, /, user_id: str, address1: str, address2: str, city: str,
-                        state: str, country: str, zip: str) -> str:
+def modify_user_address(
+    db: State,
+    /,
+    user_id: str,
+    address1: str,
+    address2: str,
+    city: str,
+    state: str,
+    country: str,
+    zip: str,
+) -> str:
     """Modify the default address of a user. The agent needs to explain the modification detail and
     ask for explicit user confirmation (yes/no) to proceed.
 
@@ -504,15 +558,22 @@ def modify_user_address(db: State, /, user_id: str, address1: str, address2: str
     if not db.has("users", user_id):
         raise ToolError("user not found")
     with db.edit("users", user_id) as draft:
-        draft["address"] = {"address1": address1, "address2": address2, "city": city,
-                            "state": state, "country": country, "zip": zip}
+        draft["address"] = {
+            "address1": address1,
+            "address2": address2,
+            "city": city,
+            "state": state,
+            "country": country,
+            "zip": zip,
+        }
     return _dumps(draft)
 
 
 @tool(effect="write")
 @_tau_errors
-def return_delivered_order_items(state: State, order_id: str, item_ids: list[str],
-                                 payment_method_id: str) -> str:
+def return_delivered_order_items(
+    state: State, order_id: str, item_ids: list[str], payment_method_id: str
+) -> str:
     """Return some items of a delivered order. The order status will be changed to 'return
     requested'. The agent needs to explain the return detail and ask for explicit user
     confirmation (yes/no) to proceed. The user will receive follow-up email for how and
@@ -531,10 +592,13 @@ def return_delivered_order_items(state: State, order_id: str, item_ids: list[str
     if order["status"] != "delivered":
         raise ToolError("non-delivered order cannot be returned")
     _payment_method(state, order, payment_method_id)
-    if ("gift_card" not in payment_method_id
-            and payment_method_id != order["payment_history"][0]["payment_method_id"]):
+    if (
+        "gift_card" not in payment_method_id
+        and payment_method_id != order["payment_history"][0]["payment_method_id"]
+    ):
         raise ToolError(
-            "payment method should be either the original payment method or a gift card")
+            "payment method should be either the original payment method or a gift card"
+        )
     _check_items_in_order(order, item_ids, "some item not found")
     with state.edit("orders", order_id) as draft:
         draft["status"] = "return requested"
@@ -545,8 +609,12 @@ def return_delivered_order_items(state: State, order_id: str, item_ids: list[str
 
 # ---- calculate: tau's eval, without the unbounded powers ------------------------------
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Pow: operator.pow,
 }
 _UNARY: dict[type, Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 _MAX_POWER_BITS = 1_000_000
@@ -591,8 +659,13 @@ def _walk(node: ast.AST) -> Any:
 
 
 def _check_power(base: Any, exponent: Any) -> None:
-    if (isinstance(base, int) and isinstance(exponent, int) and exponent > 0
-            and abs(base) > 1 and abs(base).bit_length() * exponent > _MAX_POWER_BITS):
+    if (
+        isinstance(base, int)
+        and isinstance(exponent, int)
+        and exponent > 0
+        and abs(base) > 1
+        and abs(base).bit_length() * exponent > _MAX_POWER_BITS
+    ):
         raise ToolError("exponent too large")
 
 
@@ -659,7 +732,7 @@ _COLLECTION_TEXT: dict[str, _CollectionText] = {}
 
 
 def _join_chunk(parts: list[str], j: int) -> bytes:
-    return ", ".join(parts[j * _CHUNK:(j + 1) * _CHUNK]).encode("utf-8")
+    return ", ".join(parts[j * _CHUNK : (j + 1) * _CHUNK]).encode("utf-8")
 
 
 def _collection_chunks(collection: str, records: dict[str, Any]) -> list[bytes]:
@@ -808,13 +881,17 @@ def task_scenario(data: dict[str, Any], task: int, sandbox: Any = None) -> dict[
     folder = _data_folder(box)
     tasks_file = folder / "tasks_test.json"
     if not tasks_file.is_file():
-        raise SandboxError(f"tau_retail: no task file at {tasks_file}",
-                           str(_config().get("seed_hint", "pass --data FOLDER")))
+        raise SandboxError(
+            f"tau_retail: no task file at {tasks_file}",
+            str(_config().get("seed_hint", "pass --data FOLDER")),
+        )
     tasks = _read_json(tasks_file)
     if isinstance(task, bool) or not isinstance(task, int) or not 0 <= task < len(tasks):
-        raise SandboxError(f"tau_retail: task {task} is out of range: {tasks_file.name} has "
-                           f"{len(tasks)} tasks, numbered 0 to {len(tasks) - 1}",
-                           "pass --task N with 0 <= N < " + str(len(tasks)))
+        raise SandboxError(
+            f"tau_retail: task {task} is out of range: {tasks_file.name} has "
+            f"{len(tasks)} tasks, numbered 0 to {len(tasks) - 1}",
+            "pass --task N with 0 <= N < " + str(len(tasks)),
+        )
     spec = tasks[task]
     actions = spec["actions"]
     outputs = [str(o) for o in spec.get("outputs") or []]
@@ -831,9 +908,11 @@ def task_scenario(data: dict[str, Any], task: int, sandbox: Any = None) -> dict[
 
     out = copy.deepcopy(data)
     out["name"] = f"tau-retail-task-{task}"
-    out["description"] = (f"tau-bench retail test task {task} (annotator {spec.get('annotator')}, "
-                          f"user {spec.get('user_id')}); pass = tau's data hash after the "
-                          "ground-truth actions")
+    out["description"] = (
+        f"tau-bench retail test task {task} (annotator {spec.get('annotator')}, "
+        f"user {spec.get('user_id')}); pass = tau's data hash after the "
+        "ground-truth actions"
+    )
     out["input"] = _customer_message(task, spec["instruction"])
     agent = out.setdefault("agent", {}) or {}
     out["agent"] = agent
@@ -867,11 +946,23 @@ def task_scenario(data: dict[str, Any], task: int, sandbox: Any = None) -> dict[
 
 
 TOOLS: dict[str, Callable[..., Any]] = {
-    fn.__name__: fn for fn in (
-        calculate, cancel_pending_order, exchange_delivered_order_items, find_user_id_by_email,
-        find_user_id_by_name_zip, get_order_details, get_product_details, get_user_details,
-        list_all_product_types, modify_pending_order_address, modify_pending_order_items,
-        modify_pending_order_payment, modify_user_address, return_delivered_order_items, think,
+    fn.__name__: fn
+    for fn in (
+        calculate,
+        cancel_pending_order,
+        exchange_delivered_order_items,
+        find_user_id_by_email,
+        find_user_id_by_name_zip,
+        get_order_details,
+        get_product_details,
+        get_user_details,
+        list_all_product_types,
+        modify_pending_order_address,
+        modify_pending_order_items,
+        modify_pending_order_payment,
+        modify_user_address,
+        return_delivered_order_items,
+        think,
         transfer_to_human_agents,
     )
 }
