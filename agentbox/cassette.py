@@ -23,46 +23,71 @@ from agentbox.errors import ModelError
 from agentbox.models import Message, ModelBackend, ModelResponse, ToolCall
 from agentbox.store import StepRow
 
-_TOOLS_JSON: dict[int, tuple[list[dict[str, Any]], str]] = {}
+_TOOLS_DIGEST: dict[int, tuple[list[dict[str, Any]], str]] = {}
 
 
-def _tools_json(tools: list[dict[str, Any]]) -> str:
+def _tools_digest(tools: list[dict[str, Any]]) -> str:
     # A run offers the same tool list object on every call: encode it once.
-    cached = _TOOLS_JSON.get(id(tools))
+    cached = _TOOLS_DIGEST.get(id(tools))
     if cached is not None and cached[0] is tools:
         return cached[1]
-    text = json.dumps(tools, sort_keys=True, default=str)
-    if len(_TOOLS_JSON) > 64:
-        _TOOLS_JSON.clear()
-    _TOOLS_JSON[id(tools)] = (tools, text)
-    return text
+    digest = hashlib.sha256(json.dumps(tools, sort_keys=True, default=str).encode()).hexdigest()
+    if len(_TOOLS_DIGEST) > 64:
+        _TOOLS_DIGEST.clear()
+    _TOOLS_DIGEST[id(tools)] = (tools, digest)
+    return digest
+
+
+class RequestHasher:
+    """Hash a run's successive requests in time proportional to what is new in each.
+
+    The hash of a request is ``sha256(chain(messages) + "|" + sha256(tools JSON))`` where
+    ``chain`` folds ``sha256(previous + canonical JSON of message)`` over the messages. A
+    message list that extends the previous one (the same message objects, as every chat
+    loop sends) reuses its chain, so hashing does not grow with the conversation.
+    Messages already sent must not be changed in place (send new dicts instead).
+    """
+
+    def __init__(self) -> None:
+        self._sent: list[Message] = []
+        self._chain: list[str] = []
+
+    def shared_prefix(self, messages: list[Message]) -> int:
+        """How many leading messages are the previous request's (by identity)."""
+        sent, n = self._sent, min(len(messages), len(self._sent))
+        if n and messages[n - 1] is sent[n - 1] and messages[0] is sent[0]:
+            return n  # the common case: the same conversation, appended to
+        shared = 0
+        while shared < n and messages[shared] is sent[shared]:
+            shared += 1
+        return shared
+
+    def hash(self, messages: list[Message], tools: list[dict[str, Any]]) -> tuple[str, int]:
+        """``(request hash, shared-prefix length with the previous request)``."""
+        shared = self.shared_prefix(messages)
+        chain = self._chain[:shared]
+        head = chain[-1] if chain else ""
+        for message in messages[shared:]:
+            text = head + json.dumps(message, sort_keys=True, default=str)
+            head = hashlib.sha256(text.encode()).hexdigest()
+            chain.append(head)
+        self._sent, self._chain = list(messages), chain
+        digest = hashlib.sha256(f"{head}|{_tools_digest(tools)}".encode()).hexdigest()
+        return digest, shared
 
 
 def request_hash(messages: list[Message], tools: list[dict[str, Any]]) -> str:
-    """sha256 of the canonical JSON of a request: ``{"messages": ..., "tools": ...}``
-    with sorted keys (the bytes of ``json.dumps(..., sort_keys=True)``)."""
-    blob = (
-        '{"messages": '
-        + json.dumps(messages, sort_keys=True, default=str)
-        + ', "tools": '
-        + _tools_json(tools)
-        + "}"
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
+    """The hash of one request (see :class:`RequestHasher`)."""
+    return RequestHasher().hash(messages, tools)[0]
 
 
 def compact_request(
-    messages: list[Message], tools: list[dict[str, Any]], previous: list[Message] | None
+    messages: list[Message], tools: list[dict[str, Any]], hasher: RequestHasher
 ) -> dict[str, Any]:
     """The stored form of a request: hash, shared-prefix length, new messages, tool names."""
-    shared = 0
-    if previous:
-        for a, b in zip(previous, messages, strict=False):
-            if a != b:
-                break
-            shared += 1
+    digest, shared = hasher.hash(messages, tools)
     return {
-        "hash": request_hash(messages, tools),
+        "hash": digest,
         "prefix": shared,
         "delta": messages[shared:],
         "tools": [t["function"]["name"] for t in tools],
@@ -138,11 +163,12 @@ class CassetteModel:
         self.name = llm_steps[0].name if llm_steps and llm_steps[0].name else "cassette"
         self.missed = False
         self.hits = 0
+        self._hasher = RequestHasher()
 
     def complete(
         self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int
     ) -> ModelResponse:
-        digest = request_hash(messages, tools)
+        digest = self._hasher.hash(messages, tools)[0]
         if not self.missed and ordinal < len(self.entries) and self.entries[ordinal].hash == digest:
             self.hits += 1
             return response_from(self.entries[ordinal].step)

@@ -35,7 +35,7 @@ from agentbox.agents.context import AgentContext, ToolResult, render_result
 from agentbox.agents.llm import run_llm_loop
 from agentbox.agents.python import load_entry
 from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver, fixed_approver
-from agentbox.cassette import compact_request, response_from
+from agentbox.cassette import RequestHasher, compact_request, response_from
 from agentbox.errors import AgentboxError, EndRun, RunHalted, ToolError
 from agentbox.evals import ExpectationResult, RunOutcome, check_expectations
 from agentbox.models import Message, ModelResponse
@@ -178,8 +178,9 @@ class Runner:
         self._lineage = lineage or {}
         self._incomplete = incomplete
         self._after_prefix = after_prefix
-        self._last_request: list[Message] | None = None
+        self._hasher = RequestHasher()
         self._started = 0.0
+        self._row_refreshed = time.perf_counter()
         self._recommendations: list[dict[str, Any]] = []
 
     # ---- bookkeeping ---------------------------------------------------------------
@@ -195,8 +196,16 @@ class Runner:
         self._tick()
         step.counters = self.counters.to_json()
         self.store.add_step(step)
+        self._refresh_run_row(step.counters)
         self._emit(step)
         return step
+
+    def _refresh_run_row(self, counters: dict[str, Any]) -> None:
+        """Keep the run row's totals fresh for live views (at most twice a second)."""
+        now = time.perf_counter()
+        if now - self._row_refreshed >= 0.5:
+            self._row_refreshed = now
+            self.store.update_run(self.run_id, counters=counters)
 
     def _new_step(self, kind: str, name: str | None = None, **fields: Any) -> StepRow:
         step = StepRow(self.run_id, self.next_idx, kind, name, started_at=time.time(), **fields)
@@ -255,12 +264,11 @@ class Runner:
         if self._prefix:
             step = self._take("llm", None)
             self._replayed(step)
-            self._last_request = list(messages)
+            self._hasher.hash(messages, tools)  # keep the request chain in step
             return response_from(step)
         self._leave_prefix_if_done()
         self._halt_if_over_budget(next_is_tool=False)
-        request = compact_request(messages, tools, self._last_request)
-        self._last_request = list(messages)
+        request = compact_request(messages, tools, self._hasher)
         started = time.perf_counter()
         response = self.plan.model.complete(messages, tools, self.counters.model_calls)
         latency = response.latency_s or (time.perf_counter() - started)

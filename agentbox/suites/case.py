@@ -23,8 +23,6 @@ nothing and prints nothing.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -33,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver
-from agentbox.cassette import request_diff
+from agentbox.cassette import RequestHasher, request_diff
 from agentbox.errors import ModelError, Problem, ScenarioError
 from agentbox.models import Message, ModelResponse, ToolCall
 from agentbox.scenario import Scenario, parse_scenario
@@ -350,17 +348,11 @@ class CaseCassette:
         self.name = cassette.model
         self.miss: str | None = None
         """The first miss message (kept even if an agent swallows the error)."""
-        self._tools: tuple[list[dict[str, Any]], list[dict[str, Any]], str] | None = None
+        self._hasher = RequestHasher()
 
     def _hash(self, messages: list[Message], tools: list[dict[str, Any]]) -> str:
-        """:func:`agentbox.cassette.request_hash`, encoding the (unchanging) tools once."""
-        cached = self._tools
-        if cached is None or cached[0] is not tools or cached[1] != tools:
-            text = json.dumps(tools, sort_keys=True, default=str)
-            cached = self._tools = (tools, json.loads(text), text)
-        body = ", ".join(json.dumps(m, sort_keys=True, default=str) for m in messages)
-        blob = f'{{"messages": [{body}], "tools": {cached[2]}}}'
-        return hashlib.sha256(blob.encode()).hexdigest()
+        """:func:`agentbox.cassette.request_hash`, incrementally over the run's calls."""
+        return self._hasher.hash(messages, tools)[0]
 
     def complete(
         self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int
