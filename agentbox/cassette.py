@@ -137,7 +137,6 @@ def request_diff(recorded: list[Message], new: list[Message]) -> str:
 class _Entry:
     hash: str
     step: StepRow
-    messages: list[Message]
 
 
 class CassetteModel:
@@ -153,11 +152,7 @@ class CassetteModel:
         self, steps: list[StepRow], mode: str = "strict", live: ModelBackend | None = None
     ) -> None:
         llm_steps = [s for s in steps if s.kind == "llm"]
-        requests = rebuild_requests(llm_steps)
-        self.entries = [
-            _Entry(s.data.get("request", {}).get("hash", ""), s, m)
-            for s, m in zip(llm_steps, requests, strict=True)
-        ]
+        self.entries = [_Entry(s.data.get("request", {}).get("hash", ""), s) for s in llm_steps]
         self.mode = mode
         self.live = live
         self.name = llm_steps[0].name if llm_steps and llm_steps[0].name else "cassette"
@@ -188,9 +183,9 @@ class CassetteModel:
                 f"{len(self.entries)} model call(s)"
             )
         same_hash = [i for i, e in enumerate(self.entries) if e.hash == digest]
-        nearest = self.entries[ordinal]
         where = f" (an identical request was recorded at call {same_hash[0]})" if same_hash else ""
-        diff = request_diff(nearest.messages, messages)
+        recorded = rebuild_requests([e.step for e in self.entries])[ordinal]  # only on a miss
+        diff = request_diff(recorded, messages)
         if not diff:
             diff = "(messages are identical: the offered tools differ)"
         return f"cassette miss at model call {ordinal}{where}; request vs recording:\n{diff}"

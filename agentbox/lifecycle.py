@@ -31,7 +31,7 @@ from agentbox.cassette import CassetteModel
 from agentbox.config import Settings
 from agentbox.errors import AgentboxError, StoreError
 from agentbox.models import make_model
-from agentbox.planning import RunOptions, RunPlan, plan_from_scenario
+from agentbox.planning import RunOptions, RunPlan, load_task_scenario, plan_from_scenario
 from agentbox.replay import state_at
 from agentbox.runner import Incomplete, Runner, RunResult, StepObserver
 from agentbox.sandbox.loader import load_state_source, state_hash
@@ -40,10 +40,13 @@ from agentbox.scenario import PolicySpec, Scenario, load_scenario, parse_scenari
 from agentbox.store import RunRow, StepRow, TraceStore
 
 
-def stored_scenario(run: RunRow, *, current: bool = False) -> Scenario:
+def stored_scenario(run: RunRow, settings: Settings, *, current: bool = False) -> Scenario:
     """The scenario of a run: as recorded, or (``current``) as its file says now."""
     path = Path(run.scenario_path) if run.scenario_path else None
     if current and path is not None and path.is_file():
+        task = run.options.get("task")
+        if task is not None:
+            return load_task_scenario(path, settings, int(task))
         return load_scenario(path)
     return parse_scenario(run.scenario_json, path or Path(run.scenario), {})
 
@@ -57,7 +60,7 @@ def plan_for_run(
     options: RunOptions | None = None,
 ) -> RunPlan:
     """A plan that reproduces a stored run's world: its scenario, sandbox and seed."""
-    scenario = stored_scenario(run, current=current)
+    scenario = stored_scenario(run, settings, current=current)
     if run.seed_hash is None:
         raise StoreError(f"run {run.id} has no recorded seed state")
     base = options or RunOptions()
@@ -383,7 +386,7 @@ def replay_run(
         lineage={"replay_of": parent.id},
     )
     result = runner.run()
-    return ReplayResult(result, compare_steps(steps, store.steps(result.run_id)))
+    return ReplayResult(result, compare_steps(steps, runner.steps()))
 
 
 def state_diff(store: TraceStore, run: RunRow, a: int, b: int) -> list[tuple[str, str, Any, Any]]:

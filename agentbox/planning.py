@@ -65,6 +65,8 @@ class RunPlan:
     budgets: Budgets
     approvals: ApprovalsSpec
     extra_tools: dict[str, ToolSpec] = field(default_factory=dict)
+    task: int | None = None
+    """The task index when the scenario came from a sandbox task set (``--task``)."""
     """Tools the agent may call but the model is not offered: the sandbox's HTTP mocks
     (``http METHOD host/path``) for python agents."""
 
@@ -178,17 +180,17 @@ def plan_from_scenario(
     )
 
 
-def plan_run(scenario_path: Path, settings: Settings, options: RunOptions | None = None) -> RunPlan:
-    """Load and resolve a scenario file (see :func:`plan_from_scenario`).
+def load_task_scenario(
+    scenario_path: Path, settings: Settings, task: int, data_path: Path | None = None
+) -> Scenario:
+    """A scenario file rewritten for one task by its sandbox's ``task_scenario`` hook.
 
-    With ``options.task``, the sandbox's ``task_scenario(data, task)`` hook rewrites the
-    scenario data first (one scenario file serves a whole task set).
+    Raises:
+        ScenarioError: the file is malformed, or its sandbox defines no tasks.
     """
-    if options is None or options.task is None:
-        return plan_from_scenario(load_scenario(scenario_path), settings, options)
     data, lines = load_yaml(scenario_path)
     probe = parse_scenario(data, scenario_path, lines)
-    sandbox = load_sandbox(resolve_sandbox_path(probe, settings), seed_override=options.data_path)
+    sandbox = load_sandbox(resolve_sandbox_path(probe, settings), seed_override=data_path)
     if sandbox.task_scenario is None:
         raise _problem(
             probe,
@@ -198,7 +200,21 @@ def plan_run(scenario_path: Path, settings: Settings, options: RunOptions | None
         )
     hook = sandbox.task_scenario
     if "sandbox" in inspect.signature(hook).parameters:  # hooks may need the data folder in use
-        data = hook(data, options.task, sandbox=sandbox)  # type: ignore[call-arg]
+        data = hook(data, task, sandbox=sandbox)  # type: ignore[call-arg]
     else:
-        data = hook(data, options.task)
-    return plan_from_scenario(parse_scenario(data, scenario_path, lines), settings, options)
+        data = hook(data, task)
+    return parse_scenario(data, scenario_path, lines)
+
+
+def plan_run(scenario_path: Path, settings: Settings, options: RunOptions | None = None) -> RunPlan:
+    """Load and resolve a scenario file (see :func:`plan_from_scenario`).
+
+    With ``options.task``, the sandbox's ``task_scenario(data, task)`` hook rewrites the
+    scenario data first (one scenario file serves a whole task set).
+    """
+    if options is None or options.task is None:
+        return plan_from_scenario(load_scenario(scenario_path), settings, options)
+    scenario = load_task_scenario(scenario_path, settings, options.task, options.data_path)
+    plan = plan_from_scenario(scenario, settings, options)
+    plan.task = options.task
+    return plan

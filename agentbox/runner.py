@@ -179,6 +179,7 @@ class Runner:
         self._incomplete = incomplete
         self._after_prefix = after_prefix
         self._hasher = RequestHasher()
+        self._steps: dict[int, StepRow] = {}  # every step of this run, as stored
         self._started = 0.0
         self._row_refreshed = time.perf_counter()
         self._recommendations: list[dict[str, Any]] = []
@@ -196,6 +197,7 @@ class Runner:
         self._tick()
         step.counters = self.counters.to_json()
         self.store.add_step(step)
+        self._steps[step.idx] = step
         self._refresh_run_row(step.counters)
         self._emit(step)
         return step
@@ -239,9 +241,10 @@ class Runner:
                 }
             )
         if self._copy_prefix:
-            copy = dataclasses.replace(step, run_id=self.run_id)
-            self.store.add_step(copy)
-            self._emit(copy)
+            step = dataclasses.replace(step, run_id=self.run_id)
+            self.store.add_step(step)
+            self._emit(step)
+        self._steps[step.idx] = step
 
     def _take(self, kind: str, name: str | None) -> StepRow:
         step = self._prefix.pop(0)
@@ -394,6 +397,7 @@ class Runner:
             self.next_idx = step.idx
             self._leave_prefix_if_done()
             self.store.delete_step(self.run_id, step.idx)
+            self._steps.pop(step.idx, None)
             return self._execute(step.name or "", step.data["args"], dict(step.data))
         content = (
             f"Error: the outcome of this {step.name} call is unknown (the run was "
@@ -430,6 +434,7 @@ class Runner:
                 duration_s=step.duration_s,
                 counters=step.counters,
             )
+            self._steps[step.idx] = step
             self._emit(step)
         else:
             self._record(step)
@@ -459,9 +464,9 @@ class Runner:
                 raise _Parked(approval_id)
             self.store.update_run(self.run_id, status="running")
         if verdict.verdict == "fail":
-            self.store.update_step(
-                self.run_id, hold.idx, status="failed", data={**hold.data, "reason": verdict.reason}
-            )
+            hold.status, hold.data = "failed", {**hold.data, "reason": verdict.reason}
+            self.store.update_step(self.run_id, hold.idx, status=hold.status, data=hold.data)
+            self._steps[hold.idx] = hold
             raise RunHalted(
                 "halted",
                 f"{name} held by rule {decision.rule!r} ({decision.reason}); "
@@ -506,6 +511,7 @@ class Runner:
         )
         hold.status = status
         self.store.update_step(self.run_id, hold.idx, status=status, data=hold.data)
+        self._steps[hold.idx] = hold
         self._emit(hold)
         data.update(args=final_args, decision=final_decision.to_json(), approval_id=approval_id)
         if status == "denied":
@@ -526,6 +532,7 @@ class Runner:
         intent = spec.effect == "write"
         if intent:  # commit the intent before the side effect
             self.store.add_step(step)
+            self._steps[step.idx] = step
         started = time.perf_counter()
         value: Any = None
         ending: EndRun | None = None
@@ -586,6 +593,7 @@ class Runner:
                 options={
                     "seed_source": plan.seed_source,
                     "approvals": plan.approvals.handler,
+                    "task": plan.task,
                     "budgets": plan.budgets.model_dump(exclude_none=True),
                 },
                 **self._lineage,
@@ -657,6 +665,12 @@ class Runner:
             return None if result is None else render_result(result)
         return run_llm_loop(ctx, scenario.agent.max_steps)
 
+    def steps(self) -> list[StepRow]:
+        """This run's steps in order (from memory when it holds them all)."""
+        if len(self._steps) == self.next_idx:
+            return [self._steps[i] for i in range(self.next_idx)]
+        return self.store.steps(self.run_id)
+
     def _judge(self, spec: JudgeExpectation, output: str) -> tuple[bool, str, dict[str, Any]]:
         from agentbox.suites.judge import judge  # the judge may import litellm
 
@@ -668,7 +682,7 @@ class Runner:
             status=status,
             output=output,
             counters=self.counters,
-            steps=self.store.steps(self.run_id),
+            steps=self.steps(),
             state=self.state,
             sandbox=self.plan.sandbox,
         )

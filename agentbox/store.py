@@ -238,6 +238,7 @@ class TraceStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._blobs: dict[str, Any] = {}
         try:
             self.conn = sqlite3.connect(
                 self.path, timeout=10, check_same_thread=False, isolation_level=None
@@ -288,11 +289,22 @@ class TraceStore:
             self.conn.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (digest, data))
 
     def get_blob(self, digest: str) -> Any:
-        """Load a stored JSON value. Raises StoreError when absent."""
+        """Load a stored JSON value (treat it as read-only: recent ones are shared).
+
+        Raises:
+            StoreError: no blob with that hash.
+        """
+        cached = self._blobs.get(digest)
+        if cached is not None:
+            return cached
         row = self.conn.execute("SELECT data FROM blobs WHERE hash=?", (digest,)).fetchone()
         if row is None:
             raise StoreError(f"state blob {digest[:12]} is missing from {self.path}")
-        return json.loads(zlib.decompress(row[0]))
+        value = json.loads(zlib.decompress(row[0]))
+        if len(self._blobs) >= 4:  # seeds are large and few: keep the last ones decoded
+            self._blobs.pop(next(iter(self._blobs)))
+        self._blobs[digest] = value
+        return value
 
     # ---- runs ----------------------------------------------------------------------
     def create_run(self, **fields: Any) -> None:

@@ -748,7 +748,9 @@ def _collection_chunks(collection: str, records: dict[str, Any]) -> list[bytes]:
         stale = [k for k, r in records.items() if memo.records.get(k, _ABSENT) is not r]
         if not stale:
             return memo.chunks
-        if all(k in memo.index for k in stale):
+        # a few changed records: splice them in; most records changed (another seed
+        # object, e.g. one decoded from a trace store): rebuild and remember it below
+        if len(stale) <= len(records) // 4 and all(k in memo.index for k in stale):
             parts = memo.parts.copy()
             for key in stale:
                 parts[memo.index[key]] = f"({key!r}, {to_hashable(records[key])})"
