@@ -83,11 +83,14 @@ def store_waiter(
     on_timeout: Literal["deny", "fail"] = "deny",
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Approver:
     """Wait for a decision made by another process (``agentbox approve``, the TUI).
 
     Polls the approval record every ``poll_s`` seconds; after ``timeout_s`` seconds the
     call is denied (or the run fails), as the scenario's ``approvals.on_timeout`` says.
+    When ``cancelled()`` turns true (say, the TUI is closing) the run parks instead, to be
+    continued by ``agentbox resume``.
     """
 
     def decide(request: ApprovalRequest) -> ApprovalDecision:
@@ -102,6 +105,8 @@ def store_waiter(
                     reason=row.decision_reason or "",
                     by=row.decided_by or "?",
                 )
+            if cancelled is not None and cancelled():
+                return ApprovalDecision("park", reason="stopped waiting", by="agentbox")
             if deadline is not None and clock() >= deadline:
                 reason = f"no decision within {timeout_s:g} s"
                 if on_timeout == "deny":

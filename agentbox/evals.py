@@ -104,9 +104,10 @@ def path_exists(value: Any) -> bool:
     return value is not _MISSING
 
 
-def _subset(expected: Any, actual: Any) -> bool:
+def matches_subset(expected: Any, actual: Any) -> bool:
+    """Whether ``actual`` holds ``expected`` (dicts: a key subset, recursively; numbers: by value)."""
     if isinstance(expected, dict) and isinstance(actual, dict):
-        return all(k in actual and _subset(v, actual[k]) for k, v in expected.items())
+        return all(k in actual and matches_subset(v, actual[k]) for k, v in expected.items())
     if isinstance(expected, float | int) and isinstance(actual, float | int):
         return float(expected) == float(actual)
     return bool(expected == actual)
@@ -154,7 +155,11 @@ def check_expectations(
         args = args or {}
         pool = executed[cursor:] if expect.ordered else executed
         hit = next(
-            (j for j, s in enumerate(pool) if s.name == tool and _subset(args, s.data.get("args"))),
+            (
+                j
+                for j, s in enumerate(pool)
+                if s.name == tool and matches_subset(args, s.data.get("args"))
+            ),
             None,
         )
         label = f"tool_calls[{i}] {tool}"
@@ -187,7 +192,9 @@ def check_expectations(
         label = f"state[{i}] {check.path}"
         if "equals" in check.model_fields_set:
             ok = (
-                path_exists(value) and _subset(check.equals, value) and _subset(value, check.equals)
+                path_exists(value)
+                and matches_subset(check.equals, value)
+                and matches_subset(value, check.equals)
             )
             got = json.dumps(value, default=str) if path_exists(value) else "nothing"
             out.append(

@@ -38,7 +38,6 @@ Effects default to ``read`` for GET/HEAD/OPTIONS and ``write`` for everything el
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import json
 import re
@@ -54,6 +53,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from agentbox.errors import SandboxError, ToolError
+from agentbox.sandbox.loader import import_file
 from agentbox.sandbox.tools import Effect, ToolSpec, parse_docstring
 
 __all__ = ["HttpMock", "http_mock", "load_http_mocks", "response_for", "sandbox_tools"]
@@ -356,19 +356,8 @@ def load_http_mocks(sandbox_path: Path) -> list[HttpMock]:
     if cached is not None and cached[0] == mtime:
         return cached[1]
     module_name = f"agentbox_sandbox_{file.parent.name}_http_mocks"
-    spec = importlib.util.spec_from_file_location(module_name, file)
-    if spec is None or spec.loader is None:
-        raise SandboxError(f"{file}: cannot import")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[module_name]
-        raise SandboxError(
-            f"{file}: import failed: {type(exc).__name__}: {exc}",
-            "handlers take (state, request, **path/body args)",
-        ) from exc
+    sys.modules.pop(module_name, None)  # the file changed (or is new): import it afresh
+    module = import_file(file, module_name, "handlers take (state, request, **path/body args)")
     mocks: list[HttpMock] = []
     seen: dict[str, HttpMock] = {}
     for value in vars(module).values():

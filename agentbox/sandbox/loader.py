@@ -131,23 +131,31 @@ def state_hash(collections: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def import_file(path: Path, module_name: str, hint: str = "") -> Any:
+    """Import a Python file as ``module_name`` (reused while it is the same file).
+
+    Raises:
+        SandboxError: the file cannot be imported (its exception is named).
+    """
+    loaded = sys.modules.get(module_name)
+    if loaded is not None and getattr(loaded, "__file__", None) == str(path):
+        return loaded
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise SandboxError(f"{path}: cannot import")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise SandboxError(f"{path}: import failed: {type(exc).__name__}: {exc}", hint) from exc
+    return module
+
+
 def load_tools_module(path: Path, module_name: str) -> tuple[dict[str, ToolSpec], Any]:
     """Import ``path``; return its @tool functions (in definition order) and the module."""
-    if module_name in sys.modules and getattr(sys.modules[module_name], "__file__", None) == str(
-        path
-    ):
-        module = sys.modules[module_name]
-    else:
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        if spec is None or spec.loader is None:
-            raise SandboxError(f"{path}: cannot import")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            del sys.modules[module_name]
-            raise SandboxError(f"{path}: import failed: {type(exc).__name__}: {exc}") from exc
+    module = import_file(path, module_name)
     tools: dict[str, ToolSpec] = {}
     for value in vars(module).values():
         spec_ = getattr(value, "__agentbox_tool__", None)

@@ -32,6 +32,7 @@ from jsonpointer import unescape
 
 from agentbox.config import Settings, load_settings
 from agentbox.errors import AgentboxError
+from agentbox.evals import matches_subset
 from agentbox.lifecycle import state_diff
 from agentbox.planning import plan_from_scenario
 from agentbox.replay import state_at
@@ -120,14 +121,6 @@ def _executed_calls(steps: list[StepRow]) -> list[dict[str, Any]]:
     ]
 
 
-def _subset(expected: Any, actual: Any) -> bool:
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        return all(k in actual and _subset(v, actual[k]) for k, v in expected.items())
-    if isinstance(expected, float | int) and isinstance(actual, float | int):
-        return float(expected) == float(actual)
-    return bool(expected == actual)
-
-
 def _covers(derived: list[dict[str, Any]], wanted: list[dict[str, Any]], ordered: bool) -> bool:
     """Whether the derived (executed, in order) calls satisfy every wanted call spec."""
     cursor = 0
@@ -135,7 +128,8 @@ def _covers(derived: list[dict[str, Any]], wanted: list[dict[str, Any]], ordered
         ((tool, args),) = spec.items()
         pool = derived[cursor:] if ordered else derived
         hit = next(
-            (i for i, c in enumerate(pool) if tool in c and _subset(args or {}, c[tool])), None
+            (i for i, c in enumerate(pool) if tool in c and matches_subset(args or {}, c[tool])),
+            None,
         )
         if hit is None:
             return False

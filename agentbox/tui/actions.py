@@ -10,12 +10,11 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver, Verdict
+from agentbox.approvals import Approver, store_waiter
 from agentbox.store import FINISHED, RunRow, TraceStore
 
 if TYPE_CHECKING:
@@ -78,23 +77,7 @@ def tui_approver(
     When ``cancelled()`` turns true (the TUI is closing) the run parks instead of
     blocking the process: ``agentbox resume`` continues it later.
     """
-
-    def decide(request: ApprovalRequest) -> ApprovalDecision:
-        while True:
-            row = store.get_approval(request.approval_id)
-            if row.status != "pending":
-                verdict: Verdict = "approve" if row.status == "approved" else "deny"
-                return ApprovalDecision(
-                    verdict,
-                    args=row.edited_args,
-                    reason=row.decision_reason or "",
-                    by=row.decided_by or "?",
-                )
-            if cancelled():
-                return ApprovalDecision("park", reason="the TUI closed while waiting", by="tui")
-            time.sleep(poll_s)
-
-    return decide
+    return store_waiter(store, poll_s=poll_s, cancelled=cancelled)
 
 
 def check_edited_args(
