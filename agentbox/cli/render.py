@@ -162,6 +162,8 @@ def print_step(console: Console, step: StepRow, *, live: bool = False) -> None:
 def run_header(run: RunRow) -> str:
     """``run 3fa2… · scenario · sandbox · mode · model`` (rich markup)."""
     lineage = f" · fork of {run.parent_id}@{run.fork_step}" if run.parent_id else ""
+    if run.replay_of:
+        lineage += f" · replay of {run.replay_of} (not live evidence)"
     return (
         f"[bold]run {run.id}[/] · {escape(run.scenario)} · sandbox {run.sandbox} · "
         f"mode {run.mode} · {run.agent}/{run.model}{lineage}"
@@ -240,7 +242,7 @@ def runs_table(runs: list[RunRow]) -> Table:
     import datetime as _dt
 
     table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
-    table.add_column("run", no_wrap=True, min_width=10)
+    table.add_column("run", no_wrap=True, min_width=12)
     table.add_column("scenario", no_wrap=True, max_width=24, overflow="ellipsis")
     table.add_column("mode", no_wrap=True)
     table.add_column("status", no_wrap=True, min_width=9)
@@ -254,8 +256,9 @@ def runs_table(runs: list[RunRow]) -> Table:
         status = run.display_status
         started = _dt.datetime.fromtimestamp(run.started_at)
         when = started.strftime("%H:%M:%S" if started.date() == today else "%Y-%m-%d %H:%M")
+        lineage = " ↺" if run.replay_of else " ⑂" if run.parent_id else ""
         table.add_row(
-            run.id,
+            run.id + lineage,
             run.scenario,
             run.mode,
             Text(status, style=STATUS_STYLE.get(status, "")),
