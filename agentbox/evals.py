@@ -114,7 +114,8 @@ def matches_subset(expected: Any, actual: Any) -> bool:
 
 
 def _executed(steps: list[StepRow]) -> list[StepRow]:
-    return [s for s in steps if s.kind == "tool" and s.status in ("ok", "error")]
+    """Tool calls that ran and succeeded (not blocked, denied, invalid or failed)."""
+    return [s for s in steps if s.kind == "tool" and s.status == "ok"]
 
 
 def _count(name: str, expected: int | None, actual: int) -> list[ExpectationResult]:

@@ -247,6 +247,9 @@ def fork_run(
         plan.model = make_model(edits.model, plan.scenario.script, plan.scenario.agent.params)
         plan.model_name = edits.model
     replacement = load_state_source(edits.state_file) if edits.state_file else None
+    probe = State(replacement) if replacement is not None else state_at(store, parent, at - 1)
+    for path, value in edits.set_values.items():  # refuse a bad --set before writing a run
+        probe.apply_patch(set_ops(probe, path, value))
 
     def apply_edits(runner: Runner) -> None:
         step = runner._new_step(
@@ -373,6 +376,17 @@ def replay_run(
     the recorded one. ``mode``: ``strict`` or ``live-on-miss``.
     """
     parent = store.get_run(run_id)
+    if not parent.finished:
+        raise StoreError(
+            f"run {parent.id} is {parent.display_status}: only finished runs replay",
+            f"resume it first: agentbox resume {parent.id}",
+        )
+    if parent.parent_id is not None:
+        raise StoreError(
+            f"run {parent.id} is a fork of {parent.parent_id}: its edits cannot be replayed "
+            "from the cassette",
+            f"replay the parent ({parent.parent_id}), or export the fork as a case",
+        )
     steps = store.steps(parent.id)
     plan = plan_for_run(store, parent, settings, current=True)
     if scenario_override is not None:

@@ -246,6 +246,26 @@ class Runner:
             self._emit(step)
         self._steps[step.idx] = step
 
+    def _skip_markers(self) -> None:
+        """Replay the fork markers at the head of the prefix (a fork being resumed)."""
+        while self._prefix and self._prefix[0].kind == "fork":
+            marker = self._prefix.pop(0)
+            point = self.store.checkpoint_before(marker.run_id, marker.idx)
+            if point is not None and point[0] == marker.idx:  # fork --state-file
+                self.state = State(self.store.get_blob(point[1]))
+                if self._copy_prefix:
+                    self.store.add_checkpoint(self.run_id, marker.idx, point[1], "copied")
+            message = marker.data.get("edits", {}).get("message")
+            if message:
+                self.injected.append({"role": "user", "content": message})
+            self._replayed(marker)
+
+    def _abandon_prefix(self) -> None:
+        """Stop serving the recording; new steps go after everything already stored."""
+        if self._prefix:
+            self.next_idx = max(self.next_idx, self._prefix[-1].idx + 1)
+            self._prefix = []
+
     def _take(self, kind: str, name: str | None) -> StepRow:
         step = self._prefix.pop(0)
         if step.kind != kind or (name is not None and step.name != name):
@@ -264,6 +284,7 @@ class Runner:
     # ---- the two things an agent can do -------------------------------------------
     def model_call(self, messages: list[Message], tools: list[dict[str, Any]]) -> ModelResponse:
         """Ask the model (budget-checked) and record an ``llm`` step."""
+        self._skip_markers()
         if self._prefix:
             step = self._take("llm", None)
             self._replayed(step)
@@ -298,6 +319,7 @@ class Runner:
 
     def tool_call(self, name: str, raw_args: Any, call_id: str | None) -> ToolResult:
         """Pass one tool call through the gate and record it (see the module docstring)."""
+        self._skip_markers()
         if self._prefix:
             served = self._serve_tool(name)
             if served is not None:
@@ -364,21 +386,22 @@ class Runner:
         head = self._prefix[0]
         if head.kind == "approval":
             hold = self._take("approval", name)
-            if hold.status == "pending":  # a parked hold: decide it now, then go live
-                self._replayed(dataclasses.replace(hold, patch=None))
+            # a parked hold, or a decided one whose call the recording does not hold (a
+            # fork at that call): apply its decision (from the store) and go live
+            if hold.status == "pending" or not self._prefix:
+                self._replayed(hold)
                 self._leave_prefix_if_done()
+                spec = self.plan.tool(name)
                 data = {
                     "tool": name,
                     "call_id": hold.data.get("call_id", f"call_{hold.idx}"),
                     "args": hold.data["args"],
-                    "effect": "write",
+                    "effect": spec.effect if spec else "write",
                     "valid": True,
                     "decision": hold.data["decision"],
                 }
                 return self._decide_hold(hold, data)
             self._replayed(hold)
-            if not self._prefix:
-                return None
         step = self._take("tool", name)
         if step.status == "pending":  # intent committed, result never recorded
             return self._incomplete_write(step)
@@ -454,7 +477,9 @@ class Runner:
                 by=stored.decided_by or "unknown",
             )
         else:
-            self.store.update_run(self.run_id, status="awaiting_approval")
+            self.store.update_run(
+                self.run_id, status="awaiting_approval", counters=self.counters.to_json()
+            )
             waited = time.perf_counter()
             verdict = self.approver(
                 ApprovalRequest(approval_id, self.run_id, hold.idx, name, args, decision)
@@ -622,11 +647,13 @@ class Runner:
         except EndRun as end:
             output = end.output if end.output is not None else render_result(end.result)
         except RunHalted as halt:
+            self._abandon_prefix()
             status, reason = halt.status, halt.reason
             self._record(
                 self._new_step("policy", "halt", status=halt.status, data={"reason": halt.reason})
             )
         except AgentboxError as exc:
+            self._abandon_prefix()
             status, reason = "failed", exc.message
             self._record(
                 self._new_step(
@@ -637,6 +664,7 @@ class Runner:
                 )
             )
         except Exception as exc:  # the user's agent code crashed
+            self._abandon_prefix()
             status, reason = "failed", f"{type(exc).__name__}: {exc}"
             self._record(
                 self._new_step(
@@ -646,6 +674,7 @@ class Runner:
                     data={"error": reason, "traceback": traceback.format_exc(limit=12)},
                 )
             )
+        self._abandon_prefix()
         self._record(
             self._new_step(
                 "final", status, status=status, data={"output": output, "reason": reason}

@@ -198,11 +198,12 @@ class Expect(_Model):
     status: str | None = None
     """Final run status: completed, halted, failed."""
     tool_calls: list[ToolCallSpec] = []
-    """Tool calls that must have run, each ``{tool: {arg: value}}`` (argument subset)."""
+    """Tool calls that must have run and succeeded, each ``{tool: {arg: value}}`` (argument
+    subset); blocked, denied, invalid and failed calls do not count."""
     ordered: bool = False
     """Whether ``tool_calls`` must happen in the listed order."""
     no_tool_calls: list[str] = []
-    """Tools that must not have been executed."""
+    """Tools that must not have run successfully (blocked or denied attempts are fine)."""
     state: list[StateExpectation] = []
     """Checks on the final state."""
     holds: int | None = Field(None, ge=0)

@@ -241,3 +241,78 @@ def test_show_state_at_a_step_and_the_diff_between_steps(cli, store_path: Path) 
         ("refunds", "ref_0001", None)
     ]
     assert cli("show", run_id, "--diff", "1").exit_code == 2
+
+
+def test_a_parked_fork_resumes(settings: Settings, store: TraceStore) -> None:
+    parent = _run(ROOT / "scenarios/refund-over-limit.yaml", settings, store)
+    child = fork_run(
+        store,
+        parent,
+        2,
+        settings,
+        ForkEdits(set_values={"orders.ord_5531.total_usd": 300.0}),
+        approver=fixed_approver("park"),
+    )
+    assert child.status == "awaiting_approval"
+    store.decide_approval(child.pending_approval, "approved", by="ops")
+    done = resume_run(store, child.run_id, settings)
+    assert done.status == "completed", done.reason
+    steps = store.steps(child.run_id)
+    assert [s.idx for s in steps] == list(range(len(steps)))
+    assert [s.kind for s in steps].count("fork") == 1
+    refund = next(s for s in steps if s.kind == "tool" and s.name == "create_refund")
+    assert refund.status == "ok"
+    assert (
+        state_at(store, store.get_run(child.run_id), steps[-1].idx).get("orders", "ord_5531")[
+            "total_usd"
+        ]
+        == 300.0
+    )
+
+
+def test_fork_after_an_edited_approval_keeps_the_edit(
+    settings: Settings, store: TraceStore
+) -> None:
+    from agentbox.approvals import ApprovalDecision
+
+    def edit(request):  # type: ignore[no-untyped-def]
+        return ApprovalDecision("approve", args={**request.args, "amount_usd": 180}, by="ops")
+
+    parent = (
+        Runner(plan_run(ROOT / "scenarios/refund-over-limit.yaml", settings), store, approver=edit)
+        .run()
+        .run_id
+    )
+    tool_idx = next(
+        s.idx for s in store.steps(parent) if s.kind == "tool" and s.name == "create_refund"
+    )
+    child = fork_run(
+        store, parent, tool_idx, settings, ForkEdits(), approver=fixed_approver("deny")
+    )
+    refund = next(
+        s for s in store.steps(child.run_id) if s.kind == "tool" and s.name == "create_refund"
+    )
+    assert refund.status == "ok" and refund.data["args"]["amount_usd"] == 180
+
+
+def test_fork_with_a_bad_set_path_writes_nothing(cli, store_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("run", "scenarios/refund-clean.yaml", "-q").exit_code == 0
+    run_id = TraceStore(store_path).list_runs(limit=1)[0].id
+    result = cli("fork", run_id, "--at", "2", "--set", 'nonexistent.path="x"')
+    assert result.exit_code == 2 and "no record nonexistent/path" in result.output
+    assert TraceStore(store_path).count_runs() == 1
+
+
+def test_replay_refuses_forks_and_unfinished_runs(settings: Settings, store: TraceStore) -> None:
+    from agentbox.errors import StoreError
+
+    parent = _run(ROOT / "scenarios/refund-clean.yaml", settings, store)
+    child = fork_run(store, parent, 1, settings, ForkEdits(tool_result="boom"))
+    parked = Runner(
+        plan_run(ROOT / "scenarios/refund-over-limit.yaml", settings),
+        store,
+        approver=fixed_approver("park"),
+    ).run()
+    for run_id, words in ((child.run_id, "is a fork"), (parked.run_id, "only finished runs")):
+        with pytest.raises(StoreError, match=words):
+            replay_run(store, run_id, settings)

@@ -117,7 +117,7 @@ def _executed_calls(steps: list[StepRow]) -> list[dict[str, Any]]:
     return [
         {str(s.name): s.data.get("args") or {}}
         for s in steps
-        if s.kind == "tool" and s.status in ("ok", "error")
+        if s.kind == "tool" and s.status == "ok"
     ]
 
 
