@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -172,6 +173,26 @@ class LiteLLMModel:
         self.name = model
         self.params = dict(params or {})
 
+    def check_ready(self) -> None:
+        """Fail early when the provider's API key is missing (imports litellm).
+
+        Raises:
+            ModelError: naming the missing environment variables.
+        """
+        if any(k in self.params for k in ("api_key", "mock_response")):
+            return
+        litellm = _import_litellm()
+        try:
+            env = litellm.validate_environment(model=self.name)
+        except Exception:  # unknown provider layouts: let the first call tell
+            return
+        missing = list(env.get("missing_keys") or [])
+        if missing and not env.get("keys_in_environment"):
+            raise ModelError(
+                f"model {self.name} needs {', '.join(missing)} in the environment",
+                "export it, or set agent.params.api_key; model `scripted` runs offline",
+            )
+
     def complete(
         self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int
     ) -> ModelResponse:
@@ -179,9 +200,13 @@ class LiteLLMModel:
         started = time.perf_counter()
         kwargs = {"num_retries": 0, **self.params}
         try:
-            raw = litellm.completion(
-                model=self.name, messages=messages, tools=tools or None, **kwargs
-            )
+            with warnings.catch_warnings():
+                # litellm 1.106 builds pydantic models lazily and pydantic warns about their
+                # ReadOnly TypedDicts: noise for our users, and an error under -W error
+                warnings.filterwarnings("ignore", message=".*ReadOnly.*", category=UserWarning)
+                raw = litellm.completion(
+                    model=self.name, messages=messages, tools=tools or None, **kwargs
+                )
         except Exception as exc:  # provider errors come in many types
             raise ModelError(
                 f"model {self.name} failed: {type(exc).__name__}: {exc}",

@@ -114,6 +114,15 @@ def plan_from_scenario(
     if box_path is None or not (box_path / "tools.py").is_file():
         box_path = resolve_sandbox_path(scenario, settings)
     sandbox = load_sandbox(box_path, seed_override=options.data_path)
+    template = sandbox.task_scenario is not None and not scenario.script
+    offline = scenario.model_name in (None, "scripted") and options.model in (None, "scripted")
+    if template and offline and options.task is None:
+        raise _problem(
+            scenario,
+            ("sandbox",),
+            f"this scenario is a template for sandbox {sandbox.name}'s task set",
+            f"pass --task N, e.g. agentbox run {scenario.path or 'SCENARIO'} --task 0",
+        )
     mode: Mode = options.mode or scenario.mode
     state_path = options.state_path
     if state_path is None and scenario.state:

@@ -236,7 +236,13 @@ class TraceStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the trace store folder {self.path.parent}: {exc.strerror}",
+                "pass --store PATH (or set `store` in .agentbox.toml) to a writable place",
+            ) from exc
         self._lock = threading.RLock()
         self._blobs: dict[str, Any] = {}
         try:
@@ -247,7 +253,7 @@ class TraceStore:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA busy_timeout=10000")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, sqlite3.OperationalError) as exc:
             raise StoreError(
                 f"{self.path}: not a usable trace store: {exc}",
                 "point `store` in .agentbox.toml at another file",
@@ -359,6 +365,18 @@ class TraceStore:
             raise StoreError(f"run id prefix {run_id!r} is ambiguous: {ids}", "type more of the id")
         return self._run_from(rows[0])
 
+    @staticmethod
+    def _run_filter(status: str | None, text: str | None) -> tuple[str, list[Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if text:
+            where.append("(id LIKE ? OR scenario LIKE ? OR model LIKE ?)")
+            params += [f"%{text}%"] * 3
+        return (" WHERE " + " AND ".join(where) if where else ""), params
+
     def list_runs(
         self,
         *,
@@ -368,22 +386,16 @@ class TraceStore:
         text: str | None = None,
     ) -> list[RunRow]:
         """Runs newest first, optionally filtered by status and by text in id/scenario."""
-        where, params = [], []
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        if text:
-            where.append("(id LIKE ? OR scenario LIKE ? OR model LIKE ?)")
-            params += [f"%{text}%"] * 3
-        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY started_at DESC, rowid DESC"
+        where, params = self._run_filter(status, text)
+        sql = "SELECT * FROM runs" + where + " ORDER BY started_at DESC, rowid DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
         return [self._run_from(r) for r in self._query(sql, tuple(params))]
 
-    def count_runs(self) -> int:
-        """Number of stored runs."""
-        return int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+    def count_runs(self, *, status: str | None = None, text: str | None = None) -> int:
+        """Number of stored runs (matching the same filters as :meth:`list_runs`)."""
+        where, params = self._run_filter(status, text)
+        return int(self.conn.execute("SELECT count(*) FROM runs" + where, params).fetchone()[0])
 
     # ---- steps ---------------------------------------------------------------------
     def add_step(self, step: StepRow) -> None:

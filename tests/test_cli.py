@@ -215,3 +215,45 @@ def test_store_env_var_is_used(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     listed = CliRunner().invoke(app, ["runs", "--json"])  # no --store: falls back to the env var
     assert listed.exit_code == 0, listed.output
     assert len(json.loads(listed.stdout)) == 1
+
+
+def test_runs_filters_say_what_matched(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("run", "scenarios/refund-clean.yaml", "-q").exit_code == 0
+    assert "no runs match (of 1" in cli("runs", "--status", "halted").output
+    bad = cli("runs", "--status", "awaiting")
+    assert bad.exit_code == 2 and "awaiting_approval" in bad.output
+    assert cli("runs", "-n", "0").exit_code == 2
+
+
+def test_a_closed_stdout_does_not_abandon_the_run(root: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from agentbox.store import TraceStore
+
+    db = tmp_path / "t.db"
+    cmd = (
+        f"{sys.executable} -c 'from agentbox.cli import main; main()' run "
+        f"scenarios/refund-clean.yaml --store {db} | head -1"
+    )
+    subprocess.run(cmd, shell=True, cwd=root, check=True, capture_output=True)
+    run = TraceStore(db).list_runs()[0]
+    assert run.status == "completed" and run.passed
+
+
+def test_a_real_model_without_its_key_is_refused_before_the_run(cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    result = cli("run", "scenarios/refund-clean.yaml", "--model", "openai/gpt-4o-mini")
+    assert result.exit_code == 2 and "OPENAI_API_KEY" in result.output
+
+
+def test_a_task_template_without_a_task_says_so(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("run", "sandboxes/tau_retail/task.yaml")
+    assert result.exit_code == 2
+    assert "--task" in result.output
+
+
+def test_an_unwritable_store_is_a_clear_error(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("runs", "--store", "/proc/no-such-dir/t.db")
+    assert result.exit_code == 2 and "cannot create the trace store folder" in result.output

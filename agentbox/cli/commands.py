@@ -27,7 +27,11 @@ if TYPE_CHECKING:
     from agentbox.store import RunRow
 
 
-def _interactive_approver(console: Any) -> Any:
+def _interactive_approver(console: Any, validate: Any = None) -> Any:
+    """Ask y/n/edit on the terminal. ``validate(tool, args) -> [errors]`` checks edits."""
+    import shlex
+
+    from rich.markup import escape
     from rich.prompt import Prompt
 
     from agentbox.approvals import ApprovalDecision
@@ -41,7 +45,7 @@ def _interactive_approver(console: Any) -> Any:
         console.print(f"  rule [bold]{d.rule}[/]: {d.reason}")
         while True:
             answer = Prompt.ask(
-                "  approve? [y]es / [n]o / [e]dit",
+                "  approve? (y = yes, n = no, e = edit the arguments)",
                 choices=["y", "n", "e"],
                 default="n",
                 console=console,
@@ -51,11 +55,17 @@ def _interactive_approver(console: Any) -> Any:
             if answer == "n":
                 reason = Prompt.ask("  reason", default="denied at the prompt", console=console)
                 return ApprovalDecision("deny", reason=reason, by=user)
-            text = Prompt.ask("  edit as key=value (JSON values), space separated", console=console)
+            text = Prompt.ask(
+                "  edits as key=value (JSON values; quote values with spaces)", console=console
+            )
             try:
-                edits = _parse_edits(text.split())
+                edits = _parse_edits(shlex.split(text))
             except ValueError as exc:
-                console.print(f"  [red]{exc}[/]")
+                console.print(f"  [red]{escape(str(exc))}[/]")
+                continue
+            errors = validate(request.tool, {**request.args, **edits}) if validate else []
+            if errors:
+                console.print(f"  [red]{escape('; '.join(errors))}[/] — try again")
                 continue
             return ApprovalDecision(
                 "approve",
@@ -172,7 +182,7 @@ def run_cmd(
 
       agentbox run scenarios/refund-clean.yaml --watch
     """
-    from agentbox.cli.render import print_step
+    from agentbox.models import LiteLLMModel
     from agentbox.runner import Runner, RunOptions, plan_run
 
     if sum([approve, deny, fail_on_hold, detach]) > 1:
@@ -192,6 +202,8 @@ def run_cmd(
             task=task,
         )
         plan = plan_run(scenario, settings, options)
+        if isinstance(plan.model, LiteLLMModel):
+            plan.model.check_ready()
         console = _console()
         trace = _open_store(settings, store)
         approver = make_approver(
@@ -199,10 +211,7 @@ def run_cmd(
         )
         live = not as_json and not quiet
         runner = Runner(
-            plan,
-            trace,
-            approver=approver,
-            on_step=(lambda step: print_step(console, step, live=True)) if live else None,
+            plan, trace, approver=approver, on_step=_live_printer(console) if live else None
         )
         if live:
             console.print(
@@ -275,10 +284,52 @@ def report_result(
     raise typer.Exit(0 if result.passed or parked else 1)
 
 
+def _live_printer(console: Any) -> Any:
+    """Print steps as they happen; if stdout goes away (``| head``) the run goes on quietly.
+
+    rich's default on a broken pipe is ``SystemExit(1)``, which would abandon the run
+    mid-way; here the console just falls silent and the run finishes and is stored.
+    """
+    import os
+
+    from agentbox.cli.render import print_step
+
+    def silence() -> None:
+        console.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # python would fail again at exit
+
+    console.on_broken_pipe = silence
+    return lambda step: print_step(console, step, live=True)
+
+
 def make_approver(
-    spec: Any, trace: Any, console: Any, *, detach: bool = False, interactive: bool = True
+    spec: Any,
+    trace: Any,
+    console: Any,
+    *,
+    detach: bool = False,
+    interactive: bool = True,
+    plan: Any = None,
 ) -> Any:
-    """The approver for a run: from --detach, the handler, and whether a terminal exists."""
+    """The approver for a run: from --detach, the handler, and whether a terminal exists.
+
+    With ``plan``, arguments edited at the terminal prompt are validated (schema and
+    policy) before they are accepted.
+    """
+
+    def validate(tool: str, args: dict[str, Any]) -> list[str]:
+        spec_ = plan.tool(tool) if plan is not None else None
+        if spec_ is None:
+            return []
+        checked, errors = spec_.validate(args)
+        errors = list(errors)
+        if checked is not None:
+            decision = plan.policy.check(tool, checked)
+            if decision.verdict == "block":
+                errors = [f"blocked by policy ({decision.rule}): {decision.reason}"]
+        return errors
+
     from agentbox.approvals import ApprovalDecision, fixed_approver, store_waiter
 
     if detach:
@@ -289,7 +340,7 @@ def make_approver(
     if handler in ("approve", "deny", "fail"):
         return fixed_approver(handler)
     if sys.stdin.isatty() and interactive:
-        return _interactive_approver(console)
+        return _interactive_approver(console, validate)
 
     def no_terminal(request: ApprovalRequest) -> ApprovalDecision:
         return ApprovalDecision(
@@ -325,10 +376,13 @@ def _print_expectations(console: Any, run: RunRow) -> None:
 
 @command("runs")
 def runs_cmd(
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs to show.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs to show.")] = 20,
     status: Annotated[
         str | None,
-        typer.Option(help="Only runs with this status (completed, halted, failed, running)."),
+        typer.Option(
+            help="Only runs with this status: completed, halted, failed, running, "
+            "awaiting_approval."
+        ),
     ] = None,
     search: Annotated[
         str | None, typer.Option("--search", "-s", help="Text in the run id, scenario or model.")
@@ -348,6 +402,9 @@ def runs_cmd(
     """
     from agentbox.cli.render import runs_table
 
+    statuses = ("completed", "halted", "failed", "running", "awaiting_approval")
+    if status is not None and status not in statuses:
+        fail(f"--status must be one of {', '.join(statuses)} (got {status!r})")
     trace = _open_store(_settings(), store)
     runs = trace.list_runs(limit=limit, status=status, text=search)
     if as_json:
@@ -361,15 +418,20 @@ def runs_cmd(
         )
         return
     console = _console()
+    filtered = bool(status or search)
     if not runs:
-        console.print(
-            f"no runs in {trace.path} yet — try: agentbox run scenarios/refund-clean.yaml"
-        )
+        if filtered:
+            console.print(f"no runs match (of {trace.count_runs()} in {trace.path})")
+        else:
+            console.print(
+                f"no runs in {trace.path} yet — try: agentbox run scenarios/refund-clean.yaml"
+            )
         return
     console.print(runs_table(runs))
-    total = trace.count_runs()
+    total = trace.count_runs(status=status, text=search)
     if total > len(runs):
-        console.print(f"[dim]{len(runs)} of {total} runs; --limit for more[/]")
+        what = "matching runs" if filtered else "runs"
+        console.print(f"[dim]{len(runs)} of {total} {what}; --limit for more[/]")
 
 
 @command("show")
@@ -458,6 +520,8 @@ def show_cmd(
         print(to_json(steps[0].__dict__))
         return
     steps = trace.steps(run.id)
+    if not run.finished and steps and steps[-1].counters:
+        run.counters = steps[-1].counters  # the run row's totals may lag a running run
     if as_json:
         print(to_json(_result_json(run) | {"steps": [s.__dict__ for s in steps]}))
         return

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from agentbox.cli import JsonOpt, StoreOpt, _console, _open_store, _settings, command, fail, to_json
-from agentbox.cli.commands import _parse_edits, make_approver, report_result
+from agentbox.cli.commands import _live_printer, _parse_edits, make_approver, report_result
 
 
 @command("approvals")
@@ -185,7 +185,6 @@ def resume_cmd(
 
       agentbox resume 3fa2 --incomplete skip
     """
-    from agentbox.cli.render import print_step
     from agentbox.lifecycle import plan_for_run, resume_run
 
     if incomplete not in (None, "retry", "skip"):
@@ -197,7 +196,9 @@ def resume_cmd(
     plan = plan_for_run(trace, run, settings)
     spec = plan.approvals.model_copy(update={"handler": handler}) if handler else plan.approvals
     console = _console()
-    approver = make_approver(spec, trace, console, detach=detach, interactive=not as_json)
+    approver = make_approver(
+        spec, trace, console, detach=detach, interactive=not as_json, plan=plan
+    )
     if not as_json:
         console.print(
             f"[bold]resuming run {run.id}[/] · {run.scenario} · after step "
@@ -209,7 +210,7 @@ def resume_cmd(
         settings,
         approver=approver,
         incomplete=incomplete,  # type: ignore[arg-type]
-        on_step=None if as_json else (lambda s: print_step(console, s, live=True)),
+        on_step=None if as_json else _live_printer(console),
     )
     report_result(console, trace, result, run.mode, as_json=as_json)
 
@@ -268,7 +269,6 @@ def fork_cmd(
 
       agentbox fork 3fa2 --at 2 --model openai/gpt-4o-mini --message "Be brief."
     """
-    from agentbox.cli.render import print_step
     from agentbox.lifecycle import ForkEdits, fork_run
 
     try:
@@ -285,10 +285,9 @@ def fork_cmd(
         console.print(f"[bold]forking run {parent.id} at step {at}[/] · {parent.scenario}")
     from agentbox.lifecycle import plan_for_run
 
-    spec = plan_for_run(trace, parent, settings).approvals
-    if handler:
-        spec = spec.model_copy(update={"handler": handler})
-    approver = make_approver(spec, trace, console, interactive=not as_json)
+    plan = plan_for_run(trace, parent, settings)
+    spec = plan.approvals.model_copy(update={"handler": handler}) if handler else plan.approvals
+    approver = make_approver(spec, trace, console, interactive=not as_json, plan=plan)
     result = fork_run(
         trace,
         parent.id,
@@ -296,7 +295,7 @@ def fork_cmd(
         settings,
         edits,
         approver=approver,
-        on_step=None if as_json else (lambda s: print_step(console, s, live=True)),
+        on_step=None if as_json else _live_printer(console),
     )
     report_result(console, trace, result, parent.mode, as_json=as_json)
 
