@@ -27,6 +27,9 @@ from agentbox.store import StepRow, TraceStore
 ROOT = Path(__file__).resolve().parents[1]
 TAU = Path(__file__).resolve().parents[2] / "shared" / "external" / "tau-bench"
 DATA = TAU / "retail"
+if os.environ.get("AGENTBOX_TAU_DATA"):  # the same override the sandbox honours
+    DATA = Path(os.environ["AGENTBOX_TAU_DATA"])
+    TAU = DATA.parent
 SANDBOX = ROOT / "sandboxes" / "tau_retail"
 TASK_YAML = SANDBOX / "task.yaml"
 

@@ -193,11 +193,22 @@ def export_cmd(
     settings = _settings()
     trace = _open_store(settings, store)
     judges = [JudgeSpec(rubric=r, model=judge_model) for r in judge or []]
+    run = trace.get_run(run_id)
+    console = _console()
+    if run.passed is False:
+        failed = [e["name"] for e in run.expectations or [] if not e["passed"]]
+        console.print(
+            f"[yellow]warning:[/] run {run.id} did not meet its scenario's expectations "
+            f"({', '.join(failed) or run.status}); the case keeps them and will fail until "
+            "you edit its `expect:`"
+        )
+    target = suite / f"{name}.yaml" if name else None
+    existed = target is not None and target.exists()
     path = export_run(trace, run_id, suite, name, settings=settings, judges=judges or None)
     case = load_case(path)
-    console = _console()
+    verb = "overwrote" if existed else "wrote"
     console.print(
-        f"wrote {display_path(path)}: {len(case.cassette.calls)} model call(s), "
+        f"{verb} {display_path(path)}: {len(case.cassette.calls)} model call(s), "
         f"{len(case.file.decisions)} approval decision(s), "
         f"{expectation_count(case.scenario.expect) + len(case.judges)} expectation(s)"
     )

@@ -308,8 +308,10 @@ def run_status_text(
         f"{c.get('input_tokens', 0)}/{c.get('output_tokens', 0)} tok · "
         f"{usd(c.get('cost_usd', 0.0), int(c.get('cost_unknown', 0)))}"
     )
-    if following:
+    if following and run.live:
         out.append("  ● live", style="bold cyan")
+    elif following:
+        out.append("  ◌ waiting (no process: resume with r)", style="cyan")
     return out
 
 
