@@ -38,7 +38,10 @@ def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ScenarioError([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from exc
+        raise ScenarioError(
+            [Problem(str(path), None, "", f"cannot read: {exc.strerror}")],
+            "check the path (scenario files live in the scenarios folder)",
+        ) from exc
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

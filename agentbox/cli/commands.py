@@ -111,6 +111,7 @@ def _result_json(run: RunRow, result: RunResult | None = None) -> dict[str, Any]
             {"collection": c, "key": k, "before": b, "after": a} for c, k, b, a in result.changes
         ]
         data["recommendations"] = result.recommendations
+        data["pending_approval"] = result.pending_approval
     return data
 
 
