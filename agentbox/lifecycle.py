@@ -224,12 +224,6 @@ def fork_run(
                 f"step {at} of run {parent.id} is a {target.kind} step, not a tool call",
                 "--tool-result needs --at pointing at a tool step",
             )
-        data = {**target.data, "result": edits.tool_result, "edited": True}
-        data.pop("value_is_json", None)
-        message = {**(target.message or {}), "content": edits.tool_result}
-        prefix.append(
-            dataclasses.replace(target, status="ok", data=data, patch=None, message=message)
-        )
     policy = None
     if edits.policy_file is not None:
         try:
@@ -281,6 +275,8 @@ def fork_run(
         lineage={"parent_id": parent.id, "fork_step": at},
         after_prefix=apply_edits,
     )
+    if edits.tool_result is not None:  # answered at N+1, after the fork step at N
+        runner.edited_results.append((steps[at].name or "", edits.tool_result))
     return runner.run()
 
 

@@ -173,6 +173,8 @@ class Runner:
             if plan.policy.check(name, {}).rule not in ("allowlist", "denylist")
         ]
         self.injected: list[Message] = []
+        self.edited_results: list[tuple[str, str]] = []
+        """``(tool, result)`` answering the next live calls of ``tool`` without running it."""
         self._prefix = list(prefix or [])
         self._copy_prefix = copy_prefix
         self._lineage = lineage or {}
@@ -328,6 +330,15 @@ class Runner:
         call_id = call_id or f"call_{self.next_idx}"
         self._halt_if_over_budget(next_is_tool=True)
         self.counters.tool_calls += 1
+        if self.edited_results and self.edited_results[0][0] == name:  # fork --tool-result
+            _, content = self.edited_results.pop(0)
+            data = {"tool": name, "call_id": call_id, "args": raw_args, "edited": True}
+            try:
+                value = json.loads(content)
+                data["value_is_json"] = True
+            except json.JSONDecodeError:
+                value = content
+            return self._finish_tool(self._new_step("tool", name, data=data), "ok", content, value)
         spec = self.plan.tool(name)
         data: dict[str, Any] = {"tool": name, "call_id": call_id, "args": raw_args}
         if spec is None:

@@ -109,9 +109,11 @@ def test_fork_tool_result_replaces_the_call_without_running_it(
         store, parent, 1, settings, ForkEdits(tool_result="Error: order service timeout")
     )
     steps = store.steps(child.run_id)
-    assert steps[1].data["result"] == "Error: order service timeout"
-    assert steps[1].data["edited"] is True
     assert steps[0].data == store.steps(parent, 0, 1)[0].data
+    assert steps[1].kind == "fork" and steps[1].data["edits"]["tool_result"]
+    assert (steps[2].kind, steps[2].name, steps[2].status) == ("tool", "get_order", "ok")
+    assert steps[2].data["result"] == "Error: order service timeout"
+    assert steps[2].data["edited"] is True and steps[2].patch is None
 
 
 PY_AGENT = """

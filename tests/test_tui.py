@@ -608,8 +608,9 @@ async def test_fork_with_tool_result_edit(
         child = app.screen.run.id
         await wait_for(pilot, lambda: store.get_run(child).finished, timeout=15)
     steps = store.steps(child)
-    assert steps[1].data["result"] == '{"error": "order service timed out"}'
-    assert steps[1].data.get("edited") is True
+    assert steps[1].kind == "fork"  # the edit is recorded at the fork step, then answered
+    assert steps[2].data["result"] == '{"error": "order service timed out"}'
+    assert steps[2].data.get("edited") is True
     assert store.get_run(child).parent_id == parent
 
 
