@@ -330,17 +330,10 @@ class Runner:
         call_id = call_id or f"call_{self.next_idx}"
         self._halt_if_over_budget(next_is_tool=True)
         self.counters.tool_calls += 1
-        if self.edited_results and self.edited_results[0][0] == name:  # fork --tool-result
-            _, content = self.edited_results.pop(0)
-            data = {"tool": name, "call_id": call_id, "args": raw_args, "edited": True}
-            try:
-                value = json.loads(content)
-                data["value_is_json"] = True
-            except json.JSONDecodeError:
-                value = content
-            return self._finish_tool(self._new_step("tool", name, data=data), "ok", content, value)
-        spec = self.plan.tool(name)
         data: dict[str, Any] = {"tool": name, "call_id": call_id, "args": raw_args}
+        if self.edited_results and self.edited_results[0][0] == name:  # fork --tool-result
+            return self._edited_result(name, data)
+        spec = self.plan.tool(name)
         if spec is None:
             known = ", ".join(self.plan.sandbox.tools)
             return self._invalid(name, data, [f"unknown tool {name!r}; tools: {known}"])
@@ -391,6 +384,17 @@ class Runner:
             self._record(hold)
             return self._decide_hold(hold, data)
         return self._execute(name, args, data)
+
+    def _edited_result(self, name: str, data: dict[str, Any]) -> ToolResult:
+        """Answer a call with a result given at a fork, without running the tool."""
+        _, content = self.edited_results.pop(0)
+        data["edited"] = True
+        try:
+            value: Any = json.loads(content)
+            data["value_is_json"] = True
+        except json.JSONDecodeError:
+            value = content
+        return self._finish_tool(self._new_step("tool", name, data=data), "ok", content, value)
 
     def _serve_tool(self, name: str) -> ToolResult | None:
         """Answer a tool call from the prefix; None when the call must go live."""
