@@ -99,6 +99,8 @@ def test_fork_with_edited_state_keeps_the_prefix_byte_identical(
     assert refund.status == "error" and "shipped" in refund.data["result"]
     assert state_at(store, row, fork_step.idx).get("orders", "ord_5531")["status"] == "shipped"
     assert not child.passed  # the refund the scenario expects could not happen
+    failed = {e.name for e in child.expectations if not e.passed}
+    assert "tool_calls[0] create_refund" in failed  # a call that errored was not "made"
 
 
 def test_fork_tool_result_replaces_the_call_without_running_it(
