@@ -79,23 +79,8 @@ def incomplete_writes(steps: list[StepRow]) -> list[StepRow]:
     return [s for s in steps if s.kind == "tool" and s.status == "pending"]
 
 
-def resume_run(
-    store: TraceStore,
-    run_id: str,
-    settings: Settings,
-    *,
-    approver: Approver | None = None,
-    on_step: StepObserver | None = None,
-    incomplete: Incomplete | None = None,
-    approvals: str | None = None,
-) -> RunResult:
-    """Continue a parked (awaiting approval) or interrupted run from its last step.
-
-    Raises:
-        StoreError: the run is finished, or still running in a live process.
-        AgentboxError: it has an incomplete write and ``incomplete`` was not given.
-    """
-    run = store.get_run(run_id)
+def check_resumable(store: TraceStore, run: RunRow, incomplete: Incomplete | None) -> list[StepRow]:
+    """The run's steps, when it can be resumed (see :func:`resume_run` for the errors)."""
     if run.finished:
         raise StoreError(
             f"run {run.id} already {run.status}", f"fork it instead: agentbox fork {run.id} --at N"
@@ -115,6 +100,27 @@ def resume_run(
             "resume with --incomplete retry (run it again; idempotency keys are honoured) or "
             "--incomplete skip (tell the agent the outcome is unknown)",
         )
+    return steps
+
+
+def resume_run(
+    store: TraceStore,
+    run_id: str,
+    settings: Settings,
+    *,
+    approver: Approver | None = None,
+    on_step: StepObserver | None = None,
+    incomplete: Incomplete | None = None,
+    approvals: str | None = None,
+) -> RunResult:
+    """Continue a parked (awaiting approval) or interrupted run from its last step.
+
+    Raises:
+        StoreError: the run is finished, or still running in a live process.
+        AgentboxError: it has an incomplete write and ``incomplete`` was not given.
+    """
+    run = store.get_run(run_id)
+    steps = check_resumable(store, run, incomplete)
     plan = plan_for_run(store, run, settings, options=RunOptions(approvals=approvals))
     runner = Runner(
         plan,

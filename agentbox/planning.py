@@ -139,6 +139,14 @@ def plan_from_scenario(
         seed, seed_source = options.seed, "recorded"
     elif state_path is not None:
         seed, seed_source = load_state_source(state_path), str(state_path)
+        if sandbox.seed and not set(seed) & set(sandbox.seed):
+            raise _problem(
+                scenario,
+                ("state",) if scenario.state else ("sandbox",),
+                f"state source {state_path} has collections {', '.join(sorted(seed)) or 'none'}; "
+                f"sandbox {sandbox.name} works on {', '.join(sorted(sandbox.seed))}",
+                "point --state at a snapshot of this sandbox's data",
+            )
     else:
         seed, seed_source = sandbox.seed, sandbox.seed_source
     model_name = options.model or scenario.model_name or settings.default_model

@@ -230,3 +230,9 @@ def test_execute_runs_start_from_the_seed_each_time(cli, store_path: Path) -> No
         assert [c["key"] for c in added] == ["ref_0001"]
         ids.append(out["run_id"])
     assert ids[0] != ids[1]
+
+
+def test_a_state_source_of_another_shape_is_refused(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("run", "scenarios/shadow-address.yaml", "--state", "scenarios/agents")
+    assert result.exit_code == 2
+    assert "has collections none" in result.output and "customers" in result.output

@@ -301,7 +301,16 @@ def _live_printer(console: Any) -> Any:
         os.dup2(devnull, sys.stdout.fileno())  # python would fail again at exit
 
     console.on_broken_pipe = silence
-    return lambda step: print_step(console, step, live=True)
+    shown_pending: set[int] = set()
+
+    def show(step: Any) -> None:
+        # a decided approval prints only its decision when its hold was already shown
+        # (a live hold); a copied one (fork prefix, resume) prints in full
+        if step.kind == "approval" and step.status == "pending":
+            shown_pending.add(step.idx)
+        print_step(console, step, live=step.kind != "approval" or step.idx in shown_pending)
+
+    return show
 
 
 def make_approver(

@@ -185,13 +185,14 @@ def resume_cmd(
 
       agentbox resume 3fa2 --incomplete skip
     """
-    from agentbox.lifecycle import plan_for_run, resume_run
+    from agentbox.lifecycle import check_resumable, plan_for_run, resume_run
 
     if incomplete not in (None, "retry", "skip"):
         fail("--incomplete must be retry or skip")
     settings = _settings()
     trace = _open_store(settings, store)
     run = trace.get_run(run_id)
+    check_resumable(trace, run, incomplete)  # type: ignore[arg-type]  # errors before output
     handler = "approve" if approve else "deny" if deny else None
     plan = plan_for_run(trace, run, settings)
     spec = plan.approvals.model_copy(update={"handler": handler}) if handler else plan.approvals
@@ -281,6 +282,9 @@ def fork_cmd(
     handler = "approve" if approve else "deny" if deny else None
     console = _console()
     edits = ForkEdits(sets, state_file, tool_result, message, model, policy)
+    last = trace.step_count(parent.id) - 1
+    if not 0 <= at <= last:
+        fail(f"run {parent.id} has steps 0..{last}; cannot fork at {at}")
     if not as_json:
         console.print(f"[bold]forking run {parent.id} at step {at}[/] · {parent.scenario}")
     from agentbox.lifecycle import plan_for_run

@@ -142,6 +142,13 @@ def step_lines(step: StepRow, *, width: int = 110, live: bool = False) -> list[T
             out.append(Text(f"       → {step.status} by {who}{reason}", style=style))
         if d.get("edited_args"):
             out.append(Text(f"       edited: {short(d['edited_args'], width)}", style="dim"))
+    elif step.kind == "fork":
+        edits = ", ".join(f"{k}={short(v, 40)}" for k, v in (d.get("edits") or {}).items())
+        out.append(
+            head
+            + Text(f"fork   from {d.get('parent_id')} at step {d.get('at')}", style="cyan")
+            + Text(f"  {edits or 'no edits'}", style="dim")
+        )
     elif step.kind == "policy":
         out.append(head + Text(f"policy ■ {step.status}: {d.get('reason')}", style="yellow"))
     elif step.kind == "error":
