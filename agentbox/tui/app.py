@@ -107,7 +107,12 @@ class AgentboxApp(App[None]):
         for binding in [*type(screen).BINDINGS, *self.BINDINGS]:
             if isinstance(binding, Binding):
                 rows.append((key_label(binding.key), binding.description))
-        rows.append(("pgup / pgdn", "page through the timeline"))
+        from agentbox.tui.screens.run import RunScreen
+
+        if isinstance(screen, RunScreen):
+            rows.append(("pgup / pgdn", "page through the timeline"))
+        else:
+            rows.append(("pgup / pgdn", "page through the runs"))
         self.push_screen(HelpScreen(title, rows))
 
     # ---- engine workers --------------------------------------------------------------
