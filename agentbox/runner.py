@@ -372,6 +372,10 @@ class Runner:
                     "decision": decision.to_json(),
                 },
             )
+            # the run shows as waiting before anyone can see (and decide) its approval
+            self.store.update_run(
+                self.run_id, status="awaiting_approval", counters=self.counters.to_json()
+            )
             self.store.add_approval(
                 hold.data["approval_id"],
                 self.run_id,

@@ -104,7 +104,27 @@ def agentbox(
     )
 
 
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _reap_processes():  # type: ignore[no-untyped-def]
+    """A failed test must not leave a run (and its pipes) behind for later tests."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
 def start(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    proc = _popen(cwd, args, env)
+    _STARTED.append(proc)
+    return proc
+
+
+def _popen(cwd: Path, args: tuple[str, ...], env: dict[str, str] | None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*CLI, *args],
         cwd=cwd,
