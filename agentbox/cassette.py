@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,18 +95,20 @@ def compact_request(
     }
 
 
-def rebuild_requests(steps: list[StepRow]) -> list[list[Message]]:
-    """The full message list of every ``llm`` step, in order."""
+def expand_requests(compact: Iterable[tuple[int, list[Message]]]) -> list[list[Message]]:
+    """Full message lists from ``(shared prefix length, new messages)`` pairs, in order."""
     out: list[list[Message]] = []
     previous: list[Message] = []
-    for step in steps:
-        if step.kind != "llm":
-            continue
-        req = step.data.get("request", {})
-        messages = previous[: req.get("prefix", 0)] + list(req.get("delta", []))
-        out.append(messages)
-        previous = messages
+    for prefix, delta in compact:
+        previous = previous[:prefix] + list(delta)
+        out.append(previous)
     return out
+
+
+def rebuild_requests(steps: list[StepRow]) -> list[list[Message]]:
+    """The full message list of every ``llm`` step, in order."""
+    requests = (s.data.get("request", {}) for s in steps if s.kind == "llm")
+    return expand_requests((r.get("prefix", 0), r.get("delta", [])) for r in requests)
 
 
 def response_from(step: StepRow) -> ModelResponse:

@@ -28,11 +28,11 @@ import yaml
 
 from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver
 from agentbox.cassette import CassetteModel
+from agentbox.checkpoints import state_at
 from agentbox.config import Settings
 from agentbox.errors import AgentboxError, StoreError
 from agentbox.models import make_model
 from agentbox.planning import RunOptions, RunPlan, load_task_scenario, plan_from_scenario
-from agentbox.replay import state_at
 from agentbox.runner import Incomplete, Runner, RunResult, StepObserver
 from agentbox.sandbox.loader import load_state_source, state_hash
 from agentbox.sandbox.state import State
@@ -405,13 +405,28 @@ def replay_run(
     return ReplayResult(result, compare_steps(steps, runner.steps()))
 
 
-def state_diff(store: TraceStore, run: RunRow, a: int, b: int) -> list[tuple[str, str, Any, Any]]:
-    """Records that differ between the state after step ``a`` and after step ``b``."""
-    sa, sb = state_at(store, run, a).snapshot(), state_at(store, run, b).snapshot()
+Change = tuple[str, str, Any, Any]
+
+
+def snapshot_diff(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> list[Change]:
+    """``(collection, key, in_a, in_b)`` for every record that differs (None: absent)."""
     out = []
-    for coll in sorted(set(sa) | set(sb)):
-        ca, cb = sa.get(coll, {}), sb.get(coll, {})
+    for coll in sorted(set(a) | set(b)):
+        ca, cb = a.get(coll, {}), b.get(coll, {})
         for key in list(ca) + [k for k in cb if k not in ca]:
             if ca.get(key) != cb.get(key):
                 out.append((coll, key, ca.get(key), cb.get(key)))
     return out
+
+
+def state_diff(store: TraceStore, run: RunRow, a: int, b: int) -> list[Change]:
+    """Records that differ between the state after step ``a`` and after step ``b``."""
+    return snapshot_diff(state_at(store, run, a).snapshot(), state_at(store, run, b).snapshot())
+
+
+def final_state_diff(store: TraceStore, a: RunRow, b: RunRow) -> list[Change]:
+    """Records that differ between the final states of two runs."""
+    last_a, last_b = store.step_count(a.id) - 1, store.step_count(b.id) - 1
+    return snapshot_diff(
+        state_at(store, a, last_a).snapshot(), state_at(store, b, last_b).snapshot()
+    )

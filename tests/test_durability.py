@@ -155,7 +155,7 @@ def pending_approval(store_file: Path) -> str | None:
 def final_state(cwd: Path, run_id: str) -> tuple[float, int]:
     store = TraceStore(cwd / "traces.db")
     run = store.get_run(run_id)
-    from agentbox.replay import state_at
+    from agentbox.checkpoints import state_at
 
     steps = store.steps(run.id)
     state = state_at(store, run, steps[-1].idx)

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from agentbox.approvals import fixed_approver
+from agentbox.checkpoints import state_at
 from agentbox.config import Settings, load_settings
 from agentbox.lifecycle import ForkEdits, fork_run, replay_run, resume_run
-from agentbox.replay import state_at
 from agentbox.runner import Runner, plan_run
 from agentbox.store import TraceStore
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from agentbox.replay import state_at
+from agentbox.checkpoints import state_at
 from agentbox.store import SCHEMA_VERSION, TraceStore
 
 ROOT = Path(__file__).resolve().parent.parent

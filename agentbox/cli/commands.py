@@ -523,7 +523,7 @@ def show_cmd(
                 _console().print(f"no state changes between step {diff_from} and step {step}")
             return
         if state:
-            from agentbox.replay import state_at
+            from agentbox.checkpoints import state_at
 
             print(to_json(state_at(trace, run, step).snapshot()))
             return

@@ -385,21 +385,13 @@ def diff_cmd(
     from rich.markup import escape
 
     from agentbox.cli.render import call_text, changes_table
-    from agentbox.lifecycle import compare_steps
-    from agentbox.replay import state_at
+    from agentbox.lifecycle import compare_steps, final_state_diff
 
     trace = _open_store(_settings(), store)
     a, b = trace.get_run(run_a), trace.get_run(run_b)
     sa, sb = trace.steps(a.id), trace.steps(b.id)
     differences = compare_steps(sa, sb)
-    fa = state_at(trace, a, sa[-1].idx if sa else -1).snapshot()
-    fb = state_at(trace, b, sb[-1].idx if sb else -1).snapshot()
-    changes = []
-    for coll in sorted(set(fa) | set(fb)):
-        ca, cb = fa.get(coll, {}), fb.get(coll, {})
-        for key in list(ca) + [k for k in cb if k not in ca]:
-            if ca.get(key) != cb.get(key):
-                changes.append((coll, key, ca.get(key), cb.get(key)))
+    changes = final_state_diff(trace, a, b)
     calls_a = [call_text(s.name, s.data.get("args")) for s in sa if s.kind == "tool"]
     calls_b = [call_text(s.name, s.data.get("args")) for s in sb if s.kind == "tool"]
     if as_json:

@@ -31,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver
-from agentbox.cassette import RequestHasher, request_diff
+from agentbox.cassette import RequestHasher, expand_requests, request_diff
 from agentbox.errors import ModelError, Problem, ScenarioError
 from agentbox.models import Message, ModelResponse, ToolCall
 from agentbox.scenario import Scenario, parse_scenario
@@ -378,13 +378,7 @@ class CaseCassette:
 
     def recorded_requests(self) -> list[list[Message]]:
         """The full message list of every recorded request (rebuilt from the deltas)."""
-        out: list[list[Message]] = []
-        previous: list[Message] = []
-        for call in self.calls:
-            messages = previous[: call.request.prefix] + list(call.request.messages)
-            out.append(messages)
-            previous = messages
-        return out
+        return expand_requests((c.request.prefix, c.request.messages) for c in self.calls)
 
     def _miss_message(
         self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int

@@ -30,12 +30,12 @@ import jsonpatch
 import yaml
 from jsonpointer import unescape
 
+from agentbox.checkpoints import state_at
 from agentbox.config import Settings, load_settings
 from agentbox.errors import AgentboxError
 from agentbox.evals import matches_subset
 from agentbox.lifecycle import state_diff
 from agentbox.planning import plan_from_scenario
-from agentbox.replay import state_at
 from agentbox.runner import seed_digest
 from agentbox.scenario import Expect, parse_scenario
 from agentbox.store import FINISHED, RunRow, StepRow, TraceStore

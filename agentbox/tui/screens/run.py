@@ -269,7 +269,7 @@ class RunScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="state", exit_on_error=False)
     def load_state(self, index: int) -> None:
-        from agentbox.replay import state_at
+        from agentbox.checkpoints import state_at
 
         state = state_at(self.agentbox.store, self.run, index)
         counts = {c: state.count(c) for c in state.collections()}
@@ -495,7 +495,7 @@ class RunScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="fork-prepare", exit_on_error=False)
     def prepare_fork(self, step: StepRow) -> None:
-        from agentbox.replay import state_at
+        from agentbox.checkpoints import state_at
         from agentbox.tui.actions import focus_state, strings_in
 
         state = state_at(self.agentbox.store, self.run, step.idx - 1)

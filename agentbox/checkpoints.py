@@ -1,4 +1,4 @@
-"""Rebuild what a run looked like at any step from the store (checkpoint + patches)."""
+"""Checkpoints: rebuild what a run looked like at any step (checkpoint + stored patches)."""
 
 from __future__ import annotations
 
