@@ -159,14 +159,21 @@ class Policy:
                     )
         return found
 
-    def check(self, tool: str, args: dict[str, Any]) -> Decision:
-        """Decide on one validated tool call."""
+    def listed(self, tool: str) -> Decision | None:
+        """The block from the allow/deny lists, or None when the lists let ``tool`` through."""
         if _matches(self.spec.deny, tool):
             return Decision("block", "red", "denylist", f"{tool} is on the policy's deny list")
         if self.spec.allow is not None and not _matches(self.spec.allow, tool):
             return Decision(
                 "block", "red", "allowlist", f"{tool} is not on the policy's allow list"
             )
+        return None
+
+    def check(self, tool: str, args: dict[str, Any]) -> Decision:
+        """Decide on one validated tool call."""
+        blocked = self.listed(tool)
+        if blocked is not None:
+            return blocked
         worst: tuple[Rule, str] | None = None
         for i, rule in enumerate(self.spec.rules):
             if not fnmatch.fnmatchcase(tool, rule.tool):

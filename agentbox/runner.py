@@ -170,7 +170,7 @@ class Runner:
         self.visible_tools = [
             spec.openai_schema()
             for name, spec in plan.sandbox.tools.items()
-            if plan.policy.check(name, {}).rule not in ("allowlist", "denylist")
+            if plan.policy.listed(name) is None  # the model sees only tools it may call
         ]
         self.injected: list[Message] = []
         self.edited_results: list[tuple[str, str]] = []
