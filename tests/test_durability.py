@@ -199,7 +199,7 @@ def test_sigkill_while_waiting_then_resume_matches_an_uninterrupted_run(tmp_path
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=10)
     run = TraceStore(cwd / "traces.db").list_runs(limit=1)[0]
-    assert run.display_status == "not finished" or run.status == "awaiting_approval"
+    assert run.status == "awaiting_approval" and not run.live  # parked by the kill
     assert agentbox(cwd, "approve", approval, "--by", "ops").returncode == 0
     resumed = agentbox(cwd, "resume", run.id)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
