@@ -173,6 +173,7 @@ class Runner:
             if plan.policy.listed(name) is None  # the model sees only tools it may call
         ]
         self.injected: list[Message] = []
+        """Messages appended to the next live model request (``fork --message``)."""
         self.edited_results: list[tuple[str, str]] = []
         """``(tool, result)`` answering the next live calls of ``tool`` without running it."""
         self._prefix = list(prefix or [])
@@ -262,6 +263,12 @@ class Runner:
                 self.injected.append({"role": "user", "content": message})
             self._replayed(marker)
 
+    def _inject(self, messages: list[Message]) -> None:
+        """Append pending ``fork --message`` turns to the agent's conversation, once."""
+        if self.injected:
+            messages.extend(self.injected)
+            self.injected = []
+
     def _abandon_prefix(self) -> None:
         """Stop serving the recording; new steps go after everything already stored."""
         if self._prefix:
@@ -288,11 +295,13 @@ class Runner:
         """Ask the model (budget-checked) and record an ``llm`` step."""
         self._skip_markers()
         if self._prefix:
+            self._inject(messages)  # a resumed fork: its recorded requests held the message
             step = self._take("llm", None)
             self._replayed(step)
             self._hasher.hash(messages, tools)  # keep the request chain in step
             return response_from(step)
         self._leave_prefix_if_done()
+        self._inject(messages)
         self._halt_if_over_budget(next_is_tool=False)
         request = compact_request(messages, tools, self._hasher)
         started = time.perf_counter()

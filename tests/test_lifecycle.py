@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from agentbox.approvals import fixed_approver
+from agentbox.cassette import rebuild_requests
 from agentbox.checkpoints import state_at
 from agentbox.config import Settings, load_settings
 from agentbox.lifecycle import ForkEdits, fork_run, replay_run, resume_run
@@ -171,7 +173,7 @@ def test_python_agent_fork_serves_the_prefix_without_calling_tools(
     settings = Settings(root=py_project)
     parent = _run(py_project / "py.yaml", settings, store)
     assert store.get_run(parent).output == "1,2,3|first answer|second answer"
-    tools = __import__("sys").modules["agentbox_sandbox_counter"]
+    tools = sys.modules["agentbox_sandbox_counter"]
     calls_before = tools.CALLS["n"]
     # fork at the third bump (after two bumps and two model calls): only one tool call runs
     third = [s.idx for s in store.steps(parent) if s.kind == "tool"][2]
@@ -320,3 +322,38 @@ def test_replay_refuses_forks_and_unfinished_runs(settings: Settings, store: Tra
     for run_id, words in ((child.run_id, "is a fork"), (parked.run_id, "only finished runs")):
         with pytest.raises(StoreError, match=words):
             replay_run(store, run_id, settings)
+
+
+def test_fork_with_another_policy_and_an_added_message(
+    tmp_path: Path, settings: Settings, store: TraceStore
+) -> None:
+    parent = _run(ROOT / "scenarios/refund-over-limit.yaml", settings, store)
+    policy = tmp_path / "lenient.yaml"
+    policy.write_text("policy:\n  rules: []\n")
+    child = fork_run(
+        store, parent, 2, settings, ForkEdits(policy_file=policy, message="Please hurry.")
+    )
+    steps = store.steps(child.run_id)
+    assert not [s for s in steps if s.kind == "approval"]  # the lenient policy holds nothing
+    refund = next(s for s in steps if s.kind == "tool" and s.name == "create_refund")
+    assert refund.status == "ok" and refund.data["decision"]["verdict"] == "allow"
+    first_live_llm = next(s for s in steps if s.kind == "llm" and s.idx > 2)
+    assert {"role": "user", "content": "Please hurry."} in first_live_llm.data["request"]["delta"]
+
+
+def test_a_resumed_fork_keeps_its_added_message(settings: Settings, store: TraceStore) -> None:
+    parent = _run(ROOT / "scenarios/refund-over-limit.yaml", settings, store)
+    child = fork_run(
+        store,
+        parent,
+        2,
+        settings,
+        ForkEdits(message="Please hurry."),
+        approver=fixed_approver("park"),
+    )
+    store.decide_approval(child.pending_approval, "approved", by="ops")
+    done = resume_run(store, child.run_id, settings)
+    assert done.status == "completed"
+    requests = rebuild_requests(store.steps(child.run_id))
+    hurried = [r for r in requests if {"role": "user", "content": "Please hurry."} in r]
+    assert len(hurried) == len(requests) - 1  # every request after the fork carries it

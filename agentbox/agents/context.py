@@ -104,11 +104,6 @@ class AgentContext:
         """How many model calls this run has made."""
         return self._runner.counters.model_calls
 
-    def take_injected(self) -> list[Message]:
-        """Messages added from outside the agent (``fork --message``), once each."""
-        injected, self._runner.injected = self._runner.injected, []
-        return injected
-
     def complete(
         self, messages: list[Message], tools: list[dict[str, Any]] | None = None
     ) -> ModelResponse:

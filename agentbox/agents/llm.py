@@ -20,7 +20,6 @@ def run_llm_loop(ctx: AgentContext, max_turns: int | None) -> str | None:
     while True:
         if max_turns is not None and ctx.model_calls >= max_turns:
             raise RunHalted("halted", f"agent.max_steps={max_turns} model turns reached")
-        messages.extend(ctx.take_injected())
         response = ctx.complete(messages)
         messages.append(response.message())
         if not response.tool_calls:
