@@ -437,7 +437,7 @@ def runs_cmd(
                 f"no runs in {trace.path} yet — try: agentbox run scenarios/refund-clean.yaml"
             )
         return
-    console.print(runs_table(runs))
+    console.print(runs_table(runs, console.width))
     total = trace.count_runs(status=status, text=search)
     if total > len(runs):
         what = "matching runs" if filtered else "runs"

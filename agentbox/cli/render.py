@@ -244,36 +244,55 @@ def _op_text(op: dict[str, Any], before: Any) -> str:
     return f"{op['op']} {path}"
 
 
-def runs_table(runs: list[RunRow]) -> Table:
-    """The ``agentbox runs`` table, newest first."""
+_SHORT_STATUS = {"awaiting_approval": "awaiting", "not finished": "unfinished"}
+
+
+def runs_table(runs: list[RunRow], width: int = 120) -> Table:
+    """The ``agentbox runs`` table, newest first (↺ marks replays, ⑂ forks).
+
+    Below 100 columns the start time is left out and holds/blocks share a column.
+    """
     import datetime as _dt
 
+    wide = width >= 100
     table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
     table.add_column("run", no_wrap=True, min_width=12)
     table.add_column("scenario", no_wrap=True, max_width=24, overflow="ellipsis")
-    table.add_column("mode", no_wrap=True)
+    table.add_column("mode", no_wrap=True, min_width=7)
     table.add_column("status", no_wrap=True, min_width=9)
-    for col in ("steps", "tools", "held", "blocked", "cost"):
+    numbers = (
+        ("steps", "tools", "held", "blocked", "cost")
+        if wide
+        else ("steps", "tools", "hold/blk", "cost")
+    )
+    for col in numbers:
         table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
-    table.add_column("started", no_wrap=True)
+    if wide:
+        table.add_column("started", no_wrap=True)
     today = _dt.date.today()
     for run in runs:
         c = run.counters
         unknown = int(c.get("cost_unknown", 0))
         status = run.display_status
-        started = _dt.datetime.fromtimestamp(run.started_at)
-        when = started.strftime("%H:%M:%S" if started.date() == today else "%Y-%m-%d %H:%M")
         lineage = " ↺" if run.replay_of else " ⑂" if run.parent_id else ""
-        table.add_row(
+        holds, blocks = str(c.get("holds", 0)), str(c.get("blocks", 0))
+        row = [
             run.id + lineage,
             run.scenario,
             run.mode,
-            Text(status, style=STATUS_STYLE.get(status, "")),
+            Text(
+                status if wide else _SHORT_STATUS.get(status, status),
+                style=STATUS_STYLE.get(status, ""),
+            ),
             str(c.get("steps", 0)),
             str(c.get("tool_calls", 0)),
-            str(c.get("holds", 0)),
-            str(c.get("blocks", 0)),
+            *([holds, blocks] if wide else [f"{holds}/{blocks}"]),
             money(c.get("cost_usd", 0.0), unknown, short=True),
-            when,
-        )
+        ]
+        if wide:
+            started = _dt.datetime.fromtimestamp(run.started_at)
+            row.append(
+                started.strftime("%H:%M:%S" if started.date() == today else "%Y-%m-%d %H:%M")
+            )
+        table.add_row(*row)
     return table
