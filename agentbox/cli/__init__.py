@@ -54,9 +54,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 
 
 def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
+    """The console every command prints through (control characters made visible)."""
+    from agentbox.cli.console import make_console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return make_console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
 def fail(message: str, hint: str = "", code: int = 2) -> NoReturn:

@@ -41,8 +41,10 @@ def _interactive_approver(console: Any, validate: Any = None) -> Any:
 
     def decide(request: ApprovalRequest) -> ApprovalDecision:
         d = request.decision
-        console.print(f"[magenta]⏸ approval needed[/] {call_text(request.tool, request.args)}")
-        console.print(f"  rule [bold]{d.rule}[/]: {d.reason}")
+        console.print(
+            f"[magenta]⏸ approval needed[/] {escape(call_text(request.tool, request.args))}"
+        )
+        console.print(f"  rule [bold]{escape(str(d.rule))}[/]: {escape(str(d.reason))}")
         while True:
             answer = Prompt.ask(
                 "  approve? (y = yes, n = no, e = edit the arguments)",
