@@ -73,3 +73,48 @@ def test_fork_tool_result_after_an_approval_runs_nothing_tui(bank: Path) -> None
     )
     assert pay_count(bank / "pay.log") == 1
     _assert_edited_not_run(store, result.run_id, "payment service down")
+
+
+def test_resume_of_a_detached_run_waits_for_an_explicit_decision(bank: Path) -> None:
+    parked = invoke("run", "payout.yaml", "--detach")  # the scenario says approvals: approve
+    assert parked.exit_code == 0, parked.output
+    store = TraceStore(bank / "traces.db")
+    run = store.list_runs(limit=1)[0]
+    approval = store.approvals(run_id=run.id)[0].id
+    refused = invoke("resume", run.id)
+    assert refused.exit_code == 2
+    assert approval in refused.output and f"agentbox approve {approval}" in refused.output
+    assert pay_count(bank / "pay.log") == 0
+    assert store.get_approval(approval).status == "pending"
+    assert store.get_run(run.id).status == "awaiting_approval"
+    assert store.step_count(run.id) == 4  # nothing was added to the trace
+
+    assert invoke("approve", approval, "--by", "maria").exit_code == 0
+    done = invoke("resume", run.id)
+    assert done.exit_code == 0, done.output
+    assert pay_count(bank / "pay.log") == 1
+    hold = next(s for s in store.steps(run.id) if s.kind == "approval")
+    assert hold.status == "approved" and hold.data["decided_by"] == "maria"
+
+
+def test_resume_with_an_explicit_flag_decides_the_parked_hold(bank: Path) -> None:
+    assert invoke("run", "payout.yaml", "--detach").exit_code == 0
+    store = TraceStore(bank / "traces.db")
+    run = store.list_runs(limit=1)[0]
+    denied = invoke("resume", run.id, "--deny")
+    assert denied.exit_code == 0, denied.output
+    assert pay_count(bank / "pay.log") == 0
+    assert store.get_run(run.id).status == "completed"
+    assert store.approvals(run_id=run.id, status=None)[0].status == "denied"
+
+
+def test_library_resume_of_an_undecided_hold_is_refused(bank: Path) -> None:
+    from agentbox.errors import StoreError
+    from agentbox.lifecycle import resume_run
+
+    assert invoke("run", "payout.yaml", "--detach").exit_code == 0
+    store = TraceStore(bank / "traces.db")
+    run = store.list_runs(limit=1)[0]
+    with pytest.raises(StoreError, match="waiting for approval"):
+        resume_run(store, run.id, load_settings(bank))
+    assert pay_count(bank / "pay.log") == 0
