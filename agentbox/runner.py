@@ -440,6 +440,14 @@ class Runner:
                     "valid": True,
                     "decision": hold.data["decision"],
                 }
+                if self.edited_results and self.edited_results[0][0] == name:
+                    # fork --tool-result at the call after a decided hold: nothing runs
+                    if hold.status in ("approved", "edited"):
+                        self.counters.approvals += 1
+                    elif hold.status == "denied":
+                        self.counters.denials += 1
+                    data["approval_id"] = hold.data["approval_id"]
+                    return self._edited_result(name, data)
                 return self._decide_hold(hold, data)
             self._replayed(hold)
         step = self._take("tool", name)
