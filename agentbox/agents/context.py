@@ -193,15 +193,31 @@ class AgentContext:
         mode) but are not offered to the model (:attr:`tools` is unchanged). Used for a
         sandbox's HTTP mocks.
         """
+        from agentbox.errors import SandboxError
+        from agentbox.sandbox.loader import where_defined
+        from agentbox.sandbox.state import reading_only
+
         plan = self._runner.plan
         extra = getattr(plan, "extra_tools", None)
+        for name, spec in specs.items():
+            known = plan.sandbox.tools.get(name) or (extra or {}).get(name)
+            if known is not None and _origin(known) != _origin(spec):
+                raise SandboxError(
+                    f"{_place(known, where_defined)} and {_place(spec, where_defined)} both "
+                    f"define tool {name!r}",
+                    "rename the HTTP mock (name=...) or the tool",
+                )
+        specs = {
+            n: dataclasses.replace(s, fn=reading_only(s.fn, n)) if s.effect == "read" else s
+            for n, s in specs.items()
+        }
         if isinstance(extra, dict):  # RunPlan.tool(name) looks tools up there too
             extra.update(specs)
             return
         # TODO(planning/runner): until RunPlan has ``extra_tools``, give this run's plan a
         # sandbox copy that also holds them (the cached, shared Sandbox is never mutated).
         sandbox = plan.sandbox
-        missing = {n: s for n, s in specs.items() if sandbox.tools.get(n) is not s}
+        missing = {n: s for n, s in specs.items() if _origin(sandbox.tools.get(n)) != _origin(s)}
         if missing:
             plan.sandbox = dataclasses.replace(sandbox, tools={**sandbox.tools, **missing})
 
@@ -231,3 +247,21 @@ class AgentContext:
             step = runner._new_step(kind, name, status=status, data=data)
             runner._record(step)
             return data
+
+
+def _origin(spec: ToolSpec | None) -> Any:
+    """The implementation behind a (possibly read-only wrapped) tool spec."""
+    if spec is None:
+        return None
+    return getattr(spec.fn, "__wrapped__", spec.fn)
+
+
+def _place(spec: ToolSpec, where_defined: Callable[[Any], str]) -> str:
+    """Where a tool or an HTTP mock is defined, for a duplicate-name error."""
+    mock = getattr(_origin(spec), "__self__", None)  # an HTTP mock's bound _run
+    handler = getattr(mock, "handler", None)
+    if handler is not None:
+        return where_defined(handler)
+    if mock is not None:
+        return f"http_mock {getattr(mock, 'method', '')} {getattr(mock, 'url', '')}"
+    return where_defined(spec.fn)
