@@ -17,6 +17,7 @@ from agentbox.cli import (
     command,
     fail,
     to_json,
+    user_output_to_stderr,
     watch_and_rerun,
 )
 from agentbox.errors import AgentboxError
@@ -221,7 +222,8 @@ def run_cmd(
                 f"[bold]run {runner.run_id}[/] · {plan.scenario.name} · sandbox "
                 f"{plan.sandbox.name} · mode {plan.mode} · {plan.scenario.agent.type}/{plan.model_name}"
             )
-        result = runner.run()
+        with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
+            result = runner.run()
         report_result(console, trace, result, plan.mode, as_json=as_json, quiet=quiet)
 
     if not watch:
