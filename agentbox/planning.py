@@ -173,6 +173,10 @@ def plan_from_scenario(
     problems = policy.problems(
         str(scenario.path or "<scenario>"), lambda loc: scenario.locate(*loc)[1]
     )
+    if problems and scenario.mcp_servers:  # their tools are known only once they run
+        from agentbox.mcp.proxy import policy_problem_is_mcp
+
+        problems = [p for p in problems if not policy_problem_is_mcp(scenario, p)]
     if problems:
         raise ScenarioError(problems)
     approvals = scenario.approvals

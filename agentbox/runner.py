@@ -732,6 +732,14 @@ class Runner:
 
     def _drive(self) -> str | None:
         ctx = AgentContext(self)
+        if self.plan.scenario.mcp_servers:
+            from agentbox.mcp.proxy import proxied  # the mcp SDK: only when a scenario uses it
+
+            with proxied(self):
+                return self._drive_agent(ctx)
+        return self._drive_agent(ctx)
+
+    def _drive_agent(self, ctx: AgentContext) -> str | None:
         scenario = self.plan.scenario
         if scenario.agent.type == "python":
             assert scenario.agent.entry is not None

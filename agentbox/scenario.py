@@ -234,6 +234,38 @@ class Expect(_Model):
         return [value] if isinstance(value, str) else value
 
 
+class McpServerSpec(_Model):
+    """One MCP server the agent's tools come from; agentbox sits between agent and server.
+
+    Its tools are offered to the agent as ``SERVER__TOOL`` (the policy names them that way
+    too); every call is a policy-gated ``tool`` step, forwarded to the server only when the
+    mode allows it, and its result is recorded so ``agentbox replay`` needs no server.
+    """
+
+    command: str | None = None
+    """Program that starts the server on stdio (e.g. ``npx``); ``python`` is the
+    interpreter agentbox runs under."""
+    args: list[str] = []
+    """Arguments of ``command``; the server runs in this file's folder, so relative paths
+    are relative to it."""
+    env: dict[str, str] = {}
+    """Extra environment variables for the server process."""
+    url: str | None = None
+    """Streamable-HTTP endpoint of a running server, instead of ``command``."""
+    tools: dict[str, Literal["read", "write"]] = {}
+    """Effect of each tool by its name on the server; unlisted tools are ``write``: not
+    executed in recommend mode, never forwarded in shadow mode."""
+    timeout_s: float = Field(30, gt=0)
+    """Seconds to wait for the server to start or answer one call before the call
+    becomes a tool error."""
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerSpec:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give exactly one of `command` (stdio) or `url` (streamable HTTP)")
+        return self
+
+
 class Scenario(_Model):
     """One scenario file: `agentbox run scenario.yaml`."""
 
@@ -262,6 +294,17 @@ class Scenario(_Model):
     """How held calls are decided (a handler name or an object)."""
     expect: Expect | None = None
     """Expectations; without them a run passes when it completes."""
+    mcp_servers: dict[str, McpServerSpec] = {}
+    """MCP servers whose tools the agent also gets, gated and recorded, by a short name
+    (letters, digits, ``-``); see :class:`McpServerSpec`."""
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _server_names(cls, value: dict[str, McpServerSpec]) -> dict[str, McpServerSpec]:
+        for name in value:
+            if not name or not all(c.isascii() and (c.isalnum() or c == "-") for c in name):
+                raise ValueError(f"server name {name!r}: use letters, digits and '-' only")
+        return value
 
     _path: Path | None = PrivateAttr(None)
     _lines: dict[Loc, int] = PrivateAttr(default_factory=dict)

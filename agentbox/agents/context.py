@@ -107,6 +107,14 @@ class AgentContext:
         return self._runner.visible_tools
 
     @property
+    def mcp_tools(self) -> list[dict[str, Any]]:
+        """OpenAI-format schemas of the tools of the scenario's ``mcp_servers`` that the
+        policy lists, named ``SERVER__TOOL`` (call them with :meth:`call_tool`)."""
+        from agentbox.mcp.proxy import mcp_schemas
+
+        return mcp_schemas(self._runner)
+
+    @property
     def mode(self) -> str:
         """``execute``, ``shadow`` or ``recommend``."""
         return self._runner.plan.mode
