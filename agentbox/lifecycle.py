@@ -393,7 +393,8 @@ def replay_run(
     plan = plan_for_run(store, parent, settings, current=True)
     if scenario_override is not None:
         plan.scenario = scenario_override(plan.scenario)
-    plan.model = CassetteModel(steps, mode, live=plan.model if mode == "live-on-miss" else None)
+    live = plan.model if mode == "live-on-miss" else None
+    plan.model = CassetteModel(steps, mode, live=live, redactor=settings.redactor())
     runner = Runner(
         plan,
         store,
@@ -402,7 +403,8 @@ def replay_run(
         lineage={"replay_of": parent.id},
     )
     result = runner.run()
-    return ReplayResult(result, compare_steps(steps, runner.steps()))
+    # compared as stored (redacted, like the recording), not as the replay saw them
+    return ReplayResult(result, compare_steps(steps, store.steps(result.run_id)))
 
 
 Change = tuple[str, str, Any, Any]
