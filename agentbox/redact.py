@@ -34,6 +34,7 @@ __all__ = [
     "RedactedWrites",
     "Redactor",
     "is_secret_key",
+    "restore",
     "secret_env_values",
 ]
 
@@ -251,6 +252,24 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self(v) for v in value]
         return value
+
+
+def restore(stored: Any, original: Any, redactor: Redactor) -> Any:
+    """``stored`` (redacted) with the secrets put back from ``original`` where it still
+    holds them: a part of ``original`` replaces the stored part it redacts to exactly.
+
+    Used to resume or fork a run with the secrets of its scenario file (an
+    ``agent.params.api_key``), which the store never held.
+    """
+    if redactor(original) == stored:
+        return original
+    if isinstance(stored, dict) and isinstance(original, dict):
+        return {
+            k: restore(v, original[k], redactor) if k in original else v for k, v in stored.items()
+        }
+    if isinstance(stored, list) and isinstance(original, list) and len(stored) == len(original):
+        return [restore(s, o, redactor) for s, o in zip(stored, original, strict=True)]
+    return stored
 
 
 def _stem_positions(text: str) -> list[int]:

@@ -172,3 +172,30 @@ def test_redacting_is_idempotent_and_agrees_with_json_text(extra: list[str]) -> 
 )
 def test_secret_key_names(key: str, secret: bool) -> None:
     assert is_secret_key(key) is secret
+
+
+def test_resume_and_fork_get_the_secrets_back_from_the_scenario_file(project: Path) -> None:
+    from agentbox.config import load_settings
+    from agentbox.lifecycle import plan_for_run
+    from agentbox.store import TraceStore
+
+    code, out, err = agentbox("run", "secrets.yaml", "--json")
+    run_id = json.loads(out)["run_id"]
+    code, out, err = agentbox("fork", run_id, "--at", "3", "--json")
+    assert code == 0, out + err
+    assert json.loads(out)["status"] == "completed"
+    for secret in SECRETS:
+        assert secret.encode() not in stored_bytes(project)
+
+    store = TraceStore(project / "traces.db")
+    try:
+        run = store.get_run(run_id)
+        assert run.scenario_json["agent"]["params"]["api_key"] == MARKER
+        plan = plan_for_run(store, run, load_settings(project))
+        assert plan.scenario.agent.params == {"api_key": PARAM_KEY, "temperature": 0}
+        assert plan.scenario.input == f"my key is {ENV_SECRET}, keep it"
+        (project / "secrets.yaml").unlink()  # without the file only the marker is left
+        plan = plan_for_run(store, run, load_settings(project))
+        assert plan.scenario.agent.params["api_key"] == MARKER
+    finally:
+        store.close()
