@@ -134,6 +134,7 @@ class Redactor:
         self.values = tuple(sorted({v for v in values if v}, key=len, reverse=True))
         self.keys = tuple(keys)
         self._known: dict[str, bool] = {}
+        self._texts: dict[str, str] = {}
         # a string shorter than this holds no secret value and no `key=v` pair
         self._shortest = min([5, *(len(v) for v in self.values)])
 
@@ -159,6 +160,16 @@ class Redactor:
         """``text`` with secret values, secret JSON/query pairs and bearer tokens replaced."""
         if len(text) < self._shortest:
             return text
+        if len(text) <= 200:  # short strings repeat (tool names, verdicts, roles): cache
+            done = self._texts.get(text)
+            if done is None:
+                if len(self._texts) >= 4096:
+                    self._texts.clear()
+                done = self._texts[text] = self._text(text)
+            return done
+        return self._text(text)
+
+    def _text(self, text: str) -> str:
         for value in self.values:
             if value in text:
                 text = text.replace(value, MARKER)
@@ -245,10 +256,17 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {
-                k: MARKER if _secret_scalar(v) and self.is_secret(str(k)) else self(v)
-                for k, v in value.items()
-            }
+            out: dict[Any, Any] = {}
+            for k, v in value.items():
+                if v is None or v is True or v is False:
+                    out[k] = v
+                elif isinstance(v, str):
+                    out[k] = MARKER if v and self.is_secret(str(k)) else self.text(v)
+                elif isinstance(v, int | float):
+                    out[k] = MARKER if self.is_secret(str(k)) else v
+                else:
+                    out[k] = self(v)
+            return out
         if isinstance(value, list | tuple):
             return [self(v) for v in value]
         return value
@@ -275,8 +293,10 @@ def restore(stored: Any, original: Any, redactor: Redactor) -> Any:
 def _stem_positions(text: str) -> list[int]:
     """Sorted positions of the secret-key stems in ``text`` (any case)."""
     low = text.lower()
-    found = []
+    found: list[int] = []
     for stem in _STEMS:
+        if stem not in low:
+            continue
         i = low.find(stem)
         while i != -1:
             found.append(i)
@@ -289,6 +309,12 @@ def _secret_scalar(value: Any) -> bool:
     if isinstance(value, bool) or value is None:
         return False
     return isinstance(value, int | float) or (isinstance(value, str) and value != "")
+
+
+_PLAIN_COLUMNS = frozenset(
+    {"status", "counters", "pid", "started_at", "ended_at", "duration_s", "passed"}
+)
+"""Run and step columns that never hold user data (not walked)."""
 
 
 class RedactedWrites:
@@ -313,7 +339,9 @@ class RedactedWrites:
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """See ``TraceStore.update_run``."""
-        self._store.update_run(run_id, **self.redactor(fields))
+        r = self.redactor
+        clean = {k: v if k in _PLAIN_COLUMNS else r(v) for k, v in fields.items()}
+        self._store.update_run(run_id, **clean)
 
     def add_step(self, step: Any) -> None:
         """See ``TraceStore.add_step`` (a redacted copy of ``step`` is stored)."""
@@ -327,7 +355,10 @@ class RedactedWrites:
     def update_step(self, run_id: str, idx: int, **fields: Any) -> None:
         """See ``TraceStore.update_step``."""
         r = self.redactor
-        clean = {k: r.patch(v) if k == "patch" else r(v) for k, v in fields.items()}
+        clean = {
+            k: v if k in _PLAIN_COLUMNS else r.patch(v) if k == "patch" else r(v)
+            for k, v in fields.items()
+        }
         self._store.update_step(run_id, idx, **clean)
 
     def add_approval(
