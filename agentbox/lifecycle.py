@@ -16,6 +16,7 @@ All three re-run the agent against a recording instead of trusting a pickled pro
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -33,11 +34,13 @@ from agentbox.config import Settings
 from agentbox.errors import AgentboxError, StoreError
 from agentbox.models import make_model
 from agentbox.planning import RunOptions, RunPlan, load_task_scenario, plan_from_scenario
+from agentbox.redact import restore
 from agentbox.runner import Incomplete, Runner, RunResult, StepObserver
 from agentbox.sandbox.loader import load_state_source, state_hash
 from agentbox.sandbox.state import State
 from agentbox.scenario import PolicySpec, Scenario, load_scenario, parse_scenario
 from agentbox.store import ApprovalRow, RunRow, StepRow, TraceStore
+from agentbox.yamlfile import load_yaml
 
 
 def stored_scenario(run: RunRow, settings: Settings, *, current: bool = False) -> Scenario:
@@ -48,7 +51,11 @@ def stored_scenario(run: RunRow, settings: Settings, *, current: bool = False) -
         if task is not None:
             return load_task_scenario(path, settings, int(task))
         return load_scenario(path)
-    return parse_scenario(run.scenario_json, path or Path(run.scenario), {})
+    recorded = run.scenario_json
+    if path is not None and path.is_file() and run.options.get("task") is None:
+        with contextlib.suppress(AgentboxError):  # secrets the store never held
+            recorded = restore(recorded, load_yaml(path)[0], settings.redactor())
+    return parse_scenario(recorded, path or Path(run.scenario), {})
 
 
 def plan_for_run(
@@ -420,7 +427,8 @@ def replay_run(
     plan = plan_for_run(store, parent, settings, current=True)
     if scenario_override is not None:
         plan.scenario = scenario_override(plan.scenario)
-    plan.model = CassetteModel(steps, mode, live=plan.model if mode == "live-on-miss" else None)
+    live = plan.model if mode == "live-on-miss" else None
+    plan.model = CassetteModel(steps, mode, live=live, redactor=settings.redactor())
     runner = Runner(
         plan,
         store,
@@ -429,7 +437,8 @@ def replay_run(
         lineage={"replay_of": parent.id},
     )
     result = runner.run()
-    return ReplayResult(result, compare_steps(steps, runner.steps()))
+    # compared as stored (redacted, like the recording), not as the replay saw them
+    return ReplayResult(result, compare_steps(steps, store.steps(result.run_id)))
 
 
 Change = tuple[str, str, Any, Any]

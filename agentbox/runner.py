@@ -30,7 +30,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from agentbox.agents.context import AgentContext, ToolResult, render_result
 from agentbox.agents.llm import run_llm_loop
@@ -48,6 +48,7 @@ from agentbox.planning import (
     resolve_sandbox_path,
 )
 from agentbox.policy import Counters, Decision
+from agentbox.redact import RedactedWrites
 from agentbox.sandbox.loader import state_hash
 from agentbox.sandbox.state import State
 from agentbox.scenario import JudgeExpectation
@@ -160,7 +161,9 @@ class Runner:
         after_prefix: Callable[[Runner], None] | None = None,
     ) -> None:
         self.plan = plan
-        self.store = store
+        self.redactor = plan.settings.redactor()
+        # every write of this run passes the redactor: no secret reaches the file
+        self.store = cast(TraceStore, RedactedWrites(store, self.redactor))
         self.on_step = on_step
         handler = plan.approvals.handler
         self.approver = approver or fixed_approver(
@@ -193,7 +196,7 @@ class Runner:
         self._lineage = lineage or {}
         self._incomplete = incomplete
         self._after_prefix = after_prefix
-        self._hasher = RequestHasher()
+        self._hasher = RequestHasher(self.redactor)
         self._steps: dict[int, StepRow] = {}  # every step of this run, as stored
         self._started = 0.0
         self._row_refreshed = time.perf_counter()

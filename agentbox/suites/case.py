@@ -24,6 +24,7 @@ nothing and prints nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -341,14 +342,15 @@ class CaseCassette:
 
     Args:
         cassette: the recorded calls.
+        redactor: what the recording run redacted (see ``RequestHasher``).
     """
 
-    def __init__(self, cassette: Cassette) -> None:
+    def __init__(self, cassette: Cassette, redactor: Callable[[Any], Any] | None = None) -> None:
         self.calls = cassette.calls
         self.name = cassette.model
         self.miss: str | None = None
         """The first miss message (kept even if an agent swallows the error)."""
-        self._hasher = RequestHasher()
+        self._hasher = RequestHasher(redactor)
 
     def _hash(self, messages: list[Message], tools: list[dict[str, Any]]) -> str:
         """:func:`agentbox.cassette.request_hash`, incrementally over the run's calls."""

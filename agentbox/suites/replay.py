@@ -195,7 +195,7 @@ def replay_case(
         text = str((case.path.parent / folder).resolve())
         if text not in sys.path:
             sys.path.append(text)
-    cassette = CaseCassette(case.cassette)
+    cassette = CaseCassette(case.cassette, settings.redactor())
     fallback: Approver | None = None
     if live:
         plan.model = make_model(
