@@ -19,6 +19,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -140,6 +141,22 @@ class AgentContext:
             with self.backend_guard():
                 return self._runner.model_call(messages, offered)
 
+    def gate(
+        self, fn: Callable[..., Any], *, effect: str = "write", name: str | None = None
+    ) -> Callable[..., Any]:
+        """Wrap your own function so each call is a tool step of this run.
+
+        The schema comes from ``fn``'s signature and docstring (as with ``@tool``, without
+        the ``state`` parameter). A call passes the gate (validation, policy, budgets,
+        approvals); in recommend mode a ``write`` is recorded and not executed; replays
+        serve the recorded results without calling ``fn``. The wrapper returns ``fn``'s
+        value when it ran, else the gate's message (blocked, denied, recorded, error).
+        ``async def`` functions give an async wrapper. See :mod:`agentbox.adapters.gate`.
+        """
+        from agentbox.adapters.gate import gate_function
+
+        return gate_function(self, fn, effect=effect, name=name)
+
     def call_tool(
         self, name: str, arguments: Any = None, /, call_id: str | None = None, **kwargs: Any
     ) -> ToolResult:
@@ -255,6 +272,30 @@ class AgentContext:
             step = runner._new_step(kind, name, status=status, data=data)
             runner._record(step)
             return data
+
+
+_ACTIVE: ContextVar[AgentContext | None] = ContextVar("agentbox_active_context", default=None)
+_PROCESS_ACTIVE: list[AgentContext] = []  # threads the agent starts do not inherit ContextVars
+
+
+def active_context() -> AgentContext | None:
+    """The context of the run whose agent is executing (None outside a run)."""
+    ctx = _ACTIVE.get()
+    if ctx is None and _PROCESS_ACTIVE:
+        return _PROCESS_ACTIVE[-1]
+    return ctx
+
+
+@contextmanager
+def activated(ctx: AgentContext) -> Iterator[AgentContext]:
+    """Make ``ctx`` the :func:`active_context` while the agent runs."""
+    token = _ACTIVE.set(ctx)
+    _PROCESS_ACTIVE.append(ctx)
+    try:
+        yield ctx
+    finally:
+        _PROCESS_ACTIVE.remove(ctx)
+        _ACTIVE.reset(token)
 
 
 def _origin(spec: ToolSpec | None) -> Any:

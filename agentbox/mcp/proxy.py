@@ -73,12 +73,16 @@ class McpToolSpec(ToolSpec):
         return (None, errors) if errors else (dict(args), [])
 
 
-def policy_problem_is_mcp(scenario: Scenario, problem: Problem) -> bool:
-    """Whether a policy problem is only that an MCP tool is not known before the run.
+def tool_known_at_run_time(scenario: Scenario, problem: Problem) -> bool:
+    """Whether a policy problem is only that a tool is not known before the run.
 
     A rule or allow/deny pattern naming ``SERVER__...`` for a server of the scenario cannot
     be checked when the scenario loads: the server lists its tools when the run starts.
+    Nor can a python agent's own functions (``ctx.gate``, ``agentbox.adapters.gated``):
+    they become tools when the agent first calls them.
     """
+    if scenario.agent.type == "python" and problem.message.startswith("no sandbox tool matches"):
+        return True
     prefixes = tuple(f"{name}{SEP}" for name in scenario.mcp_servers)
     if not prefixes:
         return False
@@ -268,13 +272,19 @@ def _value(result: Any) -> Any:
 
 # ---- the recording, for replays -------------------------------------------------------
 class Recorded:
-    """Answers MCP calls from a recorded run's tool steps, in order per tool."""
+    """Answers calls from a recorded run's tool steps, in order per tool.
 
-    def __init__(self, steps: list[StepRow]) -> None:
+    Args:
+        steps: the recorded run's steps.
+        names: which tools are answered (default: MCP tools, ``SERVER__TOOL``).
+    """
+
+    def __init__(self, steps: list[StepRow], names: Callable[[str], bool] | None = None) -> None:
         self._queues: dict[str, list[StepRow]] = {}
+        wanted = names or (lambda name: SEP in name)
         for step in steps:
             executed = step.status in ("ok", "error", "crashed") and not step.data.get("edited")
-            if step.kind == "tool" and SEP in (step.name or "") and executed:
+            if step.kind == "tool" and wanted(step.name or "") and executed:
                 self._queues.setdefault(step.name or "", []).append(step)
 
     def call(self, name: str, args: dict[str, Any]) -> Any:
