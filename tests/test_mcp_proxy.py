@@ -217,3 +217,51 @@ def test_a_python_agent_calls_mcp_tools_through_the_context(tmp_path: Path) -> N
     run, _ = _steps(store)
     assert run.output == "['payments__get_charge', 'payments__refund_charge'] 35.0 ok"
     assert log.read_text() == "ch_5600 35\n"
+
+
+MCP_CLIENT_AGENT = '''
+from mcp import Client
+
+
+async def run(ctx):
+    """An agent with its own MCP client, connected to the run's tools (proxied server)."""
+    async with Client(ctx.mcp_server()) as client:
+        names = [t.name for t in (await client.list_tools()).tools]
+        charge = await client.call_tool("payments__get_charge", {"charge_id": "ch_5531"})
+        refund = await client.call_tool(
+            "payments__refund_charge", {"charge_id": "ch_5531", "amount_usd": 240}
+        )
+    return f"{names} {charge.is_error} {refund.is_error} {refund.content[0].text}"
+'''
+
+
+def test_an_agents_own_mcp_client_goes_through_the_gate_and_replays_offline(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "mcp_client_agent.py").write_text(MCP_CLIENT_AGENT)
+    scenario = _proxy_project(
+        tmp_path,
+        agent={"type": "python", "entry": "mcp_client_agent.py:run"},
+        script=[],
+        approvals="deny",
+        expect={"status": "completed", "holds": 1},
+    )
+    store, log = tmp_path / "t.db", tmp_path / "refunds.log"
+    done = _run(scenario, store)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run, steps = _steps(store)
+    assert run.output.startswith(
+        "['get_order', 'payments__get_charge', 'payments__refund_charge'] False True "
+        "Error: denied by approver"
+    )
+    assert [(s.kind, s.name, s.status) for s in steps if s.kind != "final"] == [
+        ("tool", "payments__get_charge", "ok"),
+        ("approval", "payments__refund_charge", "denied"),
+        ("tool", "payments__refund_charge", "denied"),
+    ]
+    assert not log.exists()  # the denied refund never reached the server
+
+    (tmp_path / "servers/payments_mcp.py").unlink()
+    replay = agentbox(ROOT, "replay", run.id, "--store", str(store))
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "identical" in replay.stdout

@@ -157,6 +157,18 @@ class AgentContext:
 
         return gate_function(self, fn, effect=effect, name=name)
 
+    def mcp_server(self) -> Any:
+        """This run's tools as an in-process MCP server, for an agent's own MCP client.
+
+        ``async with mcp.Client(ctx.mcp_server()) as client: await client.call_tool(...)``
+        lists :attr:`tools`; each call goes through :meth:`call_tool` (a gated tool step;
+        blocked or denied calls answer with ``isError``). Returns an
+        ``mcp.server.lowlevel.Server``.
+        """
+        from agentbox.mcp.serve import ContextSource, build_server
+
+        return build_server(ContextSource(self))
+
     def call_tool(
         self, name: str, arguments: Any = None, /, call_id: str | None = None, **kwargs: Any
     ) -> ToolResult:

@@ -25,13 +25,14 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agentbox.mcp.session import RunEnded, ServedRun
 
 if TYPE_CHECKING:
     from mcp_types import CallToolResult
 
+    from agentbox.agents.context import AgentContext, ToolResult
     from agentbox.approvals import Approver
     from agentbox.planning import RunPlan
     from agentbox.runner import RunResult
@@ -119,6 +120,19 @@ class RunHub:
             self._on_end(result)
         return result
 
+    def effect(self, name: str) -> str | None:
+        """The tool's effect, or None when unknown."""
+        spec = self.plan.tool(name)
+        return spec.effect if spec is not None else None
+
+    def call(self, name: str, arguments: dict[str, Any] | None) -> ToolResult:
+        """Call through the open run's gate (opening a run if none is open).
+
+        Raises:
+            RunEnded: the run has ended.
+        """
+        return self.current().call(name, arguments)
+
     def tools(self) -> list[dict[str, Any]]:
         """OpenAI-format schemas of the tools the policy lists."""
         plan = self.plan
@@ -129,22 +143,37 @@ class RunHub:
         ]
 
 
-def build_server(hub: RunHub, *, lifespan_ends_run: bool = True) -> Any:
-    """The MCP server (``mcp.server.lowlevel.Server``) answering from ``hub``.
+class ToolSource(Protocol):
+    """What an MCP server built by :func:`build_server` answers from."""
 
-    With ``lifespan_ends_run`` (stdio) the run ends when the connection closes.
+    def tools(self) -> list[dict[str, Any]]:
+        """OpenAI-format schemas of the tools to list."""
+        ...
+
+    def effect(self, name: str) -> str | None:
+        """``read``/``write`` of a tool (for the MCP read-only hint)."""
+        ...
+
+    def call(self, name: str, arguments: dict[str, Any] | None) -> ToolResult:
+        """Call through the gate (blocking). Raises RunEnded when the run is over."""
+        ...
+
+
+def build_server(source: ToolSource, *, on_close: Callable[[], Any] | None = None) -> Any:
+    """An MCP server (``mcp.server.lowlevel.Server``) answering from ``source``.
+
+    ``on_close`` is called (on a worker thread) when a connection's lifespan ends (stdio:
+    the client disconnected).
     """
     import anyio
     import mcp_types as types
     from mcp.server.lowlevel import Server
 
-    effects = {name: spec.effect for name, spec in hub.plan.sandbox.tools.items()}
-
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         tools = []
-        for schema in hub.tools():
+        for schema in source.tools():
             fn = schema["function"]
-            read = effects.get(fn["name"]) == "read"
+            read = source.effect(fn["name"]) == "read"
             tools.append(
                 types.Tool(
                     name=fn["name"],
@@ -158,10 +187,9 @@ def build_server(hub: RunHub, *, lifespan_ends_run: bool = True) -> Any:
         return types.ListToolsResult(tools=tools)
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> CallToolResult:
-        run = await anyio.to_thread.run_sync(hub.current)
         try:
             result = await anyio.to_thread.run_sync(
-                run.call, params.name, params.arguments, abandon_on_cancel=True
+                source.call, params.name, params.arguments, abandon_on_cancel=True
             )
         except RunEnded as ended:
             return _text_result(f"Error: {ended}", error=True)
@@ -172,20 +200,43 @@ def build_server(hub: RunHub, *, lifespan_ends_run: bool = True) -> Any:
         try:
             yield {}
         finally:
-            if lifespan_ends_run:
+            if on_close is not None:
                 with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(hub.end)
+                    await anyio.to_thread.run_sync(on_close)
 
     return Server(
         "agentbox",
         version=_version(),
-        instructions=f"Sandbox tools of agentbox scenario {hub.plan.scenario.name!r} "
-        f"(sandbox {hub.plan.sandbox.name}, mode {hub.plan.mode}); every call is gated "
-        "by the scenario's policy and recorded.",
+        instructions="Sandbox tools of an agentbox run: every call is gated by the "
+        "scenario's policy and recorded as a step.",
         lifespan=lifespan,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+
+
+class ContextSource:
+    """The tools of a running agent's context (``ctx.mcp_server()``)."""
+
+    def __init__(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+
+    def tools(self) -> list[dict[str, Any]]:
+        """The tools the agent may see (``ctx.tools``)."""
+        return self.ctx.tools
+
+    def effect(self, name: str) -> str | None:
+        """The tool's effect, or None when unknown."""
+        spec = self.ctx._runner.plan.tool(name)
+        return spec.effect if spec is not None else None
+
+    def call(self, name: str, arguments: dict[str, Any] | None) -> ToolResult:
+        """``ctx.call_tool``; a halt is kept by the context and ends the agent's run."""
+        try:
+            return self.ctx.call_tool(name, arguments or {})
+        except BaseException as signal:  # RunHalted/EndRun: re-raised when the agent returns
+            reason = getattr(signal, "reason", None) or type(signal).__name__
+            raise RunEnded(f"the run has ended: {reason}") from None
 
 
 def _text_result(text: str, *, error: bool) -> CallToolResult:
@@ -205,7 +256,7 @@ def serve_stdio(hub: RunHub) -> None:
     import anyio
     from mcp.server.stdio import stdio_server
 
-    server = build_server(hub)
+    server = build_server(hub, on_close=hub.end)
 
     async def main() -> None:
         async with stdio_server() as (read, write):
@@ -224,7 +275,7 @@ def serve_http(hub: RunHub, port: int, *, on_ready: Callable[[str], None] | None
     import anyio
     import uvicorn
 
-    server = build_server(hub, lifespan_ends_run=False)
+    server = build_server(hub)
     app = server.streamable_http_app(host="127.0.0.1")
 
     async def asgi(scope: Any, receive: Any, send: Any) -> None:
