@@ -4,6 +4,7 @@ replays the run with the server gone. Misbehaving servers become tool errors, ne
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -265,3 +266,56 @@ def test_an_agents_own_mcp_client_goes_through_the_gate_and_replays_offline(
     replay = agentbox(ROOT, "replay", run.id, "--store", str(store))
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "identical" in replay.stdout
+
+
+URL_AGENT = """
+def run(ctx):
+    order = ctx.call_tool("shop__get_order", order_id="ord_5531")
+    return f"{order.status} {order.value['id']}"
+"""
+
+
+def test_a_url_server_is_reached_past_the_agents_http_interception(tmp_path: Path) -> None:
+    """A streamable-HTTP server (here `agentbox mcp serve --http`) used by a python agent:
+    agentbox's own MCP traffic is not mistaken for the agent's egress (it deadlocked)."""
+    import signal
+    import socket
+    import subprocess
+
+    from procs import CLI, wait_for
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [*CLI, "mcp", "serve", "scenarios/mcp-serve.yaml", "--http", str(port), "-q"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "AGENTBOX_STORE": str(tmp_path / "server.db")},
+    )
+    try:
+
+        def listening() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_for(listening)
+        (tmp_path / "url_agent.py").write_text(URL_AGENT)
+        data = {
+            "name": "url-server",
+            "sandbox": "retail",
+            "input": "go",
+            "agent": {"type": "python", "entry": "url_agent.py:run"},
+            "mcp_servers": {
+                "shop": {"url": f"http://127.0.0.1:{port}/mcp", "tools": {"get_order": "read"}}
+            },
+            "expect": {"output_contains": "ok ord_5531"},
+        }
+        scenario = tmp_path / "url.yaml"
+        scenario.write_text(yaml.safe_dump(data))
+        done = agentbox(ROOT, "run", str(scenario), "--store", str(tmp_path / "t.db"), timeout=90)
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)

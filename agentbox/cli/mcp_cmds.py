@@ -118,6 +118,8 @@ def serve_cmd(
     def make_plan() -> Any:
         plan = plan_run(scenario, settings, options)
         plan.model_name = "mcp-client"  # the model is the client's, not the scenario's
+        # the scenario's expectations describe its own agent, not this client's session
+        plan.scenario = plan.scenario.model_copy(update={"expect": None})
         return plan
 
     def on_end(result: Any) -> None:
