@@ -580,3 +580,57 @@ def test_unknown_model_endpoints_get_a_4xx_naming_them(
         f"{model_server}/openai/completions",
     ]
     assert not llm_steps(steps)
+
+
+LITELLM_AGENT = """
+import json
+import os
+import warnings
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+TOOLS = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+         for n in ("get_order", "refund_order")]
+
+
+def run(ctx):
+    import litellm
+    import httpx
+
+    messages = [{"role": "system", "content": "You are a Northwind support agent."},
+                {"role": "user", "content": ctx.input}]
+    with httpx.Client(base_url="https://api.northwind.test") as http, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # litellm's own pydantic noise
+        for turn in range(6):
+            reply = litellm.completion(model="anthropic/claude-sonnet-5-5", messages=messages,
+                                       tools=TOOLS, num_retries=0, stream=turn == 1)
+            if turn == 1:
+                reply = litellm.stream_chunk_builder(list(reply), messages=messages)
+            m = reply.choices[0].message
+            messages.append({"role": "assistant", "content": m.content, "tool_calls": [
+                c.model_dump() for c in m.tool_calls or []] or None})
+            if not m.tool_calls:
+                return m.content
+            for c in m.tool_calls:
+                args = json.loads(c.function.arguments)
+                if c.function.name == "get_order":
+                    r = http.get(f"/orders/{args['order_id']}")
+                else:
+                    r = http.post(f"/orders/{args.pop('order_id')}/refunds", json=args)
+                messages.append({"role": "tool", "tool_call_id": c.id, "content": r.text})
+"""
+
+
+def test_litellm_anthropic_models_called_by_the_agent_are_answered(
+    agent_scenario: Callable[..., RunPlan], store: TraceStore
+) -> None:
+    result, steps = run(agent_scenario(LITELLM_AGENT, name="litellm"), store)
+    assert result.status == "completed", result.reason
+    assert result.output == "Refunded $64.50 for ord_5120."
+    assert kinds(steps) == REFUND_RUN
+    assert [s.data["response"]["reasoning"] for s in llm_steps(steps)] == [
+        "Check the order before refunding it.",
+        "Delivered, $64.50, nothing refunded yet.",
+        None,
+    ]
+    requests = rebuild_requests(steps)
+    assert requests[1][3]["role"] == "tool" and requests[1][3]["tool_call_id"] == "call_0_0"
