@@ -634,3 +634,34 @@ def test_litellm_anthropic_models_called_by_the_agent_are_answered(
     ]
     requests = rebuild_requests(steps)
     assert requests[1][3]["role"] == "tool" and requests[1][3]["tool_call_id"] == "call_0_0"
+
+
+def test_a_held_refund_parks_and_resumes_a_chained_responses_agent(
+    settings: Settings, store: TraceStore
+) -> None:
+    from agentbox.approvals import fixed_approver
+    from agentbox.lifecycle import resume_run
+    from agentbox.planning import plan_from_scenario
+    from agentbox.scenario import parse_scenario
+
+    data = yaml.safe_load(RESPONSES_SCENARIO.read_text(encoding="utf-8"))
+    data["agent"]["entry"] = "agents.openai_responses_agent:run_chained"
+    data["policy"]["rules"] = [
+        {"name": "reviewed", "tool": "http POST *", "when": "amount_usd > 50"}
+    ]
+    data["approvals"] = "wait"
+    plan = plan_from_scenario(parse_scenario(data, RESPONSES_SCENARIO, {}), settings)
+    parked = Runner(plan, store, approver=fixed_approver("park")).run()
+    assert parked.status == "awaiting_approval" and parked.pending_approval
+
+    store.decide_approval(parked.pending_approval, "approved", by="test", reason="ok")
+    # a new interception rebuilds the chain of previous_response_id from the replayed turns
+    result = resume_run(store, parked.run_id, settings)
+    assert result.status == "completed", result.reason
+    assert result.output == "Done: I refunded $64.50 for ord_5120 to your original payment method."
+    steps = store.steps(parked.run_id)
+    assert [(s.kind, s.status) for s in steps if s.name == POST_REFUND] == [
+        ("approval", "approved"),
+        ("tool", "ok"),
+    ]
+    assert [len(r) for r in rebuild_requests(steps)] == [2, 4, 6]
