@@ -37,7 +37,7 @@ from agentbox.runner import Incomplete, Runner, RunResult, StepObserver
 from agentbox.sandbox.loader import load_state_source, state_hash
 from agentbox.sandbox.state import State
 from agentbox.scenario import PolicySpec, Scenario, load_scenario, parse_scenario
-from agentbox.store import RunRow, StepRow, TraceStore
+from agentbox.store import ApprovalRow, RunRow, StepRow, TraceStore
 
 
 def stored_scenario(run: RunRow, settings: Settings, *, current: bool = False) -> Scenario:
@@ -103,6 +103,26 @@ def check_resumable(store: TraceStore, run: RunRow, incomplete: Incomplete | Non
     return steps
 
 
+def undecided_hold(store: TraceStore, run: RunRow) -> ApprovalRow | None:
+    """The approval a parked run waits for, when nobody has decided it yet (else None)."""
+    if run.finished:
+        return None
+    pending = store.approvals(status="pending", run_id=run.id)
+    return pending[-1] if pending else None
+
+
+def refuse_undecided(run: RunRow, hold: ApprovalRow) -> StoreError:
+    """The error for resuming a run whose held call nobody decided (see ``resume``'s help)."""
+    args = json.dumps(hold.args, default=str)
+    return StoreError(
+        f"run {run.id} is waiting for approval {hold.id} ({hold.tool} {args[:120]}); "
+        "nobody has decided it, and resume does not decide it from the scenario",
+        f"decide it first: agentbox approve {hold.id}  or  agentbox deny {hold.id} "
+        f"--reason ...; then agentbox resume {run.id} (or resume with --approve/--deny "
+        "to decide it yourself)",
+    )
+
+
 def resume_run(
     store: TraceStore,
     run_id: str,
@@ -115,12 +135,19 @@ def resume_run(
 ) -> RunResult:
     """Continue a parked (awaiting approval) or interrupted run from its last step.
 
+    A held call nobody decided is not decided by the scenario's ``approvals:`` handler:
+    pass an ``approver`` (or ``approvals``) to decide it, else this refuses.
+
     Raises:
-        StoreError: the run is finished, or still running in a live process.
+        StoreError: the run is finished, still running in a live process, or parked on
+            an undecided approval and neither ``approver`` nor ``approvals`` was given.
         AgentboxError: it has an incomplete write and ``incomplete`` was not given.
     """
     run = store.get_run(run_id)
     steps = check_resumable(store, run, incomplete)
+    hold = undecided_hold(store, run)
+    if hold is not None and approver is None and approvals is None:
+        raise refuse_undecided(run, hold)
     plan = plan_for_run(store, run, settings, options=RunOptions(approvals=approvals))
     runner = Runner(
         plan,

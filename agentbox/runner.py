@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import secrets
 import time
@@ -96,6 +97,17 @@ class _Parked(BaseException):
     def __init__(self, approval_id: str) -> None:
         super().__init__(approval_id)
         self.approval_id = approval_id
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN/infinite floats replaced by their names (the trace stays JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # 'nan', 'inf', '-inf'
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 class Diverged(AgentboxError):
@@ -428,6 +440,14 @@ class Runner:
                     "valid": True,
                     "decision": hold.data["decision"],
                 }
+                if self.edited_results and self.edited_results[0][0] == name:
+                    # fork --tool-result at the call after a decided hold: nothing runs
+                    if hold.status in ("approved", "edited"):
+                        self.counters.approvals += 1
+                    elif hold.status == "denied":
+                        self.counters.denials += 1
+                    data["approval_id"] = hold.data["approval_id"]
+                    return self._edited_result(name, data)
                 return self._decide_hold(hold, data)
             self._replayed(hold)
         step = self._take("tool", name)
@@ -461,7 +481,7 @@ class Runner:
     # ---- gate parts ----------------------------------------------------------------
     def _invalid(self, name: str, data: dict[str, Any], errors: list[str]) -> ToolResult:
         self.counters.invalid_tool_calls += 1
-        data.update(valid=False, validation_errors=errors)
+        data.update(args=_finite(data["args"]), valid=False, validation_errors=errors)
         content = f"Error: invalid call to {name}: " + "; ".join(errors)
         return self._finish_tool(self._new_step("tool", name, data=data), "invalid", content)
 

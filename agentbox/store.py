@@ -117,6 +117,18 @@ def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
 
 
+def _like_prefix(text: str) -> str:
+    """A LIKE pattern matching values that start with ``text`` literally (``%``, ``_``
+    and ``\\`` escaped; use with ``ESCAPE '\\'``)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def _like_contains(text: str) -> str:
+    """A LIKE pattern matching values that contain ``text`` literally."""
+    return "%" + _like_prefix(text)
+
+
 def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
@@ -350,11 +362,13 @@ class TraceStore:
         Raises:
             StoreError: no run, or the prefix is ambiguous.
         """
+        if not run_id.strip():
+            raise StoreError("an empty run id matches nothing", "`agentbox runs` lists stored runs")
         rows = self._query("SELECT * FROM runs WHERE id=?", (run_id,))
         if not rows:
             rows = self._query(
-                "SELECT * FROM runs WHERE id LIKE ? ORDER BY started_at DESC LIMIT 6",
-                (run_id.replace("%", "") + "%",),
+                "SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY started_at DESC LIMIT 6",
+                (_like_prefix(run_id),),
             )
         if not rows:
             raise StoreError(
@@ -373,8 +387,10 @@ class TraceStore:
             where.append("status = ?")
             params.append(status)
         if text:
-            where.append("(id LIKE ? OR scenario LIKE ? OR model LIKE ?)")
-            params += [f"%{text}%"] * 3
+            where.append(
+                "(id LIKE ? ESCAPE '\\' OR scenario LIKE ? ESCAPE '\\' OR model LIKE ? ESCAPE '\\')"
+            )
+            params += [_like_contains(text)] * 3
         return (" WHERE " + " AND ".join(where) if where else ""), params
 
     def list_runs(
@@ -528,10 +544,12 @@ class TraceStore:
 
     def get_approval(self, approval_id: str) -> ApprovalRow:
         """An approval by id or unique prefix. Raises StoreError when unknown."""
-        rows = self._query(
-            "SELECT * FROM approvals WHERE id=? OR id LIKE ? LIMIT 2",
-            (approval_id, approval_id + "%"),
-        )
+        rows = self._query("SELECT * FROM approvals WHERE id=?", (approval_id,))
+        if not rows and approval_id.strip():
+            rows = self._query(
+                "SELECT * FROM approvals WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
+                (_like_prefix(approval_id),),
+            )
         if len(rows) != 1:
             what = "no" if not rows else "ambiguous"
             raise StoreError(f"{what} approval {approval_id!r}", "`agentbox approvals` lists them")

@@ -63,10 +63,13 @@ def _adapt(func: Callable[..., Any], intercept: bool) -> Callable[[AgentContext]
     @functools.wraps(func)
     def run(ctx: AgentContext) -> Any:
         if not intercept:
-            return asyncio.run(func(ctx)) if is_async else func(ctx)
-        from agentbox.http.intercept import intercept_http  # respx: only when an agent runs
+            result = asyncio.run(func(ctx)) if is_async else func(ctx)
+        else:
+            from agentbox.http.intercept import intercept_http  # respx: only when agents run
 
-        with intercept_http(ctx):
-            return asyncio.run(func(ctx)) if is_async else func(ctx)
+            with intercept_http(ctx):
+                result = asyncio.run(func(ctx)) if is_async else func(ctx)
+        ctx.raise_if_stopped()  # a halt met by one of the agent's threads ends the run
+        return result
 
     return run

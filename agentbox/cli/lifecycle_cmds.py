@@ -166,8 +166,16 @@ def resume_cmd(
             help="A write that started but never recorded its result: `retry` it or `skip` it.",
         ),
     ] = None,
-    approve: Annotated[bool, typer.Option("--approve", help="Approve further held calls.")] = False,
-    deny: Annotated[bool, typer.Option("--deny", help="Deny further held calls.")] = False,
+    approve: Annotated[
+        bool,
+        typer.Option(
+            "--approve", help="Approve held calls, including the one the run is parked at."
+        ),
+    ] = False,
+    deny: Annotated[
+        bool,
+        typer.Option("--deny", help="Deny held calls, including the one the run is parked at."),
+    ] = False,
     detach: Annotated[
         bool, typer.Option("--detach", help="Park again at the next held call.")
     ] = False,
@@ -179,13 +187,29 @@ def resume_cmd(
     Recorded steps are not re-executed; a decided approval is applied; a write whose result
     was never recorded is reported and only repeated with --incomplete retry.
 
+    A run parked on an approval nobody has decided (say, by `run --detach`) waits for an
+    explicit decision: the scenario's `approvals: approve/deny/fail` does not decide it.
+    Resume refuses (exit 2, naming the approval) unless you decide it first with
+    `agentbox approve`/`deny`, pass --approve/--deny here, or the scenario's handler asks
+    a person (`prompt` at a terminal, `wait` for `agentbox approve` from elsewhere).
+
     Examples:
 
       agentbox resume 3fa2
 
+      agentbox approve ap_3f2a && agentbox resume 3fa2
+
       agentbox resume 3fa2 --incomplete skip
     """
-    from agentbox.lifecycle import check_resumable, plan_for_run, resume_run
+    import sys
+
+    from agentbox.lifecycle import (
+        check_resumable,
+        plan_for_run,
+        refuse_undecided,
+        resume_run,
+        undecided_hold,
+    )
 
     if incomplete not in (None, "retry", "skip"):
         fail("--incomplete must be retry or skip")
@@ -196,6 +220,13 @@ def resume_cmd(
     handler = "approve" if approve else "deny" if deny else None
     plan = plan_for_run(trace, run, settings)
     spec = plan.approvals.model_copy(update={"handler": handler}) if handler else plan.approvals
+    hold = undecided_hold(trace, run)
+    if hold is not None:  # only a person (or an explicit flag) decides a parked hold
+        asks = spec.handler == "wait" or (
+            spec.handler == "prompt" and sys.stdin.isatty() and not as_json
+        )
+        if detach or not (handler or asks):
+            raise refuse_undecided(run, hold)
     console = _console()
     approver = make_approver(
         spec, trace, console, detach=detach, interactive=not as_json, plan=plan

@@ -1,0 +1,160 @@
+"""A small bank project and helpers to drive the `agentbox` CLI in real subprocesses.
+
+Shared by the lease, stop and fail-closed tests. The ``pay`` tool appends a line to the
+file named by ``$PAY_LOG`` every time it really executes, so tests can count executions
+across processes; ``$PAY_SLEEP`` seconds are slept before paying (a slow tool).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agentbox.store import TraceStore
+
+CLI = [sys.executable, "-c", "from agentbox.cli import main; main()"]
+
+TOOLS = '''
+import os, time
+from agentbox import State, tool
+
+
+@tool
+def get_account(state: State, account_id: str) -> dict:
+    """Read an account.
+
+    Args:
+        account_id: Account id.
+    """
+    return state.get("accounts", account_id)
+
+
+@tool(effect="write")
+def pay(state: State, account_id: str, amount_usd: float, idempotency_key: str) -> dict:
+    """Pay out money.
+
+    Args:
+        account_id: Account id.
+        amount_usd: Amount in USD.
+        idempotency_key: Same key, same payment.
+    """
+    log = os.environ.get("PAY_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(idempotency_key + "\\n")
+    time.sleep(float(os.environ.get("PAY_SLEEP", "0")))
+    with state.edit("accounts", account_id) as acct:
+        acct["balance"] -= amount_usd
+    n = state.count("payments") + 1
+    payment = {"id": f"p{n}", "key": idempotency_key, "amount_usd": amount_usd}
+    state.put("payments", payment["id"], payment)
+    return payment
+'''
+
+SCENARIO = """
+name: payout
+sandbox: bank
+input: pay 300 to acc_1
+agent: {type: scripted}
+script:
+  - tool_calls: [{get_account: {account_id: acc_1}}]
+  - tool_calls: [{pay: {account_id: acc_1, amount_usd: 300, idempotency_key: k-1}}]
+  - tool_calls: [{get_account: {account_id: acc_1}}]
+  - say: paid
+policy:
+  rules:
+    - {name: big-payout, tool: pay, when: "amount_usd > 100", tier: yellow}
+approvals: APPROVALS
+"""
+
+SLOW_AGENT = '''
+import os, time
+
+
+def run(ctx):
+    """Pay in small steps, sleeping between them (STEP_SLEEP seconds)."""
+    for i in range(int(os.environ.get("STEPS", "50"))):
+        ctx.call_tool("pay", account_id="acc_1", amount_usd=1, idempotency_key=f"k-{i}")
+        time.sleep(float(os.environ.get("STEP_SLEEP", "0.1")))
+    return "done"
+'''
+
+SLOW_SCENARIO = """
+name: slow-payer
+sandbox: bank
+input: pay in small steps
+agent: {type: python, entry: "slow_agent:run"}
+"""
+
+
+def project(tmp_path: Path, approvals: str = "wait") -> Path:
+    """Write the bank sandbox, ``payout.yaml`` and ``slow.yaml`` under ``tmp_path``."""
+    box = tmp_path / "sandboxes" / "bank"
+    (box / "seed").mkdir(parents=True)
+    (box / "tools.py").write_text(TOOLS)
+    (box / "seed" / "accounts.json").write_text('{"acc_1": {"balance": 1000}}')
+    (box / "seed" / "payments.json").write_text("{}")
+    (tmp_path / ".agentbox.toml").write_text('store = "traces.db"\n')
+    (tmp_path / "payout.yaml").write_text(SCENARIO.replace("APPROVALS", approvals))
+    (tmp_path / "slow_agent.py").write_text(SLOW_AGENT)
+    (tmp_path / "slow.yaml").write_text(SLOW_SCENARIO)
+    return tmp_path
+
+
+def agentbox(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI to completion."""
+    return subprocess.run(
+        [*CLI, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def popen(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start the CLI in the background (the caller reaps it)."""
+    return subprocess.Popen(
+        [*CLI, *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Poll ``predicate`` until it returns something truthy (AssertionError on timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def pending_approval(store_file: Path) -> str | None:
+    """The first pending approval's id in a store file (None: no file or none pending)."""
+    if not store_file.exists():
+        return None
+    store = TraceStore(store_file)
+    try:
+        rows = store.approvals(status="pending")
+        return rows[0].id if rows else None
+    finally:
+        store.close()
+
+
+def pay_count(log: Path) -> int:
+    """How many times ``pay`` really executed (lines in its log)."""
+    return len(log.read_text().splitlines()) if log.exists() else 0

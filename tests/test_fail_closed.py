@@ -1,0 +1,120 @@
+"""Issue 11, lifecycle items: a fork's edited result runs nothing, a detached run is not
+auto-approved on resume, halted runs close their approvals, Ctrl-C says how to resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from procs import pay_count, project
+from typer.testing import CliRunner
+
+from agentbox.cli import app
+from agentbox.config import load_settings
+from agentbox.store import TraceStore
+
+
+@pytest.fixture()
+def bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cwd = project(tmp_path / "p", approvals="approve")
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("PAY_LOG", str(cwd / "pay.log"))
+    return cwd
+
+
+def invoke(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(app, list(args), input=input, catch_exceptions=False)
+
+
+def _pay_step(store: TraceStore, run_id: str) -> int:
+    return next(s.idx for s in store.steps(run_id) if s.kind == "tool" and s.name == "pay")
+
+
+def _assert_edited_not_run(store: TraceStore, child_id: str, result: str) -> None:
+    pays = [s for s in store.steps(child_id) if s.kind == "tool" and s.name == "pay"]
+    assert len(pays) == 1
+    assert pays[0].data["result"] == result and pays[0].data["edited"] is True
+    assert pays[0].patch is None
+    from agentbox.checkpoints import state_at
+
+    child = store.get_run(child_id)
+    final = state_at(store, child, store.step_count(child_id) - 1)
+    assert final.get("accounts", "acc_1")["balance"] == 1000 and final.count("payments") == 0
+
+
+def test_fork_tool_result_after_an_approval_runs_nothing_cli(bank: Path) -> None:
+    assert invoke("run", "payout.yaml", "-q").exit_code == 0
+    assert pay_count(bank / "pay.log") == 1
+    store = TraceStore(bank / "traces.db")
+    parent = store.list_runs(limit=1)[0].id
+    at = _pay_step(store, parent)
+    assert store.steps(parent, at - 1, at)[0].kind == "approval"  # the README's example
+    fork = invoke("fork", parent, "--at", str(at), "--tool-result", '{"error": "timeout"}')
+    assert fork.exit_code == 0, fork.output
+    assert pay_count(bank / "pay.log") == 1  # the real tool did not run again
+    child = store.list_runs(limit=1)[0]
+    assert child.parent_id == parent
+    _assert_edited_not_run(store, child.id, '{"error": "timeout"}')
+
+
+def test_fork_tool_result_after_an_approval_runs_nothing_tui(bank: Path) -> None:
+    from agentbox.checkpoints import state_at
+    from agentbox.tui import actions
+
+    assert invoke("run", "payout.yaml", "-q").exit_code == 0
+    store = TraceStore(bank / "traces.db")
+    parent = store.get_run(store.list_runs(limit=1)[0].id)
+    at = _pay_step(store, parent.id)
+    before = state_at(store, parent, at - 1).snapshot()
+    result_before = store.steps(parent.id, at, at + 1)[0].data["result"]
+    edits = actions.fork_edits(before, None, result_before, "payment service down", bank / "w")
+    result = actions.fork(
+        store.path, parent.id, at, load_settings(bank), edits, cancelled=lambda: False
+    )
+    assert pay_count(bank / "pay.log") == 1
+    _assert_edited_not_run(store, result.run_id, "payment service down")
+
+
+def test_resume_of_a_detached_run_waits_for_an_explicit_decision(bank: Path) -> None:
+    parked = invoke("run", "payout.yaml", "--detach")  # the scenario says approvals: approve
+    assert parked.exit_code == 0, parked.output
+    store = TraceStore(bank / "traces.db")
+    run = store.list_runs(limit=1)[0]
+    approval = store.approvals(run_id=run.id)[0].id
+    refused = invoke("resume", run.id)
+    assert refused.exit_code == 2
+    assert approval in refused.output and f"agentbox approve {approval}" in refused.output
+    assert pay_count(bank / "pay.log") == 0
+    assert store.get_approval(approval).status == "pending"
+    assert store.get_run(run.id).status == "awaiting_approval"
+    assert store.step_count(run.id) == 4  # nothing was added to the trace
+
+    assert invoke("approve", approval, "--by", "maria").exit_code == 0
+    done = invoke("resume", run.id)
+    assert done.exit_code == 0, done.output
+    assert pay_count(bank / "pay.log") == 1
+    hold = next(s for s in store.steps(run.id) if s.kind == "approval")
+    assert hold.status == "approved" and hold.data["decided_by"] == "maria"
+
+
+def test_resume_with_an_explicit_flag_decides_the_parked_hold(bank: Path) -> None:
+    assert invoke("run", "payout.yaml", "--detach").exit_code == 0
+    store = TraceStore(bank / "traces.db")
+    run = store.list_runs(limit=1)[0]
+    denied = invoke("resume", run.id, "--deny")
+    assert denied.exit_code == 0, denied.output
+    assert pay_count(bank / "pay.log") == 0
+    assert store.get_run(run.id).status == "completed"
+    assert store.approvals(run_id=run.id, status=None)[0].status == "denied"
+
+
+def test_library_resume_of_an_undecided_hold_is_refused(bank: Path) -> None:
+    from agentbox.errors import StoreError
+    from agentbox.lifecycle import resume_run
+
+    assert invoke("run", "payout.yaml", "--detach").exit_code == 0
+    store = TraceStore(bank / "traces.db")
+    run = store.list_runs(limit=1)[0]
+    with pytest.raises(StoreError, match="waiting for approval"):
+        resume_run(store, run.id, load_settings(bank))
+    assert pay_count(bank / "pay.log") == 0
