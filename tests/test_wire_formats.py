@@ -665,3 +665,171 @@ def test_a_held_refund_parks_and_resumes_a_chained_responses_agent(
         ("tool", "ok"),
     ]
     assert [len(r) for r in rebuild_requests(steps)] == [2, 4, 6]
+
+
+# ---- translation details ------------------------------------------------------------------
+def test_responses_input_items_become_one_chat_conversation() -> None:
+    from agentbox.http.responses import parse_responses_request
+    from agentbox.http.wire import WireError
+
+    earlier = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"}]
+    call = parse_responses_request(
+        {
+            "instructions": "Be kind.",
+            "previous_response_id": "resp_agentbox_0",
+            "input": [
+                {
+                    "type": "message",
+                    "role": "developer",
+                    "content": [{"type": "input_text", "text": "d"}],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "look:"},
+                        {"type": "input_image", "image_url": "data:image/png;base64,AA"},
+                    ],
+                },
+                {
+                    "type": "reasoning",
+                    "id": "rs_1",
+                    "summary": [{"type": "summary_text", "text": "t"}],
+                },
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [
+                        {"type": "output_text", "text": "Let me check.", "annotations": []}
+                    ],
+                },
+                {"type": "function_call", "call_id": "c1", "name": "a", "arguments": "{}"},
+                {"type": "function_call", "call_id": "c2", "name": "b", "arguments": '{"x": 1}'},
+                {"type": "function_call_output", "call_id": "c1", "output": "A"},
+                {
+                    "type": "function_call_output",
+                    "call_id": "c2",
+                    "output": [{"type": "input_text", "text": "B"}],
+                },
+            ],
+            "tools": [{"type": "function", "name": "a", "description": "A.", "parameters": None}],
+        },
+        {"resp_agentbox_0": earlier},
+    )
+    assert call.messages == [
+        {"role": "system", "content": "Be kind."},
+        *earlier,  # the same objects: the cassette hashes the shared prefix once
+        {"role": "system", "content": "d"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "look:"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": "Let me check.",
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "a", "arguments": "{}"}},
+                {
+                    "id": "c2",
+                    "type": "function",
+                    "function": {"name": "b", "arguments": '{"x": 1}'},
+                },
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "A"},
+        {"role": "tool", "tool_call_id": "c2", "content": "B"},
+    ]
+    assert call.messages[1] is earlier[0] and call.instructions == 1
+    assert call.tools == [
+        {
+            "type": "function",
+            "function": {
+                "name": "a",
+                "description": "A.",
+                "parameters": {"type": "object", "properties": {}},
+            },
+        }
+    ]
+    reply = ModelResponse(text="done")
+    assert call.conversation(reply)[0] is earlier[0]  # instructions are not carried over
+    assert call.conversation(reply)[-1] == {"role": "assistant", "content": "done"}
+    with pytest.raises(WireError, match=r"input\[0\]\.content\[0\].*'input_file'"):
+        parse_responses_request(
+            {"input": [{"role": "user", "content": [{"type": "input_file"}]}]}, {}
+        )
+    with pytest.raises(WireError, match="`input`"):
+        parse_responses_request({"model": "m"}, {})
+
+
+def test_anthropic_blocks_become_chat_messages() -> None:
+    from agentbox.http.anthropic import parse_anthropic_request
+    from agentbox.http.wire import WireError
+
+    call = parse_anthropic_request(
+        {
+            "system": "Be kind.",
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+                },
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "thinking", "thinking": "hm", "signature": "s"},
+                        {"type": "text", "text": "Checking."},
+                        {"type": "tool_use", "id": "t1", "name": "get", "input": {"id": 1}},
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": "t1",
+                            "content": "nope",
+                            "is_error": True,
+                        },
+                        {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}},
+                    ],
+                },
+            ],
+            "tools": [{"name": "get", "input_schema": {"type": "object"}}],
+        }
+    )
+    assert call.messages == [
+        {"role": "system", "content": "Be kind."},
+        {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+        {
+            "role": "assistant",
+            "content": "Checking.",
+            "tool_calls": [
+                {
+                    "id": "t1",
+                    "type": "function",
+                    "function": {"name": "get", "arguments": '{"id": 1}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "t1", "content": "Error: nope"},
+        {
+            "role": "user",
+            "content": [{"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}],
+        },
+    ]
+    assert call.tools == [
+        {"type": "function", "function": {"name": "get", "parameters": {"type": "object"}}}
+    ]
+    with pytest.raises(WireError, match=r"tools\[0\].*'web_search_20250305'"):
+        parse_anthropic_request(
+            {"messages": [], "tools": [{"type": "web_search_20250305", "name": "web_search"}]}
+        )
+    with pytest.raises(WireError, match=r"messages\[0\]\.content\[0\].*'document'"):
+        parse_anthropic_request({"messages": [{"role": "user", "content": [{"type": "document"}]}]})
+    # a tool call whose arguments are not an object still gives a valid tool_use block
+    odd = ModelResponse(tool_calls=[ToolCall("t2", "get", "not json")])
+    assert anthropic_message(odd, "m", 0)["content"] == [
+        {"type": "tool_use", "id": "t2", "name": "get", "input": {"value": "not json"}}
+    ]
