@@ -87,9 +87,8 @@ def _parts(content: Any, where: str) -> str | list[dict[str, Any]]:
     for n, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind in _TEXT_PARTS:
-            parts.append(
-                {"type": "text", "text": str(part.get(kind if kind == "refusal" else "text") or "")}
-            )
+            text = part.get("refusal") if kind == "refusal" else part.get("text")
+            parts.append({"type": "text", "text": str(text or "")})
         elif kind == "input_image" and isinstance(part.get("image_url"), str):
             image: dict[str, Any] = {"url": part["image_url"]}
             if part.get("detail"):
