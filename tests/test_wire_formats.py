@@ -140,7 +140,7 @@ def test_responses_agent_runs_and_replays_identically(
     entry: str, settings: Settings, store: TraceStore
 ) -> None:
     plan = with_entry(
-        plan_run(RESPONSES_SCENARIO, settings), f"agents.openai_responses_agent:{entry}"
+        plan_run(RESPONSES_SCENARIO, settings), f"agents/openai_responses_agent.py:{entry}"
     )
     result, steps = run(plan, store)
 
@@ -645,7 +645,7 @@ def test_a_held_refund_parks_and_resumes_a_chained_responses_agent(
     from agentbox.scenario import parse_scenario
 
     data = yaml.safe_load(RESPONSES_SCENARIO.read_text(encoding="utf-8"))
-    data["agent"]["entry"] = "agents.openai_responses_agent:run_chained"
+    data["agent"]["entry"] = "agents/openai_responses_agent.py:run_chained"
     data["policy"]["rules"] = [
         {"name": "reviewed", "tool": "http POST *", "when": "amount_usd > 50"}
     ]
