@@ -377,6 +377,32 @@ def test_anthropic_messages_tool_round_trip_and_replay(
     assert replay.identical, replay.differences
 
 
+ANTHROPIC_SCENARIO = ROOT / "scenarios" / "anthropic-agent.yaml"
+
+
+@pytest.mark.parametrize("entry", ["run", "run_stream", "run_async"])
+def test_anthropic_sdk_agent_runs_and_replays_identically(
+    entry: str, settings: Settings, store: TraceStore
+) -> None:
+    plan = with_entry(
+        plan_run(ANTHROPIC_SCENARIO, settings), f"agents/anthropic_refund_agent.py:{entry}"
+    )
+    result, steps = run(plan, store)
+
+    assert result.status == "completed" and result.passed, (result.reason, result.expectations)
+    assert kinds(steps) == REFUND_RUN
+    first = llm_steps(steps)[0].data["response"]
+    assert first["reasoning"] == "Check the order before refunding it." and first["text"] is None
+    system, user = rebuild_requests(steps)[0]
+    assert system["role"] == "system" and system["content"].startswith("You are a Northwind")
+    assert user == {"role": "user", "content": TASK}
+    tool = rebuild_requests(steps)[1][3]
+    assert tool["role"] == "tool" and tool["tool_call_id"] == "call_0_0"
+
+    replay = replay_run(store, result.run_id, settings)
+    assert replay.identical, replay.differences
+
+
 def test_anthropic_json_and_events_parse_with_the_sdk() -> None:
     """The anthropic SDK client itself reads our answers (served by an httpx2 transport)."""
     import anthropic
