@@ -11,9 +11,10 @@ entry took and that match one of its entries in ``intercept.ENDPOINTS``:
   cassette) and translated back, as JSON or as a server-sent event stream;
 - any other request to a *model host* gets a 404 in that API's error shape naming the
   endpoint and the three that are answered, and a ``blocked`` step; it never reaches the
-  network. A model host is ``api.openai.com``, ``api.anthropic.com``, the host of
-  ``OPENAI_BASE_URL`` / ``ANTHROPIC_BASE_URL`` as the SDKs read them, or any host when
-  the path is a known OpenAI or Anthropic endpoint (``/v1/embeddings``,
+  network. A model host is one of :data:`MODEL_HOSTS` (``api.openai.com``,
+  ``api.anthropic.com``, Azure OpenAI, Gemini, Bedrock, Mistral, Groq, OpenRouter, ...),
+  the host of ``OPENAI_BASE_URL`` / ``ANTHROPIC_BASE_URL`` as the SDKs read them, or any
+  host when the path is a known OpenAI or Anthropic endpoint (``/v1/embeddings``,
   ``/v1/completions``, ``/v1/audio/...``, ``/v1/messages/count_tokens``, ...);
 - anything else is not a model request: the interceptor blocks it as egress.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -50,8 +52,26 @@ if TYPE_CHECKING:
 
 __all__ = ["MODEL_HOSTS", "SUPPORTED", "ModelApi", "is_model_request"]
 
-MODEL_HOSTS = ("api.openai.com", "api.anthropic.com")
-"""Hosts whose every request is a model-API request."""
+MODEL_HOSTS = (
+    "api.openai.com",
+    "api.anthropic.com",
+    # other providers' APIs: their OpenAI-compatible chat/completions paths are answered,
+    # their native formats (Gemini generateContent, Bedrock converse, ...) get the 404
+    "*.openai.azure.com",
+    "generativelanguage.googleapis.com",
+    "*aiplatform.googleapis.com",
+    "bedrock-runtime.*.amazonaws.com",
+    "api.mistral.ai",
+    "api.cohere.com",
+    "api.cohere.ai",
+    "api.groq.com",
+    "api.together.xyz",
+    "api.fireworks.ai",
+    "api.deepseek.com",
+    "api.x.ai",
+    "openrouter.ai",
+)
+"""Host globs whose every request is a model-API request."""
 
 SUPPORTED = (
     "POST .../chat/completions (OpenAI Chat Completions), POST .../responses "
@@ -76,7 +96,8 @@ def _hostport(url: httpx.URL | str) -> str:
 
 def is_model_request(request: httpx.Request) -> bool:
     """Whether ``request`` goes to a model host (see the module docstring)."""
-    if request.url.host.lower() in MODEL_HOSTS or _MODEL_PATH.search(request.url.path):
+    host = request.url.host.lower()
+    if any(fnmatchcase(host, h) for h in MODEL_HOSTS) or _MODEL_PATH.search(request.url.path):
         return True
     here = _hostport(request.url)
     return any(
