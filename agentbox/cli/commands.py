@@ -219,7 +219,12 @@ def run_cmd(
                 f"[bold]run {runner.run_id}[/] · {plan.scenario.name} · sandbox "
                 f"{plan.sandbox.name} · mode {plan.mode} · {plan.scenario.agent.type}/{plan.model_name}"
             )
-        result = runner.run()
+        try:
+            result = runner.run()
+        except KeyboardInterrupt:
+            from agentbox.cli.control_cmds import interrupted
+
+            interrupted(trace, runner.run_id, store)
         report_result(console, trace, result, plan.mode, as_json=as_json, quiet=quiet)
 
     if not watch:
