@@ -355,7 +355,18 @@ def make_approver(
     if handler in ("approve", "deny", "fail"):
         return fixed_approver(handler)
     if sys.stdin.isatty() and interactive:
-        return _interactive_approver(console, validate)
+        ask = _interactive_approver(console, validate)
+
+        def ask_then_check(request: ApprovalRequest) -> ApprovalDecision:
+            decision = ask(request)
+            stop = trace.stop_request(request.run_id)  # `agentbox stop` while the prompt waited
+            if stop is not None:
+                from agentbox.errors import RunHalted
+
+                raise RunHalted("stopped", stop.describe())
+            return decision
+
+        return ask_then_check
 
     def no_terminal(request: ApprovalRequest) -> ApprovalDecision:
         return ApprovalDecision(
