@@ -358,7 +358,7 @@ def make_approver(
         ask = _interactive_approver(console, validate)
 
         def ask_then_check(request: ApprovalRequest) -> ApprovalDecision:
-            decision = ask(request)
+            decision: ApprovalDecision = ask(request)
             stop = trace.stop_request(request.run_id)  # `agentbox stop` while the prompt waited
             if stop is not None:
                 from agentbox.errors import RunHalted
