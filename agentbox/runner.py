@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import secrets
 import time
@@ -96,6 +97,17 @@ class _Parked(BaseException):
     def __init__(self, approval_id: str) -> None:
         super().__init__(approval_id)
         self.approval_id = approval_id
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN/infinite floats replaced by their names (the trace stays JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # 'nan', 'inf', '-inf'
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 class Diverged(AgentboxError):
@@ -481,7 +493,7 @@ class Runner:
     # ---- gate parts ----------------------------------------------------------------
     def _invalid(self, name: str, data: dict[str, Any], errors: list[str]) -> ToolResult:
         self.counters.invalid_tool_calls += 1
-        data.update(valid=False, validation_errors=errors)
+        data.update(args=_finite(data["args"]), valid=False, validation_errors=errors)
         content = f"Error: invalid call to {name}: " + "; ".join(errors)
         return self._finish_tool(self._new_step("tool", name, data=data), "invalid", content)
 

@@ -87,8 +87,9 @@ class AgentSpec(_Model):
     max_steps: int | None = Field(None, ge=1)
     """Most model turns the loop may take before the run is halted."""
     entry: str | None = None
-    """For ``python`` agents: ``module:function`` importable from the scenario's folder or
-    the project root; the function receives an AgentContext."""
+    """For ``python`` agents: ``path/to/file.py:function``, relative to the scenario's
+    folder (then the project root); the function receives an AgentContext. The older
+    ``module:function`` form is still accepted."""
     params: dict[str, Any] = {}
     """Extra keyword arguments for the model call (temperature, api_base, ...)."""
     allow_hosts: list[str] = []
@@ -100,9 +101,9 @@ class AgentSpec(_Model):
     @model_validator(mode="after")
     def _entry_for_python(self) -> AgentSpec:
         if self.type == "python" and not self.entry:
-            raise ValueError("a python agent needs `entry: module:function`")
+            raise ValueError("a python agent needs `entry: path/to/file.py:function`")
         if self.entry is not None and ":" not in self.entry:
-            raise ValueError("entry must look like module:function")
+            raise ValueError("entry must look like path/to/file.py:function")
         return self
 
 

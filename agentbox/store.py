@@ -14,6 +14,7 @@ Tables (schema version in ``meta``)::
                  an edited state at a fork); state at step N = checkpoint + patches
     blobs        content-addressed, zlib-compressed JSON (seed states, edited states)
     approvals    held tool calls and their decisions (``closed`` when the run ended first)
+                 (final run statuses: ``agentbox.statuses.FINISHED``)
     leases       which process may drive a run (pid, host, heartbeat): one at a time
     stop_requests  ``agentbox stop``: who asked a run to stop, and why
 
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from agentbox.errors import StoreError
+from agentbox.statuses import FINISHED as FINISHED  # re-exported: views import it from here
 
 SCHEMA_VERSION = 1
 STEP_FORMAT = 1
@@ -128,9 +130,6 @@ CREATE TABLE IF NOT EXISTS stop_requests (
 );
 """
 
-FINISHED = ("completed", "halted", "failed", "stopped")
-
-
 HOST = socket.gethostname()
 
 
@@ -147,6 +146,18 @@ def pid_alive(pid: int) -> bool:
 
 def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _like_prefix(text: str) -> str:
+    """A LIKE pattern matching values that start with ``text`` literally (``%``, ``_``
+    and ``\\`` escaped; use with ``ESCAPE '\\'``)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def _like_contains(text: str) -> str:
+    """A LIKE pattern matching values that contain ``text`` literally."""
+    return "%" + _like_prefix(text)
 
 
 def _load(text: str | None) -> Any:
@@ -416,11 +427,13 @@ class TraceStore:
         Raises:
             StoreError: no run, or the prefix is ambiguous.
         """
+        if not run_id.strip():
+            raise StoreError("an empty run id matches nothing", "`agentbox runs` lists stored runs")
         rows = self._query("SELECT * FROM runs WHERE id=?", (run_id,))
         if not rows:
             rows = self._query(
-                "SELECT * FROM runs WHERE id LIKE ? ORDER BY started_at DESC LIMIT 6",
-                (run_id.replace("%", "") + "%",),
+                "SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY started_at DESC LIMIT 6",
+                (_like_prefix(run_id),),
             )
         if not rows:
             raise StoreError(
@@ -439,8 +452,10 @@ class TraceStore:
             where.append("status = ?")
             params.append(status)
         if text:
-            where.append("(id LIKE ? OR scenario LIKE ? OR model LIKE ?)")
-            params += [f"%{text}%"] * 3
+            where.append(
+                "(id LIKE ? ESCAPE '\\' OR scenario LIKE ? ESCAPE '\\' OR model LIKE ? ESCAPE '\\')"
+            )
+            params += [_like_contains(text)] * 3
         return (" WHERE " + " AND ".join(where) if where else ""), params
 
     def list_runs(
@@ -594,10 +609,12 @@ class TraceStore:
 
     def get_approval(self, approval_id: str) -> ApprovalRow:
         """An approval by id or unique prefix. Raises StoreError when unknown."""
-        rows = self._query(
-            "SELECT * FROM approvals WHERE id=? OR id LIKE ? LIMIT 2",
-            (approval_id, approval_id + "%"),
-        )
+        rows = self._query("SELECT * FROM approvals WHERE id=?", (approval_id,))
+        if not rows and approval_id.strip():
+            rows = self._query(
+                "SELECT * FROM approvals WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
+                (_like_prefix(approval_id),),
+            )
         if len(rows) != 1:
             what = "no" if not rows else "ambiguous"
             raise StoreError(f"{what} approval {approval_id!r}", "`agentbox approvals` lists them")

@@ -193,7 +193,7 @@ def test_a_cassette_miss_fails_the_run_once_without_sdk_retries(
 
 
 def test_async_openai_client_and_async_httpx(settings: Settings, store: TraceStore) -> None:
-    plan = with_agent(plan_run(SCENARIO, settings), entry="agents.openai_refund_agent:run_async")
+    plan = with_agent(plan_run(SCENARIO, settings), entry="agents/openai_refund_agent.py:run_async")
     result, steps = run(plan, store)
     assert result.status == "completed" and result.passed, result.expectations
     assert [s.name for s in steps if s.kind == "tool"] == [GET_ORDER, POST_REFUND]
@@ -606,3 +606,97 @@ def test_a_module_level_client_works_without_an_api_key(
     assert result.status == "completed" and result.output == "hi"
     assert [s.kind for s in steps] == ["llm", "final"]
     assert "OPENAI_API_KEY" not in os.environ
+
+
+# ---- httpx2 (openai 3.x, anthropic 2.x, mcp) is routed like httpx --------------------
+HTTPX2_AGENT = """
+import asyncio, json
+import httpx2
+
+def run(ctx):
+    out = {}
+    with httpx2.Client(timeout=5) as http:
+        r = http.get("https://api.northwind.test/orders/ord_5120")
+        out["mock"] = [r.status_code, r.json()["id"]]
+        r = http.get("https://evil.example.com/collect")
+        out["blocked"] = [r.status_code, r.json()["error"]["code"]]
+        r = http.post("https://api.openai.com/v1/traces/ingest", json={"data": []})
+        out["telemetry"] = r.status_code
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+        with http.stream("POST", "https://api.openai.com/v1/chat/completions", json=body) as s:
+            out["stream"] = [line for line in s.iter_lines() if line][-1]
+
+    async def go():
+        async with httpx2.AsyncClient(timeout=5) as http:
+            r = await http.post("https://api.northwind.test/orders/ord_5120/refunds",
+                                json={"amount_usd": 10, "idempotency_key": "r-5120"})
+            return [r.status_code, r.json()["status"]]
+
+    out["async_mock"] = asyncio.run(go())
+    return out
+"""
+
+
+def test_httpx2_sync_async_and_streaming_are_routed_like_httpx(
+    agent_scenario: Callable[..., RunPlan], store: TraceStore
+) -> None:
+    result, steps = run(agent_scenario(HTTPX2_AGENT, script=[{"say": "streamed"}]), store)
+    assert result.status == "completed", result.reason
+    out = json.loads(result.output or "")
+    assert out["mock"] == [200, "ord_5120"]
+    assert out["blocked"] == [403, "egress_blocked"]
+    assert out["telemetry"] == 200  # answered locally: no step, no network
+    assert out["stream"] == "data: [DONE]"
+    assert out["async_mock"] == [201, "pending"]
+    assert kinds(steps) == [
+        ("tool", GET_ORDER, "ok"),
+        ("tool", "http", "blocked"),
+        ("llm", "scripted", "ok"),
+        ("tool", POST_REFUND, "ok"),
+        ("final", "completed", "completed"),
+    ]
+
+
+# ---- agent entries are files, so no installed package shadows them --------------------
+def test_entries_load_by_file_path_even_with_an_installed_agents_package(
+    settings: Settings, store: TraceStore
+) -> None:
+    import agents  # the OpenAI Agents SDK's top-level package (a dev dependency)
+
+    assert not Path(agents.__file__).is_relative_to(ROOT / "scenarios")  # the SDK, not ours
+    plan = plan_run(SCENARIO, settings)
+    assert plan.scenario.agent.entry == "agents/openai_refund_agent.py:run"
+    result, _ = run(plan, store)
+    assert result.status == "completed" and result.passed, result.expectations
+    # the older dotted form is tried as a file first, so it is not shadowed either
+    dotted = with_agent(plan_run(SCENARIO, settings), entry="agents.openai_refund_agent:run")
+    assert run(dotted, store)[0].passed
+
+
+def test_an_entry_file_imports_its_siblings_and_a_missing_file_is_named(
+    tmp_path: Path, settings: Settings, store: TraceStore
+) -> None:
+    folder = tmp_path / "agents"
+    folder.mkdir()
+    (folder / "helpers_for_entry_test.py").write_text("WORD = 'sibling'\n", encoding="utf-8")
+    (folder / "bot.py").write_text(
+        "from helpers_for_entry_test import WORD\n\ndef run(ctx):\n    return WORD\n",
+        encoding="utf-8",
+    )
+    data = {
+        "name": "entry-file",
+        "sandbox": "retail",
+        "agent": {"type": "python", "entry": "agents/bot.py:run", "model": "scripted"},
+        "input": "x",
+        "script": [{"say": "ok"}],
+    }
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result, _ = run(plan_run(path, settings), store)
+    assert result.status == "completed" and result.output == "sibling"
+
+    data["agent"]["entry"] = "agents/nope.py:run"  # type: ignore[index]
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result, steps = run(plan_run(path, settings), store)
+    assert result.status == "failed"
+    assert "agents/nope.py not found" in steps[0].data["error"]

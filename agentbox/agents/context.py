@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,10 +67,21 @@ def render_result(value: Any) -> str:
 
 
 class AgentContext:
-    """What an agent may use during a run (given to python agents and the llm loop)."""
+    """What an agent may use during a run (given to python agents and the llm loop).
+
+    Safe to use from several threads: model calls, tool calls and recorded steps of one
+    run are serialized (one at a time, in the order they take the run's lock), so every
+    step gets its own index, counters and state patch.
+    """
 
     def __init__(self, runner: Runner) -> None:
         self._runner = runner
+        self._lock = threading.RLock()
+        """Held around everything that records a step (re-entrant: an HTTP mock's tool
+        call happens inside the request that a model call or another tool made)."""
+        self._stop: BaseException | None = None
+        """The first run-ending signal (budget halt, parked approval, a tool ending the
+        run) raised through this context; every later call raises it again."""
         self.backend_guard: Callable[[], AbstractContextManager[Any]] | None = None
         """Entered around every model-backend call (HTTP interception uses it to let
         agentbox's own model traffic through); None = nothing to enter."""
@@ -114,10 +126,11 @@ class AgentContext:
             tools: tool schemas to offer (default: :attr:`tools`; ``[]`` for none).
         """
         offered = self.tools if tools is None else tools
-        if self.backend_guard is None:
-            return self._runner.model_call(messages, offered)
-        with self.backend_guard():
-            return self._runner.model_call(messages, offered)
+        with self._serialized():
+            if self.backend_guard is None:
+                return self._runner.model_call(messages, offered)
+            with self.backend_guard():
+                return self._runner.model_call(messages, offered)
 
     def call_tool(
         self, name: str, arguments: Any = None, /, call_id: str | None = None, **kwargs: Any
@@ -129,7 +142,33 @@ class AgentContext:
         budget or an unapproved hold stops the run.
         """
         args = kwargs if arguments is None else arguments
-        return self._runner.tool_call(name, args, call_id)
+        with self._serialized():
+            return self._runner.tool_call(name, args, call_id)
+
+    @contextmanager
+    def _serialized(self) -> Iterator[None]:
+        """One call at a time; a run-ending signal raised here ends every later call too."""
+        with self._lock:
+            if self._stop is not None:
+                raise self._stop
+            try:
+                yield
+            except Exception:
+                raise
+            except BaseException as signal:  # RunHalted, EndRun, a parked approval
+                if self._stop is None:
+                    self._stop = signal
+                raise
+
+    def raise_if_stopped(self) -> None:
+        """Re-raise a run-ending signal that a call made from another thread received.
+
+        The runner calls this when the agent function returns: a budget halt or a parked
+        approval met by a worker thread ends the run even if that thread's exception was
+        lost.
+        """
+        if self._stop is not None:
+            raise self._stop
 
     # ---- extension points (HTTP interception) ---------------------------------------
     @property
@@ -154,15 +193,31 @@ class AgentContext:
         mode) but are not offered to the model (:attr:`tools` is unchanged). Used for a
         sandbox's HTTP mocks.
         """
+        from agentbox.errors import SandboxError
+        from agentbox.sandbox.loader import where_defined
+        from agentbox.sandbox.state import reading_only
+
         plan = self._runner.plan
         extra = getattr(plan, "extra_tools", None)
+        for name, spec in specs.items():
+            known = plan.sandbox.tools.get(name) or (extra or {}).get(name)
+            if known is not None and _origin(known) != _origin(spec):
+                raise SandboxError(
+                    f"{_place(known, where_defined)} and {_place(spec, where_defined)} both "
+                    f"define tool {name!r}",
+                    "rename the HTTP mock (name=...) or the tool",
+                )
+        specs = {
+            n: dataclasses.replace(s, fn=reading_only(s.fn, n)) if s.effect == "read" else s
+            for n, s in specs.items()
+        }
         if isinstance(extra, dict):  # RunPlan.tool(name) looks tools up there too
             extra.update(specs)
             return
         # TODO(planning/runner): until RunPlan has ``extra_tools``, give this run's plan a
         # sandbox copy that also holds them (the cached, shared Sandbox is never mutated).
         sandbox = plan.sandbox
-        missing = {n: s for n, s in specs.items() if sandbox.tools.get(n) is not s}
+        missing = {n: s for n, s in specs.items() if _origin(sandbox.tools.get(n)) != _origin(s)}
         if missing:
             plan.sandbox = dataclasses.replace(sandbox, tools={**sandbox.tools, **missing})
 
@@ -180,14 +235,33 @@ class AgentContext:
             Diverged: during a prefix, the recording has another step here.
         """
         runner = self._runner
-        if runner._prefix:
-            step = runner._take(kind, name)
-            runner._replayed(step)
-            return dict(step.data)
-        runner._leave_prefix_if_done()
-        runner._halt_if_over_budget(next_is_tool=False)
-        if block:
-            runner.counters.blocks += 1
-        step = runner._new_step(kind, name, status=status, data=data)
-        runner._record(step)
-        return data
+        with self._serialized():
+            if runner._prefix:
+                step = runner._take(kind, name)
+                runner._replayed(step)
+                return dict(step.data)
+            runner._leave_prefix_if_done()
+            runner._halt_if_over_budget(next_is_tool=False)
+            if block:
+                runner.counters.blocks += 1
+            step = runner._new_step(kind, name, status=status, data=data)
+            runner._record(step)
+            return data
+
+
+def _origin(spec: ToolSpec | None) -> Any:
+    """The implementation behind a (possibly read-only wrapped) tool spec."""
+    if spec is None:
+        return None
+    return getattr(spec.fn, "__wrapped__", spec.fn)
+
+
+def _place(spec: ToolSpec, where_defined: Callable[[Any], str]) -> str:
+    """Where a tool or an HTTP mock is defined, for a duplicate-name error."""
+    mock = getattr(_origin(spec), "__self__", None)  # an HTTP mock's bound _run
+    handler = getattr(mock, "handler", None)
+    if handler is not None:
+        return where_defined(handler)
+    if mock is not None:
+        return f"http_mock {getattr(mock, 'method', '')} {getattr(mock, 'url', '')}"
+    return where_defined(spec.fn)

@@ -1,60 +1,149 @@
-"""Run the user's own agent: ``agent: {type: python, entry: module:function}``.
+"""Run the user's own agent: ``agent: {type: python, entry: agents/my_agent.py:run}``.
 
 The function receives the run's :class:`AgentContext` and may be ``async``. While it runs,
 its HTTP is intercepted (:mod:`agentbox.http.intercept`): agents written against the
-official ``openai`` SDK (or any httpx client) run unmodified -- chat-completions calls are
+official ``openai`` SDK (or any httpx/httpx2 client) run unmodified -- model calls are
 answered by the run's model, the sandbox's HTTP mocks answer its API calls through the
 policy gate, and every other request is blocked unless ``agent.allow_hosts`` lists its host.
+
+Entries name a file, relative to the scenario's folder (then the project root), and are
+loaded from it under a private module name, so no installed package can shadow them (the
+OpenAI Agents SDK installs a top-level ``agents`` package). The file's own folder is put on
+``sys.path`` so it can import its siblings, as ``python file.py`` would. The older
+``module:function`` form still works: its dotted name is tried as a file
+(``agents.triage`` -> ``agents/triage.py``) first, then imported as a module.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import importlib
+import importlib.util
 import inspect
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from agentbox.agents.context import AgentContext
 from agentbox.errors import SandboxError
 
+_LOADED: dict[Path, tuple[float, ModuleType]] = {}
+
 
 def load_entry(
     entry: str, search: list[Path], *, intercept: bool = True
 ) -> Callable[[AgentContext], Any]:
-    """Import ``module:function``, looking in ``search`` folders first.
+    """Load ``path/to/file.py:function`` (or ``module:function``) from ``search`` folders.
+
+    A file path is resolved against each folder of ``search`` in order, then against the
+    folders on ``sys.path`` (a suite case's ``python_path``); a dotted module name is tried
+    as a file the same way before it is imported as a module (with the ``search`` folders
+    put on ``sys.path``).
 
     Returns a callable ``(ctx) -> result`` that runs the function (awaiting it when it is
     ``async``) with its HTTP intercepted; ``intercept=False`` leaves HTTP alone.
 
     Raises:
-        SandboxError: the module cannot be imported or has no such callable.
+        SandboxError: the file or module cannot be found or imported, or has no such
+            callable.
     """
-    module_name, _, func_name = entry.partition(":")
+    target, _, func_name = entry.rpartition(":")
+    if not target or not func_name:
+        raise SandboxError(
+            f"agent entry {entry!r} must look like path/to/file.py:function",
+            "e.g. entry: agents/my_agent.py:run (relative to the scenario's folder)",
+        )
+    file = _find_file(target, search)
+    guard = _key_for_import() if intercept else nullcontext()
+    if file is not None:
+        with guard:
+            module = _load_file(file, entry)
+        where = str(file)
+    elif target.endswith(".py") or "/" in target or "\\" in target:
+        folders = ", ".join(str(f) for f in search) or "the working folder"
+        raise SandboxError(
+            f"agent entry {entry!r}: file {target} not found (looked in {folders})",
+            "entry paths are relative to the scenario's folder, e.g. agents/my_agent.py:run",
+        )
+    else:
+        with guard:
+            module = _import_module(target, entry, search)
+        where = target
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise SandboxError(f"agent entry {entry!r}: {where} has no callable {func_name!r}")
+    return _adapt(func, intercept)
+
+
+def _key_for_import() -> Any:
+    from agentbox.http.intercept import placeholder_api_key  # a module-level `OpenAI()`
+
+    return placeholder_api_key()
+
+
+def _find_file(target: str, search: list[Path]) -> Path | None:
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        relative = Path(target)
+    else:  # a dotted module name: agents.triage -> agents/triage.py
+        relative = Path(*target.split(".")).with_suffix(".py")
+    if relative.is_absolute():
+        return relative.resolve() if relative.is_file() else None
+    for folder in [*search, *(Path(p) for p in sys.path if p)]:
+        candidate = folder / relative
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def _put_on_path(folder: str) -> None:
+    """Put ``folder`` first on sys.path (for sibling imports), as ``python file.py`` does."""
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+
+
+def _load_file(file: Path, entry: str) -> ModuleType:
+    """Execute ``file`` as a module named ``agentbox_entry_<stem>_<hash>`` (cached by mtime)."""
+    mtime = file.stat().st_mtime
+    cached = _LOADED.get(file)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    digest = hashlib.sha1(str(file).encode()).hexdigest()[:10]
+    name = f"agentbox_entry_{file.stem}_{digest}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise SandboxError(f"agent entry {entry!r}: {file} is not a python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses, pickling and typing look modules up by name
+    _put_on_path(str(file.parent))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise SandboxError(
+            f"agent entry {entry!r}: cannot load {file}: {type(exc).__name__}: {exc}",
+            "run the file with python to see the full error",
+        ) from exc
+    _LOADED[file] = (mtime, module)
+    return module
+
+
+def _import_module(module_name: str, entry: str, search: list[Path]) -> ModuleType:
     for folder in reversed(search):
         text = str(folder.resolve())
         if text not in sys.path:
             sys.path.insert(0, text)
     try:
-        if intercept:  # a module-level `client = OpenAI()` needs a key at import time
-            from agentbox.http.intercept import placeholder_api_key
-
-            with placeholder_api_key():
-                module = importlib.import_module(module_name)
-        else:
-            module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except Exception as exc:
         raise SandboxError(
             f"agent entry {entry!r}: cannot import {module_name}: {type(exc).__name__}: {exc}",
-            "entry modules are found next to the scenario or in the project root",
+            "name the agent's file instead, e.g. entry: agents/my_agent.py:run",
         ) from exc
-    func = getattr(module, func_name, None)
-    if not callable(func):
-        raise SandboxError(f"agent entry {entry!r}: {module_name} has no callable {func_name!r}")
-    return _adapt(func, intercept)
 
 
 def _adapt(func: Callable[..., Any], intercept: bool) -> Callable[[AgentContext], Any]:
@@ -63,10 +152,15 @@ def _adapt(func: Callable[..., Any], intercept: bool) -> Callable[[AgentContext]
     @functools.wraps(func)
     def run(ctx: AgentContext) -> Any:
         if not intercept:
-            return asyncio.run(func(ctx)) if is_async else func(ctx)
-        from agentbox.http.intercept import intercept_http  # respx: only when an agent runs
+            result = asyncio.run(func(ctx)) if is_async else func(ctx)
+        else:
+            from agentbox.http.intercept import (
+                intercept_http,
+            )  # httpx routing: only when agents run
 
-        with intercept_http(ctx):
-            return asyncio.run(func(ctx)) if is_async else func(ctx)
+            with intercept_http(ctx):
+                result = asyncio.run(func(ctx)) if is_async else func(ctx)
+        ctx.raise_if_stopped()  # a halt met by one of the agent's threads ends the run
+        return result
 
     return run

@@ -14,7 +14,8 @@ import contextlib
 import functools
 import json
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -54,9 +55,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 
 
 def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
+    """The console every command prints through (control characters made visible)."""
+    from agentbox.cli.console import make_console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return make_console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
 def fail(message: str, hint: str = "", code: int = 2) -> NoReturn:
@@ -101,6 +103,35 @@ def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callabl
         return app.command(*args, **kwargs)(guarded)
 
     return wrap
+
+
+@contextlib.contextmanager
+def user_output_to_stderr(active: bool = True) -> Iterator[None]:
+    """While user code (agents, tools) runs under ``--json``, its stdout goes to stderr.
+
+    Both ``sys.stdout`` (print) and file descriptor 1 (C code, subprocesses) are
+    redirected, so the JSON printed afterwards is all that stdout carries.
+    """
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    try:
+        out_fd, err_fd = sys.stdout.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # not real files (tests' CliRunner)
+        out_fd = err_fd = -1
+    saved = os.dup(out_fd) if out_fd >= 0 else -1
+    if saved >= 0:
+        os.dup2(err_fd, out_fd)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        if saved >= 0:
+            os.dup2(saved, out_fd)
+            os.close(saved)
 
 
 def to_json(value: Any) -> str:

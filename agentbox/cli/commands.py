@@ -17,6 +17,7 @@ from agentbox.cli import (
     command,
     fail,
     to_json,
+    user_output_to_stderr,
     watch_and_rerun,
 )
 from agentbox.errors import AgentboxError
@@ -41,8 +42,10 @@ def _interactive_approver(console: Any, validate: Any = None) -> Any:
 
     def decide(request: ApprovalRequest) -> ApprovalDecision:
         d = request.decision
-        console.print(f"[magenta]⏸ approval needed[/] {call_text(request.tool, request.args)}")
-        console.print(f"  rule [bold]{d.rule}[/]: {d.reason}")
+        console.print(
+            f"[magenta]⏸ approval needed[/] {escape(call_text(request.tool, request.args))}"
+        )
+        console.print(f"  rule [bold]{escape(str(d.rule))}[/]: {escape(str(d.reason))}")
         while True:
             answer = Prompt.ask(
                 "  approve? (y = yes, n = no, e = edit the arguments)",
@@ -220,7 +223,8 @@ def run_cmd(
                 f"{plan.sandbox.name} · mode {plan.mode} · {plan.scenario.agent.type}/{plan.model_name}"
             )
         try:
-            result = runner.run()
+            with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
+                result = runner.run()
         except KeyboardInterrupt:
             from agentbox.cli.control_cmds import interrupted
 

@@ -12,26 +12,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from agentbox import statuses
 from agentbox.store import RunRow, StepRow
 
-STATUS_STYLE = {
-    "completed": "green",
-    "running": "cyan",
-    "halted": "yellow",
-    "failed": "red",
-    "awaiting_approval": "magenta",
-    "not finished": "red",
-    "ok": "green",
-    "error": "yellow",
-    "invalid": "yellow",
-    "blocked": "red",
-    "denied": "red",
-    "recommended": "cyan",
-    "crashed": "red",
-    "pending": "magenta",
-    "approved": "green",
-    "edited": "green",
-}
+STATUS_STYLE = statuses.STYLE
+"""Status -> rich style (the one table in :mod:`agentbox.statuses`)."""
 TOOL_MARK = {
     "ok": "✓",
     "error": "✗",
@@ -244,9 +229,6 @@ def _op_text(op: dict[str, Any], before: Any) -> str:
     return f"{op['op']} {path}"
 
 
-_SHORT_STATUS = {"awaiting_approval": "awaiting", "not finished": "unfinished"}
-
-
 def runs_table(runs: list[RunRow], width: int = 120) -> Table:
     """The ``agentbox runs`` table, newest first (↺ marks replays, ⑂ forks).
 
@@ -281,7 +263,7 @@ def runs_table(runs: list[RunRow], width: int = 120) -> Table:
             run.scenario,
             run.mode,
             Text(
-                status if wide else _SHORT_STATUS.get(status, status),
+                status if wide else statuses.short_word(status),
                 style=STATUS_STYLE.get(status, ""),
             ),
             str(c.get("steps", 0)),

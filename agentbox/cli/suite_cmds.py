@@ -16,6 +16,7 @@ from agentbox.cli import (
     command,
     fail,
     to_json,
+    user_output_to_stderr,
     watch_and_rerun,
 )
 
@@ -304,16 +305,17 @@ def _test_once(
 
     started = time.perf_counter()
     try:
-        results = run_cases(
-            files,
-            store_path,
-            settings,
-            live=live,
-            repeat=repeat,
-            jobs=worker_count(jobs),
-            on_result=advance,
-            on_start=progress.start,
-        )
+        with user_output_to_stderr(as_json):  # printing agents must not break the JSON
+            results = run_cases(
+                files,
+                store_path,
+                settings,
+                live=live,
+                repeat=repeat,
+                jobs=worker_count(jobs),
+                on_result=advance,
+                on_start=progress.start,
+            )
     finally:
         progress.stop()
     seconds = time.perf_counter() - started

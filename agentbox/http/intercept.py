@@ -1,20 +1,25 @@
-"""Intercept a python agent's HTTP (httpx, sync and async) while it runs.
+"""Intercept a python agent's HTTP (httpx and httpx2; sync, async, streaming) while it runs.
 
-While the agent function runs, every request made by an ``httpx.Client`` or
-``httpx.AsyncClient`` (so the official ``openai`` and ``anthropic`` SDKs, LangChain's
-OpenAI chat model, ...) is routed by respx to :class:`HttpInterceptor`, in this order:
+While the agent function runs, every request made through ``httpx`` or ``httpx2`` (so the
+official ``openai`` 2.x/3.x and ``anthropic`` SDKs, the mcp client, LangChain's OpenAI chat
+model, ...) is routed by :mod:`agentbox.http.transports` to :class:`HttpInterceptor`, in
+this order:
 
 1. agentbox's own model traffic (a litellm backend called by the run) passes through;
 2. a sandbox HTTP mock (``sandboxes/NAME/http_mocks.py``) matching method and URL answers
    it as a gated ``tool`` step (policy, approvals, recommend mode, shadow overlay);
 3. a host listed in the scenario's ``agent.allow_hosts`` passes through for real;
-4. ``POST {any base url}/chat/completions`` is answered by the run's model backend through
-   :meth:`AgentContext.complete` (an ``llm`` step: traced, budgeted, cassette-replayable);
+4. the first matching entry of :data:`ENDPOINTS` answers it: telemetry uploads (the
+   Agents SDK's ``POST /v1/traces/ingest``, ...) get a no-op 200 (no step, no network),
+   and ``POST {any base url}/chat/completions`` is answered by the run's model backend
+   through :meth:`AgentContext.complete` (an ``llm`` step: traced, budgeted,
+   cassette-replayable);
 5. anything else is blocked: the agent gets a 403 JSON error and a ``blocked`` step named
    ``http`` records method, URL, host and reason.
 
-Not covered: clients that do not use httpx (requests/urllib3, aiohttp, raw sockets,
-``httpx2``); their traffic is neither mocked nor blocked.
+Clients that do not use httpx or httpx2 (requests/urllib3, aiohttp, raw sockets) are
+neither mocked nor answered here: the socket-level egress guard
+(:mod:`agentbox.http.guard`) refuses their connections instead.
 
 Runner signals raised inside a request (budget halts, parked approvals, a tool that ends
 the run) travel through the client as BaseExceptions; agentbox errors (a cassette miss, a
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from fnmatch import fnmatchcase
@@ -35,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-import respx
 
+from agentbox.http import transports
 from agentbox.http.chat import (
     chat_completion,
     chat_completion_chunks,
@@ -48,7 +53,14 @@ from agentbox.http.mocks import _INFLIGHT, HttpMock, load_http_mocks, response_f
 if TYPE_CHECKING:
     from agentbox.agents.context import AgentContext
 
-__all__ = ["DUMMY_OPENAI_KEY", "HttpInterceptor", "intercept_http", "placeholder_api_key"]
+__all__ = [
+    "DUMMY_OPENAI_KEY",
+    "ENDPOINTS",
+    "HttpInterceptor",
+    "intercept_http",
+    "is_telemetry",
+    "placeholder_api_key",
+]
 
 DUMMY_OPENAI_KEY = "sk-agentbox-intercepted"
 """Set as ``OPENAI_API_KEY`` while an agent runs when none is set (SDKs refuse to start
@@ -58,6 +70,27 @@ _CURRENT: ContextVar[HttpInterceptor | None] = ContextVar("agentbox_http_current
 _BYPASS: ContextVar[bool] = ContextVar("agentbox_http_bypass", default=False)
 _ACTIVE: list[HttpInterceptor] = []
 _LOCK = threading.Lock()
+
+_TELEMETRY: tuple[tuple[str, str], ...] = (
+    ("api.openai.com", "/v1/traces/ingest"),  # OpenAI Agents SDK trace exporter
+    ("api.smith.langchain.com", "/runs"),  # LangSmith (when sent through httpx)
+    ("*.logfire.dev", "/v1/"),  # pydantic-ai / logfire
+    ("logfire-api.pydantic.dev", "/v1/"),
+)
+"""``(host glob, path prefix)`` of telemetry uploads answered locally with a no-op 200."""
+
+
+def is_telemetry(request: httpx.Request) -> bool:
+    """Whether the request uploads an SDK's own traces or telemetry (see ``_TELEMETRY``)."""
+    if request.method != "POST":
+        return False
+    host, path = request.url.host.lower(), request.url.path
+    return any(fnmatchcase(host, h) and path.startswith(p) for h, p in _TELEMETRY)
+
+
+def telemetry_ack(request: httpx.Request) -> httpx.Response:
+    """The local no-op answer to a telemetry upload: 200, nothing recorded or sent."""
+    return httpx.Response(200, json={}, headers={"x-agentbox-status": "telemetry_dropped"})
 
 
 @contextmanager
@@ -113,7 +146,6 @@ class HttpInterceptor:
             allow_hosts = list(getattr(ctx.scenario.agent, "allow_hosts", None) or [])
         self.allow_hosts = [self._host_pattern(h) for h in allow_hosts]
         self._stop: BaseException | None = None
-        self._router: respx.MockRouter | None = None
         self._set_key = False
         self._previous_guard: Any = None
         self._token: Any = None
@@ -134,10 +166,7 @@ class HttpInterceptor:
         self._token = _CURRENT.set(self)
         with _LOCK:
             _ACTIVE.append(self)
-        router = respx.MockRouter(assert_all_called=False, assert_all_mocked=True, using="httpx")
-        router.route().mock(side_effect=self._dispatch)
-        router.start()
-        self._router = router
+        transports.set_handler(_route)
         return self
 
     def __exit__(
@@ -146,9 +175,6 @@ class HttpInterceptor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._router is not None:
-            self._router.stop(quiet=True)
-            self._router = None
         with _LOCK:
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
@@ -179,15 +205,10 @@ class HttpInterceptor:
             _BYPASS.reset(token)
 
     # ---- routing -------------------------------------------------------------------
-    def _dispatch(self, request: httpx.Request) -> httpx.Response | httpx.Request | None:
-        owner = _CURRENT.get()
-        if owner is None:  # a thread the agent started: the newest interception owns it
-            with _LOCK:
-                owner = _ACTIVE[-1] if _ACTIVE else None
-        if owner is not self:
-            return None  # another run's interception (or none) decides
+    def _dispatch(self, request: httpx.Request) -> httpx.Response | None:
+        """Route one request; None sends it on for real. Carries runner signals."""
         if _BYPASS.get():
-            return request  # pass through
+            return None  # pass through
         if self._stop is not None:
             raise self._stop
         try:
@@ -202,16 +223,17 @@ class HttpInterceptor:
             self._stop = signal
             raise
 
-    def route(self, request: httpx.Request) -> httpx.Response | httpx.Request:
-        """Answer one request: a mock, a pass-through (the request), the model, or a block."""
+    def route(self, request: httpx.Request) -> httpx.Response | None:
+        """Answer one request: a mock, a pass-through (None), an endpoint, or a block."""
         for mock in self.mocks:
             params = mock.match(request)
             if params is not None:
                 return self._call_mock(mock, request, params)
         if self.allowed(request.url):
-            return request
-        if is_chat_completions(request):
-            return self._chat(request)
+            return None
+        for matches, answer in ENDPOINTS:
+            if matches(request):
+                return answer(self, request)
         return self._block(request)
 
     def allowed(self, url: httpx.URL) -> bool:
@@ -287,6 +309,29 @@ class HttpInterceptor:
             "agentbox_egress_blocked",
             "egress_blocked",
         )
+
+
+Endpoint = tuple[
+    Callable[[httpx.Request], bool], Callable[[HttpInterceptor, httpx.Request], httpx.Response]
+]
+
+ENDPOINTS: list[Endpoint] = [
+    (is_telemetry, lambda _interceptor, request: telemetry_ack(request)),
+    (is_chat_completions, HttpInterceptor._chat),
+]
+"""``(matches(request), answer(interceptor, request))`` for requests no mock or allowed
+host took, tried in order; the first match answers. Model wire formats go here."""
+
+
+def _route(request: httpx.Request) -> httpx.Response | None:
+    """The process-wide handler of :mod:`agentbox.http.transports`."""
+    owner = _CURRENT.get()
+    if owner is None:  # a thread the agent started: the newest interception owns it
+        with _LOCK:
+            owner = _ACTIVE[-1] if _ACTIVE else None
+    if owner is None:  # no run intercepts: telemetry still never leaves (exit-time flushes)
+        return telemetry_ack(request) if is_telemetry(request) else None
+    return owner._dispatch(request)
 
 
 def intercept_http(ctx: AgentContext) -> HttpInterceptor:

@@ -22,6 +22,8 @@ a folder or one JSON/YAML file ``{collection: {key: record}}``.
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -36,7 +38,7 @@ from typing import Any
 import yaml
 
 from agentbox.errors import SandboxError
-from agentbox.sandbox.state import State
+from agentbox.sandbox.state import State, reading_only
 from agentbox.sandbox.tools import ToolSpec
 
 _SEED_SUFFIXES = (".json", ".yaml", ".yml")
@@ -154,16 +156,108 @@ def import_file(path: Path, module_name: str, hint: str = "") -> Any:
 
 
 def load_tools_module(path: Path, module_name: str) -> tuple[dict[str, ToolSpec], Any]:
-    """Import ``path``; return its @tool functions (in definition order) and the module."""
+    """Import ``path``; return its @tool functions (in definition order) and the module.
+
+    Read tools are returned wrapped so that they see the state read-only
+    (:func:`~agentbox.sandbox.state.reading_only`).
+
+    Raises:
+        SandboxError: the file does not import, defines no tools, or two tools share a
+            name (the message names both places).
+    """
     module = import_file(path, module_name)
-    tools: dict[str, ToolSpec] = {}
+    _check_redefined(path)
+    declared: dict[str, ToolSpec] = {}
     for value in vars(module).values():
         spec_ = getattr(value, "__agentbox_tool__", None)
-        if isinstance(spec_, ToolSpec):
-            tools[spec_.name] = spec_
+        if not isinstance(spec_, ToolSpec):
+            continue
+        known = declared.setdefault(spec_.name, spec_)
+        if known is not spec_:  # not merely the same function under a second name
+            raise SandboxError(
+                f"{where_defined(known.fn)} and {where_defined(spec_.fn)} both define "
+                f"tool {spec_.name!r}",
+                "rename one of them (or give it another name with @tool(name=...))",
+            )
+    tools = {
+        name: dataclasses.replace(spec_, fn=reading_only(spec_.fn, name))
+        if spec_.effect == "read"
+        else spec_
+        for name, spec_ in declared.items()
+    }
     if not tools:
         raise SandboxError(f"{path}: defines no @tool functions")
     return tools, module
+
+
+def where_defined(fn: Any) -> str:
+    """``file:line`` of a function's definition (``?`` parts when unknown)."""
+    code = getattr(getattr(fn, "__wrapped__", fn), "__code__", None)
+    if code is None:
+        return repr(fn)
+    return f"{code.co_filename}:{code.co_firstlineno}"
+
+
+def _decorated_tools(tree: ast.Module, decorator: str) -> list[tuple[str, int]]:
+    """``(tool name, line)`` of the top-level functions decorated with ``decorator``."""
+    found = []
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for dec in node.decorator_list:
+            target = dec.func if isinstance(dec, ast.Call) else dec
+            called = target.attr if isinstance(target, ast.Attribute) else None
+            called = called or (target.id if isinstance(target, ast.Name) else None)
+            if called != decorator:
+                continue
+            name = node.name
+            for kw in dec.keywords if isinstance(dec, ast.Call) else []:
+                if kw.arg == "name" and isinstance(kw.value, ast.Constant):
+                    name = str(kw.value.value)
+            found.append((name, dec.lineno))
+    return found
+
+
+def _check_redefined(path: Path) -> None:
+    """Refuse a tools file that defines one tool name twice (the first would be lost)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return  # it imported: nothing more to learn here
+    first: dict[str, int] = {}
+    for name, line in _decorated_tools(tree, "tool"):
+        if name in first:
+            raise SandboxError(
+                f"{path}:{first[name]} and {path}:{line} both define tool {name!r}",
+                "rename one of them (or give it another name with @tool(name=...))",
+            )
+        first[name] = line
+
+
+def _check_mock_names(path: Path, tools: dict[str, ToolSpec]) -> None:
+    """Refuse an ``http_mocks.py`` mock named like a tool of ``tools.py``."""
+    mocks = path / "http_mocks.py"
+    if not mocks.is_file():
+        return
+    try:
+        tree = ast.parse(mocks.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return  # reported when the mocks are imported
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if called != "http_mock":
+            continue
+        for kw in node.keywords:
+            if kw.arg == "name" and isinstance(kw.value, ast.Constant) and kw.value.value in tools:
+                name = str(kw.value.value)
+                raise SandboxError(
+                    f"{where_defined(tools[name].fn)} and {mocks}:{node.lineno} both define "
+                    f"tool {name!r}",
+                    "rename the HTTP mock (name=...) or the tool",
+                )
 
 
 _CACHE: dict[tuple[str, str | None], Sandbox] = {}
@@ -195,6 +289,7 @@ def load_sandbox(path: Path, *, seed_override: Path | None = None) -> Sandbox:
         except tomllib.TOMLDecodeError as exc:
             raise SandboxError(f"{path / 'sandbox.toml'}: {exc}") from exc
     tools, module = load_tools_module(tools_py, f"agentbox_sandbox_{path.name}")
+    _check_mock_names(path, tools)
     seed_path = seed_override or _configured_seed(path, config)
     if seed_path.exists():
         seed = load_state_source(seed_path, config.get("collections"))

@@ -9,24 +9,35 @@ write is proportional to the record it touches, never to the size of the state.
 Records handed out by the read methods are the stored objects: treat them as read-only
 and change state only through :meth:`State.put`, :meth:`State.edit` and
 :meth:`State.delete` (``edit`` hands out a private copy and records what changed).
+
+A tool declared ``effect="read"`` runs with the state read-only (:func:`reading_only`):
+its writes raise :class:`ReadOnlyStateError` before anything changes, in every mode.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import jsonpatch
 from jsonpointer import escape, unescape
 
-from agentbox.errors import SandboxError
+from agentbox.errors import SandboxError, ToolError
 
 Record = Any
 Collections = Mapping[str, Mapping[str, Record]]
 Op = dict[str, Any]
 
 _DELETED = object()
+
+
+class ReadOnlyStateError(ToolError):
+    """A tool declared ``effect="read"`` tried to change the state; nothing was changed.
+
+    A :class:`ToolError`, so the call is recorded as a tool error and the run goes on.
+    """
 
 
 def copy_json(value: Any) -> Any:
@@ -61,6 +72,7 @@ class State:
         self._overlay: dict[str, dict[str, Any]] = {}
         self._new_collections: list[str] = []
         self._ops: list[Op] = []
+        self._readers: list[str] = []  # read tools running now (innermost last)
 
     # ---- reading -------------------------------------------------------------------
     def collections(self) -> list[str]:
@@ -104,8 +116,30 @@ class State:
         return sum(1 for _ in self.items(collection))
 
     # ---- writing -------------------------------------------------------------------
+    @contextmanager
+    def read_only(self, tool: str) -> Iterator[None]:
+        """Refuse writes while the block runs (``tool`` names the read tool in the error)."""
+        self._readers.append(tool)
+        try:
+            yield
+        finally:
+            self._readers.pop()
+
+    def _check_writable(self, what: str, collection: str, key: str) -> None:
+        if self._readers:
+            tool = self._readers[-1]
+            raise ReadOnlyStateError(
+                f"read tool {tool} tried to {what} {collection}/{key}; the write was refused "
+                f'(declare the tool @tool(effect="write") if it changes state)'
+            )
+
     def put(self, collection: str, key: str, record: Record) -> None:
-        """Insert or replace the record under ``key``; records the change as a patch."""
+        """Insert or replace the record under ``key``; records the change as a patch.
+
+        Raises:
+            ReadOnlyStateError: called from a read tool.
+        """
+        self._check_writable("put", collection, key)
         self._ensure_collection(collection)
         old = self._lookup(collection, key)
         new = copy_json(record)
@@ -122,7 +156,9 @@ class State:
 
         Raises:
             KeyError: no record under ``key`` (tools usually turn this into a ToolError).
+            ReadOnlyStateError: called from a read tool.
         """
+        self._check_writable("edit", collection, key)
         old = self._lookup(collection, key)
         if old is _DELETED:
             raise KeyError(f"{collection}/{key}")
@@ -136,7 +172,9 @@ class State:
 
         Raises:
             KeyError: no record under ``key``.
+            ReadOnlyStateError: called from a read tool.
         """
+        self._check_writable("delete", collection, key)
         if self._lookup(collection, key) is _DELETED:
             raise KeyError(f"{collection}/{key}")
         self._ops.append({"op": "remove", "path": f"/{escape(collection)}/{escape(key)}"})
@@ -226,3 +264,22 @@ class State:
         if collection not in self._base and collection not in self._new_collections:
             self._new_collections.append(collection)
             self._ops.append({"op": "add", "path": f"/{escape(collection)}", "value": {}})
+
+
+def reading_only(fn: Callable[..., Any], tool: str) -> Callable[..., Any]:
+    """``fn(state, ...)`` run with ``state`` read-only (how read tools are called).
+
+    A first argument that is not a :class:`State` is passed through untouched.
+    """
+    if getattr(fn, "__agentbox_read_only__", False):
+        return fn
+
+    @functools.wraps(fn)
+    def call(state: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(state, State):
+            return fn(state, *args, **kwargs)
+        with state.read_only(tool):
+            return fn(state, *args, **kwargs)
+
+    call.__agentbox_read_only__ = True  # type: ignore[attr-defined]
+    return call

@@ -6,15 +6,19 @@ describe parameters. The first parameter must be the state (``state: State``); i
 supplied by the sandbox and never shown to the model.
 
 Arguments from the model are validated against a pydantic model built from the same
-signature before the policy sees them; unknown arguments are rejected.
+signature before the policy sees them; unknown arguments are rejected, and so are
+non-finite numbers (NaN, +/-Infinity, also as the strings pydantic would coerce): every
+comparison with NaN is false, so ``amount_usd > 500`` would let it through a red rule.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -59,8 +63,12 @@ class ToolSpec:
     def validate(self, args: Any) -> tuple[dict[str, Any] | None, list[str]]:
         """Validate model-supplied arguments.
 
+        Used for model and agent calls and for edited arguments (approve --edit, the
+        prompt, the TUI, library approvers) alike.
+
         Returns:
-            ``(validated_args, [])`` or ``(None, ["field: message", ...])``.
+            ``(validated_args, [])`` or ``(None, ["field: message", ...])``; a NaN or
+            infinite number anywhere in the arguments is an error.
         """
         if not isinstance(args, dict):
             return None, [f"arguments must be a JSON object, got {type(args).__name__}"]
@@ -68,7 +76,25 @@ class ToolSpec:
             model = self.args_model.model_validate(args)
         except ValidationError as exc:
             return None, [_format_error(e) for e in exc.errors()]
-        return model.model_dump(exclude_unset=False), []
+        dumped = model.model_dump(exclude_unset=False)
+        bad = list(non_finite(dumped))
+        if bad:  # an untyped (Any, dict) argument: the model's own check does not reach it
+            return None, [f"{loc}: Input should be a finite number" for loc in bad]
+        return dumped, []
+
+
+def non_finite(value: Any, loc: str = "") -> Iterator[str]:
+    """Dotted locations of NaN/infinite floats (or Decimals) nested in ``value``."""
+    if (isinstance(value, float) and not math.isfinite(value)) or (
+        isinstance(value, Decimal) and not value.is_finite()
+    ):
+        yield loc or "(arguments)"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from non_finite(item, f"{loc}.{key}" if loc else str(key))
+    elif isinstance(value, list | tuple | set | frozenset):
+        for i, item in enumerate(value):
+            yield from non_finite(item, f"{loc}.{i}" if loc else str(i))
 
 
 def _format_error(error: Any) -> str:
@@ -150,7 +176,9 @@ def make_tool(fn: Callable[..., Any], *, effect: Effect, name: str | None = None
         annotation = hints.get(p.name, Any)
         default = ... if p.default is p.empty else p.default
         fields[p.name] = (annotation, Field(default, description=arg_docs.get(p.name)))
-    model = create_model(f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields)
+    model = create_model(
+        f"{tool_name}_args", __config__=ConfigDict(extra="forbid", allow_inf_nan=False), **fields
+    )
     parameters = _clean_schema(model.model_json_schema())
     return ToolSpec(tool_name, effect, description, fn, model, parameters)
 

@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from agentbox.config import Settings
 from agentbox.errors import AgentboxError
+from agentbox.safe_text import visible
 from agentbox.store import RunRow, TraceStore
 from agentbox.tui.screens.runs import RunsScreen
 
@@ -87,6 +88,25 @@ class AgentboxApp(App[None]):
         self.push_screen(RunsScreen())
         if self.start_run:
             self.open_run(self.start_run)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Textual's ``notify``, with the text shown as is: control characters made
+        visible and no markup (messages quote tool names, reasons and errors)."""
+        super().notify(
+            visible(message),
+            title=visible(title),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
 
     def open_run(self, run_id: str) -> None:
         """Push the run screen for ``run_id`` (id or unique prefix)."""

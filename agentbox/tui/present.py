@@ -12,24 +12,45 @@ import json
 from typing import Any
 
 from rich.highlighter import JSONHighlighter
-from rich.text import Text
+from rich.text import Span, Text
 
+from agentbox import statuses
+from agentbox.safe_text import has_control, visible
 from agentbox.store import ApprovalRow, RunRow, StepRow
 from agentbox.tui.steps import args_text
 
 CLIP = 4000
 """Characters shown of one value (a result, a state record) before ``… N more``."""
 
-STATUS_STYLE = {
-    "completed": "green",
-    "running": "cyan",
-    "halted": "yellow",
-    "failed": "red",
-    "awaiting_approval": "bold magenta",
-    "not finished": "red",
-}
+STATUS_STYLE = statuses.STYLE
+"""Run status -> rich style (the one table in :mod:`agentbox.statuses`)."""
 
 _json = JSONHighlighter()
+
+
+def visible_text(text: Text) -> Text:
+    """``text`` with its control characters made visible (:func:`agentbox.safe_text.visible`),
+    styles kept on the same characters. Every widget that draws stored text calls it."""
+    plain = text.plain
+    if not has_control(plain):
+        return text
+    starts, parts, n = [], [], 0
+    for ch in plain:
+        starts.append(n)
+        shown = visible(ch)
+        parts.append(shown)
+        n += len(shown)
+    starts.append(n)
+    return Text(
+        "".join(parts),
+        style=text.style,
+        justify=text.justify,
+        overflow=text.overflow,
+        no_wrap=text.no_wrap,
+        end=text.end,
+        tab_size=text.tab_size,
+        spans=[Span(starts[s.start], starts[s.end], s.style) for s in text.spans],
+    )
 
 
 def clip(text: str, limit: int = CLIP) -> str:
@@ -287,7 +308,9 @@ def changes_text(changes: list[tuple[str, str, Any, Any]], step: int) -> Text:
 def run_title(run: RunRow) -> str:
     """``run 3fa2… · scenario · mode · model`` (plain text, for the screen title)."""
     lineage = f" · fork of {run.parent_id}@{run.fork_step}" if run.parent_id else ""
-    return f"run {run.id} · {run.scenario} · {run.mode} · {run.model or run.agent}{lineage}"
+    return visible(
+        f"run {run.id} · {run.scenario} · {run.mode} · {run.model or run.agent}{lineage}"
+    )
 
 
 def run_status_text(

@@ -1,7 +1,8 @@
-"""A refund agent written only against the official ``openai`` SDK and httpx.
+"""A refund agent written only against the official ``openai`` SDK (3.x) and httpx.
 
-Nothing here knows about agentbox: it is an ordinary tool-calling loop whose tools call
-the shop's REST API (``https://api.northwind.test``). Run under agentbox
+Nothing here knows about agentbox: it is an ordinary chat-completions tool-calling loop
+(openai 3.x sends through ``httpx2``) whose tools call the shop's REST API
+(``https://api.northwind.test``) with ``httpx``. Run under agentbox
 (``scenarios/openai-sdk-agent.yaml``), its chat-completions calls are answered by the
 run's model and its API calls by the retail sandbox's HTTP mocks, all traced and gated.
 Outside agentbox it would talk to OpenAI and the real API.
@@ -146,12 +147,12 @@ async def asolve(task: str) -> str:
 
 # ---- entry points -------------------------------------------------------------------------
 def run(ctx: Any) -> str:
-    """agentbox entry (``agents.openai_refund_agent:run``): solve the scenario's input."""
+    """agentbox entry (``agents/openai_refund_agent.py:run``): solve the scenario's input."""
     return solve(ctx.input)
 
 
 async def run_async(ctx: Any) -> str:
-    """agentbox entry for the async variant (``agents.openai_refund_agent:run_async``)."""
+    """agentbox entry for the async variant (``agents/openai_refund_agent.py:run_async``)."""
     return await asolve(ctx.input)
 
 

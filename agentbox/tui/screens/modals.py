@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,6 +18,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
+
+from agentbox.safe_text import visible
 
 
 class HelpScreen(ModalScreen[None]):
@@ -107,7 +110,8 @@ class EditArgsScreen(ModalScreen[dict[str, Any] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="edit-dialog", classes="dialog"):
             yield Label(
-                f"Edit the arguments of [b]{self.tool}[/b], then approve", classes="dialog-title"
+                f"Edit the arguments of [b]{escape(visible(self.tool))}[/b], then approve",
+                classes="dialog-title",
             )
             yield TextArea(
                 self.text,
@@ -142,7 +146,7 @@ class EditArgsScreen(ModalScreen[dict[str, Any] | None]):
     def _checked(self, args: dict[str, Any] | None, errors: list[str]) -> None:
         if args is None:
             self.query_one("#edit-error", Static).update(
-                Text("✗ " + "\n✗ ".join(errors), style="red")
+                Text(visible("✗ " + "\n✗ ".join(errors)), style="red")
             )
             return
         self.dismiss(args)
@@ -182,7 +186,7 @@ class ForkScreen(ModalScreen[Any]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="fork-dialog", classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(visible(self.title_text), classes="dialog-title", markup=False)
             yield Label(
                 "state before this step (JSON; the records it mentions first)",
                 classes="dialog-hint",
@@ -219,7 +223,7 @@ class ForkScreen(ModalScreen[Any]):
         try:
             edits = self.check(state, result)
         except ValueError as exc:
-            self.query_one("#fork-error", Static).update(Text(f"✗ {exc}", style="red"))
+            self.query_one("#fork-error", Static).update(Text(visible(f"✗ {exc}"), style="red"))
             return
         self.dismiss(edits)
 

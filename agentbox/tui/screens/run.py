@@ -11,6 +11,7 @@ is resumed with ``r``. Engine work (resume, fork, export) runs in the app's work
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,6 +27,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
 from agentbox.errors import AgentboxError
+from agentbox.safe_text import visible
 from agentbox.store import ApprovalRow, RunRow, StepRow, TraceStore
 from agentbox.tui.actions import can_resume
 from agentbox.tui.present import (
@@ -36,6 +38,7 @@ from agentbox.tui.present import (
     run_status_text,
     run_title,
     usage_text,
+    visible_text,
 )
 from agentbox.tui.steps import StepPages, held_approval_id
 from agentbox.tui.widgets.text_pane import TextPane
@@ -185,7 +188,7 @@ class RunScreen(Screen[None]):
             except AgentboxError:
                 self.approval = None
         origin = self._origin(step)
-        self.query_one("#usage", Static).update(usage_text(step), layout=False)
+        self.query_one("#usage", Static).update(visible_text(usage_text(step)), layout=False)
         self.query_one("#reasoning", TextPane).update(reasoning_text(step, origin))
         self.query_one("#action", TextPane).update(action_text(step, self.approval))
         self._state_text = patch_text(step)
@@ -235,7 +238,7 @@ class RunScreen(Screen[None]):
                 text.append(" resumes it")
             else:
                 text.append("  — the waiting run continues…", style="dim")
-        panel.update(text)
+        panel.update(visible_text(text))
 
     def _show_status(self) -> None:
         following = not self.run.finished
@@ -246,7 +249,8 @@ class RunScreen(Screen[None]):
             return
         self._status_key = key
         self.query_one("#run-status", Static).update(
-            run_status_text(self.run, self.pages.count, following, counters), layout=False
+            visible_text(run_status_text(self.run, self.pages.count, following, counters)),
+            layout=False,
         )
 
     # ---- state (lazy) ----------------------------------------------------------------
@@ -508,7 +512,10 @@ class RunScreen(Screen[None]):
             mentioned |= strings_in(call.get("arguments"))
         mentioned |= {key for _, key, _, _ in state.changes()}
         text = json.dumps(focus_state(before, mentioned), indent=2, ensure_ascii=False)
-        result = str(step.data.get("result", "")) if step.kind == "tool" else None
+        # JSON escapes C0 itself; DEL and C1 too here, so the editor never draws them raw
+        text = re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
+        # shown (and compared on submit) with control characters made visible
+        result = visible(str(step.data.get("result", ""))) if step.kind == "tool" else None
         self.app.call_from_thread(self._open_fork, step, before, text, result)
 
     def _open_fork(
@@ -529,7 +536,9 @@ class RunScreen(Screen[None]):
             if edits is not None:
                 self.agentbox.fork(self.run.id, step.idx, edits)
 
-        title = f"Fork run {self.run.id} at step {step.idx} ({step.kind} {step.name or ''})"
+        title = visible(
+            f"Fork run {self.run.id} at step {step.idx} ({step.kind} {step.name or ''})"
+        )
         self.app.push_screen(ForkScreen(title, text, result, check), chosen)
 
     def action_export(self) -> None:

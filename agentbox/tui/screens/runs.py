@@ -17,6 +17,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from agentbox.safe_text import visible
+from agentbox.statuses import short_word
 from agentbox.store import RunRow
 from agentbox.tui.actions import STATUSES, parse_filter, store_fingerprint
 from agentbox.tui.present import STATUS_STYLE, started_text, usd
@@ -45,7 +47,7 @@ def status_cell(run: RunRow) -> Text:
     """Coloured status; runs waiting for a decision get the ``‖`` marker."""
     status = run.display_status
     if status == "awaiting_approval":
-        return Text("‖ awaiting", style=STATUS_STYLE[status])
+        return Text(f"‖ {short_word(status)}", style=STATUS_STYLE[status])
     return Text(status, style=STATUS_STYLE.get(status, ""))
 
 
@@ -53,10 +55,11 @@ def run_cells(run: RunRow) -> tuple[str | Text, ...]:
     """One table row for a run (same columns as ``agentbox runs``)."""
     c = run.counters
     holds, blocks = c.get("holds", 0), c.get("blocks", 0)
+    scenario = visible(run.scenario)
     return (
         run.id,
         status_cell(run),
-        run.scenario if len(run.scenario) <= 28 else run.scenario[:27] + "…",
+        scenario if len(scenario) <= 28 else scenario[:27] + "…",
         str(c.get("steps", 0)),
         str(c.get("tool_calls", 0)),
         Text(f"{holds}/{blocks}", style="magenta" if holds or blocks else "dim"),

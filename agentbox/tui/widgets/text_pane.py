@@ -16,6 +16,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
+from agentbox.tui.present import visible_text
+
 
 class TextPane(ScrollView, can_focus=True):
     """Show a rich ``Text`` (wrapped to the pane's width), scrollable."""
@@ -28,7 +30,7 @@ class TextPane(ScrollView, can_focus=True):
         self, text: Text | str = "", *, id: str | None = None, classes: str | None = None
     ) -> None:
         super().__init__(id=id, classes=classes)
-        self._text = Text(text) if isinstance(text, str) else text
+        self._text = visible_text(Text(text) if isinstance(text, str) else text)
         self._strips: list[Strip] = []
         self._wrapped_width = -1
 
@@ -43,8 +45,8 @@ class TextPane(ScrollView, can_focus=True):
         return self._text.plain
 
     def update(self, text: Text | str) -> None:
-        """Replace the content and scroll back to the top."""
-        self._text = Text(text) if isinstance(text, str) else text
+        """Replace the content (control characters made visible) and scroll to the top."""
+        self._text = visible_text(Text(text) if isinstance(text, str) else text)
         self._wrapped_width = -1
         self.set_reactive(ScrollView.scroll_y, 0.0)
         self._wrap()

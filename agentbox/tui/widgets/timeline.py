@@ -24,6 +24,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from agentbox.tui.present import visible_text
 from agentbox.tui.steps import StepPages, summarize
 
 
@@ -178,6 +179,7 @@ class Timeline(ScrollView, can_focus=True):
             line.append(s.text)
         if selected:
             base = base + self.get_component_rich_style("timeline--cursor")
+        line = visible_text(line)
         line.truncate(width, overflow="ellipsis", pad=True)
         segments = [
             Segment(seg.text, base + seg.style if isinstance(seg.style, Style) else base)

@@ -1,0 +1,246 @@
+"""The gate fails closed (issue 11): non-finite numbers never reach a tool, a rule that
+cannot be evaluated fires, anything user code raises fails the run (never the process),
+and a circuit breaker halts runs that keep failing or keep getting blocked.
+
+Each test builds a small project (a ``vault`` sandbox whose ``pay`` accepts any float, so
+only the gate stands between a NaN and the write) and drives it through the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import Result
+from typer.testing import CliRunner
+
+from agentbox.cli import app
+from agentbox.store import StepRow, TraceStore
+
+TOOLS = '''
+import sys
+from typing import Any
+from agentbox import State, ToolError, tool
+
+
+@tool(effect="write")
+def pay(state: State, account_id: str, amount_usd: float) -> dict:
+    """Pay out money (no checks of its own: the policy is the only guard).
+
+    Args:
+        account_id: Account id.
+        amount_usd: Amount in USD.
+    """
+    n = state.count("payments") + 1
+    state.put("payments", f"p{n}", {"account_id": account_id, "amount_usd": amount_usd})
+    return {"id": f"p{n}"}
+
+
+@tool(effect="write")
+def wire(state: State, details: Any) -> dict:
+    """Send a wire described by free-form details.
+
+    Args:
+        details: Anything.
+    """
+    n = state.count("payments") + 1
+    state.put("payments", f"w{n}", {"details": details})
+    return {"id": f"w{n}"}
+
+
+@tool
+def explode(state: State, how: str) -> str:
+    """Fail in a chosen way.
+
+    Args:
+        how: exit, interrupt, base, error, crash or ok.
+    """
+    if how == "exit":
+        sys.exit(0)
+    if how == "interrupt":
+        raise KeyboardInterrupt
+    if how == "base":
+        raise BaseException("a custom BaseException")
+    if how == "error":
+        raise ToolError("this did not work")
+    if how == "crash":
+        raise RuntimeError("bug in the tool")
+    return "fine"
+'''
+
+
+def write_project(root: Path) -> Path:
+    box = root / "sandboxes" / "vault"
+    (box / "seed").mkdir(parents=True)
+    (box / "tools.py").write_text(TOOLS, encoding="utf-8")
+    (box / "seed" / "payments.json").write_text("{}", encoding="utf-8")
+    (root / ".agentbox.toml").write_text('store = "traces.db"\n', encoding="utf-8")
+    return root
+
+
+@pytest.fixture()
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(write_project(tmp_path))
+    return tmp_path
+
+
+def agentbox(*args: str | Path) -> Result:
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def scenario(project: Path, name: str, body: dict[str, Any] | str) -> Path:
+    path = project / f"{name}.yaml"
+    text = body if isinstance(body, str) else yaml.safe_dump(body, sort_keys=False)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def scripted(*turns: dict[str, Any], policy: dict[str, Any] | None = None, **extra: Any) -> dict:
+    data: dict[str, Any] = {
+        "name": "gate",
+        "sandbox": "vault",
+        "agent": {"type": "scripted"},
+        "input": "go",
+        "script": list(turns),
+    }
+    if policy is not None:
+        data["policy"] = policy
+    data.update(extra)
+    return data
+
+
+def python_agent(project: Path, code: str) -> str:
+    module = f"gate_agent_{secrets.token_hex(4)}"
+    (project / f"{module}.py").write_text(code, encoding="utf-8")
+    return f"{module}:run"
+
+
+def last_run(project: Path) -> tuple[Any, list[StepRow]]:
+    store = TraceStore(project / "traces.db")
+    try:
+        run = store.list_runs(limit=1)[0]
+        return run, store.steps(run.id)
+    finally:
+        store.close()
+
+
+def payments(steps: list[StepRow]) -> list[Any]:
+    return [op for s in steps for op in (s.patch or []) if op["path"].startswith("/payments/")]
+
+
+RED_OVER_500 = {
+    "rules": [{"name": "cap", "tool": "pay", "when": "amount_usd > 500", "tier": "red"}]
+}
+
+
+# ---- item 3: non-finite numbers ----------------------------------------------------------
+def assert_refused(project: Path, tool: str = "pay") -> StepRow:
+    _run, steps = last_run(project)
+    calls = [s for s in steps if s.kind == "tool" and s.name == tool]
+    assert [s.status for s in calls] == ["invalid"], [(s.status, s.data) for s in calls]
+    assert "finite number" in calls[0].data["result"]
+    assert not payments(steps), "the write must not execute"
+    json.dumps(calls[0].data, allow_nan=False)  # the trace holds no bare NaN
+    return calls[0]
+
+
+def test_yaml_nan_is_refused_under_a_red_rule(project: Path) -> None:
+    path = scenario(
+        project,
+        "nan",
+        "name: nan\nsandbox: vault\nagent: {type: scripted}\ninput: go\n"
+        "script:\n  - tool_calls: [{pay: {account_id: a1, amount_usd: .nan}}]\n  - say: done\n"
+        "policy:\n  rules: [{name: cap, tool: pay, when: 'amount_usd > 500', tier: red}]\n",
+    )
+    agentbox("run", path, "-q")
+    step = assert_refused(project)
+    assert step.data["args"]["amount_usd"] == "nan"
+
+
+@pytest.mark.parametrize("text", ["NaN", "inf", "-Infinity"])
+def test_scripted_string_nan_is_refused(project: Path, text: str) -> None:
+    call = {"pay": {"account_id": "a1", "amount_usd": text}}
+    path = scenario(
+        project, "s", scripted({"tool_calls": [call]}, {"say": "x"}, policy=RED_OVER_500)
+    )
+    agentbox("run", path, "-q")
+    assert_refused(project)
+
+
+def test_nan_nested_in_an_untyped_argument_is_refused(project: Path) -> None:
+    entry = python_agent(
+        project,
+        "def run(ctx):\n"
+        "    r = ctx.call_tool('wire', details={'amounts': [1.0, float('inf')]})\n"
+        "    return r.status\n",
+    )
+    path = scenario(project, "p", scripted(agent={"type": "python", "entry": entry}))
+    agentbox("run", path, "-q")
+    step = assert_refused(project, "wire")
+    assert "details.amounts.1" in step.data["result"]
+
+
+def test_python_agent_nan_is_refused(project: Path) -> None:
+    entry = python_agent(
+        project,
+        "def run(ctx):\n"
+        "    r = ctx.call_tool('pay', account_id='a1', amount_usd=float('nan'))\n"
+        "    return r.status + ': ' + r.content\n",
+    )
+    path = scenario(
+        project, "p", scripted(agent={"type": "python", "entry": entry}, policy=RED_OVER_500)
+    )
+    agentbox("run", path, "-q")
+    assert_refused(project)
+    run, _ = last_run(project)
+    assert run.status == "completed" and run.output.startswith("invalid: ")
+
+
+def test_approve_edit_to_nan_is_refused(project: Path) -> None:
+    hold = {"rules": [{"name": "big", "tool": "pay", "when": "amount_usd > 100", "tier": "yellow"}]}
+    call = {"pay": {"account_id": "a1", "amount_usd": 300}}
+    path = scenario(project, "h", scripted({"tool_calls": [call]}, {"say": "x"}, policy=hold))
+    parked = agentbox("run", path, "--detach", "-q")
+    assert parked.exit_code == 0, parked.output
+    store = TraceStore(project / "traces.db")
+    try:
+        (approval,) = store.approvals(status="pending")
+    finally:
+        store.close()
+    edited = agentbox("approve", approval.id, "--edit", "amount_usd=NaN")
+    assert edited.exit_code == 2
+    assert "finite number" in edited.output
+    store = TraceStore(project / "traces.db")
+    try:
+        assert store.get_approval(approval.id).status == "pending"
+    finally:
+        store.close()
+
+
+def test_library_approver_edit_to_nan_is_denied(project: Path) -> None:
+    from agentbox.approvals import ApprovalDecision
+    from agentbox.config import load_settings
+    from agentbox.runner import Runner, plan_run
+
+    hold = {"rules": [{"name": "big", "tool": "pay", "when": "amount_usd > 100", "tier": "yellow"}]}
+    call = {"pay": {"account_id": "a1", "amount_usd": 300}}
+    path = scenario(project, "h", scripted({"tool_calls": [call]}, {"say": "x"}, policy=hold))
+    store = TraceStore(project / "traces.db")
+    try:
+        result = Runner(
+            plan_run(path, load_settings(project)),
+            store,
+            approver=lambda req: ApprovalDecision(
+                "approve", args={**req.args, "amount_usd": "NaN"}
+            ),
+        ).run()
+        steps = store.steps(result.run_id)
+    finally:
+        store.close()
+    (tool,) = [s for s in steps if s.kind == "tool"]
+    assert tool.status == "denied" and "finite number" in tool.data["result"]
+    assert not payments(steps)
