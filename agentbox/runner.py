@@ -232,9 +232,21 @@ class Runner:
         self.next_idx += 1
         return step
 
+    _stop_checked = float("-inf")  # perf_counter of the last stop-request check
+
+    def _halt_if_stopped(self) -> None:
+        """Halt here when ``agentbox stop`` asked (the store is read at most every 50 ms)."""
+        now = time.perf_counter()
+        if now - self._stop_checked >= 0.05:
+            self._stop_checked = now
+            request = self.store.stop_request(self.run_id)
+            if request is not None:
+                raise RunHalted("stopped", request.describe())
+
     def _halt_if_over_budget(self, *, next_is_tool: bool) -> None:
         from agentbox.policy import check_budgets
 
+        self._halt_if_stopped()  # a step boundary: `agentbox stop` takes effect here
         self._tick()
         reason = check_budgets(self.plan.budgets, self.counters, next_is_tool=next_is_tool)
         if reason:
@@ -758,6 +770,10 @@ class Runner:
         return judge(spec.rubric, output, model, **spec.params)
 
     def _finish(self, status: str, reason: str | None, output: str | None) -> RunResult:
+        if self.counters.holds:  # a hold nobody decided is closed with the run
+            self.store.close_approvals(
+                self.run_id, f"run {status}" + (f": {reason}" if reason else "")
+            )
         outcome = RunOutcome(
             status=status,
             output=output,

@@ -13,7 +13,10 @@ Tables (schema version in ``meta``)::
     checkpoints  (run_id, step): full-state restore points (the seed by hash at step -1,
                  an edited state at a fork); state at step N = checkpoint + patches
     blobs        content-addressed, zlib-compressed JSON (seed states, edited states)
-    approvals    held tool calls and their decisions
+    approvals    held tool calls and their decisions (``closed`` when the run ended first)
+                 (final run statuses: ``agentbox.statuses.FINISHED``)
+    leases       which process may drive a run (pid, host, heartbeat): one at a time
+    stop_requests  ``agentbox stop``: who asked a run to stop, and why
 
 Durability: ``journal_mode=WAL`` and ``synchronous=NORMAL``: a committed step survives a
 crash of the process (not necessarily a power cut).
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -33,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from agentbox.errors import StoreError
+from agentbox.statuses import FINISHED as FINISHED  # re-exported: views import it from here
 
 SCHEMA_VERSION = 1
 STEP_FORMAT = 1
@@ -108,9 +113,35 @@ CREATE TABLE IF NOT EXISTS approvals (
     edited_args TEXT
 );
 CREATE INDEX IF NOT EXISTS approvals_status ON approvals (status);
+CREATE TABLE IF NOT EXISTS leases (
+    run_id TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    purpose TEXT,
+    acquired_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stop_requests (
+    run_id TEXT PRIMARY KEY,
+    requested_at REAL NOT NULL,
+    requested_by TEXT NOT NULL,
+    reason TEXT
+);
 """
 
-FINISHED = ("completed", "halted", "failed")
+HOST = socket.gethostname()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _dump(value: Any) -> str | None:
@@ -173,13 +204,7 @@ class RunRow:
         """Whether a ``running`` run's process still exists (False: it died unfinished)."""
         if self.finished or self.pid is None:
             return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid_alive(self.pid)
 
     @property
     def display_status(self) -> str:
@@ -231,6 +256,46 @@ class ApprovalRow:
     decided_by: str | None
     decision_reason: str | None
     edited_args: dict[str, Any] | None
+
+
+@dataclass
+class LeaseRow:
+    """Who drives a run now: a process (``pid`` on ``host``) and its last heartbeat."""
+
+    run_id: str
+    token: str
+    pid: int
+    host: str
+    purpose: str | None
+    acquired_at: float
+    heartbeat_at: float
+
+    def stale(self, stale_after_s: float, now: float | None = None) -> bool:
+        """Whether it may be taken over.
+
+        On this host the pid decides: a dead process's lease is stale at once, a live
+        one's only after ten times ``stale_after_s`` without a heartbeat (its pid was
+        reused, or it is suspended). A lease from another host (a store on a shared disk)
+        is stale after ``stale_after_s`` seconds without a heartbeat.
+        """
+        quiet = (time.time() if now is None else now) - self.heartbeat_at
+        if self.host == HOST:
+            return not pid_alive(self.pid) or quiet > 10 * stale_after_s
+        return quiet > stale_after_s
+
+
+@dataclass
+class StopRequest:
+    """``agentbox stop``: who asked a run to stop (``user@host``, ``tui``), when and why."""
+
+    run_id: str
+    requested_at: float
+    requested_by: str
+    reason: str | None
+
+    def describe(self) -> str:
+        """``stopped by alice@box: runaway loop`` (the run's recorded reason)."""
+        return f"stopped by {self.requested_by}" + (f": {self.reason}" if self.reason else "")
 
 
 _RUN_JSON = {"scenario_json", "messages", "counters", "expectations", "options"}
@@ -577,3 +642,86 @@ class TraceStore:
         data["args"] = _load(data["args"])
         data["edited_args"] = _load(data["edited_args"])
         return ApprovalRow(**data)
+
+    def close_approvals(self, run_id: str, reason: str, by: str = "agentbox") -> int:
+        """Close the run's pending approvals (and their trace steps): the run ended first.
+
+        Returns:
+            How many approvals were closed.
+        """
+        with self._lock:
+            cur = self.conn.execute(
+                "UPDATE approvals SET status='closed', decided_at=?, decided_by=?, "
+                "decision_reason=? WHERE run_id=? AND status='pending'",
+                (time.time(), by, reason, run_id),
+            )
+            self.conn.execute(
+                "UPDATE steps SET status='closed', data=json_set(coalesce(data, '{}'), "
+                "'$.decided_by', ?, '$.reason', ?) "
+                "WHERE run_id=? AND kind='approval' AND status='pending'",
+                (by, reason, run_id),
+            )
+            return cur.rowcount
+
+    # ---- leases: one process drives a run at a time ---------------------------------
+    def acquire_lease(
+        self, run_id: str, token: str, *, purpose: str, stale_after_s: float
+    ) -> LeaseRow | None:
+        """Claim a run for this process, atomically. None on success, else the holder.
+
+        A lease whose process is gone (on this host) or whose heartbeat is older than
+        ``stale_after_s`` seconds is taken over.
+        """
+        now = time.time()
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                held = self._lease(run_id)
+                if held is not None and held.token != token and not held.stale(stale_after_s, now):
+                    return held
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?,?,?)",
+                    (run_id, token, os.getpid(), HOST, purpose, now, now),
+                )
+            finally:
+                self.conn.execute("COMMIT")
+        return None
+
+    def heartbeat_lease(self, run_id: str, token: str) -> bool:
+        """Refresh a held lease; False when it was lost (taken over as stale)."""
+        with self._lock:
+            cur = self.conn.execute(
+                "UPDATE leases SET heartbeat_at=? WHERE run_id=? AND token=?",
+                (time.time(), run_id, token),
+            )
+            return cur.rowcount == 1
+
+    def release_lease(self, run_id: str, token: str) -> None:
+        """Give a lease back (no-op when it is no longer ours)."""
+        with self._lock:
+            self.conn.execute("DELETE FROM leases WHERE run_id=? AND token=?", (run_id, token))
+
+    def lease(self, run_id: str) -> LeaseRow | None:
+        """The current lease on a run, stale or not (None: nobody holds it)."""
+        return self._lease(run_id)
+
+    def _lease(self, run_id: str) -> LeaseRow | None:
+        rows = self._query("SELECT * FROM leases WHERE run_id=?", (run_id,))
+        return LeaseRow(**dict(rows[0])) if rows else None
+
+    # ---- stop requests -------------------------------------------------------------
+    def request_stop(self, run_id: str, by: str, reason: str | None) -> None:
+        """Ask a run to stop at its next step boundary (the latest request wins)."""
+        with self._lock:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO stop_requests VALUES (?,?,?,?)",
+                (run_id, time.time(), by, reason),
+            )
+
+    def stop_request(self, run_id: str) -> StopRequest | None:
+        """The stop request for a run, if any (the runner asks at every step boundary)."""
+        row = self.conn.execute(
+            "SELECT requested_at, requested_by, reason FROM stop_requests WHERE run_id=?",
+            (run_id,),
+        ).fetchone()
+        return None if row is None else StopRequest(run_id, *row)

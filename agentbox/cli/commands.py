@@ -222,8 +222,13 @@ def run_cmd(
                 f"[bold]run {runner.run_id}[/] · {plan.scenario.name} · sandbox "
                 f"{plan.sandbox.name} · mode {plan.mode} · {plan.scenario.agent.type}/{plan.model_name}"
             )
-        with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
-            result = runner.run()
+        try:
+            with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
+                result = runner.run()
+        except KeyboardInterrupt:
+            from agentbox.cli.control_cmds import interrupted
+
+            interrupted(trace, runner.run_id, store)
         report_result(console, trace, result, plan.mode, as_json=as_json, quiet=quiet)
 
     if not watch:
@@ -354,7 +359,18 @@ def make_approver(
     if handler in ("approve", "deny", "fail"):
         return fixed_approver(handler)
     if sys.stdin.isatty() and interactive:
-        return _interactive_approver(console, validate)
+        ask = _interactive_approver(console, validate)
+
+        def ask_then_check(request: ApprovalRequest) -> ApprovalDecision:
+            decision: ApprovalDecision = ask(request)
+            stop = trace.stop_request(request.run_id)  # `agentbox stop` while the prompt waited
+            if stop is not None:
+                from agentbox.errors import RunHalted
+
+                raise RunHalted("stopped", stop.describe())
+            return decision
+
+        return ask_then_check
 
     def no_terminal(request: ApprovalRequest) -> ApprovalDecision:
         return ApprovalDecision(

@@ -236,14 +236,19 @@ def resume_cmd(
             f"[bold]resuming run {run.id}[/] · {run.scenario} · after step "
             f"{trace.step_count(run.id) - 1}"
         )
-    result = resume_run(
-        trace,
-        run.id,
-        settings,
-        approver=approver,
-        incomplete=incomplete,  # type: ignore[arg-type]
-        on_step=None if as_json else _live_printer(console),
-    )
+    try:
+        result = resume_run(
+            trace,
+            run.id,
+            settings,
+            approver=approver,
+            incomplete=incomplete,  # type: ignore[arg-type]
+            on_step=None if as_json else _live_printer(console),
+        )
+    except KeyboardInterrupt:
+        from agentbox.cli.control_cmds import interrupted
+
+        interrupted(trace, run.id, store)
     report_result(console, trace, result, run.mode, as_json=as_json)
 
 

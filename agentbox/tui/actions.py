@@ -64,6 +64,21 @@ def store_fingerprint(path: Path) -> tuple[int, ...]:
     return tuple(out)
 
 
+def stop(store: TraceStore, run_id: str, reason: str | None) -> str:
+    """Stop a run from the TUI (see :func:`agentbox.lifecycle.stop_run`); a sentence saying
+    what happened."""
+    from agentbox.lifecycle import stop_run  # runner, models, scenario: ~0.1 s at startup
+    from agentbox.store import HOST
+
+    outcome = stop_run(store, run_id, by=f"{user()}@{HOST} (tui)", reason=reason or None)
+    run = store.get_run(run_id)
+    if outcome == "finished":
+        return f"run {run.id} already {run.status}: nothing to stop"
+    if outcome == "stopped":
+        return f"stopped run {run.id}"
+    return f"asked run {run.id} to stop: it halts at its next step"
+
+
 def can_resume(run: RunRow) -> bool:
     """Whether ``resume`` applies: parked or interrupted, and no live process owns it."""
     return run.status not in FINISHED and not run.live
