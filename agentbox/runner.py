@@ -48,7 +48,7 @@ from agentbox.planning import (
     resolve_sandbox_path,
 )
 from agentbox.policy import Counters, Decision
-from agentbox.redact import RedactedWrites
+from agentbox.redact import RedactedWrites, redacted_paths
 from agentbox.sandbox.loader import state_hash
 from agentbox.sandbox.state import State
 from agentbox.scenario import JudgeExpectation
@@ -580,6 +580,14 @@ class Runner:
                         by=verdict.by,
                     )
                 final_decision = recheck if recheck.verdict != "allow" else decision
+        lost = redacted_paths(final_args) if verdict.verdict == "approve" else []
+        if lost:  # resumed from the store, which never held the secret
+            verdict = ApprovalDecision(
+                "deny",
+                reason=f"{', '.join(lost)}: secret arguments the trace does not keep; run "
+                "the scenario again (or approve a parked call with --edit giving their values)",
+                by=verdict.by,
+            )
         status = "approved" if verdict.verdict == "approve" else "denied"
         edited_args = final_args if final_args != args else None
         if status == "approved" and edited_args is not None:

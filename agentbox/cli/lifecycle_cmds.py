@@ -5,12 +5,25 @@ from __future__ import annotations
 import getpass
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentbox.cli import JsonOpt, StoreOpt, _console, _open_store, _settings, command, fail, to_json
+from agentbox.cli import (
+    JsonOpt,
+    StoreOpt,
+    _console,
+    _open_store,
+    _settings,
+    command,
+    fail,
+    to_json,
+    user_output_to_stderr,
+)
 from agentbox.cli.commands import _live_printer, _parse_edits, make_approver, report_result
+
+if TYPE_CHECKING:
+    from agentbox.store import StepRow
 
 
 @command("approvals")
@@ -237,14 +250,15 @@ def resume_cmd(
             f"{trace.step_count(run.id) - 1}"
         )
     try:
-        result = resume_run(
-            trace,
-            run.id,
-            settings,
-            approver=approver,
-            incomplete=incomplete,  # type: ignore[arg-type]
-            on_step=None if as_json else _live_printer(console),
-        )
+        with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
+            result = resume_run(
+                trace,
+                run.id,
+                settings,
+                approver=approver,
+                incomplete=incomplete,  # type: ignore[arg-type]
+                on_step=None if as_json else _live_printer(console),
+            )
     except KeyboardInterrupt:
         from agentbox.cli.control_cmds import interrupted
 
@@ -328,15 +342,27 @@ def fork_cmd(
     plan = plan_for_run(trace, parent, settings)
     spec = plan.approvals.model_copy(update={"handler": handler}) if handler else plan.approvals
     approver = make_approver(spec, trace, console, interactive=not as_json, plan=plan)
-    result = fork_run(
-        trace,
-        parent.id,
-        at,
-        settings,
-        edits,
-        approver=approver,
-        on_step=None if as_json else _live_printer(console),
-    )
+    forked: list[str] = []
+
+    def on_step(step: StepRow) -> None:
+        if not forked:
+            forked.append(step.run_id)
+        if not as_json:
+            printer(step)
+
+    printer = _live_printer(console)
+    try:
+        with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
+            result = fork_run(
+                trace, parent.id, at, settings, edits, approver=approver, on_step=on_step
+            )
+    except KeyboardInterrupt:
+        from agentbox.cli.control_cmds import interrupted
+
+        if not forked:
+            _console(stderr=True).print("\ninterrupted before the fork recorded a step")
+            raise typer.Exit(130) from None
+        interrupted(trace, forked[0], store)
     report_result(console, trace, result, parent.mode, as_json=as_json)
 
 
