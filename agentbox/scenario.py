@@ -113,8 +113,10 @@ class Rule(_Model):
     """Name shown in decisions and traces."""
     tool: str = "*"
     """Tool name or glob (``create_*``) the rule applies to."""
-    when: str | None = None
-    """Safe expression over the arguments (``amount_usd > 200``); the rule fires when true.
+    when: str | None = Field(None, max_length=2000)
+    """Safe expression over the arguments (``amount_usd > 200``); the rule fires when true,
+    and also when it cannot be evaluated (division by zero, a missing key...: fail closed,
+    the decision names the error). At most 2,000 characters and 32 levels deep.
     No ``when`` and no ``require`` means it fires on every call of ``tool``."""
     require: list[str] = []
     """Arguments that must be present and non-empty; the rule fires when one is missing."""

@@ -244,3 +244,97 @@ def test_library_approver_edit_to_nan_is_denied(project: Path) -> None:
     (tool,) = [s for s in steps if s.kind == "tool"]
     assert tool.status == "denied" and "finite number" in tool.data["result"]
     assert not payments(steps)
+
+
+# ---- item 4: a rule that cannot be evaluated fires ----------------------------------------
+@pytest.mark.parametrize(
+    ("when", "args", "error"),
+    [
+        ("1000 / amount_usd > 5", {"account_id": "a1", "amount_usd": 0}, "ZeroDivisionError"),
+        ("[1, 2][len(account_id)] > 0", {"account_id": "abcdef", "amount_usd": 1}, "IndexError"),
+        ("10.0 ** amount_usd > 1", {"account_id": "a1", "amount_usd": 400}, "OverflowError"),
+        ("{'a': 1}[account_id] > 0", {"account_id": "zz", "amount_usd": 1}, "KeyError"),
+        ("account_id > 5", {"account_id": "a1", "amount_usd": 1}, "TypeError"),
+        ("len(account_id * 100000) > 0", {"account_id": "a1", "amount_usd": 1}, "IterableTooLong"),
+        (
+            "any(any(x == y for x in account_id) for y in account_id)",
+            {"account_id": "x" * 300, "amount_usd": 1},
+            "EvaluationTooLong",
+        ),
+    ],
+)
+def test_rule_error_fires_and_is_recorded(
+    project: Path, when: str, args: dict[str, Any], error: str
+) -> None:
+    rules = {"rules": [{"name": "odd", "tool": "pay", "when": when, "tier": "red"}]}
+    path = scenario(
+        project, "r", scripted({"tool_calls": [{"pay": args}]}, {"say": "ok"}, policy=rules)
+    )
+    agentbox("run", path, "-q")
+    run, steps = last_run(project)
+    assert run.status == "completed", run.reason
+    (pay,) = [s for s in steps if s.kind == "tool"]
+    assert pay.status == "blocked"
+    assert pay.data["decision"]["reason"].startswith(f"rule odd could not be evaluated: {error}")
+    assert not payments(steps)
+
+
+def test_rule_error_holds_through_the_approval_path(project: Path) -> None:
+    rules = {
+        "rules": [
+            {
+                "name": "ratio",
+                "tool": "pay",
+                "when": "1000 / amount_usd > 5",
+                "reason": "supervisor needed",
+            }
+        ]
+    }
+    call = {"pay": {"account_id": "a1", "amount_usd": 0}}
+    path = scenario(project, "y", scripted({"tool_calls": [call]}, {"say": "ok"}, policy=rules))
+    agentbox("run", path, "-q", "--deny")
+    _run, steps = last_run(project)
+    (approval,) = [s for s in steps if s.kind == "approval"]
+    assert "ZeroDivisionError" in approval.data["decision"]["reason"]
+    assert [s.status for s in steps if s.kind == "tool"] == ["denied"]
+
+
+def test_rule_error_in_a_python_agent_is_a_recorded_block(project: Path) -> None:
+    """The error used to escape into the agent, which could swallow it: no step at all."""
+    entry = python_agent(
+        project,
+        "def run(ctx):\n"
+        "    try:\n"
+        "        r = ctx.call_tool('pay', account_id='a1', amount_usd=0)\n"
+        "    except Exception as exc:\n"
+        "        return 'swallowed ' + type(exc).__name__\n"
+        "    return r.status\n",
+    )
+    rules = {
+        "rules": [{"name": "ratio", "tool": "pay", "when": "1000 / amount_usd > 5", "tier": "red"}]
+    }
+    path = scenario(project, "p", scripted(agent={"type": "python", "entry": entry}, policy=rules))
+    agentbox("run", path, "-q")
+    run, steps = last_run(project)
+    assert run.output == "blocked"
+    assert [s.status for s in steps if s.kind == "tool"] == ["blocked"]
+
+
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        ("-" * 60 + "amount_usd > 0", "invalid expression: nested deeper than 32 levels"),
+        ("amount_usd > 0 or " * 120 + "True", "String should have at most 2000 characters"),
+        ("(" * 300 + "1" + ")" * 300, "invalid expression"),
+    ],
+)
+def test_too_deep_or_long_expression_is_a_load_error(
+    project: Path, when: str, message: str
+) -> None:
+    rules = {"rules": [{"name": "deep", "tool": "pay", "when": when}]}
+    path = scenario(project, "d", scripted({"say": "ok"}, policy=rules))
+    result = agentbox("run", path, "-q")
+    assert result.exit_code == 2
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "when:" in text)
+    assert f"{path}:{line}: policy.rules[0].when: {message}" in result.output
+    assert not (project / "traces.db").exists()
