@@ -313,23 +313,34 @@ class Counters:
 
 def check_budgets(
     budgets: Budgets, counters: Counters, *, next_is_tool: bool = False
-) -> str | None:
-    """The reason the run must halt now, or None.
+) -> tuple[str, str] | None:
+    """``(status, reason)`` when the run must stop now, else None.
 
     Steps and tool calls are checked before the next one is taken (``next_is_tool``
-    says whether it is a tool call); tokens, cost and time after they are spent.
+    says whether it is a tool call); tokens, cost and time after they are spent. The
+    status is ``halted``, or ``timeout`` for ``max_seconds`` (the same status the watcher
+    gives a run whose time runs out in the middle of a step).
     """
     b = budgets
     if b.max_steps is not None and counters.steps >= b.max_steps:
-        return f"step budget exhausted: {counters.steps} of max_steps={b.max_steps}"
+        return "halted", f"step budget exhausted: {counters.steps} of max_steps={b.max_steps}"
     if next_is_tool and b.max_tool_calls is not None and counters.tool_calls >= b.max_tool_calls:
-        return f"tool-call budget exhausted: {counters.tool_calls} of max_tool_calls={b.max_tool_calls}"
+        return (
+            "halted",
+            f"tool-call budget exhausted: {counters.tool_calls} of max_tool_calls={b.max_tool_calls}",
+        )
     if b.max_tokens is not None and counters.tokens > b.max_tokens:
-        return f"token budget exceeded: {counters.tokens} > max_tokens={b.max_tokens}"
+        return "halted", f"token budget exceeded: {counters.tokens} > max_tokens={b.max_tokens}"
     if b.max_cost_usd is not None and counters.cost_usd > b.max_cost_usd:
-        return f"cost budget exceeded: ${counters.cost_usd:.4f} > max_cost_usd=${b.max_cost_usd}"
+        return (
+            "halted",
+            f"cost budget exceeded: ${counters.cost_usd:.4f} > max_cost_usd=${b.max_cost_usd}",
+        )
     if b.max_seconds is not None and counters.elapsed_s > b.max_seconds:
-        return f"time budget exceeded: {counters.elapsed_s:.1f} s > max_seconds={b.max_seconds}"
+        return (
+            "timeout",
+            f"time budget exceeded: {counters.elapsed_s:.1f} s > max_seconds={b.max_seconds:g}",
+        )
     return None
 
 

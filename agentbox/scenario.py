@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -147,6 +147,25 @@ class Budgets(_Model):
     """Most wall-clock seconds for the run."""
 
 
+class Timeouts(_Model):
+    """How long one step may take. A call past its limit ends the run with status
+    ``timeout`` (the step is recorded as ``timeout``); the runner stops waiting even if
+    the code never returns, and nothing it does afterwards is recorded or kept.
+    ``null`` means no limit."""
+
+    tool_s: float | None = Field(30.0, gt=0)
+    """Most seconds one tool call may run (a write's late changes are discarded)."""
+    model_s: float | None = Field(120.0, gt=0)
+    """Most seconds one model call may take (the run's model, a simulated user, the
+    LLM judge)."""
+    agent_s: float | None = Field(600.0, gt=0)
+    """Most seconds a python agent's own code may run between two calls (tool, model)
+    -- a hung agent still ends. Waiting for an approval never counts."""
+    tools: dict[str, Annotated[float, Field(gt=0)]] = {}
+    """Per-tool limits that replace ``tool_s``: ``{generate_report: 300}`` (names or
+    globs; the first match wins)."""
+
+
 class PolicySpec(_Model):
     """What the agent may do."""
 
@@ -158,6 +177,9 @@ class PolicySpec(_Model):
     """Step, tool-call, token, cost and time limits."""
     rules: list[Rule] = []
     """Argument rules with tiers; the most severe firing rule decides."""
+    timeouts: Timeouts = Timeouts()
+    """Per-call time limits (tool, model, the agent's own code); ``max_seconds`` in
+    ``budgets`` bounds the whole run and is enforced during a step too."""
 
 
 class ApprovalsSpec(_Model):
@@ -198,7 +220,7 @@ class Expect(_Model):
     """What the run must do to pass. Every listed expectation is checked and named."""
 
     status: str | None = None
-    """Final run status: completed, halted, failed."""
+    """Final run status: completed, halted, failed, timeout."""
     tool_calls: list[ToolCallSpec] = []
     """Tool calls that must have run and succeeded, each ``{tool: {arg: value}}`` (argument
     subset); blocked, denied, invalid and failed calls do not count."""

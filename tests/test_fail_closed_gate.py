@@ -338,3 +338,155 @@ def test_too_deep_or_long_expression_is_a_load_error(
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "when:" in text)
     assert f"{path}:{line}: policy.rules[0].when: {message}" in result.output
     assert not (project / "traces.db").exists()
+
+
+# ---- item 2: whatever user code raises fails the run, never the process ------------------
+HTTP_MOCKS = '''
+import sys
+from agentbox.http import http_mock
+
+
+@http_mock("POST", "https://bank.test/exit")
+def leave(state, request):
+    """Exit the process (hostile)."""
+    sys.exit(3)
+'''
+
+
+def assert_failed_by(project: Path, error: str, reason_part: str) -> list[StepRow]:
+    run, steps = last_run(project)
+    assert run.status == "failed", (run.status, run.reason)
+    assert run.ended_at is not None
+    assert reason_part in (run.reason or ""), run.reason
+    errors = [s for s in steps if s.kind == "error"]
+    assert [s.name for s in errors] == [error]
+    assert steps[-1].kind == "final" and steps[-1].status == "failed"
+    return steps
+
+
+@pytest.mark.parametrize(
+    ("code", "error", "reason_part"),
+    [
+        ("import sys\n\ndef run(ctx):\n    sys.exit(0)\n", "SystemExit", "SystemExit: 0"),
+        ("def run(ctx):\n    raise KeyboardInterrupt\n", "KeyboardInterrupt", "KeyboardInterrupt"),
+        ("def run(ctx):\n    raise BaseException('odd')\n", "BaseException", "BaseException: odd"),
+        (
+            "async def run(ctx):\n    raise SystemExit('bye')\n",
+            "SystemExit",
+            "SystemExit: bye",
+        ),
+        ("import sys\nsys.exit(5)\n\ndef run(ctx):\n    return 1\n", "SystemExit", "SystemExit: 5"),
+    ],
+)
+def test_agent_base_exception_fails_the_run(
+    project: Path, code: str, error: str, reason_part: str
+) -> None:
+    entry = python_agent(project, code)
+    path = scenario(project, "p", scripted(agent={"type": "python", "entry": entry}))
+    result = agentbox("run", path, "-q")
+    assert result.exit_code == 1, result.output
+    assert_failed_by(project, error, reason_part)
+
+
+@pytest.mark.parametrize(
+    ("how", "error"),
+    [("exit", "SystemExit"), ("interrupt", "KeyboardInterrupt"), ("base", "BaseException")],
+)
+def test_tool_base_exception_fails_the_run(project: Path, how: str, error: str) -> None:
+    call = {"explode": {"how": how}}
+    path = scenario(project, "t", scripted({"tool_calls": [call]}, {"say": "survived"}))
+    result = agentbox("run", path, "-q")
+    assert result.exit_code == 1, result.output
+    steps = assert_failed_by(project, error, "raised by tool explode")
+    (tool,) = [s for s in steps if s.kind == "tool"]
+    assert tool.status == "crashed" and error in tool.data["result"]
+    assert not [s for s in steps if s.kind == "llm" and s.idx > tool.idx]
+
+
+def test_an_agent_swallowing_a_fatal_tool_error_cannot_go_on(project: Path) -> None:
+    entry = python_agent(
+        project,
+        "def run(ctx):\n"
+        "    for call in (('explode', {'how': 'exit'}), ('pay', {'account_id': 'a', 'amount_usd': 5})):\n"
+        "        try:\n"
+        "            ctx.call_tool(call[0], call[1])\n"
+        "        except BaseException:\n"
+        "            pass\n"
+        "    return 'carried on'\n",
+    )
+    path = scenario(project, "p", scripted(agent={"type": "python", "entry": entry}))
+    agentbox("run", path, "-q")
+    steps = assert_failed_by(project, "SystemExit", "raised by tool explode")
+    assert [s.name for s in steps if s.kind == "tool"] == ["explode"]
+    assert not payments(steps)
+
+
+def test_http_mock_handler_exit_fails_the_run(project: Path) -> None:
+    (project / "sandboxes" / "vault" / "http_mocks.py").write_text(HTTP_MOCKS, encoding="utf-8")
+    entry = python_agent(
+        project,
+        "import httpx\n\ndef run(ctx):\n    return httpx.post('https://bank.test/exit').text\n",
+    )
+    path = scenario(project, "p", scripted(agent={"type": "python", "entry": entry}))
+    agentbox("run", path, "-q")
+    steps = assert_failed_by(project, "SystemExit", "SystemExit: 3")
+    assert [s.status for s in steps if s.kind == "tool"] == ["crashed"]
+
+
+def test_suite_counts_exiting_cases_and_writes_junit(project: Path) -> None:
+    suite = project / "suite"
+    suite.mkdir()
+    exits = python_agent(project, "import sys\n\ndef run(ctx):\n    sys.exit(0)\n")
+    cases = {
+        "a_exit": scripted(agent={"type": "python", "entry": exits}),
+        "b_tool": scripted({"tool_calls": [{"explode": {"how": "interrupt"}}]}, {"say": "x"}),
+        "c_clean": scripted({"tool_calls": [{"explode": {"how": "ok"}}]}, {"say": "fine"}),
+    }
+    boom = project / "sandboxes" / "boom"
+    (boom / "seed").mkdir(parents=True)
+    (boom / "tools.py").write_text("import sys\nsys.exit(7)\n", encoding="utf-8")
+    cases["d_import"] = {**scripted({"say": "x"}), "sandbox": "boom"}
+    for name, body in cases.items():
+        (suite / f"{name}.yaml").write_text(yaml.safe_dump(body), encoding="utf-8")
+    junit = project / "out" / "junit.xml"
+    result = agentbox("test", suite, "--junit", junit)
+    assert result.exit_code == 1, result.output
+    assert "3 failed" in result.output, result.output
+    assert "SystemExit: 7" in result.output
+    xml = junit.read_text()
+    assert xml.count("<testcase") == 4 and xml.count("<failure") + xml.count("<error") == 3
+    store = TraceStore(project / "traces.db")
+    try:
+        assert sorted(r.status for r in store.list_runs(limit=None)) == [
+            "completed",
+            "failed",
+            "failed",
+        ]
+    finally:
+        store.close()
+
+
+def test_a_judge_that_exits_fails_its_expectation(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    from agentbox.config import load_settings
+    from agentbox.runner import Runner, plan_run
+
+    def exiting_judge(*args: Any, **kwargs: Any) -> Any:
+        raise SystemExit(4)
+
+    judge_module = importlib.import_module("agentbox.suites.judge")  # the package shadows it
+    monkeypatch.setattr(judge_module, "judge", exiting_judge)
+    body = scripted({"say": "done"}, expect={"llm_judge": [{"rubric": "says done"}]})
+    path = scenario(project, "j", body)
+    store = TraceStore(project / "traces.db")
+    try:
+        result = Runner(plan_run(path, load_settings(project)), store).run()
+        run = store.get_run(result.run_id)
+    finally:
+        store.close()
+    assert run.status == "completed" and run.passed == 0
+    (judged,) = [e for e in run.expectations if e["name"].startswith("llm_judge")]
+    assert "the judge raised SystemExit: 4" in judged["detail"]

@@ -85,7 +85,9 @@ class ToolSpec:
 
 def non_finite(value: Any, loc: str = "") -> Iterator[str]:
     """Dotted locations of NaN/infinite floats (or Decimals) nested in ``value``."""
-    if (isinstance(value, float) and not math.isfinite(value)) or (isinstance(value, Decimal) and not value.is_finite()):
+    if (isinstance(value, float) and not math.isfinite(value)) or (
+        isinstance(value, Decimal) and not value.is_finite()
+    ):
         yield loc or "(arguments)"
     elif isinstance(value, dict):
         for key, item in value.items():
