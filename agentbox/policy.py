@@ -291,6 +291,8 @@ class Counters:
     model_calls: int = 0
     invalid_tool_calls: int = 0
     tool_errors: int = 0
+    tool_error_streak: int = 0
+    """Tool calls in a row that failed (error, crashed, invalid); for the circuit breaker."""
     holds: int = 0
     blocks: int = 0
     approvals: int = 0

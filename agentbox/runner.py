@@ -114,6 +114,12 @@ class _Parked(BaseException):
         self.approval_id = approval_id
 
 
+class _Tripped(RunHalted):
+    """The policy's circuit breaker halted the run."""
+
+    step_name = "circuit_breaker"
+
+
 class _Abandoned(BaseException):
     """Raised on an agent thread the runner stopped waiting for (timeout, Ctrl-C)."""
 
@@ -243,7 +249,7 @@ class Runner:
         self._abandoned = False  # the agent thread may not record anything any more
         self._taken_by: int | None = None  # the thread that took the run over
         self._ending = False  # the agent thread is recording the end: no more deadlines
-        self._fatal: _Fatal | None = None
+        self._stop: BaseException | None = None  # what ended the run, re-raised if swallowed
         self._in_flight: tuple[StepRow, bool, float] | None = None  # step, intent, started
         self._watch = Watch(timeouts.agent_s, self._run_deadline, self._run_limit)
 
@@ -257,7 +263,7 @@ class Runner:
 
     def _record(self, step: StepRow) -> StepRow:
         with self._gate:
-            self._check_live(fatal=False)
+            self._check_live(stop=False)
             self.counters.steps += 1
             self._tick()
             step.counters = self.counters.to_json()
@@ -285,16 +291,39 @@ class Runner:
         self._check_live()
         self._tick()
         halt = check_budgets(self.plan.budgets, self.counters, next_is_tool=next_is_tool)
-        if halt:
-            raise RunHalted(*halt)
+        try:
+            if halt:
+                raise RunHalted(*halt)
+            self._trip_breaker("")
+        except RunHalted as stop:  # also reached outside _entry (AgentContext.record_step)
+            self._stop = self._stop or stop
+            raise
+
+    def _trip_breaker(self, last: str) -> None:
+        """Halt when ``policy.circuit_breaker`` says the run keeps failing or being blocked."""
+        breaker, c = self.plan.policy.spec.circuit_breaker, self.counters
+        errors, blocks = breaker.max_consecutive_tool_errors, breaker.max_blocked_calls
+        if errors is not None and c.tool_error_streak >= errors:
+            raise _Tripped(
+                "halted",
+                f"circuit breaker: {c.tool_error_streak} tool calls in a row failed "
+                f"(policy.circuit_breaker.max_consecutive_tool_errors={errors}){last}",
+            )
+        if blocks is not None and c.blocks >= blocks:
+            raise _Tripped(
+                "halted",
+                f"circuit breaker: {c.blocks} calls were blocked by the policy "
+                f"(policy.circuit_breaker.max_blocked_calls={blocks}){last}",
+            )
 
     # ---- the agent thread and its watcher ------------------------------------------
-    def _check_live(self, *, fatal: bool = True) -> None:
-        """Stop an abandoned agent thread, or one that swallowed a fatal error."""
+    def _check_live(self, *, stop: bool = True) -> None:
+        """Stop an abandoned agent thread, or an agent that swallowed what ended its run
+        (a halt, a park, a fatal tool error, a hand-off) and called again."""
         if self._abandoned and threading.get_ident() != self._taken_by:
             raise _Abandoned()
-        if fatal and self._fatal is not None:
-            raise self._fatal
+        if stop and self._stop is not None:
+            raise self._stop
 
     @contextmanager
     def _entry(self) -> Iterator[None]:
@@ -303,6 +332,9 @@ class Runner:
             self._check_live()
             try:
                 yield
+            except (RunHalted, EndRun, _Parked, _Fatal) as stop:
+                self._stop = self._stop or stop
+                raise
             finally:
                 self._watch.touch()
 
@@ -460,7 +492,9 @@ class Runner:
     def tool_call(self, name: str, raw_args: Any, call_id: str | None) -> ToolResult:
         """Pass one tool call through the gate and record it (see the module docstring)."""
         with self._entry():
-            return self._tool_call(name, raw_args, call_id)
+            result = self._tool_call(name, raw_args, call_id)
+            self._trip_breaker(f"; the last: {name} {result.status}")
+            return result
 
     def _tool_call(self, name: str, raw_args: Any, call_id: str | None) -> ToolResult:
         self._skip_markers()
@@ -604,6 +638,10 @@ class Runner:
         step.status = status
         step.data["result"] = content
         step.message = {"role": "tool", "tool_call_id": step.data["call_id"], "content": content}
+        if status in ("error", "crashed", "invalid"):
+            self.counters.tool_error_streak += 1
+        elif status in ("ok", "recommended"):
+            self.counters.tool_error_streak = 0
         if update:  # the intent row exists: fill in the outcome
             self.counters.steps += 1
             self._tick()
@@ -762,7 +800,6 @@ class Runner:
         if ending is not None:
             raise ending
         if fatal is not None:
-            self._fatal = fatal
             raise fatal
         return result
 
@@ -878,11 +915,11 @@ class Runner:
         if isinstance(outcome, _Abandoned):
             raise outcome
         with self._gate:  # from here on the end is recorded by this thread alone
-            self._check_live(fatal=False)
+            self._check_live(stop=False)
             self._ending = True
             self._watch.pause()
-        if outcome is None and self._fatal is not None:  # the agent swallowed it
-            outcome = self._fatal
+        if self._stop is not None:  # the agent swallowed (or wrapped) what ended the run
+            outcome = self._stop
         if isinstance(outcome, _Parked):
             self.store.update_run(
                 self.run_id, status="awaiting_approval", pid=None, counters=self.counters.to_json()
@@ -907,7 +944,10 @@ class Runner:
             status, reason = outcome.status, outcome.reason
             self._record(
                 self._new_step(
-                    "policy", "halt", status=outcome.status, data={"reason": outcome.reason}
+                    "policy",
+                    getattr(outcome, "step_name", "halt"),
+                    status=outcome.status,
+                    data={"reason": outcome.reason},
                 )
             )
         elif outcome is not None:

@@ -166,6 +166,19 @@ class Timeouts(_Model):
     globs; the first match wins)."""
 
 
+class CircuitBreaker(_Model):
+    """Halt a run that keeps failing or keeps being blocked (status ``halted``; the
+    ``policy`` step named ``circuit_breaker`` says which limit tripped). Absent: off."""
+
+    max_consecutive_tool_errors: int | None = Field(None, ge=1)
+    """Halt after this many tool calls in a row failed -- ``error`` (a ToolError),
+    ``crashed`` or ``invalid`` (unknown tool or bad arguments). A call that runs (or is
+    recommended) starts the count again; blocked and denied calls leave it alone."""
+    max_blocked_calls: int | None = Field(None, ge=1)
+    """Halt after this many calls were blocked by the policy in the run (red rules,
+    allow/deny lists, blocked HTTP egress)."""
+
+
 class PolicySpec(_Model):
     """What the agent may do."""
 
@@ -178,6 +191,8 @@ class PolicySpec(_Model):
     rules: list[Rule] = []
     """Argument rules with tiers; the most severe firing rule decides."""
     timeouts: Timeouts = Timeouts()
+    circuit_breaker: CircuitBreaker = CircuitBreaker()
+    """Halt after too many consecutive tool errors or blocked calls."""
     """Per-call time limits (tool, model, the agent's own code); ``max_seconds`` in
     ``budgets`` bounds the whole run and is enforced during a step too."""
 

@@ -490,3 +490,81 @@ def test_a_judge_that_exits_fails_its_expectation(
     assert run.status == "completed" and run.passed == 0
     (judged,) = [e for e in run.expectations if e["name"].startswith("llm_judge")]
     assert "the judge raised SystemExit: 4" in judged["detail"]
+
+
+# ---- item 11: the circuit breaker ---------------------------------------------------------
+def breaker_run(project: Path, calls: list[dict[str, Any]], breaker: dict[str, int], **policy: Any):
+    turns = [{"tool_calls": [call]} for call in calls] + [{"say": "gave up"}]
+    path = scenario(project, "b", scripted(*turns, policy={"circuit_breaker": breaker, **policy}))
+    result = agentbox("run", path, "-q")
+    run, steps = last_run(project)
+    return result, run, steps
+
+
+BAD = {"pay": {"account_id": "a1"}}  # amount_usd missing: invalid
+ERROR = {"explode": {"how": "error"}}
+CRASH = {"explode": {"how": "crash"}}
+OK = {"explode": {"how": "ok"}}
+
+
+def test_breaker_halts_after_consecutive_tool_errors(project: Path) -> None:
+    result, run, steps = breaker_run(
+        project, [BAD, ERROR, CRASH, ERROR, ERROR], {"max_consecutive_tool_errors": 3}
+    )
+    assert result.exit_code == 1
+    assert run.status == "halted"
+    assert run.reason.startswith("circuit breaker: 3 tool calls in a row failed")
+    assert "max_consecutive_tool_errors=3" in run.reason and "explode crashed" in run.reason
+    assert [s.status for s in steps if s.kind == "tool"] == ["invalid", "error", "crashed"]
+    (policy,) = [s for s in steps if s.kind == "policy"]
+    assert (policy.name, policy.status, policy.data["reason"]) == (
+        "circuit_breaker",
+        "halted",
+        run.reason,
+    )
+
+
+def test_breaker_count_restarts_after_a_call_that_runs(project: Path) -> None:
+    _result, run, steps = breaker_run(
+        project, [ERROR, ERROR, OK, ERROR, ERROR], {"max_consecutive_tool_errors": 3}
+    )
+    assert run.status == "completed", run.reason
+    assert len([s for s in steps if s.kind == "tool"]) == 5
+
+
+def test_breaker_halts_after_blocked_calls(project: Path) -> None:
+    big = {"pay": {"account_id": "a1", "amount_usd": 900}}
+    _result, run, steps = breaker_run(
+        project, [big, OK, big, big], {"max_blocked_calls": 2}, **RED_OVER_500
+    )
+    assert run.status == "halted"
+    assert "2 calls were blocked by the policy (policy.circuit_breaker.max_blocked_calls=2)" in (
+        run.reason
+    )
+    assert [s.status for s in steps if s.kind == "tool"] == ["blocked", "ok", "blocked"]
+    assert not payments(steps)
+
+
+def test_breaker_cannot_be_swallowed_by_a_python_agent(project: Path) -> None:
+    entry = python_agent(
+        project,
+        "def run(ctx):\n"
+        "    for _ in range(10):\n"
+        "        try:\n"
+        "            ctx.call_tool('explode', how='error')\n"
+        "        except BaseException:\n"
+        "            pass\n"
+        "    return 'kept going'\n",
+    )
+    path = scenario(
+        project,
+        "p",
+        scripted(
+            agent={"type": "python", "entry": entry},
+            policy={"circuit_breaker": {"max_consecutive_tool_errors": 2}},
+        ),
+    )
+    agentbox("run", path, "-q")
+    run, steps = last_run(project)
+    assert run.status == "halted" and run.reason.startswith("circuit breaker: 2 tool calls")
+    assert len([s for s in steps if s.kind == "tool"]) == 2
