@@ -169,6 +169,16 @@ class Policy:
                             f"no sandbox tool matches {pattern!r}",
                         )
                     )
+        for pattern in self.spec.timeouts.tools:
+            if not any(_matches([pattern], n) for n in names):
+                found.append(
+                    Problem(
+                        file,
+                        line_of(("policy", "timeouts", "tools", pattern)),
+                        f"policy.timeouts.tools.{pattern}",
+                        f"no sandbox tool matches {pattern!r}",
+                    )
+                )
         for i, rule in enumerate(self.spec.rules):
             loc = ("policy", "rules", i)
             targets = [n for n in names if _matches([rule.tool], n)]

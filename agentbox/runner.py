@@ -31,6 +31,7 @@ receive each :class:`StepRow` as it is stored.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import fnmatch
 import json
@@ -854,8 +855,12 @@ class Runner:
             finally:
                 self._watch.finish()
 
+        context = contextvars.copy_context()  # the agent sees the caller's context variables
         thread = threading.Thread(
-            target=agent_thread, name=f"agentbox-agent-{self.run_id}", daemon=True
+            target=context.run,
+            args=(agent_thread,),
+            name=f"agentbox-agent-{self.run_id}",
+            daemon=True,
         )
         thread.start()
         while True:

@@ -320,3 +320,38 @@ def test_ctrl_c_interrupts_the_cli_without_failing_the_run(project: Path) -> Non
     run, steps = stored(project)
     assert run.status != "failed"
     assert not [s for s in steps if s.kind == "error"], "a real Ctrl-C is not the agent's error"
+
+
+def test_unknown_tool_in_timeouts_is_a_load_error(project: Path) -> None:
+    path = scenario(
+        project, {"script": [{"say": "x"}], "policy": {"timeouts": {"tools": {"lok": 5}}}}
+    )
+    result = agentbox("run", path, "-q")
+    assert result.exit_code == 2
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "lok:" in t)
+    assert f"{path}:{line}: policy.timeouts.tools.lok: no sandbox tool matches 'lok'" in (
+        result.output
+    )
+
+
+def test_the_agent_thread_sees_the_callers_context_variables(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    agent = python_agent(
+        project,
+        "import contextvars\n\n"
+        "VAR = contextvars.ContextVar('var', default='unset')\n\n"
+        "def run(ctx):\n"
+        "    return VAR.get()\n",
+    )
+    monkeypatch.syspath_prepend(str(project))
+    module = importlib.import_module(agent["entry"].split(":")[0])
+    path = scenario(project, {"agent": agent})
+    token = module.VAR.set("from the caller")
+    try:
+        result = run_library(project, path)
+    finally:
+        module.VAR.reset(token)
+    assert result.output == "from the caller"
