@@ -355,3 +355,23 @@ def test_the_agent_thread_sees_the_callers_context_variables(
     finally:
         module.VAR.reset(token)
     assert result.output == "from the caller"
+
+
+def test_a_local_model_server_that_never_answers_times_out(project: Path) -> None:
+    """litellm over real HTTP to a loopback socket that accepts and never replies."""
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        port = server.getsockname()[1]
+        agent = {
+            "type": "llm",
+            "model": "openai/gpt-4o-mini",
+            "params": {"api_base": f"http://127.0.0.1:{port}/v1", "api_key": "test"},
+        }
+        path = scenario(project, {"agent": agent, "policy": {"timeouts": {"model_s": 1}}})
+        result = agentbox("run", path, "-q")
+    assert result.exit_code == 1, result.output
+    run, steps = stored(project)
+    assert_timed_out(run, steps, "the model did not answer within 1 s (policy.timeouts.model_s)")
