@@ -88,7 +88,8 @@ class RunResult:
     """How a run ended (or parked).
 
     Attributes:
-        run_id, status (``completed``/``halted``/``failed``/``awaiting_approval``),
+        run_id, status (``completed``/``halted``/``failed``/``timeout``/
+            ``awaiting_approval``),
         reason, output.
         counters: totals (steps, tool calls, tokens, cost USD, seconds).
         expectations: each checked expectation; ``passed``: the scenario's verdict.
