@@ -26,6 +26,9 @@ __all__ = ["CallFailed", "CallTimedOut", "Expired", "Watch", "bounded_call"]
 
 T = TypeVar("T")
 
+RECHECK_S = 2.0
+"""Longest the watcher sleeps without looking at the deadlines again (seconds)."""
+
 
 @dataclass(frozen=True)
 class Expired:
@@ -136,8 +139,11 @@ class Watch:
                 expired, wake = self._check(self._clock())
                 if expired is not None:
                     return expired
+                # look again at least every RECHECK_S: the run deadline can move earlier
+                # (a resumed run learns its elapsed time from the recording)
+                wake = min(wake, self._clock() + RECHECK_S)
                 self._wake_at = wake
-                self._cv.wait(None if wake == float("inf") else max(0.0, wake - self._clock()))
+                self._cv.wait(max(0.0, wake - self._clock()))
                 self._wake_at = float("inf")
             return None
 
