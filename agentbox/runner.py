@@ -879,16 +879,26 @@ class Runner:
                 if expired is None:
                     continue  # it finished or moved on meanwhile
                 self._abandoned, self._taken_by = True, threading.get_ident()
-                return self._timed_out(expired)
+                return self._take_over(expired)
         if "error" in box:
             raise box["error"]
         result: RunResult = box["result"]
         return result
 
-    def _timed_out(self, expired: Expired) -> RunResult:
-        """Record a timeout and end the run (on the calling thread, holding the gate)."""
+    def interrupt(self, status: str, reason: str) -> None:
+        """End the run now with ``status`` (e.g. ``stopped``); callable from any thread.
+
+        The calling thread of :meth:`run` takes the run over at once -- during a tool or
+        model call or an approval wait too -- and records a ``policy`` step named
+        ``status`` with ``reason``; a tool still running gets that status as well. Ignored
+        once the run is recording its end.
+        """
+        self._watch.interrupt(status, reason)
+
+    def _take_over(self, expired: Expired) -> RunResult:
+        """End the run on the calling thread (holding the gate): timeout or interrupt."""
         self._abandon_prefix()
-        reason = expired.reason
+        reason, status = expired.reason, expired.status
         if self._in_flight is not None:  # a tool still runs: it keeps the old state object
             step, intent, started = self._in_flight
             self._in_flight = None
@@ -896,19 +906,17 @@ class Runner:
             self.state = state_at(self.store, run, self.next_idx - 1)  # without its writes
             step.duration_s = time.perf_counter() - started
             step.patch = None
-            step.data["timeout"] = True
-            self._finish_tool(step, "timeout", f"Error: {reason}", update=intent)
+            step.data[status] = True
+            self._finish_tool(step, status, f"Error: {reason}", update=intent)
         self._record(
             self._new_step(
-                "policy", "timeout", status="timeout", data={"reason": reason, "kind": expired.kind}
+                "policy", status, status=status, data={"reason": reason, "kind": expired.kind}
             )
         )
         self._record(
-            self._new_step(
-                "final", "timeout", status="timeout", data={"output": None, "reason": reason}
-            )
+            self._new_step("final", status, status=status, data={"output": None, "reason": reason})
         )
-        return self._finish("timeout", reason, None)
+        return self._finish(status, reason, None)
 
     def _agent_body(self) -> RunResult:
         """Drive the agent and record how it ended (on the agent thread)."""
@@ -923,7 +931,7 @@ class Runner:
         with self._gate:  # from here on the end is recorded by this thread alone
             self._check_live(stop=False)
             self._ending = True
-            self._watch.pause()
+            self._watch.ending()
         if self._stop is not None:  # the agent swallowed (or wrapped) what ended the run
             outcome = self._stop
         if isinstance(outcome, _Parked):

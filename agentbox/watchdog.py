@@ -35,15 +35,17 @@ class Expired:
     """What ran out of time.
 
     Attributes:
-        kind: ``tool``, ``model``, ``agent`` (its own code between calls) or ``run``
-            (``max_seconds``).
+        kind: ``tool``, ``model``, ``agent`` (its own code between calls), ``run``
+            (``max_seconds``) or ``interrupt`` (:meth:`Watch.interrupt`).
         name: the tool's name for ``tool``, else ``""``.
         reason: a sentence for the trace and the run summary.
+        status: the run status to record (``timeout``, or an interrupt's).
     """
 
     kind: str
     name: str
     reason: str
+    status: str = "timeout"
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class Watch:
         self._idle_since = clock()
         self._paused = False
         self._done = False
+        self._interrupt: Expired | None = None
+        self._ending = False
         self._wake_at = float("inf")  # when the waiting caller plans to look again
 
     # ---- reported by the agent thread ---------------------------------------------
@@ -105,7 +109,7 @@ class Watch:
         self._idle_since = self._clock()
 
     def pause(self) -> None:
-        """No deadline applies (an approval is awaited, or the run is ending)."""
+        """No deadline applies while an approval is awaited (an interrupt still does)."""
         with self._cv:
             self._paused = True
 
@@ -115,6 +119,18 @@ class Watch:
             self._paused = False
             self._idle_since = self._clock()
             self._cv.notify()
+
+    def interrupt(self, status: str, reason: str) -> None:
+        """End the run now (from any thread), even during a call or an approval wait."""
+        with self._cv:
+            if self._interrupt is None:
+                self._interrupt = Expired("interrupt", "", reason, status)
+            self._cv.notify()
+
+    def ending(self) -> None:
+        """The agent thread records the run's end: nothing applies any more."""
+        with self._cv:
+            self._ending = True
 
     def finish(self) -> None:
         """The agent thread is done; the caller stops waiting."""
@@ -155,6 +171,10 @@ class Watch:
             return self._check(self._clock())[0]
 
     def _check(self, now: float) -> tuple[Expired | None, float]:
+        if self._ending:
+            return None, float("inf")
+        if self._interrupt is not None:
+            return self._interrupt, now
         if self._paused:
             return None, float("inf")
         candidates: list[tuple[float, Expired]] = []

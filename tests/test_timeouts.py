@@ -46,6 +46,8 @@ def look(state: State, release: str) -> str:
     Args:
         release: A file path.
     """
+    with open(release + ".started", "w"):
+        pass
     _wait_for(release)
     return "looked"
 
@@ -375,3 +377,64 @@ def test_a_local_model_server_that_never_answers_times_out(project: Path) -> Non
     assert result.exit_code == 1, result.output
     run, steps = stored(project)
     assert_timed_out(run, steps, "the model did not answer within 1 s (policy.timeouts.model_s)")
+
+
+# ---- Runner.interrupt: the seam for `agentbox stop` -----------------------------------------
+def test_interrupt_ends_a_run_during_a_hung_tool(project: Path) -> None:
+    import threading
+
+    release = project / "release"
+    call = {"look": {"release": str(release)}}
+    path = scenario(project, {"script": [{"tool_calls": [call]}, {"say": "x"}]})
+    store = TraceStore(project / "traces.db")
+    try:
+        runner = Runner(plan_run(path, load_settings(project)), store)
+
+        def stop_when_started() -> None:
+            wait_for(Path(f"{release}.started"))
+            runner.interrupt("stopped", "stopped by sam: enough")
+
+        stopper = threading.Thread(target=stop_when_started)
+        stopper.start()
+        result = runner.run()
+        stopper.join()
+    finally:
+        store.close()
+        release.write_text("go")
+    assert (result.status, result.reason) == ("stopped", "stopped by sam: enough")
+    run, steps = stored(project, result.run_id)
+    assert run.status == "stopped"
+    assert [(s.kind, s.name, s.status) for s in steps[-3:]] == [
+        ("tool", "look", "stopped"),
+        ("policy", "stopped", "stopped"),
+        ("final", "stopped", "stopped"),
+    ]
+
+
+def test_interrupt_ends_a_run_waiting_for_an_approval(project: Path) -> None:
+    call = {"pay": {"account_id": "a1", "amount_usd": 500}}
+    path = scenario(
+        project,
+        {
+            "script": [{"tool_calls": [call]}, {"say": "x"}],
+            "policy": {"rules": [{"name": "big", "tool": "pay", "when": "amount_usd > 100"}]},
+        },
+    )
+    store = TraceStore(project / "traces.db")
+    released = project / "decided"
+    try:
+        runner = Runner(plan_run(path, load_settings(project)), store)
+
+        def undecided(request: ApprovalRequest) -> ApprovalDecision:
+            runner.interrupt("stopped", "stopped while waiting")
+            wait_for(released)  # a human who never answers (until the test ends)
+            return ApprovalDecision("approve", by="late")
+
+        runner.approver = undecided
+        result = runner.run()
+    finally:
+        store.close()
+        released.write_text("late")
+    assert result.status == "stopped"
+    _run, steps = stored(project, result.run_id)
+    assert not [s for s in steps if s.kind == "tool"], "the held write never ran"
