@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -114,8 +114,10 @@ class Rule(_Model):
     """Name shown in decisions and traces."""
     tool: str = "*"
     """Tool name or glob (``create_*``) the rule applies to."""
-    when: str | None = None
-    """Safe expression over the arguments (``amount_usd > 200``); the rule fires when true.
+    when: str | None = Field(None, max_length=2000)
+    """Safe expression over the arguments (``amount_usd > 200``); the rule fires when true,
+    and also when it cannot be evaluated (division by zero, a missing key...: fail closed,
+    the decision names the error). At most 2,000 characters and 32 levels deep.
     No ``when`` and no ``require`` means it fires on every call of ``tool``."""
     require: list[str] = []
     """Arguments that must be present and non-empty; the rule fires when one is missing."""
@@ -146,6 +148,38 @@ class Budgets(_Model):
     """Most wall-clock seconds for the run."""
 
 
+class Timeouts(_Model):
+    """How long one step may take. A call past its limit ends the run with status
+    ``timeout`` (the step is recorded as ``timeout``); the runner stops waiting even if
+    the code never returns, and nothing it does afterwards is recorded or kept.
+    ``null`` means no limit."""
+
+    tool_s: float | None = Field(30.0, gt=0)
+    """Most seconds one tool call may run (a write's late changes are discarded)."""
+    model_s: float | None = Field(120.0, gt=0)
+    """Most seconds one model call may take (the run's model, a simulated user, the
+    LLM judge)."""
+    agent_s: float | None = Field(600.0, gt=0)
+    """Most seconds a python agent's own code may run between two calls (tool, model)
+    -- a hung agent still ends. Waiting for an approval never counts."""
+    tools: dict[str, Annotated[float, Field(gt=0)]] = {}
+    """Per-tool limits that replace ``tool_s``: ``{generate_report: 300}`` (names or
+    globs; the first match wins)."""
+
+
+class CircuitBreaker(_Model):
+    """Halt a run that keeps failing or keeps being blocked (status ``halted``; the
+    ``policy`` step named ``circuit_breaker`` says which limit tripped). Absent: off."""
+
+    max_consecutive_tool_errors: int | None = Field(None, ge=1)
+    """Halt after this many tool calls in a row failed -- ``error`` (a ToolError),
+    ``crashed`` or ``invalid`` (unknown tool or bad arguments). A call that runs (or is
+    recommended) starts the count again; blocked and denied calls leave it alone."""
+    max_blocked_calls: int | None = Field(None, ge=1)
+    """Halt after this many calls were blocked by the policy in the run (red rules,
+    allow/deny lists, blocked HTTP egress)."""
+
+
 class PolicySpec(_Model):
     """What the agent may do."""
 
@@ -157,6 +191,11 @@ class PolicySpec(_Model):
     """Step, tool-call, token, cost and time limits."""
     rules: list[Rule] = []
     """Argument rules with tiers; the most severe firing rule decides."""
+    timeouts: Timeouts = Timeouts()
+    circuit_breaker: CircuitBreaker = CircuitBreaker()
+    """Halt after too many consecutive tool errors or blocked calls."""
+    """Per-call time limits (tool, model, the agent's own code); ``max_seconds`` in
+    ``budgets`` bounds the whole run and is enforced during a step too."""
 
 
 class ApprovalsSpec(_Model):
@@ -197,7 +236,7 @@ class Expect(_Model):
     """What the run must do to pass. Every listed expectation is checked and named."""
 
     status: str | None = None
-    """Final run status: completed, halted, failed."""
+    """Final run status: completed, halted, failed, timeout."""
     tool_calls: list[ToolCallSpec] = []
     """Tool calls that must have run and succeeded, each ``{tool: {arg: value}}`` (argument
     subset); blocked, denied, invalid and failed calls do not count."""

@@ -15,6 +15,7 @@ write side by side) and parses each case file once. Results come back as small
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import sys
@@ -44,6 +45,7 @@ from agentbox.suites.case import (
 )
 from agentbox.suites.judge import judge
 from agentbox.suites.metrics import RunMetrics, SuiteMetrics, run_metrics
+from agentbox.watchdog import CallFailed, CallTimedOut, bounded_call
 
 
 @dataclass
@@ -165,16 +167,26 @@ def _judge(case: Case, result: RunResult, live: bool) -> list[ExpectationResult]
                 )
             )
             continue
+        timeout_s = case.scenario.policy.timeouts.model_s
         try:
-            passed, reasoning, _ = judge(
-                spec.rubric,
-                output,
-                spec.model or case.cassette.model,
-                recorded.get(key),
-                **spec.params,
+            passed, reasoning, _ = bounded_call(
+                functools.partial(
+                    judge,
+                    spec.rubric,
+                    output,
+                    spec.model or case.cassette.model,
+                    recorded.get(key),
+                    **spec.params,
+                ),
+                timeout_s,
             )
-        except ModelError as exc:
-            out.append(ExpectationResult(label, False, exc.message))
+        except CallTimedOut as exc:
+            out.append(ExpectationResult(label, False, f"the judge {exc}"))
+            continue
+        except CallFailed as failed:
+            error = failed.error
+            text = error.message if isinstance(error, ModelError) else f"the judge raised {failed}"
+            out.append(ExpectationResult(label, False, text))
             continue
         out.append(
             ExpectationResult(label, passed, reasoning or ("passed" if passed else "failed"))
@@ -256,6 +268,12 @@ def run_file(
             steps = [collected.by_idx[i] for i in sorted(collected.by_idx)]
     except AgentboxError as exc:
         out.reason = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
+        out.seconds = time.perf_counter() - started
+        return out
+    except KeyboardInterrupt:  # a real Ctrl-C stops the suite
+        raise
+    except BaseException as exc:  # SystemExit & co. from a sandbox's import: this case fails
+        out.reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         out.seconds = time.perf_counter() - started
         return out
     expectations = [e.to_json() for e in result.expectations]
