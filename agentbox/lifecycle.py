@@ -228,8 +228,8 @@ def stop_run(store: TraceStore, run_id: str, *, by: str, reason: str | None) -> 
     try:
         with claim_run(store, run.id, "stop"):
             run = store.get_run(run.id)
-            if run.finished:
-                return "finished"
+            if run.finished:  # stopped by our request already, or it ended meanwhile
+                return "stopped" if run.status == "stopped" else "finished"
             if run.live:  # a run started by `agentbox run` in a process still alive
                 return "requested"
             request = store.stop_request(run.id)

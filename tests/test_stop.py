@@ -62,7 +62,8 @@ def test_stop_halts_a_running_agent_at_its_next_step(tmp_path: Path) -> None:
     assert run_id is not None
     stopped = agentbox(cwd, "stop", run_id, "--reason", "runaway loop")
     assert stopped.returncode == 0, stopped.stderr
-    assert "asked run" in stopped.stdout
+    # usually the live process halts it later; on a busy machine it may already have
+    assert "asked run" in stopped.stdout or f"stopped run {run_id}" in stopped.stdout
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1, out + err  # a stopped run did not complete
     assert "Traceback" not in err

@@ -341,15 +341,15 @@ def test_the_agent_thread_sees_the_callers_context_variables(
 ) -> None:
     import importlib
 
+    holder = f"ctxvar_{secrets.token_hex(4)}"  # a sibling module both sides import by name
+    (project / f"{holder}.py").write_text(
+        "import contextvars\n\nVAR = contextvars.ContextVar('var', default='unset')\n"
+    )
     agent = python_agent(
-        project,
-        "import contextvars\n\n"
-        "VAR = contextvars.ContextVar('var', default='unset')\n\n"
-        "def run(ctx):\n"
-        "    return VAR.get()\n",
+        project, f"import {holder}\n\ndef run(ctx):\n    return {holder}.VAR.get()\n"
     )
     monkeypatch.syspath_prepend(str(project))
-    module = importlib.import_module(agent["entry"].split(":")[0])
+    module = importlib.import_module(holder)
     path = scenario(project, {"agent": agent})
     token = module.VAR.set("from the caller")
     try:
