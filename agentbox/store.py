@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentbox import statuses
 from agentbox.errors import StoreError
 
 SCHEMA_VERSION = 1
@@ -110,7 +111,7 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE INDEX IF NOT EXISTS approvals_status ON approvals (status);
 """
 
-FINISHED = ("completed", "halted", "failed")
+FINISHED = statuses.FINISHED
 
 
 def _dump(value: Any) -> str | None:
@@ -185,7 +186,7 @@ class RunRow:
     def display_status(self) -> str:
         """The status, with a dead ``running`` run shown as ``not finished``."""
         if self.status == "running" and not self.live:
-            return "not finished"
+            return statuses.UNFINISHED
         return self.status
 
     @property
@@ -401,15 +402,29 @@ class TraceStore:
         status: str | None = None,
         text: str | None = None,
     ) -> list[RunRow]:
-        """Runs newest first, optionally filtered by status and by text in id/scenario."""
-        where, params = self._run_filter(status, text)
+        """Runs newest first, optionally filtered by status and by text in id/scenario.
+
+        ``status`` is a stored status, or a shown one: ``running`` lists runs whose process
+        is alive, ``not finished`` those whose process died (both are stored as running).
+        """
+        stored = "running" if status == statuses.UNFINISHED else status
+        where, params = self._run_filter(stored, text)
         sql = "SELECT * FROM runs" + where + " ORDER BY started_at DESC, rowid DESC"
+        if stored == "running":  # liveness is not in SQL: filter, then page, in Python
+            shown = [
+                r
+                for r in map(self._run_from, self._query(sql, tuple(params)))
+                if r.display_status == status
+            ]
+            return shown[offset : None if limit is None else offset + limit]
         if limit is not None:
             sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
         return [self._run_from(r) for r in self._query(sql, tuple(params))]
 
     def count_runs(self, *, status: str | None = None, text: str | None = None) -> int:
         """Number of stored runs (matching the same filters as :meth:`list_runs`)."""
+        if status in ("running", statuses.UNFINISHED):
+            return len(self.list_runs(limit=None, status=status, text=text))
         where, params = self._run_filter(status, text)
         return int(self.conn.execute("SELECT count(*) FROM runs" + where, params).fetchone()[0])
 

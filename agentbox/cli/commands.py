@@ -392,8 +392,9 @@ def runs_cmd(
     status: Annotated[
         str | None,
         typer.Option(
-            help="Only runs with this status: completed, halted, failed, running, "
-            "awaiting_approval."
+            help="Only runs with this status, as `runs` shows it: running, awaiting, "
+            "unfinished, completed, halted, failed, stopped, timeout (stored names such as "
+            "awaiting_approval work too)."
         ),
     ] = None,
     search: Annotated[
@@ -410,13 +411,18 @@ def runs_cmd(
 
       agentbox runs --status halted -n 50
 
+      agentbox runs --status awaiting
+
       agentbox runs --search refund --json
     """
     from agentbox.cli.render import runs_table
+    from agentbox.statuses import parse_run_status, status_words
 
-    statuses = ("completed", "halted", "failed", "running", "awaiting_approval")
-    if status is not None and status not in statuses:
-        fail(f"--status must be one of {', '.join(statuses)} (got {status!r})")
+    if status is not None:
+        wanted = parse_run_status(status)
+        if wanted is None:
+            fail(f"--status must be one of {status_words()} (got {status!r})")
+        status = wanted
     trace = _open_store(_settings(), store)
     runs = trace.list_runs(limit=limit, status=status, text=search)
     if as_json:
