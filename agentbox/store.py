@@ -404,13 +404,13 @@ class TraceStore:
     ) -> list[RunRow]:
         """Runs newest first, optionally filtered by status and by text in id/scenario.
 
-        ``status`` is a stored status, or a shown one: ``running`` lists runs whose process
-        is alive, ``not finished`` those whose process died (both are stored as running).
+        ``status`` is a stored status (``running`` includes runs whose process died), or
+        ``not finished``: only the ``running`` runs whose process is gone.
         """
         stored = "running" if status == statuses.UNFINISHED else status
         where, params = self._run_filter(stored, text)
         sql = "SELECT * FROM runs" + where + " ORDER BY started_at DESC, rowid DESC"
-        if stored == "running":  # liveness is not in SQL: filter, then page, in Python
+        if status == statuses.UNFINISHED:  # liveness is not in SQL: filter, page in Python
             shown = [
                 r
                 for r in map(self._run_from, self._query(sql, tuple(params)))
@@ -423,7 +423,7 @@ class TraceStore:
 
     def count_runs(self, *, status: str | None = None, text: str | None = None) -> int:
         """Number of stored runs (matching the same filters as :meth:`list_runs`)."""
-        if status in ("running", statuses.UNFINISHED):
+        if status == statuses.UNFINISHED:
             return len(self.list_runs(limit=None, status=status, text=text))
         where, params = self._run_filter(status, text)
         return int(self.conn.execute("SELECT count(*) FROM runs" + where, params).fetchone()[0])
