@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -104,9 +105,25 @@ def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callabl
     return wrap
 
 
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities (anywhere inside) as the strings ``"NaN"``,
+    ``"Infinity"``, ``"-Infinity"`` (as protobuf's JSON mapping writes them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _NON_FINITE[repr(value)]
+    if isinstance(value, dict):
+        return {_finite(k) if isinstance(k, float) else k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def to_json(value: Any) -> str:
-    """Pretty JSON for ``--json`` output."""
-    return json.dumps(value, indent=2, default=str)
+    """Pretty, strict JSON for ``--json`` output: never a bare ``NaN`` or ``Infinity``
+    (which most JSON parsers reject); see :func:`_finite`."""
+    return json.dumps(_finite(value), indent=2, default=str, allow_nan=False)
 
 
 def watch_and_rerun(folders: list[Path], again: Any, stop: Any = None) -> None:
