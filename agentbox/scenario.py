@@ -29,6 +29,9 @@ Mode = Literal["execute", "shadow", "recommend"]
 Tier = Literal["green", "yellow", "red"]
 ApprovalHandler = Literal["prompt", "approve", "deny", "fail", "wait"]
 
+MAX_REPEAT = 10_000
+"""Most times one scripted turn may repeat."""
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
@@ -36,6 +39,15 @@ class _Model(BaseModel):
 
 ToolCallSpec = dict[str, Any]
 """One tool call written as a one-key mapping ``{tool_name: {arg: value}}``."""
+
+
+def _check_params(params: dict[str, Any]) -> dict[str, Any]:
+    if params.get("stream"):
+        raise ValueError(
+            "`stream: true` is not supported: agentbox records whole model responses "
+            "(remove `stream`)"
+        )
+    return params
 
 
 def _check_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -67,8 +79,9 @@ class ScriptTurn(_Model):
     """Token usage to report; estimated (~4 characters per token) when absent."""
     cost_usd: float | None = Field(None, ge=0)
     """Cost to report for this turn in USD (scripted turns cost 0 by default)."""
-    repeat: int = Field(1, ge=1)
-    """Play this turn this many times in a row (for loops and budget tests)."""
+    repeat: int = Field(1, ge=1, le=MAX_REPEAT)
+    """Play this turn this many times in a row (for loops and budget tests), at most
+    10,000."""
 
     _check = field_validator("tool_calls")(classmethod(lambda cls, v: _check_calls(v)))
 
@@ -92,6 +105,8 @@ class AgentSpec(_Model):
     ``module:function`` form is still accepted."""
     params: dict[str, Any] = {}
     """Extra keyword arguments for the model call (temperature, api_base, ...)."""
+
+    _params = field_validator("params")(classmethod(lambda cls, v: _check_params(v)))
     allow_hosts: list[str] = []
     """For ``python`` agents: hosts their HTTP (httpx) may reach for real, in every mode --
     ``127.0.0.1``, ``localhost:8000``, ``*.internal.example`` or a URL. Other requests are
@@ -230,6 +245,8 @@ class JudgeExpectation(_Model):
     """litellm model string for the judge (default: the run's model)."""
     params: dict[str, Any] = {}
     """Extra keyword arguments for the judge's model call."""
+
+    _params = field_validator("params")(classmethod(lambda cls, v: _check_params(v)))
 
 
 class Expect(_Model):

@@ -24,18 +24,21 @@ crash of the process (not necessarily a power cut).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import socket
 import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentbox import statuses
 from agentbox.errors import StoreError
 from agentbox.statuses import FINISHED as FINISHED  # re-exported: views import it from here
 
@@ -144,8 +147,14 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+FINISHED = statuses.FINISHED
+
+
 def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+
+
+_READ_ONLY_HINTS = re.compile(r"readonly|read-only|unable to open|disk I/O error", re.I)
 
 
 def _like_prefix(text: str) -> str:
@@ -210,7 +219,7 @@ class RunRow:
     def display_status(self) -> str:
         """The status, with a dead ``running`` run shown as ``not finished``."""
         if self.status == "running" and not self.live:
-            return "not finished"
+            return statuses.UNFINISHED
         return self.status
 
     @property
@@ -322,6 +331,8 @@ class TraceStore:
             ) from exc
         self._lock = threading.RLock()
         self._blobs: dict[str, Any] = {}
+        self.read_only: str | None = None
+        """Why the store is open for reading only (None: it is writable)."""
         try:
             self.conn = sqlite3.connect(
                 self.path, timeout=10, check_same_thread=False, isolation_level=None
@@ -330,11 +341,69 @@ class TraceStore:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA busy_timeout=10000")
             self._migrate()
-        except (sqlite3.DatabaseError, sqlite3.OperationalError) as exc:
-            raise StoreError(
-                f"{self.path}: not a usable trace store: {exc}",
-                "point `store` in .agentbox.toml at another file",
-            ) from exc
+        except sqlite3.OperationalError as exc:
+            if not (self.path.is_file() and _READ_ONLY_HINTS.search(str(exc))):
+                raise self._unusable(exc) from exc
+            self._open_read_only(exc)
+        except sqlite3.DatabaseError as exc:
+            raise self._unusable(exc) from exc
+
+    def _unusable(self, exc: Exception) -> StoreError:
+        return StoreError(
+            f"{self.path}: not a usable trace store: {exc}",
+            "point `store` in .agentbox.toml at another file",
+        )
+
+    def _open_read_only(self, why: sqlite3.OperationalError) -> None:
+        """Open a store we may not write (a read-only file or folder): reading works;
+        every write raises StoreError saying why."""
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        uri = self.path.resolve().as_uri()
+        last: Exception = why
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):  # immutable: no -shm possible
+            try:
+                conn = sqlite3.connect(
+                    uri + query,
+                    uri=True,
+                    timeout=10,
+                    check_same_thread=False,
+                    isolation_level=None,
+                )
+                conn.execute("SELECT count(*) FROM runs").fetchone()
+            except sqlite3.DatabaseError as exc:
+                last = exc
+                continue
+            self.conn = conn
+            self.read_only = str(why)
+            version = self.schema_version()
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: schema version {version} is newer than this agentbox "
+                    f"({SCHEMA_VERSION})",
+                    "upgrade agentbox",
+                )
+            return
+        raise self._unusable(last) from last
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """Hold the write lock; a store we may not write raises StoreError saying why
+        (SQLite opens a file it cannot write read-only and fails only at the write)."""
+        why = self.read_only
+        if why is None:
+            with self._lock:
+                try:
+                    yield
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not _READ_ONLY_HINTS.search(str(exc)) or "unable to open" in str(exc):
+                        raise
+                    why = self.read_only = str(exc)
+        raise StoreError(
+            f"{self.path} is read-only ({why}): runs can be read, nothing can be recorded",
+            "make the file and its folder writable, or pass --store NEW.db",
+        )
 
     def _migrate(self) -> None:
         with self._lock:
@@ -365,7 +434,7 @@ class TraceStore:
     # ---- blobs ---------------------------------------------------------------------
     def put_blob(self, digest: str, value: Any) -> None:
         """Store a JSON value under its content hash (no-op when present)."""
-        with self._lock:
+        with self._write():
             if self.conn.execute("SELECT 1 FROM blobs WHERE hash=?", (digest,)).fetchone():
                 return
             data = zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 6)
@@ -383,7 +452,10 @@ class TraceStore:
         row = self.conn.execute("SELECT data FROM blobs WHERE hash=?", (digest,)).fetchone()
         if row is None:
             raise StoreError(f"state blob {digest[:12]} is missing from {self.path}")
-        value = json.loads(zlib.decompress(row[0]))
+        try:
+            value = json.loads(zlib.decompress(row[0]))
+        except (ValueError, zlib.error) as exc:
+            raise self._corrupt(f"state blob {digest[:12]}", "data", exc) from None
         if len(self._blobs) >= 4:  # seeds are large and few: keep the last ones decoded
             self._blobs.pop(next(iter(self._blobs)))
         self._blobs[digest] = value
@@ -396,20 +468,32 @@ class TraceStore:
         row.setdefault("pid", os.getpid())
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        with self._lock:
+        with self._write():
             self.conn.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", tuple(row.values()))
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Update columns of a run (JSON fields given as values)."""
         row = {k: (_dump(v) if k in _RUN_JSON else v) for k, v in fields.items()}
         sets = ", ".join(f"{k}=?" for k in row)
-        with self._lock:
+        with self._write():
             self.conn.execute(f"UPDATE runs SET {sets} WHERE id=?", (*row.values(), run_id))
+
+    def _corrupt(self, what: str, column: str, exc: Exception) -> StoreError:
+        return StoreError(
+            f"{self.path}: {what}: column {column} is not valid JSON ({exc}); the row is corrupt",
+            "restore the store from a copy, or remove that row with the sqlite3 shell",
+        )
+
+    def _json_columns(self, data: dict[str, Any], keys: Iterable[str], what: str) -> None:
+        for key in keys:
+            try:
+                data[key] = _load(data[key])
+            except (ValueError, TypeError) as exc:
+                raise self._corrupt(what, key, exc) from None
 
     def _run_from(self, row: sqlite3.Row) -> RunRow:
         data = dict(row)
-        for key in _RUN_JSON:
-            data[key] = _load(data[key])
+        self._json_columns(data, _RUN_JSON, f"run {data.get('id')}")
         data["messages"] = data["messages"] or []
         data["counters"] = data["counters"] or {}
         data["options"] = data["options"] or {}
@@ -466,22 +550,36 @@ class TraceStore:
         status: str | None = None,
         text: str | None = None,
     ) -> list[RunRow]:
-        """Runs newest first, optionally filtered by status and by text in id/scenario."""
-        where, params = self._run_filter(status, text)
+        """Runs newest first, optionally filtered by status and by text in id/scenario.
+
+        ``status`` is a stored status (``running`` includes runs whose process died), or
+        ``not finished``: only the ``running`` runs whose process is gone.
+        """
+        stored = "running" if status == statuses.UNFINISHED else status
+        where, params = self._run_filter(stored, text)
         sql = "SELECT * FROM runs" + where + " ORDER BY started_at DESC, rowid DESC"
+        if status == statuses.UNFINISHED:  # liveness is not in SQL: filter, page in Python
+            shown = [
+                r
+                for r in map(self._run_from, self._query(sql, tuple(params)))
+                if r.display_status == status
+            ]
+            return shown[offset : None if limit is None else offset + limit]
         if limit is not None:
             sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
         return [self._run_from(r) for r in self._query(sql, tuple(params))]
 
     def count_runs(self, *, status: str | None = None, text: str | None = None) -> int:
         """Number of stored runs (matching the same filters as :meth:`list_runs`)."""
+        if status == statuses.UNFINISHED:
+            return len(self.list_runs(limit=None, status=status, text=text))
         where, params = self._run_filter(status, text)
         return int(self.conn.execute("SELECT count(*) FROM runs" + where, params).fetchone()[0])
 
     # ---- steps ---------------------------------------------------------------------
     def add_step(self, step: StepRow) -> None:
         """Insert and commit one step (the runner's durability point)."""
-        with self._lock:
+        with self._write():
             self.conn.execute(
                 "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -509,14 +607,14 @@ class TraceStore:
             for k, v in fields.items()
         }
         sets = ", ".join(f"{k}=?" for k in row)
-        with self._lock:
+        with self._write():
             self.conn.execute(
                 f"UPDATE steps SET {sets} WHERE run_id=? AND idx=?", (*row.values(), run_id, idx)
             )
 
     def delete_step(self, run_id: str, idx: int) -> None:
         """Remove one step (an unfinished intent that is about to be retried)."""
-        with self._lock:
+        with self._write():
             self.conn.execute("DELETE FROM steps WHERE run_id=? AND idx=?", (run_id, idx))
 
     def steps(self, run_id: str, start: int = 0, stop: int | None = None) -> list[StepRow]:
@@ -536,7 +634,10 @@ class TraceStore:
             (run_id, start, stop),
         )
         for (text,) in cur:
-            yield json.loads(text)
+            try:
+                yield json.loads(text)
+            except ValueError as exc:
+                raise self._corrupt(f"a step of run {run_id}", "patch", exc) from None
 
     def step_count(self, run_id: str) -> int:
         """Number of stored steps of a run."""
@@ -546,8 +647,11 @@ class TraceStore:
 
     def _step_from(self, row: sqlite3.Row) -> StepRow:
         data = dict(row)
-        for key in ("data", "message", "patch", "counters"):
-            data[key] = _load(data[key])
+        self._json_columns(
+            data,
+            ("data", "message", "patch", "counters"),
+            f"run {data.get('run_id')} step {data.get('idx')}",
+        )
         data["data"] = data["data"] or {}
         data["counters"] = data["counters"] or {}
         return StepRow(**data)
@@ -555,7 +659,7 @@ class TraceStore:
     # ---- checkpoints ---------------------------------------------------------------
     def add_checkpoint(self, run_id: str, step: int, state_hash: str, note: str = "") -> None:
         """Record that the state after ``step`` is the blob ``state_hash``."""
-        with self._lock:
+        with self._write():
             self.conn.execute(
                 "INSERT OR REPLACE INTO checkpoints VALUES (?,?,?,?)",
                 (run_id, step, state_hash, note),
@@ -582,7 +686,7 @@ class TraceStore:
         reason: str | None,
     ) -> None:
         """Record a pending approval."""
-        with self._lock:
+        with self._write():
             self.conn.execute(
                 "INSERT INTO approvals (id, run_id, step, tool, args, rule, reason, requested_at, "
                 "status) VALUES (?,?,?,?,?,?,?,?, 'pending')",
@@ -599,7 +703,7 @@ class TraceStore:
         edited_args: dict[str, Any] | None = None,
     ) -> bool:
         """Decide a pending approval. Returns False when it was already decided."""
-        with self._lock:
+        with self._write():
             cur = self.conn.execute(
                 "UPDATE approvals SET status=?, decided_at=?, decided_by=?, decision_reason=?, "
                 "edited_args=? WHERE id=? AND status='pending'",
@@ -639,8 +743,7 @@ class TraceStore:
 
     def _approval_from(self, row: sqlite3.Row) -> ApprovalRow:
         data = dict(row)
-        data["args"] = _load(data["args"])
-        data["edited_args"] = _load(data["edited_args"])
+        self._json_columns(data, ("args", "edited_args"), f"approval {data.get('id')}")
         return ApprovalRow(**data)
 
     def close_approvals(self, run_id: str, reason: str, by: str = "agentbox") -> int:

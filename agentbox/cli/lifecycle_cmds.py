@@ -53,19 +53,29 @@ def approvals_cmd(
     if not rows:
         console.print("no pending approvals" if not all_ else "no approvals")
         return
+    from rich.text import Text
+
+    from agentbox.statuses import style
+
+    # Fixed columns keep their width; the call takes what is left (the status column
+    # must survive an 80-column terminal, so `by` goes first below 100 columns).
+    wide = console.width >= 100
+    rule_w, by_w = 14, 12
+    fixed = 11 + 10 + 4 + 8 + rule_w + (by_w if wide else 0) + (7 if wide else 6)
+    call_w = max(12, min(60, console.width - fixed))
     table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
-    widths = {"approval": 11, "run": 10, "step": 4, "status": 8}
-    for col in ("approval", "run", "step", "call", "rule", "status", "by"):
-        table.add_column(col, no_wrap=True, min_width=widths.get(col))
+    columns = ("approval", "run", "step", "call", "rule", "status", *(("by",) if wide else ()))
+    for col in columns:
+        table.add_column(col, no_wrap=True)
     for r in rows:
         table.add_row(
             r.id,
             r.run_id,
             str(r.step),
-            short(call_text(r.tool, r.args), 44),
-            r.rule or "-",
-            r.status,
-            r.decided_by or "-",
+            short(call_text(r.tool, r.args), call_w),
+            short(r.rule or "-", rule_w),
+            Text(r.status, style=style(r.status)),
+            *((short(r.decided_by or "-", by_w),) if wide else ()),
         )
     console.print(table)
 

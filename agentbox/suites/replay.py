@@ -46,6 +46,7 @@ from agentbox.suites.case import (
 from agentbox.suites.judge import judge
 from agentbox.suites.metrics import RunMetrics, SuiteMetrics, run_metrics
 from agentbox.watchdog import CallFailed, CallTimedOut, bounded_call
+from agentbox.yamlfile import read_text
 
 
 @dataclass
@@ -303,7 +304,7 @@ def _cached_case(path: Path) -> Case | None:
     hit = _CASES.get(str(path))
     if hit is not None and hit[0] == stamp:
         return hit[1]
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)  # size-bounded, UTF-8 checked (ScenarioError)
     case = load_case(path, text) if is_case_text(text) else None
     _CASES[str(path)] = (stamp, case)
     return case

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentbox import statuses
 from agentbox.approvals import Approver, store_waiter
 from agentbox.store import FINISHED, RunRow, TraceStore
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from agentbox.lifecycle import ForkEdits
     from agentbox.runner import RunResult, StepObserver
 
-STATUSES = ("running", "awaiting_approval", "completed", "halted", "failed")
+STATUSES = statuses.FILTER_CHOICES
 """Run statuses the runs screen can filter on (``status:NAME`` in the filter box)."""
 
 
@@ -44,8 +45,7 @@ def parse_filter(value: str) -> tuple[str | None, str | None]:
     for word in value.split():
         key, sep, rest = word.partition(":")
         if sep and key in ("status", "is"):
-            matches = [s for s in STATUSES if s.startswith(rest.lower())]
-            status = matches[0] if matches else rest
+            status = statuses.parse_run_status(rest) or rest
         else:
             words.append(word)
     return (" ".join(words) or None), status

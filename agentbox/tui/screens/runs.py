@@ -262,11 +262,12 @@ class RunsScreen(Screen[None]):
         text, status = parse_filter(box.value)
         order = [None, *STATUSES]
         nxt = order[(order.index(status) + 1) % len(order)] if status in order else None
-        box.value = " ".join(p for p in (text, f"status:{nxt}" if nxt else None) if p)
+        word = short_word(nxt) if nxt else None  # the word the table shows
+        box.value = " ".join(p for p in (text, f"status:{word}" if word else None) if p)
 
     def action_awaiting(self) -> None:
         box = self.query_one("#runs-filter", Input)
-        box.value = "status:awaiting_approval"
+        box.value = f"status:{short_word('awaiting_approval')}"
 
     def action_help(self) -> None:
         self.agentbox.show_help("Runs", self)
