@@ -38,6 +38,7 @@ from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver, fixe
 from agentbox.cassette import RequestHasher, compact_request, response_from
 from agentbox.errors import AgentboxError, EndRun, RunHalted, ToolError
 from agentbox.evals import ExpectationResult, RunOutcome, check_expectations
+from agentbox.http.guard import egress_guard, host_traffic
 from agentbox.models import Message, ModelResponse
 from agentbox.planning import (
     RunOptions,
@@ -305,7 +306,8 @@ class Runner:
         self._halt_if_over_budget(next_is_tool=False)
         request = compact_request(messages, tools, self._hasher)
         started = time.perf_counter()
-        response = self.plan.model.complete(messages, tools, self.counters.model_calls)
+        with host_traffic():  # agentbox's own model traffic passes the egress guard
+            response = self.plan.model.complete(messages, tools, self.counters.model_calls)
         latency = response.latency_s or (time.perf_counter() - started)
         c = self.counters
         c.model_calls += 1
@@ -713,14 +715,15 @@ class Runner:
     def _drive(self) -> str | None:
         ctx = AgentContext(self)
         scenario = self.plan.scenario
-        if scenario.agent.type == "python":
-            assert scenario.agent.entry is not None
-            search = [scenario.path.parent] if scenario.path else []
-            search.append(self.plan.settings.root)
-            fn = load_entry(scenario.agent.entry, search)
-            result = fn(ctx)
-            return None if result is None else render_result(result)
-        return run_llm_loop(ctx, scenario.agent.max_steps)
+        with egress_guard(ctx):  # no connection leaves the process but allowed ones
+            if scenario.agent.type == "python":
+                assert scenario.agent.entry is not None
+                search = [scenario.path.parent] if scenario.path else []
+                search.append(self.plan.settings.root)
+                fn = load_entry(scenario.agent.entry, search)
+                result = fn(ctx)
+                return None if result is None else render_result(result)
+            return run_llm_loop(ctx, scenario.agent.max_steps)
 
     def steps(self) -> list[StepRow]:
         """This run's steps in order (from memory when it holds them all)."""
@@ -732,7 +735,8 @@ class Runner:
         from agentbox.suites.judge import judge  # the judge may import litellm
 
         model = spec.model or self.plan.model_name
-        return judge(spec.rubric, output, model, **spec.params)
+        with host_traffic():
+            return judge(spec.rubric, output, model, **spec.params)
 
     def _finish(self, status: str, reason: str | None, output: str | None) -> RunResult:
         outcome = RunOutcome(
