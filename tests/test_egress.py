@@ -10,6 +10,7 @@ names each attempt; with the host in ``agent.allow_hosts`` every attempt gets th
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import threading
 import time
@@ -300,3 +301,98 @@ def test_with_the_host_in_allow_hosts_every_attempt_gets_through(
     expected = ["/httpx", "/httpx2", "/requests", "/urllib", "/httpcore", "/socket"]
     expected += ["/aiohttp", "/asyncio", "/thread", "/late-early", "/late"]
     assert paths == sorted(expected + (["/curl"] if CURL else []))
+
+
+# ---- telemetry is answered locally, during the run and after it -----------------------
+TRACING_AGENT = """
+from agents import custom_span, trace
+from agents.tracing import get_trace_provider
+
+def run(ctx):
+    with trace("during the run"):
+        with custom_span("lookup"):
+            pass
+    get_trace_provider().force_flush()  # exported now, by this thread
+    with trace("left for later"):  # exported by the SDK's thread, or at exit
+        pass
+    return "traced"
+"""
+
+
+def test_agents_sdk_trace_export_is_a_local_no_op_and_replay_stays_identical(
+    tmp_path: Path,
+    settings: Settings,
+    store: TraceStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from agents.tracing import get_trace_provider
+
+    from agentbox.lifecycle import replay_run
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-sent-anywhere")
+    (tmp_path / "tracing_agent.py").write_text(TRACING_AGENT, encoding="utf-8")
+    data = {
+        "name": "agents-sdk-tracing",
+        "sandbox": "retail",
+        "agent": {"type": "python", "entry": "tracing_agent.py:run", "model": "scripted"},
+        "input": "x",
+        "script": [{"say": "ok"}],
+    }
+    path = tmp_path / "tracing.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with caplog.at_level(logging.DEBUG, logger="openai.agents"):
+        result, steps = _run(plan_run(path, settings), store)
+        get_trace_provider().force_flush()  # after the run: the SDK's exit-time flush path
+    assert result.status == "completed" and result.output == "traced"
+    assert [(s.kind, s.status) for s in steps] == [("final", "completed")]  # no step
+    exported = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Exported")]
+    assert len(exported) == 2  # once during the run, once after it: both answered 200
+    failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert failures == []  # no request failed, none reached the network
+    replay = replay_run(store, result.run_id, settings)
+    assert replay.identical, replay.differences
+
+
+RUNAWAY_AGENT = """
+import os, threading, requests
+
+def hammer(out):
+    for _ in range(50):
+        try:
+            requests.get(f"http://127.0.0.1:{os.environ['CANARY_PORT']}/again", timeout=5)
+        except BaseException as exc:  # swallows everything, agentbox's halt included
+            out.append(type(exc).__name__)
+
+def run(ctx):
+    out = []
+    worker = threading.Thread(target=hammer, args=(out,))
+    worker.start()
+    worker.join()
+    return f"kept going after {len(out)} failures"
+"""
+
+
+def test_a_budget_halt_while_recording_blocks_stops_the_run_even_if_swallowed(
+    tmp_path: Path,
+    settings: Settings,
+    store: TraceStore,
+    canary: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CANARY_PORT", str(canary))
+    (tmp_path / "runaway.py").write_text(RUNAWAY_AGENT, encoding="utf-8")
+    data = {
+        "name": "egress-runaway",
+        "sandbox": "retail",
+        "agent": {"type": "python", "entry": "runaway.py:run", "model": "scripted"},
+        "input": "x",
+        "script": [{"say": "ok"}],
+        "policy": {"budgets": {"max_steps": 5}},
+    }
+    path = tmp_path / "runaway.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result, steps = _run(plan_run(path, settings), store)
+    assert result.status == "halted" and "max_steps" in (result.reason or ""), result.reason
+    assert [s.name for s in steps] == ["egress"] * 5 + ["halt", "halted"]
+    assert _Canary.seen == []
