@@ -126,7 +126,7 @@ def curl():
     return done.stdout
 
 
-def late_thread():
+def late_thread(ctx):
     early = attempt("late thread, during the run", lambda: urllib.request.urlopen(BASE + "/late-early", timeout=5).status)
     (HERE / "early.json").write_text(json.dumps(early))
     while not (HERE / "go").exists():
@@ -134,6 +134,7 @@ def late_thread():
     late = [
         attempt("late thread, after the run", lambda: urllib.request.urlopen(BASE + "/late", timeout=5).status),
         attempt("late thread, subprocess", lambda: subprocess.run(["true"]).returncode),
+        attempt("late thread, tool call", lambda: ctx.call_tool("get_order", order_id="ord_5120").status),
     ]
     (HERE / "late.json").write_text(json.dumps(late))
 
@@ -158,7 +159,7 @@ def run(ctx):
     worker.start()
     worker.join()
     results += box
-    late = threading.Thread(target=late_thread, name="canary-late", daemon=True)
+    late = threading.Thread(target=late_thread, args=(ctx,), name="canary-late", daemon=True)
     late.start()
     while not (HERE / "early.json").exists():
         time.sleep(0.01)
@@ -251,8 +252,8 @@ def test_nothing_reaches_an_unlisted_host_and_the_trace_names_each_attempt(
         if name not in ("httpx", "httpx2", "curl"):  # these see a 403 from agentbox
             assert "agentbox blocked" in detail, (name, detail)
     late = _late(tmp_path)
-    assert [outcome for _, outcome, _ in late] == ["URLError", "PermissionError"]
-    assert "the run has ended" in late[0][2] and "the run has ended" in late[1][2]
+    assert [outcome for _, outcome, _ in late] == ["URLError", "PermissionError", "RunEnded"]
+    assert all("has ended" in detail for _, _, detail in late), late
     assert _Canary.seen == []  # the server received nothing, not even from the late thread
 
     blocked = [s for s in steps if s.status == "blocked"]

@@ -22,11 +22,16 @@ program (``subprocess.Popen``, ``os.system``, ``os.exec*``, ``os.spawn*``,
   refuses and records what the child tries. ``os.system`` and the ``os`` spawn/exec
   functions are recorded but cannot be given the proxy variables.
 
-When the run ends the guard stays up until the next run or the end of the process:
+When the run ends the guard closes the run's :class:`AgentContext` (a late ``call_tool``
+or ``complete`` raises ``RunEnded``, nothing is recorded after ``final``) and stays up
+until the next run or the end of the process:
 threads started during the run (one that outlives the agent) are refused with no step
 recorded after the run's ``final`` step, and so is everything at interpreter exit (an
 agent's ``atexit`` handler). Threads that existed before the run (the host program's)
 are free again after it.
+
+Helper programs of the stdlib's ``platform``, ``ctypes.util`` and ``uuid`` probes
+(``uname -p``, run once per process by SDKs) are not recorded as steps.
 
 This is a tripwire for honest libraries, not a boundary against hostile code: C
 extensions that open sockets themselves (libpq, uvloop, c-ares) raise no audit events,
@@ -450,11 +455,13 @@ def egress_guard(ctx: AgentContext, allow_hosts: list[str] | None = None) -> Ite
         yield run
     except BaseException as exc:
         run.active = False
+        ctx.closed = True
         _register_exit_lockdown()
         if run.stop is not None and exc is not run.stop:
             raise run.stop from None
         raise
     run.active = False
+    ctx.closed = True
     _register_exit_lockdown()
     if run.stop is not None:
         raise run.stop
