@@ -136,6 +136,13 @@ def late_thread(ctx):
         attempt("late thread, subprocess", lambda: subprocess.run(["true"]).returncode),
         attempt("late thread, tool call", lambda: ctx.call_tool("get_order", order_id="ord_5120").status),
     ]
+    box = []
+    child = threading.Thread(target=lambda: box.append(attempt(
+        "late thread, its new thread", lambda: urllib.request.urlopen(BASE + "/late-child", timeout=5).status
+    )))
+    child.start()
+    child.join()
+    late += box
     (HERE / "late.json").write_text(json.dumps(late))
 
 
@@ -252,7 +259,12 @@ def test_nothing_reaches_an_unlisted_host_and_the_trace_names_each_attempt(
         if name not in ("httpx", "httpx2", "curl"):  # these see a 403 from agentbox
             assert "agentbox blocked" in detail, (name, detail)
     late = _late(tmp_path)
-    assert [outcome for _, outcome, _ in late] == ["URLError", "PermissionError", "RunEnded"]
+    assert [outcome for _, outcome, _ in late] == [
+        "URLError",
+        "PermissionError",
+        "RunEnded",
+        "URLError",
+    ]
     assert all("has ended" in detail for _, _, detail in late), late
     assert _Canary.seen == []  # the server received nothing, not even from the late thread
 
@@ -300,7 +312,7 @@ def test_with_the_host_in_allow_hosts_every_attempt_gets_through(
     assert [s for s in steps if s.status == "blocked"] == []
     paths = sorted(_Canary.seen)
     expected = ["/httpx", "/httpx2", "/requests", "/urllib", "/httpcore", "/socket"]
-    expected += ["/aiohttp", "/asyncio", "/thread", "/late-early", "/late"]
+    expected += ["/aiohttp", "/asyncio", "/thread", "/late-early", "/late", "/late-child"]
     assert paths == sorted(expected + (["/curl"] if CURL else []))
 
 
@@ -397,3 +409,21 @@ def test_a_budget_halt_while_recording_blocks_stops_the_run_even_if_swallowed(
     assert result.status == "halted" and "max_steps" in (result.reason or ""), result.reason
     assert [s.name for s in steps] == ["egress"] * 5 + ["halt", "halted"]
     assert _Canary.seen == []
+
+
+def test_after_a_run_the_host_programs_own_threads_reach_the_network(
+    settings: Settings, store: TraceStore, canary: int
+) -> None:
+    import urllib.request
+
+    result, _ = _run(plan_run(ROOT / "scenarios" / "refund-over-limit.yaml", settings), store)
+    assert result.status == "completed"
+    url = f"http://127.0.0.1:{canary}"
+    assert urllib.request.urlopen(url + "/main", timeout=5).status == 200  # the host's thread
+    box: list[int] = []
+    worker = threading.Thread(  # started after the run by the host (a TUI worker, an exporter)
+        target=lambda: box.append(urllib.request.urlopen(url + "/worker", timeout=5).status)
+    )
+    worker.start()
+    worker.join()
+    assert box == [200] and sorted(_Canary.seen) == ["/main", "/worker"]

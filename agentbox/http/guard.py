@@ -24,11 +24,10 @@ program (``subprocess.Popen``, ``os.system``, ``os.exec*``, ``os.spawn*``,
 
 When the run ends the guard closes the run's :class:`AgentContext` (a late ``call_tool``
 or ``complete`` raises ``RunEnded``, nothing is recorded after ``final``) and stays up
-until the next run or the end of the process:
-threads started during the run (one that outlives the agent) are refused with no step
-recorded after the run's ``final`` step, and so is everything at interpreter exit (an
-agent's ``atexit`` handler). Threads that existed before the run (the host program's)
-are free again after it.
+until the next run or the end of the process: threads started during the run (one that
+outlives the agent) and the threads they start later are refused with no step recorded
+after the run's ``final`` step, and so is everything at interpreter exit (an agent's
+``atexit`` handler). The host program's other threads are free again after the run.
 
 Helper programs of the stdlib's ``platform``, ``ctypes.util`` and ``uuid`` probes
 (``uname -p``, run once per process by SDKs) are not recorded as steps.
@@ -181,9 +180,8 @@ class Egress:
         """Every refused attempt of this run, in order (also those after it ended)."""
         self._names: dict[str, bool] = {}
         self._addresses: set[tuple[str, int | None]] = set()
-        self._host_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet(
-            threading.enumerate()
-        )
+        self.threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+        """Threads started while the run was active, or later by one of them."""
         self._lock = threading.RLock()
 
     # ---- decisions -----------------------------------------------------------------
@@ -193,7 +191,7 @@ class Egress:
             return False
         if self.active or self.exiting:
             return True
-        return threading.current_thread() not in self._host_threads
+        return threading.current_thread() in self.threads
 
     def allows_name(self, host: str, port: int | None) -> bool:
         """Whether a lookup of ``host`` may go on (an allowed name's addresses are noted)."""
@@ -394,6 +392,19 @@ _ENV_INDEX = 6  # Popen._execute_child(self, args, executable, preexec_fn, close
 #                 pass_fds, cwd, env, ...): env is the 7th argument after self
 
 
+def _patch_thread_start() -> None:
+    """Note every thread started during a run, or by such a thread after it (Thread.start)."""
+    original = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        run = _run
+        if run is not None and (run.active or threading.current_thread() in run.threads):
+            run.threads.add(self)
+        original(self)
+
+    threading.Thread.start = start  # type: ignore[method-assign]
+
+
 def _patch_popen() -> None:
     original = subprocess.Popen._execute_child  # type: ignore[attr-defined]
 
@@ -424,6 +435,7 @@ def install() -> None:
             return
         sys.addaudithook(_hook)
         _patch_popen()
+        _patch_thread_start()
         _installed = True
 
 
