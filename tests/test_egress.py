@@ -427,3 +427,55 @@ def test_after_a_run_the_host_programs_own_threads_reach_the_network(
     worker.start()
     worker.join()
     assert box == [200] and sorted(_Canary.seen) == ["/main", "/worker"]
+
+
+PROXIED_AGENT = """
+import os, subprocess
+
+def run(ctx):
+    base = f"http://127.0.0.1:{os.environ['CANARY_PORT']}"
+    out = []
+    for path, extra in (("/forwarded", ""), ("/tunnelled", "-p")):  # -p: CONNECT
+        script = f'exec "$CANARY_CURL" -sS -f -m 10 --noproxy "" {extra} -x "$HTTP_PROXY" {base}{path}'
+        done = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+        out.append([path, done.returncode, done.stdout or done.stderr.strip()[:200]])
+    return out
+"""
+
+
+@pytest.mark.skipif(CURL is None, reason="curl is not installed")
+@pytest.mark.parametrize("allowed", [True, False])
+def test_the_egress_proxy_forwards_and_tunnels_allowed_hosts_only(
+    allowed: bool,
+    tmp_path: Path,
+    settings: Settings,
+    store: TraceStore,
+    canary: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A child that sends everything through the proxy (ignoring NO_PROXY)."""
+    monkeypatch.setenv("CANARY_PORT", str(canary))
+    monkeypatch.setenv("CANARY_CURL", str(CURL))
+    (tmp_path / "proxied.py").write_text(PROXIED_AGENT, encoding="utf-8")
+    agent: dict[str, Any] = {"type": "python", "entry": "proxied.py:run", "model": "scripted"}
+    if allowed:
+        agent["allow_hosts"] = ["127.0.0.1"]
+    data = {"name": "proxied", "sandbox": "retail", "agent": agent, "input": "x"}
+    data["script"] = [{"say": "ok"}]
+    path = tmp_path / "proxied.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    monkeypatch.setenv("HTTP_PROXY", "set-by-agentbox-for-the-child")  # replaced for the child
+    result, steps = _run(plan_run(path, settings), store)
+    assert result.status == "completed", result.reason
+    out = json.loads(result.output or "")
+    blocked = [s.data for s in steps if s.status == "blocked"]
+    if allowed:
+        assert out == [["/forwarded", 0, "canary"], ["/tunnelled", 0, "canary"]]
+        assert sorted(_Canary.seen) == ["/forwarded", "/tunnelled"] and blocked == []
+    else:
+        assert [code for _, code, _ in out] == [22, 22]  # curl -f: the proxy answered 403
+        assert _Canary.seen == []
+        assert [(d["event"], d["library"]) for d in blocked] == [
+            ("proxy GET", "proxy (subprocess)"),
+            ("proxy CONNECT", "proxy (subprocess)"),
+        ]
