@@ -479,3 +479,34 @@ def test_the_egress_proxy_forwards_and_tunnels_allowed_hosts_only(
             ("proxy GET", "proxy (subprocess)"),
             ("proxy CONNECT", "proxy (subprocess)"),
         ]
+
+
+LANGSMITH_AGENT = """
+import requests
+
+def run(ctx):
+    try:
+        requests.post("https://api.smith.langchain.com/runs/batch", json={"post": []}, timeout=5)
+    except requests.ConnectionError as exc:
+        return "refused: " + str(exc)
+    return "sent"
+"""
+
+
+def test_telemetry_sent_with_requests_is_refused_without_a_step(
+    tmp_path: Path, settings: Settings, store: TraceStore
+) -> None:
+    """LangSmith uploads through requests, below the HTTP router: refused, not a step."""
+    (tmp_path / "langsmith_agent.py").write_text(LANGSMITH_AGENT, encoding="utf-8")
+    data = {
+        "name": "langsmith",
+        "sandbox": "retail",
+        "agent": {"type": "python", "entry": "langsmith_agent.py:run", "model": "scripted"},
+        "input": "x",
+        "script": [{"say": "ok"}],
+    }
+    path = tmp_path / "langsmith.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result, steps = _run(plan_run(path, settings), store)
+    assert (result.output or "").startswith("refused: ") and "agentbox blocked" in result.output
+    assert [(s.kind, s.status) for s in steps] == [("final", "completed")]

@@ -11,7 +11,8 @@ program (``subprocess.Popen``, ``os.system``, ``os.exec*``, ``os.spawn*``,
   :class:`EgressBlocked` (a ``ConnectionRefusedError``, so libraries report an ordinary
   connection failure) and is recorded as a ``blocked`` tool step named ``egress`` with the
   host, port and, where the stack shows it, the library (requests, urllib3, aiohttp,
-  httpcore, httpx2, urllib, http.client, asyncio, socket);
+  httpcore, httpx2, urllib, http.client, asyncio, socket) -- except SDK telemetry hosts
+  (:data:`TELEMETRY_HOSTS`: LangSmith, logfire), refused without a step;
 - these always pass: agentbox's own model-backend traffic (inside :func:`host_traffic`,
   entered by the litellm backend), unix sockets, and hosts in ``agent.allow_hosts``
   (names are resolved once so their addresses pass too; a local model server is allowed
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from agentbox.agents.context import AgentContext
 
 __all__ = [
+    "TELEMETRY_HOSTS",
     "Egress",
     "EgressBlocked",
     "egress_guard",
@@ -115,6 +117,17 @@ _PLUMBING = (
     "http",
 )
 """Modules the stack walk passes through without naming them."""
+
+TELEMETRY_HOSTS = (
+    "api.smith.langchain.com",
+    "*.smith.langchain.com",
+    "*.logfire.dev",
+    "logfire-api.pydantic.dev",
+    "*.posthog.com",
+)
+"""Hosts of SDK telemetry uploads that may come through clients the HTTP router does not
+see (LangSmith sends with ``requests``): still refused, but not recorded as steps, so a
+background upload's timing cannot change a trace or its replay."""
 
 _BACKEND: ContextVar[bool] = ContextVar("agentbox_egress_backend", default=False)
 _inside = threading.local()  # the hook's own lookups (resolving an allowed name)
@@ -256,9 +269,10 @@ class Egress:
             "args": {"host": host, "port": port, "library": library},
             "result": f"Error: {error.strerror}",
         }
+        telemetry = host_allowed(list(TELEMETRY_HOSTS), host, None)
         with self._lock:
             self.blocked.append(data)
-            if self.active and self.ctx is not None and self.stop is None:
+            if self.active and self.ctx is not None and self.stop is None and not telemetry:
                 self._record("egress", "blocked", data, block=True)
         return error
 
