@@ -54,6 +54,7 @@ from agentbox.cassette import RequestHasher, compact_request, response_from
 from agentbox.checkpoints import state_at
 from agentbox.errors import AgentboxError, EndRun, ModelError, RunHalted, ToolError
 from agentbox.evals import ExpectationResult, RunOutcome, check_expectations
+from agentbox.http.guard import egress_guard, host_traffic
 from agentbox.models import Message, ModelResponse
 from agentbox.planning import (
     RunOptions,
@@ -482,7 +483,10 @@ class Runner:
         self._halt_if_over_budget(next_is_tool=False)
         request = compact_request(messages, tools, self._hasher)
         started = time.perf_counter()
-        with self._blocking("model", "", self._timeouts.model_s, "timeouts.model_s"):
+        with (
+            self._blocking("model", "", self._timeouts.model_s, "timeouts.model_s"),
+            host_traffic(),  # agentbox's own model traffic passes the egress guard
+        ):
             response = self.plan.model.complete(messages, tools, self.counters.model_calls)
         latency = response.latency_s or (time.perf_counter() - started)
         c = self.counters
@@ -1026,14 +1030,15 @@ class Runner:
     def _drive(self) -> str | None:
         ctx = AgentContext(self)
         scenario = self.plan.scenario
-        if scenario.agent.type == "python":
-            assert scenario.agent.entry is not None
-            search = [scenario.path.parent] if scenario.path else []
-            search.append(self.plan.settings.root)
-            fn = load_entry(scenario.agent.entry, search)
-            result = fn(ctx)
-            return None if result is None else render_result(result)
-        return run_llm_loop(ctx, scenario.agent.max_steps)
+        with egress_guard(ctx):  # no connection leaves the process but allowed ones
+            if scenario.agent.type == "python":
+                assert scenario.agent.entry is not None
+                search = [scenario.path.parent] if scenario.path else []
+                search.append(self.plan.settings.root)
+                fn = load_entry(scenario.agent.entry, search)
+                result = fn(ctx)
+                return None if result is None else render_result(result)
+            return run_llm_loop(ctx, scenario.agent.max_steps)
 
     def steps(self) -> list[StepRow]:
         """This run's steps in order (from memory when it holds them all)."""
@@ -1050,16 +1055,17 @@ class Runner:
         from agentbox.suites.judge import judge  # the judge may import litellm
 
         model = spec.model or self.plan.model_name
-        try:
-            return bounded_call(
-                lambda: judge(spec.rubric, output, model, **spec.params), self._timeouts.model_s
-            )
-        except CallTimedOut as exc:
-            raise ModelError(f"the judge {exc} (policy.timeouts.model_s)") from None
-        except CallFailed as failed:
-            if isinstance(failed.error, AgentboxError):
-                raise failed.error from None
-            raise ModelError(f"the judge raised {_describe(failed.error)}") from None
+        with host_traffic():  # the judge's model traffic passes the egress guard
+            try:
+                return bounded_call(
+                    lambda: judge(spec.rubric, output, model, **spec.params), self._timeouts.model_s
+                )
+            except CallTimedOut as exc:
+                raise ModelError(f"the judge {exc} (policy.timeouts.model_s)") from None
+            except CallFailed as failed:
+                if isinstance(failed.error, AgentboxError):
+                    raise failed.error from None
+                raise ModelError(f"the judge raised {_describe(failed.error)}") from None
 
     def _finish(self, status: str, reason: str | None, output: str | None) -> RunResult:
         if self.counters.holds:  # a hold nobody decided is closed with the run

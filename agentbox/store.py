@@ -147,9 +147,6 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-FINISHED = statuses.FINISHED
-
-
 def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
 

@@ -16,6 +16,7 @@ from user code.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable
@@ -238,7 +239,10 @@ def bounded_call(fn: Callable[[], T], timeout_s: float | None) -> T:
         finally:
             done.set()
 
-    threading.Thread(target=target, name="agentbox-bounded", daemon=True).start()
+    context = contextvars.copy_context()  # e.g. the egress guard's host_traffic() flag
+    threading.Thread(
+        target=context.run, args=(target,), name="agentbox-bounded", daemon=True
+    ).start()
     if not done.wait(timeout_s):
         raise CallTimedOut(f"no answer within {timeout_s:g} s")
     if "error" in box:
