@@ -13,7 +13,9 @@ this order:
    Agents SDK's ``POST /v1/traces/ingest``, ...) get a no-op 200 (no step, no network),
    and ``POST {any base url}/chat/completions`` is answered by the run's model backend
    through :meth:`AgentContext.complete` (an ``llm`` step: traced, budgeted,
-   cassette-replayable);
+   cassette-replayable), and so are ``.../responses`` (OpenAI Responses) and
+   ``.../v1/messages`` (Anthropic Messages) by :mod:`agentbox.http.model_api`, which also
+   answers any other endpoint of a model host with a 404 naming it;
 5. anything else is blocked: the agent gets a 403 JSON error and a ``blocked`` step named
    ``http`` records method, URL, host and reason.
 
@@ -37,23 +39,27 @@ from contextvars import ContextVar
 from fnmatch import fnmatchcase
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from agentbox.http import transports
+from agentbox.http.anthropic import is_anthropic_messages
 from agentbox.http.chat import (
     chat_completion,
     chat_completion_chunks,
     is_chat_completions,
     parse_chat_request,
 )
+from agentbox.http.guard import host_allowed, host_patterns
 from agentbox.http.mocks import _INFLIGHT, HttpMock, load_http_mocks, response_for
+from agentbox.http.model_api import ModelApi, is_model_request
+from agentbox.http.responses import is_responses
 
 if TYPE_CHECKING:
     from agentbox.agents.context import AgentContext
 
 __all__ = [
+    "DUMMY_ANTHROPIC_KEY",
     "DUMMY_OPENAI_KEY",
     "ENDPOINTS",
     "HttpInterceptor",
@@ -65,6 +71,10 @@ __all__ = [
 DUMMY_OPENAI_KEY = "sk-agentbox-intercepted"
 """Set as ``OPENAI_API_KEY`` while an agent runs when none is set (SDKs refuse to start
 without one; no request leaves the machine with it)."""
+DUMMY_ANTHROPIC_KEY = "sk-ant-agentbox-intercepted"
+"""Set as ``ANTHROPIC_API_KEY`` likewise (unless ``ANTHROPIC_AUTH_TOKEN`` is set)."""
+_PLACEHOLDERS = {"OPENAI_API_KEY": DUMMY_OPENAI_KEY, "ANTHROPIC_API_KEY": DUMMY_ANTHROPIC_KEY}
+_ALSO_CREDENTIALS = {"ANTHROPIC_API_KEY": "ANTHROPIC_AUTH_TOKEN"}
 
 _CURRENT: ContextVar[HttpInterceptor | None] = ContextVar("agentbox_http_current", default=None)
 _BYPASS: ContextVar[bool] = ContextVar("agentbox_http_bypass", default=False)
@@ -93,21 +103,37 @@ def telemetry_ack(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json={}, headers={"x-agentbox-status": "telemetry_dropped"})
 
 
+def _set_placeholder_keys() -> list[str]:
+    """Set each SDK key variable that is unset to its placeholder; the names set."""
+    names = [
+        name
+        for name in _PLACEHOLDERS
+        if not os.environ.get(name) and not os.environ.get(_ALSO_CREDENTIALS.get(name, ""))
+    ]
+    for name in names:
+        os.environ[name] = _PLACEHOLDERS[name]
+    return names
+
+
+def _unset_placeholder_keys(names: list[str]) -> list[str]:
+    """Remove those of ``names`` that still hold their placeholder; the names removed."""
+    gone = [name for name in names if os.environ.get(name) == _PLACEHOLDERS[name]]
+    for name in gone:
+        del os.environ[name]
+    return gone
+
+
 @contextmanager
 def placeholder_api_key() -> Iterator[None]:
-    """Set ``OPENAI_API_KEY`` to :data:`DUMMY_OPENAI_KEY` for the block if it is unset.
+    """Set ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` to placeholders for the block if unset.
 
     Used while an agent module is imported, so a module-level ``client = OpenAI()`` works.
     """
-    if os.environ.get("OPENAI_API_KEY"):
-        yield
-        return
-    os.environ["OPENAI_API_KEY"] = DUMMY_OPENAI_KEY
+    names = _set_placeholder_keys()
     try:
         yield
     finally:
-        if os.environ.get("OPENAI_API_KEY") == DUMMY_OPENAI_KEY:
-            del os.environ["OPENAI_API_KEY"]
+        _unset_placeholder_keys(names)
 
 
 class _Carried(BaseException):
@@ -144,23 +170,17 @@ class HttpInterceptor:
         self.mocks = load_http_mocks(ctx.sandbox_path) if mocks is None else mocks
         if allow_hosts is None:  # TODO(scenario): AgentSpec.allow_hosts; read defensively
             allow_hosts = list(getattr(ctx.scenario.agent, "allow_hosts", None) or [])
-        self.allow_hosts = [self._host_pattern(h) for h in allow_hosts]
+        self.allow_hosts = host_patterns(allow_hosts)
         self._stop: BaseException | None = None
-        self._set_key = False
+        self.models = ModelApi(ctx)  # Responses, Anthropic Messages, other model endpoints
+        self._set_keys: list[str] = []
         self._previous_guard: Any = None
         self._token: Any = None
-
-    @staticmethod
-    def _host_pattern(entry: str) -> str:
-        entry = entry.strip().lower()
-        return urlsplit(entry).netloc if "://" in entry else entry.rstrip("/")
 
     # ---- lifecycle -----------------------------------------------------------------
     def __enter__(self) -> HttpInterceptor:
         self.ctx.add_tools({m.name: m.spec for m in self.mocks})
-        if not os.environ.get("OPENAI_API_KEY"):
-            os.environ["OPENAI_API_KEY"] = DUMMY_OPENAI_KEY
-            self._set_key = True
+        self._set_keys = _set_placeholder_keys()
         self._previous_guard = self.ctx.backend_guard
         self.ctx.backend_guard = self.backend_traffic
         self._token = _CURRENT.set(self)
@@ -180,8 +200,7 @@ class HttpInterceptor:
                 _ACTIVE.remove(self)
         _CURRENT.reset(self._token)
         self.ctx.backend_guard = self._previous_guard
-        if self._set_key and os.environ.get("OPENAI_API_KEY") == DUMMY_OPENAI_KEY:
-            del os.environ["OPENAI_API_KEY"]
+        _unset_placeholder_keys(self._set_keys)
         stop = self._stop
         if stop is None:
             return  # the agent's own exception, if any, propagates unchanged
@@ -194,14 +213,12 @@ class HttpInterceptor:
     def backend_traffic(self) -> Iterator[None]:
         """Let agentbox's own model calls through (entered by AgentContext.complete)."""
         token = _BYPASS.set(True)
-        hide = self._set_key and os.environ.get("OPENAI_API_KEY") == DUMMY_OPENAI_KEY
-        if hide:  # a real backend must not be sent the placeholder key
-            del os.environ["OPENAI_API_KEY"]
+        hidden = _unset_placeholder_keys(self._set_keys)  # never sent to a real backend
         try:
             yield
         finally:
-            if hide:
-                os.environ["OPENAI_API_KEY"] = DUMMY_OPENAI_KEY
+            for name in hidden:
+                os.environ[name] = _PLACEHOLDERS[name]
             _BYPASS.reset(token)
 
     # ---- routing -------------------------------------------------------------------
@@ -238,9 +255,7 @@ class HttpInterceptor:
 
     def allowed(self, url: httpx.URL) -> bool:
         """Whether ``agent.allow_hosts`` lets requests to this URL's host through."""
-        host = url.host.lower()
-        hostport = f"{host}:{url.port}" if url.port else host
-        return any(fnmatchcase(host, p) or fnmatchcase(hostport, p) for p in self.allow_hosts)
+        return host_allowed(self.allow_hosts, url.host, url.port)
 
     def _call_mock(
         self, mock: HttpMock, request: httpx.Request, params: dict[str, str]
@@ -289,8 +304,6 @@ class HttpInterceptor:
                 f"egress to {host} is not allowed ({self.ctx.mode} mode): it is not mocked "
                 "by the sandbox and not listed in agent.allow_hosts"
             )
-            if host.endswith("openai.com") or url.path.endswith("/responses"):
-                reason += "; only POST .../chat/completions is answered by the run's model"
         shown = str(url.copy_with(query=None, fragment=None))
         data = {
             "method": request.method,
@@ -318,6 +331,9 @@ Endpoint = tuple[
 ENDPOINTS: list[Endpoint] = [
     (is_telemetry, lambda _interceptor, request: telemetry_ack(request)),
     (is_chat_completions, HttpInterceptor._chat),
+    (is_responses, lambda interceptor, request: interceptor.models.responses(request)),
+    (is_anthropic_messages, lambda interceptor, request: interceptor.models.messages(request)),
+    (is_model_request, lambda interceptor, request: interceptor.models.unsupported(request)),
 ]
 """``(matches(request), answer(interceptor, request))`` for requests no mock or allowed
 host took, tried in order; the first match answers. Model wire formats go here."""
