@@ -232,6 +232,17 @@ def test_missing_agent_entry_module(cli: CliHelper, tmp_path: Path, store_path: 
     assert _runs(store_path) == []
 
 
+def test_missing_agent_entry_file(cli: CliHelper, tmp_path: Path, store_path: Path) -> None:
+    path = tmp_path / "entry.yaml"
+    path.write_text(
+        "name: entry\nsandbox: retail\nagent: {type: python, entry: 'agents/nope.py:run'}\n"
+        "input: hi\n",
+        encoding="utf-8",
+    )
+    _assert_clear(cli("run", path), [f"{path}:3:", "agent.entry", "file agents/nope.py not found"])
+    assert _runs(store_path) == []
+
+
 def test_unknown_litellm_provider(cli: CliHelper, tmp_path: Path, store_path: Path) -> None:
     path = tmp_path / "provider.yaml"
     path.write_text(

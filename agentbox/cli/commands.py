@@ -250,36 +250,25 @@ def run_cmd(
 
 
 def check_entry(plan: Any) -> None:
-    """Refuse (exit 2) a python agent whose entry module cannot be found, before a run
-    is recorded; the module itself is imported (and run) only by the run.
+    """Refuse (exit 2) a python agent whose entry file or module cannot be found, before a
+    run is recorded; the entry itself is imported (and run) only by the run.
 
     Raises:
-        SandboxError: naming the module and where it was looked for.
+        SandboxError: naming the scenario's file:line, the entry and where it was looked for.
     """
-    import importlib.machinery
-
+    from agentbox.agents.python import find_entry
     from agentbox.errors import SandboxError
 
     scenario = plan.scenario
     if scenario.agent.type != "python" or not scenario.agent.entry:
         return
-    module = scenario.agent.entry.partition(":")[0]
-    search = [str(scenario.path.parent)] if scenario.path else []
-    search.append(str(plan.settings.root))
-    top = module.split(".")[0]
-    if not top.isidentifier():
-        raise SandboxError(
-            f"agent entry {scenario.agent.entry!r}: {module!r} is not a module name",
-            "write entry: module:function (e.g. my_agent:run)",
-        )
-    if top in sys.modules or importlib.machinery.PathFinder.find_spec(top, [*search, *sys.path]):
-        return
-    file, line = scenario.locate("agent", "entry")
-    raise SandboxError(
-        f"{file}:{line}: agent.entry: no module {top!r} next to the scenario, in the "
-        f"project root ({plan.settings.root}) or on the Python path",
-        "put the module next to the scenario or in the project root, or fix the name",
-    )
+    search = [scenario.path.parent] if scenario.path else []
+    search.append(plan.settings.root)
+    try:
+        find_entry(scenario.agent.entry, search)
+    except SandboxError as exc:
+        file, line = scenario.locate("agent", "entry")
+        raise SandboxError(f"{file}:{line}: agent.entry: {exc.message}", exc.hint) from None
 
 
 def report_result(
