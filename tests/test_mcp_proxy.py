@@ -111,6 +111,25 @@ def test_calls_are_gated_recorded_and_replay_without_the_server(tmp_path: Path) 
     assert log.read_text() == "ch_5531 240\n"  # nothing was forwarded again
 
 
+def test_an_exported_case_replays_with_the_server_live(tmp_path: Path) -> None:
+    """A case file carries no MCP results yet: its replay asks the (present) server.
+
+    The server's relative path resolves against the case file's folder, as for a scenario.
+    """
+    scenario, store = _proxy_project(tmp_path), tmp_path / "t.db"
+    assert _run(scenario, store).returncode == 0
+    run, _ = _steps(store)
+    suite = tmp_path  # beside servers/
+    exported = agentbox(
+        ROOT, "export", run.id, "--suite", str(suite), "--name", "mcp-refund", "--store", str(store)
+    )
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    tested = agentbox(ROOT, "test", str(suite / "mcp-refund.yaml"), "--store", str(store))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "1 passed" in tested.stdout
+    assert (tmp_path / "refunds.log").read_text() == "ch_5531 240\nch_5531 240\n"
+
+
 @pytest.mark.parametrize("mode", ["recommend", "shadow"])
 def test_writes_are_not_forwarded_in_recommend_and_shadow(tmp_path: Path, mode: str) -> None:
     scenario = _proxy_project(tmp_path, expect=None, approvals="approve")

@@ -99,7 +99,9 @@ def gate_function(
     tool_name: str = name or getattr(fn, "__name__", None) or "tool"
     cache: dict[str, ToolSpec] = ctx.__dict__.setdefault("_gated", {})
     if tool_name not in cache:
-        replay_of = ctx._runner._lineage.get("replay_of")
+        from agentbox.mcp.proxy import recorded_run_id
+
+        replay_of = recorded_run_id(ctx._runner)
         cache[tool_name] = _spec(fn, effect, tool_name, replay_of, ctx)
         ctx.add_tools({tool_name: cache[tool_name]})
     sig = inspect.signature(fn)

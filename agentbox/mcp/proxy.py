@@ -318,6 +318,15 @@ class Recorded:
         return json.loads(result) if step.data.get("value_is_json") else result
 
 
+def recorded_run_id(runner: Runner) -> str | None:
+    """The stored run a replay re-runs (None: a live run, or a suite case's replay, whose
+    case file carries no tool results: its MCP servers and gated functions run live)."""
+    replay_of = runner._lineage.get("replay_of")
+    if not isinstance(replay_of, str) or replay_of.startswith("case:"):
+        return None
+    return replay_of
+
+
 # ---- wiring into a run ----------------------------------------------------------------
 @contextlib.contextmanager
 def proxied(runner: Runner) -> Iterator[None]:
@@ -331,7 +340,7 @@ def proxied(runner: Runner) -> Iterator[None]:
     """
     plan, store = runner.plan, runner.store
     scenario = plan.scenario
-    replay_of = runner._lineage.get("replay_of")
+    replay_of = recorded_run_id(runner)
     connections: Connections | None = None
     call: Callable[[str, str, dict[str, Any]], Any]
     if replay_of is not None:
