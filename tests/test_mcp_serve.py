@@ -194,6 +194,38 @@ async def test_recommend_mode_executes_no_write(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.anyio
+async def test_http_session_end_ends_the_run(tmp_path: Path) -> None:
+    """Over HTTP one run is open at a time: a handshake-era client ending its session
+    (DELETE) ends it while the server keeps serving; the next call opens a new run."""
+    scenario, store_file = _scenario(tmp_path), tmp_path / "traces.db"
+
+    def finished() -> list[str]:
+        if not store_file.exists():
+            return []
+        store = TraceStore(store_file)
+        try:
+            return [r.status for r in store.list_runs() if r.finished]
+        finally:
+            store.close()
+
+    with anyio.fail_after(90):
+        async with _http(scenario, store_file) as first:
+            url = first.server
+            await first.call_tool("get_order", {"order_id": "ord_5531"})
+            async with Client(url, mode="legacy") as legacy:
+                await legacy.call_tool("get_order", {"order_id": "ord_5531"})
+            assert await anyio.to_thread.run_sync(wait_for, finished) == ["completed"]
+            await first.call_tool("get_order", {"order_id": "ord_5531"})
+    assert finished() == ["completed", "completed"]  # the second ended with the server
+    store = TraceStore(store_file)
+    try:
+        counts = sorted(r.counters["tool_calls"] for r in store.list_runs())
+    finally:
+        store.close()
+    assert counts == [1, 2]
+
+
 def test_help_shows_the_mcp_servers_snippet(cli: Any) -> None:
     result = cli("mcp", "serve", "--help")
     assert result.exit_code == 0

@@ -73,14 +73,16 @@ def serve_cmd(
     ] = False,
     store: StoreOpt = None,
 ) -> None:
-    """Serve the scenario's sandbox tools over MCP; each client session is one traced run.
+    """Serve the scenario's sandbox tools over MCP, each call a gated step of a traced run.
 
     The client sees the tools the scenario's policy lists (names, descriptions, JSON
     schemas). Every call is a tool step through the policy gate: a yellow call waits for
     `agentbox approve`/`deny` (or the TUI, or the scenario's `approvals:` handler) and then
     answers; a red call answers with an MCP tool error naming the rule; recommend mode
-    records writes without executing them. The run ends when the client disconnects; its
-    summary goes to stderr (stdout carries the protocol in stdio mode).
+    records writes without executing them. Over stdio the run ends when the client
+    disconnects; over HTTP one run is open at a time and ends when a client ends its
+    session or the server stops. Summaries go to stderr (stdout carries the protocol in
+    stdio mode).
 
     Claude Code (.mcp.json), Cursor (.cursor/mcp.json) and other mcpServers-style clients:
 

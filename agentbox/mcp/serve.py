@@ -13,8 +13,9 @@ descriptions and JSON schemas from ``@tool`` -- and calls them. Each ``tools/cal
   rule's name for a red call); a budget halt ends the run and every later call errors.
 
 Over stdio the run ends when the client closes the connection. Over streamable HTTP (on
-127.0.0.1) a run opens at the first request and ends when the client ends its session
-(``DELETE``) or the server stops; the next session opens a new run.
+127.0.0.1) one run is open at a time, shared by the clients: it opens at the first call
+and ends when a handshake-era client ends its session (``DELETE``) or the server stops
+(the 2026-07-28 protocol has no session to close); the next call opens a new run.
 
 The low-level ``mcp.server.lowlevel.Server`` is used rather than ``MCPServer``: the tools
 are not Python functions of this process but schemas served as they are.
