@@ -8,18 +8,18 @@ answered by the run's model (scripted in scenarios/adapter-agents-sdk.yaml).
 
 from __future__ import annotations
 
-from agents import Agent, Runner, set_default_openai_api, set_tracing_disabled
+from agents import Agent, OpenAIChatCompletionsModel, Runner
+from openai import AsyncOpenAI
 
 from agentbox.adapters import openai_agents_tools
 
 
 async def run(ctx) -> str:
-    set_default_openai_api("chat_completions")
-    set_tracing_disabled(True)  # the SDK would export its traces to api.openai.com
     agent = Agent(
         name="support",
         instructions=ctx.system,
-        model="gpt-4o-mini",
+        # chat completions, set per agent (set_default_openai_api would change the process)
+        model=OpenAIChatCompletionsModel(model="gpt-4o-mini", openai_client=AsyncOpenAI()),
         tools=openai_agents_tools(ctx),
     )
     result = await Runner.run(agent, ctx.input)
