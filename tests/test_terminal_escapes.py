@@ -242,3 +242,38 @@ def test_json_output_keeps_the_exact_text(stored: tuple[Path, str]) -> None:
     says = [s["data"]["response"]["text"] for s in data["steps"] if s["kind"] == "llm"]
     assert "looking " + CLIPBOARD in says
     _assert_safe(out)
+
+
+def test_rich_markup_in_names_and_text_is_shown_literally(tmp_path: Path) -> None:
+    """``[/]`` in a name, rule or result is text, not a rich tag (a MarkupError traceback)."""
+    import yaml
+
+    tag = "[/][bold]x"
+    data = {
+        "name": "markup" + tag,
+        "sandbox": str(ROOT / "sandboxes" / "retail"),
+        "agent": {"model": "scripted"},
+        "input": tag,
+        "script": [
+            {"say": tag, "tool_calls": [{"get_order" + tag: {"order_id": tag}}]},
+            {"tool_calls": [{"get_order": {"order_id": tag}}]},
+        ],
+        "policy": {"rules": [{"name": "r" + tag, "tool": "get_order", "reason": tag}]},
+        "approvals": "deny",
+    }
+    path = tmp_path / "markup.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    store = tmp_path / "t.db"
+    code, out = _agentbox("run", str(path), store=store)
+    assert code == 0 and b"Traceback" not in out, out.decode()
+    assert b"markup[/][bold]x" in out
+    run_id = out.decode().split("run ", 1)[1].split()[0]
+    for args in (
+        ["show", run_id],
+        ["runs"],
+        ["approvals", "--all"],
+        ["report", run_id],
+        ["diff", run_id, run_id],
+    ):
+        code, out = _agentbox(*args, store=store)
+        assert code == 0 and b"Traceback" not in out, (args, out.decode())
