@@ -277,3 +277,25 @@ def test_rich_markup_in_names_and_text_is_shown_literally(tmp_path: Path) -> Non
     ):
         code, out = _agentbox(*args, store=store)
         assert code == 0 and b"Traceback" not in out, (args, out.decode())
+
+
+def test_a_lone_surrogate_in_a_step_is_shown_not_a_crash(tmp_path: Path) -> None:
+    """A model can send JSON "\\ud800"; no terminal can encode it, so it is shown escaped."""
+    import sqlite3
+
+    store = tmp_path / "t.db"
+    _, out = _agentbox("run", str(ROOT / "scenarios" / "refund-clean.yaml"), "--json", store=store)
+    run_id = json.loads(out)["run_id"]
+    conn = sqlite3.connect(store)
+    with conn:
+        (data,) = conn.execute(
+            "SELECT data FROM steps WHERE run_id=? AND idx=0", (run_id,)
+        ).fetchone()
+        step = json.loads(data)
+        step["response"]["reasoning"] = "half a pair: \ud800 here"
+        conn.execute("UPDATE steps SET data=? WHERE run_id=? AND idx=0", (json.dumps(step), run_id))
+    conn.close()
+    for tty in (False, True):
+        code, out = _agentbox("show", run_id, store=store, tty=tty)
+        assert code == 0 and b"Traceback" not in out, out.decode(errors="replace")
+        assert b"half a pair: \\ud800 here" in out
