@@ -258,7 +258,7 @@ def runs_table(runs: list[RunRow], width: int = 120) -> Table:
         status = run.display_status
         lineage = " ↺" if run.replay_of else " ⑂" if run.parent_id else ""
         holds, blocks = str(c.get("holds", 0)), str(c.get("blocks", 0))
-        row = [
+        row: list[str | Text] = [
             run.id + lineage,
             Text(run.scenario),
             run.mode,
