@@ -187,6 +187,8 @@ def run_cmd(
 
       agentbox run scenarios/refund-clean.yaml --watch
     """
+    from rich.markup import escape
+
     from agentbox.models import LiteLLMModel
     from agentbox.runner import Runner, RunOptions, plan_run
 
@@ -221,8 +223,9 @@ def run_cmd(
         )
         if live:
             console.print(
-                f"[bold]run {runner.run_id}[/] · {plan.scenario.name} · sandbox "
-                f"{plan.sandbox.name} · mode {plan.mode} · {plan.scenario.agent.type}/{plan.model_name}"
+                f"[bold]run {runner.run_id}[/] · {escape(plan.scenario.name)} · sandbox "
+                f"{escape(plan.sandbox.name)} · mode {plan.mode} · "
+                f"{plan.scenario.agent.type}/{escape(str(plan.model_name))}"
             )
         try:
             with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
@@ -243,7 +246,7 @@ def run_cmd(
         except typer.Exit:
             pass
         except AgentboxError as exc:  # keep watching: the next save may fix it
-            _console(stderr=True).print(f"[red]error:[/] {exc.message}", soft_wrap=True)
+            _console(stderr=True).print(f"[red]error:[/] {escape(exc.message)}", soft_wrap=True)
 
     again()
     watch_and_rerun([scenario.resolve().parent, settings.sandboxes_path], again)
@@ -308,9 +311,10 @@ def report_result(
             console.print("[bold]recommended actions (not executed)[/]")
             for rec in result.recommendations:
                 d = rec["decision"]
+                rule = f" · {d['rule']}" if d["rule"] else ""
                 console.print(
-                    f"  → {call_text(rec['tool'], rec['args'])}  [dim]policy: "
-                    f"{d['verdict']}{' · ' + d['rule'] if d['rule'] else ''}[/]"
+                    f"  → {escape(call_text(rec['tool'], rec['args']))}  [dim]policy: "
+                    f"{escape(str(d['verdict']) + rule)}[/]"
                 )
         _print_expectations(console, run)
         console.print(f"[dim]trace: agentbox show {run.id}[/]")
