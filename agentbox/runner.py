@@ -210,7 +210,28 @@ class Runner:
         if self.on_step is not None:
             self.on_step(step)
 
+    def _save_reads(self) -> None:
+        """Store what the run read from its database source so far (the seed of replays).
+
+        The read set only grows, so the latest one serves every step: it replaces the
+        run's start checkpoint and seed hash.
+        """
+        source = self.plan.source
+        if source is None or not source.dirty:
+            return
+        reads = source.read_set()
+        digest = state_hash(reads)
+        self.store.put_blob(digest, reads)
+        self.store.update_run(self.run_id, seed_hash=digest)
+        self.store.add_checkpoint(self.run_id, -1, digest, "start (read set)")
+
+    def _close_source(self) -> None:
+        if self.plan.source is not None:
+            self._save_reads()
+            self.plan.source.source.close()
+
     def _record(self, step: StepRow) -> StepRow:
+        self._save_reads()
         self.counters.steps += 1
         self._tick()
         step.counters = self.counters.to_json()
@@ -632,6 +653,7 @@ class Runner:
         if status == "ok" and not isinstance(value, str):
             data["value_is_json"] = True
         step.duration_s = time.perf_counter() - started
+        self._save_reads()
         step.patch = self.state.drain_patch() or None
         result = self._finish_tool(
             step, status, content, value if status == "ok" else None, update=intent
@@ -648,8 +670,9 @@ class Runner:
         if self.resuming:
             self.store.update_run(self.run_id, status="running", pid=os.getpid(), ended_at=None)
         else:
-            digest = seed_digest(plan.seed)
-            self.store.put_blob(digest, plan.seed)
+            seed = plan.seed if plan.source is None else plan.source.read_set()
+            digest = seed_digest(seed)
+            self.store.put_blob(digest, seed)
             self.store.create_run(
                 id=self.run_id,
                 scenario=scenario.name,
@@ -671,6 +694,11 @@ class Runner:
                     "approvals": plan.approvals.handler,
                     "task": plan.task,
                     "budgets": plan.budgets.model_dump(exclude_none=True),
+                    **(
+                        {"state_source": plan.source.source.identity()}
+                        if plan.source is not None
+                        else {}
+                    ),
                 },
                 **self._lineage,
             )
@@ -680,6 +708,7 @@ class Runner:
             output = self._drive()
             self._leave_prefix_if_done()
         except _Parked as parked:
+            self._close_source()
             self.store.update_run(
                 self.run_id, status="awaiting_approval", pid=None, counters=self.counters.to_json()
             )
@@ -768,6 +797,7 @@ class Runner:
         )
         expect = self.plan.scenario.expect
         results = check_expectations(expect, outcome, judge=self._judge)
+        self._close_source()
         passed = all(r.passed for r in results) if expect is not None else status == "completed"
         self.store.update_run(
             self.run_id,

@@ -129,10 +129,10 @@ def run_cmd(
         typer.Option(help="Model: `scripted` or a litellm string such as openai/gpt-4o-mini."),
     ] = None,
     state: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--state",
-            help="State snapshot (folder or JSON/YAML file); required for shadow mode unless the scenario names one.",
+            help="State snapshot (folder or JSON/YAML file) or database URL (sqlite:///x.db, postgresql://...); required for shadow mode unless the scenario names one.",
         ),
     ] = None,
     data: Annotated[
