@@ -206,6 +206,8 @@ def run_cmd(
             task=task,
         )
         plan = plan_run(scenario, settings, options)
+        for warning in getattr(plan.source.source, "warnings", []) if plan.source else []:
+            _console(stderr=True).print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
         if isinstance(plan.model, LiteLLMModel):
             plan.model.check_ready()
         console = _console()

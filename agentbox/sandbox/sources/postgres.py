@@ -128,6 +128,7 @@ class PostgresSource(SqlSource):
             "snapshot": snap,
             "wal_lsn": lsn,
             "isolation": "repeatable read, read only",
+            **({"warnings": self.warnings} if self.warnings else {}),
         }
 
     def _check_role(self, shown: str, schema: str, options: dict[str, Any]) -> None:
