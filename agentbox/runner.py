@@ -201,6 +201,7 @@ class Runner:
         self._started = 0.0
         self._row_refreshed = time.perf_counter()
         self._recommendations: list[dict[str, Any]] = []
+        self._reads_saved = 0.0  # when the source's read set was last stored
 
     # ---- bookkeeping ---------------------------------------------------------------
     def _tick(self) -> None:
@@ -210,15 +211,22 @@ class Runner:
         if self.on_step is not None:
             self.on_step(step)
 
-    def _save_reads(self) -> None:
+    def _save_reads(self, *, now: bool = True) -> None:
         """Store what the run read from its database source so far (the seed of replays).
 
         The read set only grows, so the latest one serves every step: it replaces the
-        run's start checkpoint and seed hash.
+        run's start checkpoint and seed hash. Saving costs time in proportion to the
+        read set, so with ``now=False`` (steps without a state patch) it is saved at most
+        once a second; a step with a patch, and the end of the run, always save (a patch
+        must find its records in the stored seed).
         """
         source = self.plan.source
         if source is None or not source.dirty:
             return
+        clock = time.perf_counter()
+        if not now and clock - self._reads_saved < 1.0:
+            return
+        self._reads_saved = clock
         reads = source.read_set()
         digest = state_hash(reads)
         self.store.put_blob(digest, reads)
@@ -231,7 +239,7 @@ class Runner:
             self.plan.source.source.close()
 
     def _record(self, step: StepRow) -> StepRow:
-        self._save_reads()
+        self._save_reads(now=bool(step.patch))
         self.counters.steps += 1
         self._tick()
         step.counters = self.counters.to_json()
@@ -653,8 +661,8 @@ class Runner:
         if status == "ok" and not isinstance(value, str):
             data["value_is_json"] = True
         step.duration_s = time.perf_counter() - started
-        self._save_reads()
         step.patch = self.state.drain_patch() or None
+        self._save_reads(now=bool(step.patch))
         result = self._finish_tool(
             step, status, content, value if status == "ok" else None, update=intent
         )
