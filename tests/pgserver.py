@@ -99,6 +99,19 @@ def remove(server: PgServer) -> None:
     shutil.rmtree(server.folder, ignore_errors=True)
 
 
+def _empty_tables() -> dict[str, dict[str, Any]]:
+    """The columns of the retail seed's empty collections (from make_sqlite.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_sqlite", RETAIL_SEED.parent / "make_sqlite.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.EMPTY_TABLES  # type: ignore[no-any-return]
+
+
 def load_retail(server: PgServer, db: str = "shop", reader: str = "shadow_ro") -> None:
     """Create database ``db`` holding the retail seed (one table per collection, jsonb for
     nested values) and a role ``reader`` that may only SELECT (the recommended set-up)."""
@@ -108,11 +121,12 @@ def load_retail(server: PgServer, db: str = "shop", reader: str = "shadow_ro") -
     with psycopg.connect(server.url(db=db), autocommit=True) as conn:
         for path in sorted(RETAIL_SEED.glob("*.json")):
             records = list(json.loads(path.read_text(encoding="utf-8")).values())
+            sample = records or [_empty_tables().get(path.stem, {"id": ""})]
             columns: list[str] = []
-            for record in records or [{"id": ""}]:
+            for record in sample:
                 columns += [c for c in record if c not in columns]
-            nested = {c for r in records for c, v in r.items() if isinstance(v, dict | list)}
-            floats = {c for r in records for c, v in r.items() if isinstance(v, float)}
+            nested = {c for r in sample for c, v in r.items() if isinstance(v, dict | list)}
+            floats = {c for r in sample for c, v in r.items() if isinstance(v, float)}
 
             def kind(c: str, nested: set[str] = nested, floats: set[str] = floats) -> str:
                 return "jsonb" if c in nested else "double precision" if c in floats else "text"

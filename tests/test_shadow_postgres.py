@@ -229,3 +229,55 @@ def test_a_wrong_key_column_is_a_clear_error(
     assert result.exit_code == 2, result.output
     assert "state_source.tables.orders: table 'orders' has no column 'order_no'" in result.output
     assert not store_path.exists()
+
+
+def test_shadow_diff_sql_applied_to_a_copy_gives_the_overlay(
+    cli, pg: pgserver.PgServer, url: str, tmp_path: Path, stored_runs
+) -> None:
+    import psycopg
+
+    from agentbox.sandbox.sources.postgres import PostgresSource
+
+    data = yaml.safe_load(SCENARIO.read_text())
+    data["state"] = url
+    data["script"] = [
+        {
+            "tool_calls": [
+                {
+                    "update_address": {
+                        "customer_id": "cus_1042",
+                        "line1": "1 O'Hare Way",
+                        "city": "Chicago",
+                        "state_code": "IL",
+                        "zip": "60666",
+                    }
+                },
+                {"create_refund": {"order_id": "ord_5120", "amount_usd": 64.5}},
+            ]
+        },
+        {"say": "done"},
+    ]
+    data["script"][0]["tool_calls"][1]["create_refund"]["idempotency_key"] = "r-5120"
+    data.pop("expect")
+    path = tmp_path / "refund.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert cli("run", path).exit_code == 0
+    (run,) = stored_runs()
+    diff = {
+        t["collection"]: t
+        for t in json.loads(cli("shadow-diff", run.id, "--json").stdout)["tables"]
+    }
+    statements = cli("shadow-diff", run.id, "--sql").stdout
+    pg.execute("DROP DATABASE IF EXISTS shop_copy")
+    pg.execute("CREATE DATABASE shop_copy TEMPLATE shop")
+    with psycopg.connect(pg.url(db="shop_copy"), autocommit=True) as conn:
+        conn.execute(statements)  # type: ignore[call-overload]
+    copy = PostgresSource(pg.url(db="shop_copy"), options={"writable_role": "warn"})
+    try:
+        assert copy.get("customers", "cus_1042") == diff["customers"]["rows"][0]["after"]
+        refund = diff["refunds"]["rows"][0]
+        assert refund["op"] == "insert"
+        assert copy.get("refunds", refund["key"])["id"] == refund["key"]
+    finally:
+        copy.close()
+        pg.execute("DROP DATABASE shop_copy")

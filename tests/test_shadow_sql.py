@@ -234,3 +234,80 @@ def test_a_missing_database_file_is_a_clear_error(cli, tmp_path: Path, store_pat
     assert result.exit_code == 2, result.output
     assert "state source not found" in result.output
     assert not store_path.exists()
+
+
+def _refund_scenario(tmp_path: Path, db: Path) -> Path:
+    data = yaml.safe_load(SCENARIO.read_text())
+    data["state"] = _url(db)
+    data["script"] = [
+        {
+            "tool_calls": [
+                {
+                    "update_address": {
+                        "customer_id": "cus_1042",
+                        "line1": "1 O'Hare Way",  # a quote the SQL must escape
+                        "city": "Chicago",
+                        "state_code": "IL",
+                        "zip": "60666",
+                    }
+                },
+                {
+                    "create_refund": {
+                        "order_id": "ord_5120",
+                        "amount_usd": 64.5,
+                        "idempotency_key": "r-5120",
+                        "reason": "it's damaged",
+                    }
+                },
+            ]
+        },
+        {"say": "done"},
+    ]
+    data.pop("expect")
+    path = tmp_path / "refund.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_shadow_diff_per_row_and_its_sql_reproduces_the_overlay(
+    cli, db: Path, tmp_path: Path, stored_runs
+) -> None:
+    from agentbox.sandbox.sources.sqlite import SqliteSource
+
+    before = _sha(db)
+    assert cli("run", _refund_scenario(tmp_path, db)).exit_code == 0
+    (run,) = stored_runs()
+    listed = cli("shadow-diff", run.id, "--json")
+    assert listed.exit_code == 0, listed.output
+    tables = {t["collection"]: t for t in json.loads(listed.stdout)["tables"]}
+    (customer,) = tables["customers"]["rows"]
+    assert customer["op"] == "update" and list(customer["columns"]) == ["address"]
+    assert customer["columns"]["address"]["after"]["line1"] == "1 O'Hare Way"
+    (refund,) = tables["refunds"]["rows"]
+    assert refund["op"] == "insert" and refund["before"] is None
+    shown = json.loads(cli("show", run.id, "--json").stdout)["shadow_diff"]
+    assert {t["collection"] for t in shown} == {"customers", "refunds"}
+
+    statements = cli("shadow-diff", run.id, "--sql")
+    assert statements.exit_code == 0, statements.output
+    assert 'UPDATE "customers" SET "address" = \'{' in statements.stdout
+    assert "O''Hare" in statements.stdout and 'INSERT INTO "refunds"' in statements.stdout
+    assert _sha(db) == before  # printed, never applied
+    # applied to a copy by hand, the statements give exactly the run's overlay
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(db.read_bytes())
+    with sqlite3.connect(copy) as conn:
+        conn.executescript(statements.stdout)
+    applied = SqliteSource(copy)
+    assert applied.get("customers", "cus_1042") == customer["after"]
+    assert applied.get("refunds", refund["key"]) == refund["after"]
+    applied.close()
+
+
+def test_shadow_diff_sql_needs_a_database_run(cli, stored_runs) -> None:
+    assert cli("run", ROOT / "scenarios" / "shadow-address.yaml").exit_code == 0
+    (run,) = stored_runs()
+    assert cli("shadow-diff", run.id).exit_code == 0
+    result = cli("shadow-diff", run.id, "--sql")
+    assert result.exit_code == 2
+    assert "did not read a database" in result.output

@@ -538,8 +538,18 @@ def show_cmd(
     steps = trace.steps(run.id)
     if not run.finished and steps and steps[-1].counters:
         run.counters = steps[-1].counters  # the run row's totals may lag a running run
+    shadow: list[Any] = []
+    if run.mode == "shadow" and steps:  # the shadow diff, per table and row
+        from agentbox.lifecycle import state_diff
+
+        shadow = state_diff(trace, run, -1, steps[-1].idx)
     if as_json:
-        print(to_json(_result_json(run) | {"steps": [s.__dict__ for s in steps]}))
+        extra: dict[str, Any] = {"steps": [s.__dict__ for s in steps]}
+        if run.mode == "shadow":
+            from agentbox.sandbox.sources.shadow_diff import by_table
+
+            extra["shadow_diff"] = by_table(shadow, run.options.get("state_source"))
+        print(to_json(_result_json(run) | extra))
         return
     console = _console()
     console.print(run_header(run))
@@ -550,6 +560,11 @@ def show_cmd(
     console.print(summary_table(run))
     if run.output:
         console.print(f"[bold]output[/]      {escape(run.output)}")
+    if shadow:
+        from agentbox.cli.render import changes_table
+
+        console.print(changes_table(shadow, "shadow diff (source untouched)"))
+        console.print(f"[dim]per row: agentbox shadow-diff {run.id} (--sql for statements)[/]")
     _print_expectations(console, run)
 
 
