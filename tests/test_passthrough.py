@@ -155,3 +155,21 @@ def test_execute_mode_ignores_the_list(cli, prod: Production, tmp_path: Path, st
     assert prod.seen == []  # not allowed: blocked like any other host
     (run,) = stored_runs()
     assert run.status == "failed" or "403" in (run.output or "") or result.exit_code != 0
+
+
+def test_a_fork_takes_the_reads_from_its_prefix_with_the_host_stopped(
+    cli, prod: Production, tmp_path: Path, stored_runs, store_path: Path
+) -> None:
+    from agentbox.store import TraceStore
+
+    assert cli("run", _scenario(tmp_path, prod.host, "shadow")).exit_code == 0
+    (run,) = stored_runs()
+    steps = TraceStore(store_path).steps(run.id)
+    after_reads = max(s.idx for s in steps if s.data.get("passthrough")) + 1
+    prod.stop()
+    seen = list(prod.seen)
+    fork = cli("fork", run.id, "--at", str(after_reads), "--message", "again")
+    assert fork.exit_code == 0, fork.output
+    assert prod.seen == seen
+    forked = [r for r in stored_runs() if r.parent_id == run.id]
+    assert forked[0].output == run.output
