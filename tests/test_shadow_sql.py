@@ -311,3 +311,34 @@ def test_shadow_diff_sql_needs_a_database_run(cli, stored_runs) -> None:
     result = cli("shadow-diff", run.id, "--sql")
     assert result.exit_code == 2
     assert "did not read a database" in result.output
+
+
+def test_fork_live_state_reads_the_database_again_and_states_the_snapshot_change(
+    cli, db: Path, stored_runs
+) -> None:
+    assert cli("run", SCENARIO, "--state", _url(db)).exit_code == 0
+    (parent,) = stored_runs()
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE customers SET name='Renamed Live' WHERE id='cus_1042'")
+    conn.close()
+    recorded = cli("fork", parent.id, "--at", "3", "--message", "again")
+    assert recorded.exit_code == 0, recorded.output
+    assert "Renamed Live" not in recorded.output  # the recorded reads, not the database
+    live = cli("fork", parent.id, "--at", "3", "--live-state")
+    assert live.exit_code == 0, live.output
+    assert "live state: a newer snapshot" in live.output
+    fork = max((r for r in stored_runs() if r.parent_id == parent.id), key=lambda r: r.started_at)
+    assert fork.options["state_source"]["snapshot"] == f"sha256:{_sha(db)}"
+    assert fork.options["state_source"]["snapshot"] != parent.options["state_source"]["snapshot"]
+    steps = json.loads(cli("show", fork.id, "--json").stdout)["steps"]
+    (lookup,) = [s for s in steps if s["name"] == "lookup_customer"]
+    result = lookup["data"]["result"]
+    assert "Renamed Live" in result and "88 Lake Shore Dr" in result  # live row + the overlay
+
+
+def test_fork_live_state_of_a_file_run_is_refused(cli, stored_runs) -> None:
+    assert cli("run", ROOT / "scenarios" / "shadow-address.yaml").exit_code == 0
+    (run,) = stored_runs()
+    result = cli("fork", run.id, "--at", "3", "--live-state")
+    assert result.exit_code == 2
+    assert "did not read a database" in result.output
