@@ -342,3 +342,31 @@ def test_fork_live_state_of_a_file_run_is_refused(cli, stored_runs) -> None:
     result = cli("fork", run.id, "--at", "3", "--live-state")
     assert result.exit_code == 2
     assert "did not read a database" in result.output
+
+
+def test_sandbox_toml_names_the_database_and_its_mapping(
+    cli, db: Path, tmp_path: Path, stored_runs
+) -> None:
+    import shutil
+
+    box = tmp_path / "sandboxes" / "shop"
+    shutil.copytree(ROOT / "sandboxes" / "retail", box, ignore=shutil.ignore_patterns("seed"))
+    shutil.copy(db, box / "shop.db")
+    (box / "sandbox.toml").write_text(
+        '[state_source]\nurl = "sqlite:///shop.db"\n'
+        '[state_source.tables]\ncustomers = {table = "customers", key = "id"}\n'
+        'tickets = "tickets"\n',
+        encoding="utf-8",
+    )
+    data = yaml.safe_load(SCENARIO.read_text())
+    for field in ("state", "state_source"):
+        data.pop(field)
+    data["sandbox"] = "shop"
+    (tmp_path / "scenarios").mkdir()
+    path = tmp_path / "scenarios" / "toml.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    result = cli("run", path)
+    assert result.exit_code == 0, result.output
+    (run,) = stored_runs()
+    assert set(run.options["state_source"]["tables"]) == {"customers", "tickets"}
+    assert run.options["state_source"]["url"] == f"sqlite:///{box / 'shop.db'}"
