@@ -208,7 +208,7 @@ def changes_table(changes: list[tuple[str, str, Any, Any]], title: str, limit: i
             )
         else:
             what = f"{short(before, 40)} → {short(after, 40)}"
-        table.add_row(f"{coll}/{key}", what)
+        table.add_row(Text(f"{coll}/{key}"), Text(what))
     if len(changes) > limit:
         table.add_row("…", f"{len(changes) - limit} more")
     return table
@@ -260,7 +260,7 @@ def runs_table(runs: list[RunRow], width: int = 120) -> Table:
         holds, blocks = str(c.get("holds", 0)), str(c.get("blocks", 0))
         row = [
             run.id + lineage,
-            run.scenario,
+            Text(run.scenario),
             run.mode,
             Text(
                 status if wide else statuses.short_word(status),
