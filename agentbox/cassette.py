@@ -169,6 +169,7 @@ class CassetteModel:
         live: ModelBackend | None = None,
         redactor: Callable[[Any], Any] | None = None,
     ) -> None:
+        self.steps = steps  # all of them: read-through API responses are served from here
         llm_steps = [s for s in steps if s.kind == "llm"]
         self.entries = [_Entry(s.data.get("request", {}).get("hash", ""), s) for s in llm_steps]
         self.mode = mode

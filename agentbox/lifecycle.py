@@ -69,17 +69,29 @@ def plan_for_run(
     *,
     current: bool = False,
     options: RunOptions | None = None,
+    live_state: bool = False,
 ) -> RunPlan:
-    """A plan that reproduces a stored run's world: its scenario, sandbox and seed."""
+    """A plan that reproduces a stored run's world: its scenario, sandbox and seed.
+
+    ``live_state``: read the run's database again (a new snapshot) instead of what the
+    run recorded; raises StoreError for a run that did not read a database.
+    """
     scenario = stored_scenario(run, settings, current=current)
     if run.seed_hash is None:
         raise StoreError(f"run {run.id} has no recorded seed state")
     base = options or RunOptions()
+    source = run.options.get("state_source") if live_state else None
+    if live_state and not source:
+        raise StoreError(
+            f"run {run.id} did not read a database: there is no live state to read",
+            "--live-state is for runs whose state is sqlite:///... or postgresql://...",
+        )
     opts = dataclasses.replace(
         base,
         mode=base.mode or run.mode,  # type: ignore[arg-type]
         model=base.model or run.model,
-        seed=store.get_blob(run.seed_hash),
+        seed=None if source else store.get_blob(run.seed_hash),
+        state_path=str(source["url"]) if source else base.state_path,
         sandbox_path=Path(run.sandbox_path) if run.sandbox_path else None,
     )
     return plan_from_scenario(scenario, settings, opts)
@@ -258,6 +270,8 @@ class ForkEdits:
     message: str | None = None
     model: str | None = None
     policy_file: Path | None = None
+    live_state: bool | None = None
+    """Read the parent's database again (a new snapshot) instead of its recorded reads."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form stored on the fork step."""
@@ -351,6 +365,7 @@ def fork_run(
         parent,
         settings,
         options=RunOptions(model=edits.model, approvals=approvals, policy=policy),
+        live_state=bool(edits.live_state),
     )
     if edits.model and edits.model != parent.model:
         plan.model = make_model(edits.model, plan.scenario.script, plan.scenario.agent.params)

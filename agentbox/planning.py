@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from agentbox.config import Settings
-from agentbox.errors import ModelError, Problem, ScenarioError
+from agentbox.errors import ModelError, Problem, SandboxError, ScenarioError
 from agentbox.models import ModelBackend, make_model
 from agentbox.policy import Policy, merge_budgets
 from agentbox.sandbox.loader import Sandbox, load_sandbox, load_state_source
+from agentbox.sandbox.sources import SourceView, is_source_url, open_source
 from agentbox.sandbox.tools import ToolSpec
 from agentbox.scenario import (
     ApprovalsSpec,
@@ -36,7 +37,9 @@ class RunOptions:
 
     mode: Mode | None = None
     model: str | None = None
-    state_path: Path | None = None
+    state_path: Path | str | None = None
+    """``--state``: a snapshot file or folder, or a database URL (``sqlite:///x.db``,
+    ``postgresql://...``)."""
     data_path: Path | None = None
     approvals: str | None = None
     budgets: Budgets | None = None
@@ -66,6 +69,9 @@ class RunPlan:
     approvals: ApprovalsSpec
     extra_tools: dict[str, ToolSpec] = field(default_factory=dict)
     task: int | None = None
+    source: SourceView | None = None
+    """The database the state is read from (lazily, read-only); ``seed`` is this view.
+    The runner records its read set and closes it when the run ends."""
     """The task index when the scenario came from a sandbox task set (``--task``)."""
     """Tools the agent may call but the model is not offered: the sandbox's HTTP mocks
     (``http METHOD host/path``) for python agents."""
@@ -124,19 +130,38 @@ def plan_from_scenario(
             f"pass --task N, e.g. agentbox run {scenario.path or 'SCENARIO'} --task 0",
         )
     mode: Mode = options.mode or scenario.mode
-    state_path = options.state_path
-    if state_path is None and scenario.state:
+    source: SourceView | None = None
+    if options.seed is None:
+        source = _open_database(scenario, sandbox, options)
+    state_path = None
+    if options.state_path is not None and not is_source_url(options.state_path):
+        state_path = Path(options.state_path)
+    if state_path is None and scenario.state and not is_source_url(scenario.state):
         base = scenario.path.parent if scenario.path else Path.cwd()
         state_path = base / scenario.state
-    if mode == "shadow" and state_path is None and options.seed is None:
+    if source is not None:
+        state_path = None
+    if mode == "shadow" and state_path is None and options.seed is None and source is None:
         raise _problem(
             scenario,
             ("mode",),
             "shadow mode needs a state snapshot",
             "pass --state PATH or set `state:` in the scenario",
         )
+    seed: Any
     if options.seed is not None:
         seed, seed_source = options.seed, "recorded"
+    elif source is not None:
+        seed, seed_source = source, str(source.source.identity()["url"])
+        if sandbox.seed and not set(seed) & set(sandbox.seed):
+            source.source.close()
+            raise _problem(
+                scenario,
+                ("state_source",) if scenario.state_source else ("state",),
+                f"state source {seed_source} has tables {', '.join(sorted(seed)) or 'none'}; "
+                f"sandbox {sandbox.name} works on {', '.join(sorted(sandbox.seed))}",
+                "map tables to the sandbox's collections under state_source.tables",
+            )
     elif state_path is not None:
         seed, seed_source = load_state_source(state_path), str(state_path)
         if sandbox.seed and not set(seed) & set(sandbox.seed):
@@ -185,7 +210,7 @@ def plan_from_scenario(
     elif "approvals" not in scenario.model_fields_set and settings.approvals:
         approvals = approvals.model_copy(update={"handler": settings.approvals})
     budgets = merge_budgets(settings.budgets, scenario.policy.budgets, options.budgets)
-    return RunPlan(
+    plan = RunPlan(
         scenario,
         settings,
         sandbox,
@@ -198,7 +223,59 @@ def plan_from_scenario(
         budgets,
         approvals,
         extra_tools,
+        source=source,
     )
+    return plan
+
+
+def _open_database(scenario: Scenario, sandbox: Sandbox, options: RunOptions) -> SourceView | None:
+    """The database source a run reads (``--state`` > ``state:`` > ``state_source.url`` >
+    sandbox.toml ``[state_source] url``), or None when the state is not a database.
+
+    Raises:
+        ScenarioError: unreachable database, wrong mapping or writable role (with the
+            scenario line when the scenario named it).
+        SandboxError: the same, when only sandbox.toml named it.
+    """
+    here = scenario.path.parent if scenario.path else Path.cwd()
+    spec = scenario.state_source
+    box_spec = sandbox.config.get("state_source") or {}
+    url: str | None = None
+    base = Path.cwd()
+    if options.state_path is not None:
+        if not is_source_url(options.state_path):
+            return None
+        url = str(options.state_path)
+    elif scenario.state:
+        if not is_source_url(scenario.state):
+            return None
+        url, base = scenario.state, here
+    elif spec is not None and spec.url:
+        url, base = spec.url, here
+    elif box_spec.get("url"):
+        url, base = str(box_spec["url"]), sandbox.path
+    if url is None:
+        return None
+    if spec is not None:
+        tables: Any = None
+        if spec.tables is not None:
+            tables = {
+                c: t if isinstance(t, str) else t.model_dump(exclude_defaults=True, by_alias=True)
+                for c, t in spec.tables.items()
+            }
+        extra = {"schema": spec.schema_name, "writable_role": spec.writable_role}
+        where = "state_source.tables"
+    else:
+        tables = box_spec.get("tables")
+        extra = {k: v for k, v in box_spec.items() if k in ("schema", "writable_role")}
+        where = f"{sandbox.path / 'sandbox.toml'}: state_source.tables"
+    try:
+        return open_source(url, base, tables, extra, where)
+    except SandboxError as exc:
+        if spec is None and not scenario.state:
+            raise
+        loc: tuple[str | int, ...] = ("state_source",) if spec is not None else ("state",)
+        raise _problem(scenario, loc, exc.message, exc.hint) from None
 
 
 def load_task_scenario(

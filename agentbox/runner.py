@@ -248,6 +248,7 @@ class Runner:
         self._started = 0.0
         self._row_refreshed = time.perf_counter()
         self._recommendations: list[dict[str, Any]] = []
+        self._reads_saved = 0.0  # when the source's read set was last stored
         # ---- watching the agent thread (see the module docstring)
         timeouts = plan.policy.spec.timeouts
         self._timeouts = timeouts
@@ -267,9 +268,37 @@ class Runner:
         if self.on_step is not None:
             self.on_step(step)
 
+    def _save_reads(self, *, now: bool = True) -> None:
+        """Store what the run read from its database source so far (the seed of replays).
+
+        The read set only grows, so the latest one serves every step: it replaces the
+        run's start checkpoint and seed hash. Saving costs time in proportion to the
+        read set, so with ``now=False`` (steps without a state patch) it is saved at most
+        once a second; a step with a patch, and the end of the run, always save (a patch
+        must find its records in the stored seed).
+        """
+        source = self.plan.source
+        if source is None or not source.dirty:
+            return
+        clock = time.perf_counter()
+        if not now and clock - self._reads_saved < 1.0:
+            return
+        self._reads_saved = clock
+        reads = source.read_set()
+        digest = state_hash(reads)
+        self.store.put_blob(digest, reads)
+        self.store.update_run(self.run_id, seed_hash=digest)
+        self.store.add_checkpoint(self.run_id, -1, digest, "start (read set)")
+
+    def _close_source(self) -> None:
+        if self.plan.source is not None:
+            self._save_reads()
+            self.plan.source.source.close()
+
     def _record(self, step: StepRow) -> StepRow:
         with self._gate:
             self._check_live(stop=False)
+            self._save_reads(now=bool(step.patch))
             self.counters.steps += 1
             self._tick()
             step.counters = self.counters.to_json()
@@ -831,6 +860,7 @@ class Runner:
             data["value_is_json"] = True
         step.duration_s = time.perf_counter() - started
         step.patch = self.state.drain_patch() or None
+        self._save_reads(now=bool(step.patch))
         result = self._finish_tool(
             step, status, content, value if status == "ok" else None, update=intent
         )
@@ -848,8 +878,9 @@ class Runner:
         if self.resuming:
             self.store.update_run(self.run_id, status="running", pid=os.getpid(), ended_at=None)
         else:
-            digest = seed_digest(plan.seed)
-            self.store.put_blob(digest, plan.seed)
+            seed = plan.seed if plan.source is None else plan.source.read_set()
+            digest = seed_digest(seed)
+            self.store.put_blob(digest, seed)
             self.store.create_run(
                 id=self.run_id,
                 scenario=scenario.name,
@@ -871,6 +902,11 @@ class Runner:
                     "approvals": plan.approvals.handler,
                     "task": plan.task,
                     "budgets": plan.budgets.model_dump(exclude_none=True),
+                    **(
+                        {"state_source": plan.source.source.identity()}
+                        if plan.source is not None
+                        else {}
+                    ),
                 },
                 **self._lineage,
             )
@@ -970,6 +1006,7 @@ class Runner:
         if self._stop is not None:  # the agent swallowed (or wrapped) what ended the run
             outcome = self._stop
         if isinstance(outcome, _Parked):
+            self._close_source()
             self.store.update_run(
                 self.run_id, status="awaiting_approval", pid=None, counters=self.counters.to_json()
             )
@@ -1091,6 +1128,7 @@ class Runner:
         )
         expect = self.plan.scenario.expect
         results = check_expectations(expect, outcome, judge=self._judge)
+        self._close_source()
         passed = all(r.passed for r in results) if expect is not None else status == "completed"
         self.store.update_run(
             self.run_id,

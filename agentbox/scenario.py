@@ -324,6 +324,51 @@ class McpServerSpec(_Model):
         return self
 
 
+class TableSpec(_Model):
+    """How one database table becomes a state collection."""
+
+    table: str | None = None
+    """The table name (default: the collection's name)."""
+    key: str | None = None
+    """The column whose value keys the records (default: the table's primary key)."""
+    json_columns: list[str] = Field([], alias="json")
+    """``json``: text columns holding JSON (PostgreSQL json/jsonb and SQLite ``JSON`` columns are
+    parsed without being listed)."""
+
+
+class StateSourceSpec(_Model):
+    """A database the shadow state is read from (read-only, one snapshot per run)."""
+
+    url: str | None = None
+    """``sqlite:///path.db`` (relative to the scenario; ``sqlite:////abs.db``) or
+    ``postgresql://user@host:port/db``; ``--state`` and ``state:`` override it."""
+    tables: dict[str, TableSpec | str] | None = None
+    """``{collection: {table, key}}``; omitted: every table, keyed by its primary key."""
+    schema_name: str = Field("public", alias="schema")
+    """PostgreSQL schema holding the tables."""
+    writable_role: Literal["error", "warn"] = "error"
+    """What to do when the PostgreSQL role could write to a mapped table: refuse the run
+    (``error``) or accept it with a warning (``warn``)."""
+
+
+class PassthroughSpec(_Model):
+    """A real API host whose reads reach the network in shadow and recommend runs."""
+
+    host: str
+    """Host name (``api.example.com``; ``host:port`` for a non-default port)."""
+    methods: list[str] = ["GET", "HEAD"]
+    """HTTP methods that are reads (sent and recorded); every other method is never sent."""
+
+
+class ShadowSpec(_Model):
+    """Shadow-mode settings beyond the state source."""
+
+    passthrough: list[PassthroughSpec] = []
+    """Read-through APIs: matching reads go to the real host and are recorded (replays
+    serve them offline); writes to these hosts are answered by the sandbox's HTTP mock
+    when one exists, else recorded as proposed actions."""
+
+
 class Scenario(_Model):
     """One scenario file: `agentbox run scenario.yaml`."""
 
@@ -339,7 +384,13 @@ class Scenario(_Model):
     ``recommend``: write tools are not executed, each becomes a proposed action."""
     state: str | None = None
     """State snapshot source (folder or JSON/YAML file), relative to this file. Required
-    for shadow mode unless ``--state`` is given; otherwise replaces the sandbox seed."""
+    for shadow mode unless ``--state`` is given; otherwise replaces the sandbox seed.
+    A database URL (``sqlite:///x.db``, ``postgresql://...``) is read lazily and read-only."""
+    state_source: StateSourceSpec | None = None
+    """Which database tables are which collections (and their keys) for a database
+    ``state``; overrides ``[state_source]`` in the sandbox's sandbox.toml."""
+    shadow: ShadowSpec = ShadowSpec()
+    """Shadow-mode settings: read-through APIs (``passthrough``)."""
     agent: AgentSpec = AgentSpec()
     """The agent and its model."""
     input: str

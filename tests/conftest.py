@@ -31,6 +31,28 @@ def _commands_with_store() -> set[str]:
 STORE_COMMANDS = _commands_with_store()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _retail_sqlite() -> None:
+    """Build the SQLite copy of the retail seed that scenarios/shadow-sqlite.yaml reads.
+
+    A generated file (``*.db`` is git-ignored), rebuilt when missing or older than the seed.
+    """
+    import importlib.util
+
+    out = ROOT / "scenarios" / "snapshots" / "retail.db"
+    seed = ROOT / "sandboxes" / "retail" / "seed"
+    newest = max(p.stat().st_mtime for p in seed.glob("*.json"))
+    if out.exists() and out.stat().st_mtime >= newest:
+        return
+    spec = importlib.util.spec_from_file_location(
+        "make_sqlite", ROOT / "sandboxes" / "retail" / "make_sqlite.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.build(out)
+
+
 @pytest.fixture()
 def root() -> Path:
     """The repository root (holds scenarios/, sandboxes/ and .agentbox.toml)."""

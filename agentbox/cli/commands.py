@@ -130,10 +130,10 @@ def run_cmd(
         typer.Option(help="Model: `scripted` or a litellm string such as openai/gpt-4o-mini."),
     ] = None,
     state: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--state",
-            help="State snapshot (folder or JSON/YAML file); required for shadow mode unless the scenario names one.",
+            help="State snapshot (folder or JSON/YAML file) or database URL (sqlite:///x.db, postgresql://...); required for shadow mode unless the scenario names one.",
         ),
     ] = None,
     data: Annotated[
@@ -209,6 +209,8 @@ def run_cmd(
             task=task,
         )
         plan = plan_run(scenario, settings, options)
+        for warning in getattr(plan.source.source, "warnings", []) if plan.source else []:
+            _console(stderr=True).print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
         if isinstance(plan.model, LiteLLMModel):
             plan.model.check_ready()
         check_entry(plan)
@@ -586,8 +588,18 @@ def show_cmd(
     steps = trace.steps(run.id)
     if not run.finished and steps and steps[-1].counters:
         run.counters = steps[-1].counters  # the run row's totals may lag a running run
+    shadow: list[Any] = []
+    if run.mode == "shadow" and steps:  # the shadow diff, per table and row
+        from agentbox.lifecycle import state_diff
+
+        shadow = state_diff(trace, run, -1, steps[-1].idx)
     if as_json:
-        print(to_json(_result_json(run) | {"steps": [s.__dict__ for s in steps]}))
+        extra: dict[str, Any] = {"steps": [s.__dict__ for s in steps]}
+        if run.mode == "shadow":
+            from agentbox.sandbox.sources.shadow_diff import by_table
+
+            extra["shadow_diff"] = by_table(shadow, run.options.get("state_source"))
+        print(to_json(_result_json(run) | extra))
         return
     console = _console()
     console.print(run_header(run))
@@ -598,6 +610,11 @@ def show_cmd(
     console.print(summary_table(run))
     if run.output:
         console.print(f"[bold]output[/]      {escape(run.output)}")
+    if shadow:
+        from agentbox.cli.render import changes_table
+
+        console.print(changes_table(shadow, "shadow diff (source untouched)"))
+        console.print(f"[dim]per row: agentbox shadow-diff {run.id} (--sql for statements)[/]")
     _print_expectations(console, run)
 
 

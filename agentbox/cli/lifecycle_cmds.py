@@ -315,6 +315,13 @@ def fork_cmd(
     ] = None,
     approve: Annotated[bool, typer.Option("--approve", help="Approve held calls.")] = False,
     deny: Annotated[bool, typer.Option("--deny", help="Deny held calls.")] = False,
+    live_state: Annotated[
+        bool,
+        typer.Option(
+            "--live-state",
+            help="Read the parent's database again (a new snapshot) instead of what it recorded.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -330,6 +337,8 @@ def fork_cmd(
       agentbox fork 3fa2 --at 4 --tool-result '{"error": "timeout"}'
 
       agentbox fork 3fa2 --at 2 --model openai/gpt-4o-mini --message "Be brief."
+
+      agentbox fork 3fa2 --at 3 --live-state
     """
     from agentbox.lifecycle import ForkEdits, fork_run
 
@@ -342,7 +351,7 @@ def fork_cmd(
     parent = trace.get_run(run_id)
     handler = "approve" if approve else "deny" if deny else None
     console = _console()
-    edits = ForkEdits(sets, state_file, tool_result, message, model, policy)
+    edits = ForkEdits(sets, state_file, tool_result, message, model, policy, live_state or None)
     last = trace.step_count(parent.id) - 1
     if not 0 <= at <= last:
         fail(f"run {parent.id} has steps 0..{last}; cannot fork at {at}")
@@ -374,6 +383,15 @@ def fork_cmd(
             _console(stderr=True).print("\ninterrupted before the fork recorded a step")
             raise typer.Exit(130) from None
         interrupted(trace, forked[0], store)
+    if live_state:  # say how the live snapshot differs from the one the parent read
+        old, new = (
+            (r.options.get("state_source") or {}).get("snapshot")
+            for r in (parent, trace.get_run(result.run_id))
+        )
+        same = "the same snapshot" if old == new else "a newer snapshot"
+        (_console(stderr=True) if as_json else console).print(
+            f"live state: {same} ({new}; the parent read {old})", soft_wrap=True
+        )
     report_result(console, trace, result, parent.mode, as_json=as_json)
 
 

@@ -53,6 +53,7 @@ from agentbox.http.chat import (
 from agentbox.http.guard import host_allowed, host_patterns
 from agentbox.http.mocks import _INFLIGHT, HttpMock, load_http_mocks, response_for
 from agentbox.http.model_api import ModelApi, is_model_request
+from agentbox.http.passthrough import Passthrough
 from agentbox.http.responses import is_responses
 
 if TYPE_CHECKING:
@@ -173,6 +174,7 @@ class HttpInterceptor:
         self.allow_hosts = host_patterns(allow_hosts)
         self._stop: BaseException | None = None
         self.models = ModelApi(ctx)  # Responses, Anthropic Messages, other model endpoints
+        self.passthrough = Passthrough.for_run(ctx)  # shadow.passthrough (read-through APIs)
         self._set_keys: list[str] = []
         self._previous_guard: Any = None
         self._token: Any = None
@@ -242,6 +244,10 @@ class HttpInterceptor:
 
     def route(self, request: httpx.Request) -> httpx.Response | None:
         """Answer one request: a mock, a pass-through (None), an endpoint, or a block."""
+        if self.passthrough is not None:  # read-through hosts come first (shadow/recommend)
+            answered = self.passthrough.route(self, request)
+            if answered is not None:
+                return answered
         for mock in self.mocks:
             params = mock.match(request)
             if params is not None:

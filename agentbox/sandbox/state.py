@@ -25,6 +25,7 @@ import jsonpatch
 from jsonpointer import escape, unescape
 
 from agentbox.errors import SandboxError, ToolError
+from agentbox.sandbox.sources.base import SourceView, StateSource
 
 Record = Any
 Collections = Mapping[str, Mapping[str, Record]]
@@ -64,11 +65,15 @@ class State:
     """The state one run sees and changes.
 
     Args:
-        base: the seed, ``{collection: {key: record}}``; shared and never modified.
+        base: the seed, ``{collection: {key: record}}``; shared and never modified. A
+            :class:`~agentbox.sandbox.sources.StateSource` (e.g. a database) is read
+            lazily through a recording view: a record is fetched when first asked for.
     """
 
-    def __init__(self, base: Collections) -> None:
-        self._base = base
+    def __init__(self, base: Collections | StateSource) -> None:
+        if not isinstance(base, Mapping):
+            base = SourceView(base)
+        self._base: Collections = base
         self._overlay: dict[str, dict[str, Any]] = {}
         self._new_collections: list[str] = []
         self._ops: list[Op] = []

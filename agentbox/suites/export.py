@@ -20,6 +20,7 @@ of them (else the scenario's are kept).
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import os
 import re
@@ -35,7 +36,7 @@ from agentbox.config import Settings, load_settings
 from agentbox.errors import AgentboxError
 from agentbox.evals import matches_subset
 from agentbox.lifecycle import state_diff
-from agentbox.planning import plan_from_scenario
+from agentbox.planning import RunOptions, plan_from_scenario
 from agentbox.runner import seed_digest
 from agentbox.scenario import Expect, parse_scenario
 from agentbox.store import FINISHED, RunRow, StepRow, TraceStore
@@ -368,7 +369,12 @@ def build_case(
     case_file = suite_dir / f"{name}.yaml"
     seed_source = str(run.options.get("seed_source", ""))
     state_src: Path | None = None
-    if scenario.get("state") and source is not None:
+    reads = None
+    if run.options.get("state_source") and run.seed_hash:  # a database: what the run read
+        reads = store.get_blob(run.seed_hash)
+        scenario.pop("state_source", None)
+        scenario["state"] = read_set_file(name)
+    elif scenario.get("state") and source is not None:
         state_src = source.parent / str(scenario["state"])
     elif seed_source and Path(seed_source).exists() and run.mode == "shadow":
         state_src = Path(seed_source)
@@ -387,7 +393,7 @@ def build_case(
         data["python_path"] = [os.path.relpath(source.parent.resolve(), suite_dir.resolve())]
     data["scenario"] = scenario
     probe = parse_scenario(scenario, case_file, {})
-    plan = plan_from_scenario(probe, settings)
+    plan = plan_from_scenario(probe, settings, RunOptions(seed=reads) if reads else None)
     if run.seed_hash and seed_digest(plan.seed) != run.seed_hash:
         raise AgentboxError(
             f"run {run.id} started from a state the case cannot reproduce (seed {seed_source or '?'}: "
@@ -462,5 +468,15 @@ def export_run(
     assert is_case_text(text)
     parse_case(yaml.safe_load(text), path)  # what we write must load
     suite_dir.mkdir(parents=True, exist_ok=True)
+    if run.options.get("state_source") and run.seed_hash:  # the case's state: the read set
+        reads = (settings or load_settings()).redactor()(store.get_blob(run.seed_hash))
+        (suite_dir / read_set_file(name or base)).write_text(
+            json.dumps(reads, indent=1)  # source order: scans replay in it, encoding="utf-8"
+        )
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def read_set_file(case: str) -> str:
+    """File name of the state a database-backed case starts from (next to the case)."""
+    return f"{case}.state.json"
