@@ -35,6 +35,7 @@ from agentbox.config import Settings, load_settings
 from agentbox.errors import AgentboxError
 from agentbox.evals import matches_subset
 from agentbox.lifecycle import state_diff
+from agentbox.otel.importer import is_imported
 from agentbox.planning import plan_from_scenario
 from agentbox.runner import seed_digest
 from agentbox.scenario import Expect, parse_scenario
@@ -362,6 +363,10 @@ def build_case(
     run = store.get_run(run_id)
     steps = store.steps(run.id)
     _check_exportable(run, steps)
+    if is_imported(run.options):  # a production trace: no sandbox, recorded tool results
+        from agentbox.otel.cases import build_imported_case
+
+        return build_imported_case(run, steps, name, settings or load_settings())
     scenario = {k: v for k, v in run.scenario_json.items() if k != "expect"}
     scenario["mode"] = run.mode
     source = Path(run.scenario_path) if run.scenario_path else None
@@ -462,5 +467,9 @@ def export_run(
     assert is_case_text(text)
     parse_case(yaml.safe_load(text), path)  # what we write must load
     suite_dir.mkdir(parents=True, exist_ok=True)
+    if is_imported(run.options):
+        from agentbox.otel.cases import write_recorded_sandbox
+
+        write_recorded_sandbox(store, run, suite_dir, name or base, settings or load_settings())
     path.write_text(text, encoding="utf-8")
     return path
