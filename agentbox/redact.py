@@ -34,6 +34,7 @@ __all__ = [
     "RedactedWrites",
     "Redactor",
     "is_secret_key",
+    "redacted_paths",
     "restore",
     "secret_env_values",
 ]
@@ -288,6 +289,23 @@ def restore(stored: Any, original: Any, redactor: Redactor) -> Any:
     if isinstance(stored, list) and isinstance(original, list) and len(stored) == len(original):
         return [restore(s, o, redactor) for s, o in zip(stored, original, strict=True)]
     return stored
+
+
+def redacted_paths(value: Any, path: str = "") -> list[str]:
+    """Dotted paths in ``value`` whose string holds :data:`MARKER` (a secret the store lost).
+
+    A held call resumed from the store has its secrets redacted; executing it with the
+    marker as a value would be wrong, so the runner refuses such a call.
+    """
+    if isinstance(value, str):
+        return [path or "(value)"] if MARKER in value else []
+    if isinstance(value, dict):
+        return [
+            p for k, v in value.items() for p in redacted_paths(v, f"{path}.{k}" if path else k)
+        ]
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in redacted_paths(v, f"{path}[{i}]")]
+    return []
 
 
 def _stem_positions(text: str) -> list[int]:

@@ -199,3 +199,36 @@ def test_resume_and_fork_get_the_secrets_back_from_the_scenario_file(project: Pa
         assert plan.scenario.agent.params["api_key"] == MARKER
     finally:
         store.close()
+
+
+HELD = SCENARIO.replace(
+    "expect:\n  status: completed\n",
+    "policy:\n  rules: [{name: creds, tool: login, tier: yellow}]\napprovals: approve\n",
+)
+
+
+def test_a_parked_call_with_a_redacted_secret_is_not_executed_with_the_marker(
+    project: Path,
+) -> None:
+    (project / "held.yaml").write_text(HELD)
+    _code, out, err = agentbox("run", "held.yaml", "--detach", "--json")
+    parked = json.loads(out)
+    assert parked["status"] == "awaiting_approval", out + err
+    approval = parked["pending_approval"]
+    assert agentbox("approve", approval)[0] == 0
+    _code, out, err = agentbox("resume", parked["run_id"], "--json")
+    run = json.loads(out)
+    steps = json.loads(agentbox("show", run["run_id"], "--json")[1])["steps"]
+    (login,) = [s for s in steps if s["kind"] == "tool" and s["name"] == "login"]
+    assert login["status"] == "denied"  # never ran with "[redacted]" as the password
+    assert "password, ssn: secret arguments the trace does not keep" in login["data"]["result"]
+    assert run["changes"] == [c for c in run["changes"] if c["collection"] != "users"]
+
+    # giving the secret again at the decision runs it
+    (project / "held2.yaml").write_text(HELD.replace("name: secrets", "name: secrets2"))
+    parked = json.loads(agentbox("run", "held2.yaml", "--detach", "--json")[1])
+    edit = ["--edit", "password=new-pass-1", "--edit", "ssn=000-00-0000"]
+    assert agentbox("approve", parked["pending_approval"], *edit)[0] == 0
+    run = json.loads(agentbox("resume", parked["run_id"], "--json")[1])
+    assert run["status"] == "completed"
+    assert any(c["collection"] == "users" for c in run["changes"])

@@ -39,7 +39,6 @@ from contextvars import ContextVar
 from fnmatch import fnmatchcase
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -51,6 +50,7 @@ from agentbox.http.chat import (
     is_chat_completions,
     parse_chat_request,
 )
+from agentbox.http.guard import host_allowed, host_patterns
 from agentbox.http.mocks import _INFLIGHT, HttpMock, load_http_mocks, response_for
 from agentbox.http.model_api import ModelApi, is_model_request
 from agentbox.http.responses import is_responses
@@ -170,17 +170,12 @@ class HttpInterceptor:
         self.mocks = load_http_mocks(ctx.sandbox_path) if mocks is None else mocks
         if allow_hosts is None:  # TODO(scenario): AgentSpec.allow_hosts; read defensively
             allow_hosts = list(getattr(ctx.scenario.agent, "allow_hosts", None) or [])
-        self.allow_hosts = [self._host_pattern(h) for h in allow_hosts]
+        self.allow_hosts = host_patterns(allow_hosts)
         self._stop: BaseException | None = None
         self.models = ModelApi(ctx)  # Responses, Anthropic Messages, other model endpoints
         self._set_keys: list[str] = []
         self._previous_guard: Any = None
         self._token: Any = None
-
-    @staticmethod
-    def _host_pattern(entry: str) -> str:
-        entry = entry.strip().lower()
-        return urlsplit(entry).netloc if "://" in entry else entry.rstrip("/")
 
     # ---- lifecycle -----------------------------------------------------------------
     def __enter__(self) -> HttpInterceptor:
@@ -260,9 +255,7 @@ class HttpInterceptor:
 
     def allowed(self, url: httpx.URL) -> bool:
         """Whether ``agent.allow_hosts`` lets requests to this URL's host through."""
-        host = url.host.lower()
-        hostport = f"{host}:{url.port}" if url.port else host
-        return any(fnmatchcase(host, p) or fnmatchcase(hostport, p) for p in self.allow_hosts)
+        return host_allowed(self.allow_hosts, url.host, url.port)
 
     def _call_mock(
         self, mock: HttpMock, request: httpx.Request, params: dict[str, str]
