@@ -34,8 +34,13 @@ def _run(cli: Any, name: str) -> str:
 
 @pytest.fixture()
 def three_runs(cli: Any, store_path: Path) -> list[str]:
-    """A run with a hold, one with a block, one with several tool calls."""
-    return [_run(cli, name) for name in SCENARIOS]
+    """A run with a hold, one with a block, one with several tool calls and blocks."""
+    runs = [_run(cli, name) for name in SCENARIOS]
+    store = TraceStore(store_path)
+    counters = [store.get_run(r).counters for r in runs]
+    assert counters[0]["holds"] == 1 and counters[1]["blocks"] >= 1
+    assert counters[2]["tool_calls"] >= 3
+    return runs
 
 
 # ---- the mapping ---------------------------------------------------------------------
@@ -457,6 +462,43 @@ def _phoenix_spans(base: str, project: str, want: int) -> list[dict[str, Any]]:
     return spans
 
 
+def _check_received(got: list[dict[str, Any]], store: TraceStore, run_ids: list[str]) -> None:
+    """Spans read back from a collector match the store: names, parents, tokens, tools."""
+    expected = {r: run_spans(store.get_run(r), store.steps(r)) for r in run_ids}
+    assert len(got) == sum(len(v) for v in expected.values())
+    by_id = {s["context"]["span_id"]: s for s in got}
+    for run_id, spans in expected.items():
+        run = store.get_run(run_id)
+        root = by_id[spans[0].span_id]
+        assert root["name"] == f"invoke_agent {run.scenario}"
+        assert root["parent_id"] is None and root["span_kind"] == "AGENT"
+        assert root["context"]["trace_id"] == trace_id_of(run_id)
+        children = [
+            s for s in got if s["context"]["trace_id"] == trace_id_of(run_id) and s is not root
+        ]
+        assert children and all(s["parent_id"] == root["context"]["span_id"] for s in children)
+        steps = store.steps(run_id)
+        chats = sorted(
+            (s for s in children if s["span_kind"] == "LLM"), key=lambda s: s["start_time"]
+        )
+        llm_steps = [s for s in steps if s.kind == "llm"]
+        assert [c["attributes"]["llm.token_count.prompt"] for c in chats] == [
+            s.input_tokens for s in llm_steps
+        ]
+        assert [c["attributes"]["gen_ai.usage.output_tokens"] for c in chats] == [
+            s.output_tokens for s in llm_steps
+        ]
+        tools = sorted(
+            (s for s in children if s["span_kind"] == "TOOL"), key=lambda s: s["start_time"]
+        )
+        executed = [s.name for s in steps if s.kind == "tool" and s.status != "blocked"]
+        assert [t["attributes"]["tool.name"] for t in tools] == executed
+        assert [t["name"] for t in tools] == [f"execute_tool {n}" for n in executed]
+        events = [e["name"] for e in root["events"]]
+        assert events.count("agentbox.approval") == run.counters["holds"]
+        assert events.count("agentbox.policy.block") == run.counters["blocks"]
+
+
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_phoenix_receives_the_runs(
     phoenix: Any, cli: Any, three_runs: list[str], store_path: Path, protocol: str
@@ -470,38 +512,119 @@ def test_phoenix_receives_the_runs(
     result = cli("export-traces", *three_runs, "--to", target, "--project", project)
     assert result.exit_code == 0, result.output
     store = TraceStore(store_path)
-    expected = {r: run_spans(store.get_run(r), store.steps(r)) for r in three_runs}
-    total = sum(len(v) for v in expected.values())
-    got = _phoenix_spans(phoenix["base"], project, total)
-    assert len(got) == total
-    by_id = {s["context"]["span_id"]: s for s in got}
-    for run_id, spans in expected.items():
-        run = store.get_run(run_id)
-        root = by_id[spans[0].span_id]
-        assert root["name"] == f"invoke_agent {run.scenario}"
-        assert root["parent_id"] is None and root["span_kind"] == "AGENT"
-        assert root["context"]["trace_id"] == trace_id_of(run_id)
-        children = [
-            s for s in got if s["context"]["trace_id"] == trace_id_of(run_id) and s is not root
-        ]
-        assert all(s["parent_id"] == root["context"]["span_id"] for s in children)
-        steps = store.steps(run_id)
-        chats = sorted(
-            (s for s in children if s["span_kind"] == "LLM"), key=lambda s: s["start_time"]
-        )
-        llm_steps = [s for s in steps if s.kind == "llm"]
-        assert [c["attributes"]["llm.token_count.prompt"] for c in chats] == [
-            s.input_tokens for s in llm_steps
-        ]
-        assert [c["attributes"]["llm.token_count.completion"] for c in chats] == [
-            s.output_tokens for s in llm_steps
-        ]
-        tools = sorted(
-            (s for s in children if s["span_kind"] == "TOOL"), key=lambda s: s["start_time"]
-        )
-        executed = [s.name for s in steps if s.kind == "tool" and s.status != "blocked"]
-        assert [t["attributes"]["tool.name"] for t in tools] == executed
-        assert [t["name"] for t in tools] == [f"execute_tool {n}" for n in executed]
-        events = [e["name"] for e in root["events"]]
-        assert events.count("agentbox.approval") == run.counters["holds"]
-        assert events.count("agentbox.policy.block") == run.counters["blocks"]
+    total = sum(len(run_spans(store.get_run(r), store.steps(r))) for r in three_runs)
+    _check_received(_phoenix_spans(phoenix["base"], project, total), store, three_runs)
+
+
+# ---- an OTLP/HTTP collector substitute (always available: opentelemetry-proto) --------
+class _Collector:
+    """A loopback OTLP/HTTP collector: decodes ExportTraceServiceRequest protobufs into
+    span objects shaped like Phoenix's REST API returns them."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+        self.spans: list[dict[str, Any]] = []
+        self.resources: list[dict[str, Any]] = []
+        collector = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+                collector.add(request)
+                reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200 if self.path == "/v1/traces" else 404)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"otlp+http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _value(v: Any) -> Any:
+        which = v.WhichOneof("value")
+        if which == "array_value":
+            return [_Collector._value(x) for x in v.array_value.values]
+        return getattr(v, which) if which else None
+
+    def _attrs(self, items: Any) -> dict[str, Any]:
+        return {kv.key: self._value(kv.value) for kv in items}
+
+    def add(self, request: Any) -> None:
+        kinds = {1: "INTERNAL", 3: "CLIENT"}
+        for rs in request.resource_spans:
+            self.resources.append(self._attrs(rs.resource.attributes))
+            for ss in rs.scope_spans:
+                for sp in ss.spans:
+                    attrs = self._attrs(sp.attributes)
+                    self.spans.append(
+                        {
+                            "name": sp.name,
+                            "context": {
+                                "trace_id": sp.trace_id.hex(),
+                                "span_id": sp.span_id.hex(),
+                            },
+                            "parent_id": sp.parent_span_id.hex() or None,
+                            "span_kind": attrs.get("openinference.span.kind"),
+                            "otel_kind": kinds.get(sp.kind, str(sp.kind)),
+                            "start_time": sp.start_time_unix_nano,
+                            "end_time": sp.end_time_unix_nano,
+                            "attributes": attrs,
+                            "events": [
+                                {"name": e.name, "attributes": self._attrs(e.attributes)}
+                                for e in sp.events
+                            ],
+                        }
+                    )
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def collector() -> Any:
+    c = _Collector()
+    yield c
+    c.close()
+
+
+def test_collector_receives_the_runs(
+    collector: _Collector, cli: Any, three_runs: list[str], store_path: Path
+) -> None:
+    result = cli("export-traces", *three_runs, "--to", collector.url)
+    assert result.exit_code == 0, result.output
+    _check_received(collector.spans, TraceStore(store_path), three_runs)
+    assert collector.resources[0]["service.name"] == "agentbox"
+    kinds = {s["name"].split()[0]: s["otel_kind"] for s in collector.spans}
+    assert kinds == {"invoke_agent": "INTERNAL", "chat": "CLIENT", "execute_tool": "INTERNAL"}
+
+
+def test_run_exports_live_and_a_dead_collector_does_not_fail_it(
+    collector: _Collector, cli: Any, store_path: Path
+) -> None:
+    result = cli("run", "scenarios/refund-over-limit.yaml", "--json", "--otlp", collector.url)
+    assert result.exit_code == 0, result.output
+    run_id = json.loads(result.stdout)["run_id"]
+    _check_received(collector.spans, TraceStore(store_path), [run_id])
+    assert "warning" not in result.stderr
+    # nothing listening: the run completes as usual, one warning names what was lost
+    dead = f"otlp+http://127.0.0.1:{_free_port()}"
+    result = cli("run", "scenarios/refund-over-limit.yaml", "--json", "--otlp", dead)
+    assert result.exit_code == 0, result.output
+    run_id = json.loads(result.stdout)["run_id"]
+    assert TraceStore(store_path).get_run(run_id).status == "completed"
+    assert result.stderr.count("warning:") == 1 and run_id in result.stderr

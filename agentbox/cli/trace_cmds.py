@@ -9,12 +9,18 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from agentbox.cli import StoreOpt, _console, _open_store, _settings, command, fail
+
+if TYPE_CHECKING:
+    from agentbox.config import Settings
+    from agentbox.otel.exporter import LiveExport
+    from agentbox.store import StepRow, TraceStore
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -46,6 +52,59 @@ def _headers(items: list[str] | None) -> dict[str, str]:
             )
         out[key.strip()] = value.strip()
     return out
+
+
+# ---- live export during `agentbox run` (--otlp / `otlp` in .agentbox.toml) ---------------
+def live_export(settings: Settings, url: str | None, trace: TraceStore) -> LiveExport | None:
+    """The step observer sending spans to ``url`` (or the configured ``otlp``), or None.
+
+    A missing SDK or a bad URL is reported once on stderr and the run goes on without it.
+    """
+    target_text = url or settings.otlp
+    if not target_text:
+        return None
+    from agentbox.errors import AgentboxError
+    from agentbox.otel.exporter import LiveExport, parse_target
+    from agentbox.otel.runs import resource_attributes
+
+    try:
+        return LiveExport(
+            trace, parse_target(target_text), resource_attributes(), settings.redactor()
+        )
+    except AgentboxError as exc:
+        _console(stderr=True).print(
+            f"[yellow]warning:[/] spans not exported: {exc.message}", soft_wrap=True
+        )
+        return None
+
+
+def observers(*fns: Callable[[StepRow], None] | None) -> Callable[[StepRow], None] | None:
+    """One runner observer calling each given one in order (None: none given)."""
+    given = [f for f in fns if f is not None]
+    if not given:
+        return None
+    if len(given) == 1:
+        return given[0]
+
+    def each(step: StepRow) -> None:
+        for fn in given:
+            fn(step)
+
+    return each
+
+
+def finish_live_export(export: LiveExport | None, trace: TraceStore, run_id: str) -> None:
+    """Send the run's root span, flush (bounded) and warn once on stderr if it failed."""
+    if export is None:
+        return
+    problem = export.finish(trace, run_id)
+    if problem:
+        _console(stderr=True).print(
+            f"[yellow]warning:[/] spans of run {run_id} were not all exported to "
+            f"{export.target.given}: {problem} (the run itself is stored; export later with "
+            f"`agentbox export-traces {run_id} --to URL`)",
+            soft_wrap=True,
+        )
 
 
 @command("export-traces")
