@@ -628,3 +628,38 @@ def test_run_exports_live_and_a_dead_collector_does_not_fail_it(
     run_id = json.loads(result.stdout)["run_id"]
     assert TraceStore(store_path).get_run(run_id).status == "completed"
     assert result.stderr.count("warning:") == 1 and run_id in result.stderr
+
+
+def test_foreign_trace_replays_against_a_sandbox(
+    cli: Any, store_path: Path, tmp_path: Path
+) -> None:
+    """A trace with only GenAI/OpenInference attributes (as another tool would store our
+    spans) imports as a production run; `export --against retail` runs its calls on the
+    retail sandbox instead of the recorded results."""
+    from agentbox.otel.otlp_json import traces_data
+
+    original = _run(cli, "refund-clean")
+    store = TraceStore(store_path)
+    spans = run_spans(store.get_run(original), store.steps(original), full=False)
+    assert not {"agentbox.step", "agentbox.run"} & {k for s in spans for k in s.attributes}
+    path = tmp_path / "foreign.json"
+    path.write_text(json.dumps(traces_data(spans, {"service.name": "shop"}), indent=1))
+    result = cli("import", str(path))
+    assert result.exit_code == 0, result.output
+    run_id = result.stdout.split()[1]
+    assert run_id != original and "(5 steps" not in result.stdout
+    imported = TraceStore(store_path).steps(run_id)
+    executed = [(s.name, s.data["args"]) for s in imported if s.kind == "tool"]
+    assert executed == [(s.name, s.data["args"]) for s in store.steps(original) if s.kind == "tool"]
+    suite = tmp_path / "prod"
+    result = cli("export", run_id, "--suite", str(suite), "--name", "live", "--against", "retail")
+    assert result.exit_code == 0, result.output
+    assert not (suite / ".recorded").exists()
+    assert "sandbox: retail" in (suite / "live.yaml").read_text()
+    result = cli("test", str(suite))
+    assert result.exit_code == 0, result.output
+    # a sandbox without the recorded tools is refused, naming them
+    result = cli("export", run_id, "--suite", str(suite), "--against", "tau_retail")
+    assert result.exit_code == 2 and "does not define" in result.stderr
+    result = cli("export", original, "--suite", str(suite), "--against", "retail")
+    assert result.exit_code == 2 and "runs imported from traces" in result.stderr

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agentbox.config import Settings
+from agentbox.errors import AgentboxError
 from agentbox.otel.recorded import RECORDING, TOOLS_PY
 from agentbox.store import RunRow, StepRow, TraceStore
 
@@ -56,11 +57,63 @@ def recording(steps: list[StepRow]) -> dict[str, Any]:
     return {"tools": tools, "calls": calls}
 
 
+def _turn(call: dict[str, Any]) -> dict[str, Any]:
+    """A recorded model call as a scripted-model turn."""
+    turn: dict[str, Any] = {}
+    if call.get("reasoning"):
+        turn["reasoning"] = call["reasoning"]
+    if call.get("text"):
+        turn["say"] = call["text"]
+    if call.get("tool_calls"):
+        turn["tool_calls"] = [{c["name"]: c["arguments"]} for c in call["tool_calls"]]
+    return turn
+
+
+def check_against(sandbox: str, steps: list[StepRow], settings: Settings) -> None:
+    """Check that sandbox ``sandbox`` has every tool the recording calls.
+
+    Raises:
+        AgentboxError: missing tools (named), or the sandbox cannot be loaded.
+    """
+    from agentbox.sandbox.loader import load_sandbox
+
+    folder = settings.sandboxes_path / sandbox
+    if not (folder / "tools.py").is_file() and (Path(sandbox) / "tools.py").is_file():
+        folder = Path(sandbox)
+    if not (folder / "tools.py").is_file():
+        raise AgentboxError(
+            f"--against {sandbox}: no sandbox {folder}", "name a folder of the sandboxes folder"
+        )
+    tools = load_sandbox(folder).tools
+    wanted = [t["name"] for t in recording(steps)["tools"]]
+    missing = [n for n in wanted if n not in tools]
+    if missing:
+        raise AgentboxError(
+            f"--against {sandbox}: the recording calls {', '.join(missing)}, which sandbox "
+            f"{sandbox} does not define (it has {', '.join(tools)})",
+            "export without --against to serve the recorded results",
+        )
+
+
 def build_imported_case(
-    run: RunRow, steps: list[StepRow], name: str, settings: Settings
+    run: RunRow,
+    steps: list[StepRow],
+    name: str,
+    settings: Settings,
+    against: str | None = None,
 ) -> dict[str, Any]:
-    """The case data of an imported run (see the module docstring); writes nothing."""
+    """The case data of an imported run (see the module docstring); writes nothing.
+
+    ``against``: a sandbox whose tools run the recorded calls for real (on its seed)
+    instead of serving the recorded results.
+
+    Raises:
+        AgentboxError: ``against`` lacks a recorded tool.
+    """
     from agentbox.suites.export import derive_expect, recorded_calls
+
+    if against:
+        check_against(against, steps, settings)
 
     calls = recorded_calls(steps)
     llm = [s for s in steps if s.kind == "llm"]
@@ -82,11 +135,13 @@ def build_imported_case(
     scenario = {
         "name": run.scenario,
         "description": f"imported from trace {origin.get('trace_id', '?')}",
-        "sandbox": f"{RECORDED_DIR}/{name}",
+        "sandbox": against or f"{RECORDED_DIR}/{name}",
         "mode": "execute",
         "agent": agent,
         "input": run.input or "",
     }
+    if agent.get("model", "scripted") == "scripted":  # the scripted model plays the turns
+        scenario["script"] = [_turn(c) for c in calls]
     expect = derive_expect(run, steps, [])
     data: dict[str, Any] = {
         "case": name,

@@ -467,9 +467,9 @@ class _Foreign:
                 _ns_s(s.start_ns),
                 _ns_s(s.end_ns - s.start_ns),
                 data={
-                    "span_id": s.span_id,
                     "span_kind": span_kind(s),
                     "status": s.status,
+                    "span_id": s.span_id,
                     "attributes": attrs,
                 },
             )

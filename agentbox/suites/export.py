@@ -349,8 +349,11 @@ def build_case(
     *,
     settings: Settings | None = None,
     judges: list[JudgeSpec] | None = None,
+    against: str | None = None,
 ) -> dict[str, Any]:
     """The case data for a stored run (see the module docstring); writes nothing.
+
+    ``against`` (imported runs only): the sandbox the case's tool calls run against.
 
     Secrets are redacted (:mod:`agentbox.redact`), also those of runs stored before
     agentbox redacted the store.
@@ -366,7 +369,13 @@ def build_case(
     if is_imported(run.options):  # a production trace: no sandbox, recorded tool results
         from agentbox.otel.cases import build_imported_case
 
-        return build_imported_case(run, steps, name, settings or load_settings())
+        return build_imported_case(run, steps, name, settings, against)
+    if against:
+        raise AgentboxError(
+            f"--against is for runs imported from traces; run {run.id} has its sandbox "
+            f"({run.sandbox})",
+            "export it without --against",
+        )
     scenario = {k: v for k, v in run.scenario_json.items() if k != "expect"}
     scenario["mode"] = run.mode
     source = Path(run.scenario_path) if run.scenario_path else None
@@ -444,6 +453,7 @@ def export_run(
     *,
     settings: Settings | None = None,
     judges: list[JudgeSpec] | None = None,
+    against: str | None = None,
 ) -> Path:
     """Write a stored run as ``suite_dir/NAME.yaml`` and return the path.
 
@@ -462,12 +472,14 @@ def export_run(
     if name is None and path.exists():
         base = f"{base}-{run.id[:6]}"
         path = suite_dir / f"{base}.yaml"
-    data = build_case(store, run.id, suite_dir, name or base, settings=settings, judges=judges)
+    data = build_case(
+        store, run.id, suite_dir, name or base, settings=settings, judges=judges, against=against
+    )
     text = _HEADER.format(folder=_display(suite_dir), run=run.id) + dump_case(data)
     assert is_case_text(text)
     parse_case(yaml.safe_load(text), path)  # what we write must load
     suite_dir.mkdir(parents=True, exist_ok=True)
-    if is_imported(run.options):
+    if is_imported(run.options) and not against:
         from agentbox.otel.cases import write_recorded_sandbox
 
         write_recorded_sandbox(store, run, suite_dir, name or base, settings or load_settings())
