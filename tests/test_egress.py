@@ -273,14 +273,15 @@ def test_nothing_reaches_an_unlisted_host_and_the_trace_names_each_attempt(
     assert http == {"httpx", "httpx2"}  # answered 403 by the HTTP interception
     egress = [s.data for s in blocked if s.name == "egress"]
     assert all(d["host"] == "127.0.0.1" and d["port"] == _port(steps) for d in egress)
+    agent_thread = f"agentbox-agent-{result.run_id}"  # the runner runs agents on their own thread
     named = {(d["library"], d["thread"]) for d in egress}
     expected = {
-        ("requests", "MainThread"),
-        ("urllib", "MainThread"),
-        ("httpcore", "MainThread"),
-        ("socket", "MainThread"),
-        ("aiohttp", "MainThread"),
-        ("asyncio", "MainThread"),
+        ("requests", agent_thread),
+        ("urllib", agent_thread),
+        ("httpcore", agent_thread),
+        ("socket", agent_thread),
+        ("aiohttp", agent_thread),
+        ("asyncio", agent_thread),
         ("urllib", "canary-thread"),
         ("urllib", "canary-late"),
     }
