@@ -214,7 +214,10 @@ def test_openinference_trace_becomes_a_case_that_replays_offline(
     result = cli("export", run_id, "--suite", str(suite), "--name", "refund-a1001")
     assert result.exit_code == 0, result.output
     case = suite / "refund-a1001.yaml"
-    assert (suite / ".recorded" / "refund-a1001" / "tools.py").is_file()
+    recorded = json.loads((suite / ".recorded" / "refund-a1001" / "recorded.json").read_text())
+    assert recorded["tools"][1]["name"] == "issue_refund"  # with the trace's schema
+    assert recorded["tools"][1]["parameters"]["required"] == ["order_id", "amount_usd"]
+    assert [c["tool"] for c in recorded["calls"]] == ["lookup_order", "issue_refund"]
     result = cli("test", str(suite))
     assert result.exit_code == 0, result.output
     assert "PASS refund-a1001" in result.stdout
@@ -663,3 +666,21 @@ def test_foreign_trace_replays_against_a_sandbox(
     assert result.exit_code == 2 and "does not define" in result.stderr
     result = cli("export", original, "--suite", str(suite), "--against", "retail")
     assert result.exit_code == 2 and "runs imported from traces" in result.stderr
+
+
+def test_export_since_picks_runs_by_time(cli: Any, three_runs: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "recent.jsonl"
+    result = cli("export-traces", "--since", "1h", "--to", str(out))
+    assert result.exit_code == 0, result.output
+    assert "wrote 3 run(s)" in result.stdout
+    roots = [json.loads(line) for line in out.read_text().splitlines()]
+    names = [r["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["name"] for r in roots]
+    assert [n for n in names if n.startswith("invoke_agent")] == [
+        f"invoke_agent {s}" for s in SCENARIOS
+    ]
+    result = cli("export-traces", "--since", "2099-01-01", "--to", str(out))
+    assert result.exit_code == 2 and "no run started" in result.stderr
+    result = cli("export-traces", "--since", "last week", "--to", str(out))
+    assert result.exit_code == 2 and "--since 'last week'" in result.stderr
+    result = cli("export-traces", three_runs[0])
+    assert result.exit_code == 2 and "--to is required" in result.stderr

@@ -32,12 +32,15 @@ def sandbox_dir(suite_dir: Path, name: str) -> Path:
 
 
 def recording(steps: list[StepRow]) -> dict[str, Any]:
-    """``recorded.json`` data: the tools seen (from tool steps and model tool calls) and
-    every tool step's arguments and result, in order."""
+    """``recorded.json`` data: the tools seen (from tool steps and model tool calls, with
+    the JSON schemas the trace recorded, if any) and every tool step's arguments and
+    result, in order."""
     names: list[str] = []
     calls = []
+    schemas: dict[str, Any] = {}
     for s in steps:
         if s.kind == "llm":
+            schemas.update(s.data.get("tool_schemas") or {})
             for c in s.data.get("response", {}).get("tool_calls") or []:
                 if c.get("name") and c["name"] not in names:
                     names.append(str(c["name"]))
@@ -53,7 +56,14 @@ def recording(steps: list[StepRow]) -> dict[str, Any]:
                     "status": "error" if s.status != "ok" else "ok",
                 }
             )
-    tools = [{"name": n, "description": f"{n} (recorded in production)"} for n in names]
+    tools = [
+        {
+            "name": n,
+            "description": schemas.get(n, {}).get("description") or f"{n} (recorded in production)",
+            **({"parameters": schemas[n]["parameters"]} if n in schemas else {}),
+        }
+        for n in names
+    ]
     return {"tools": tools, "calls": calls}
 
 

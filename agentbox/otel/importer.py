@@ -340,17 +340,20 @@ class _Foreign:
             arguments = _loads(fn.get("arguments"), fn.get("arguments"))
             calls.append({"id": c.get("id"), "name": fn.get("name"), "arguments": arguments})
         self._open_calls += calls
-        tools = [str(t.get("tool.name")) for t in _indexed(a, "llm.tools") if t.get("tool.name")]
-        if not tools:  # OpenInference also carries the whole schema
-            for t in _indexed(a, "llm.tools"):
-                schema = _loads(t.get("tool.json_schema"), {})
-                name = (
-                    (schema.get("function") or schema).get("name")
-                    if isinstance(schema, dict)
-                    else None
-                )
-                if name:
-                    tools.append(str(name))
+        tools: list[str] = []
+        schemas: dict[str, Any] = {}  # OpenInference may carry each tool's whole schema
+        for t in _indexed(a, "llm.tools"):
+            schema = _loads(t.get("tool.json_schema"), {})
+            fn = (schema.get("function") or schema) if isinstance(schema, dict) else {}
+            name = t.get("tool.name") or fn.get("name")
+            if not name:
+                continue
+            tools.append(str(name))
+            if isinstance(fn.get("parameters"), dict):
+                schemas[str(name)] = {
+                    "description": str(fn.get("description") or t.get("tool.description") or ""),
+                    "parameters": fn["parameters"],
+                }
         shared = _shared(self._previous, messages)
         self._previous = messages
         response = {
@@ -392,6 +395,7 @@ class _Foreign:
                         "tools": tools,
                     },
                     "span_id": s.span_id,
+                    **({"tool_schemas": schemas} if schemas else {}),
                 },
                 message=message,
                 input_tokens=tin,
