@@ -8,6 +8,7 @@ be silently ignored.
 
 from __future__ import annotations
 
+import ast
 import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -415,9 +416,39 @@ def parse_scenario(data: Any, path: Path, lines: dict[Loc, int]) -> Scenario:
             problems.append(Problem(display, line_of(lines, loc), _dotted(loc), message))
         problems.sort(key=lambda p: p.line or 0)
         raise ScenarioError(problems) from None
+    _check_expressions(scenario, display, lines)
     scenario._path = path
     scenario._lines = lines
     return scenario
+
+
+MAX_EXPRESSION = 2000
+"""Longest policy ``when:`` expression accepted, in characters."""
+
+
+def _check_expressions(scenario: Scenario, display: str, lines: dict[Loc, int]) -> None:
+    """Refuse ``when:`` expressions Python cannot even parse safely (too long, nested so
+    deep the parser recurses out, or exhausting memory) at load, with their line; the
+    policy reports ordinary syntax errors and unknown names when the run is planned."""
+    problems = []
+    for i, rule in enumerate(scenario.policy.rules):
+        if rule.when is None:
+            continue
+        loc: Loc = ("policy", "rules", i, "when")
+        message = None
+        if len(rule.when) > MAX_EXPRESSION:
+            message = f"expression longer than {MAX_EXPRESSION} characters"
+        else:
+            try:
+                ast.parse(rule.when.strip(), mode="eval")
+            except (RecursionError, MemoryError):
+                message = "expression is nested too deeply to parse"
+            except (SyntaxError, ValueError):
+                pass  # the policy reports it, with what it expected
+        if message:
+            problems.append(Problem(display, line_of(lines, loc), _dotted(loc), message))
+    if problems:
+        raise ScenarioError(problems, "simplify the expression")
 
 
 def load_scenario(path: Path) -> Scenario:
