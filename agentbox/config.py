@@ -54,6 +54,9 @@ class Settings(BaseModel):
     """Default budgets; a scenario's budgets override them field by field."""
     redact: RedactSettings = RedactSettings()
     """Extra secrets to keep out of the trace store and exported cases."""
+    otlp: str | None = None
+    """Collector every ``agentbox run`` also sends its spans to while it runs
+    (``otlp+http://HOST:PORT`` or ``otlp+grpc://HOST:PORT``); ``--otlp`` overrides it."""
 
     root: Path = Path(".")
     """The project folder (where the config file is, else the working folder)."""

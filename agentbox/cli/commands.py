@@ -21,6 +21,7 @@ from agentbox.cli import (
     user_output_to_stderr,
     watch_and_rerun,
 )
+from agentbox.cli.trace_cmds import finish_live_export, live_export, observers
 from agentbox.errors import AgentboxError
 
 if TYPE_CHECKING:
@@ -165,6 +166,13 @@ def run_cmd(
         bool,
         typer.Option("--watch", help="Run again whenever the scenario or a sandbox file changes."),
     ] = False,
+    otlp: Annotated[
+        str | None,
+        typer.Option(
+            "--otlp",
+            help="Also send the run's spans to this collector while it runs (otlp+http://HOST:PORT; default: `otlp` in .agentbox.toml). Never slows or fails the run.",
+        ),
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
     """Run a scenario: the agent against the sandbox, gated by the policy, traced to the store.
@@ -220,8 +228,12 @@ def run_cmd(
             plan.approvals, trace, console, detach=detach, interactive=not as_json
         )
         live = not as_json and not quiet
+        spans = live_export(settings, otlp, trace)  # None unless --otlp / `otlp` is set
         runner = Runner(
-            plan, trace, approver=approver, on_step=_live_printer(console) if live else None
+            plan,
+            trace,
+            approver=approver,
+            on_step=observers(_live_printer(console) if live else None, spans),
         )
         if live:
             console.print(
@@ -236,6 +248,7 @@ def run_cmd(
             from agentbox.cli.control_cmds import interrupted
 
             interrupted(trace, runner.run_id, store)
+        finish_live_export(spans, trace, runner.run_id)
         report_result(console, trace, result, plan.mode, as_json=as_json, quiet=quiet)
 
     if not watch:

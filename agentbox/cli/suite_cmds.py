@@ -173,6 +173,13 @@ def export_cmd(
         str | None,
         typer.Option("--judge-model", help="litellm model for --judge (default: the run's model)."),
     ] = None,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            help="Imported runs: run the recorded tool calls against this sandbox (its tools must have the recorded names) instead of serving the recorded results.",
+        ),
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
     """Turn a finished run into a regression case: one self-contained YAML file.
@@ -188,6 +195,8 @@ def export_cmd(
       agentbox export 3fa2 --suite suites/retail --name big-refund-held
 
       agentbox export 3fa2 --suite suites/retail --judge "The reply names the refund amount."
+
+      agentbox export b273 --suite suites/prod --against retail
     """
     from agentbox.suites.case import JudgeSpec, load_case
     from agentbox.suites.export import expectation_count, export_run
@@ -216,7 +225,10 @@ def export_cmd(
     target = suite / f"{name}.yaml" if name else None
     existed = target is not None and target.exists()
     try:
-        path = export_run(trace, run_id, suite, name, settings=settings, judges=judges or None)
+        extra = {"against": against} if against else {}  # imported runs only (docs/traces.md)
+        path = export_run(
+            trace, run_id, suite, name, settings=settings, judges=judges or None, **extra
+        )
     except OSError as exc:
         fail(f"cannot write the case into {suite}: {exc.strerror or exc}", "choose another folder")
     case = load_case(path)

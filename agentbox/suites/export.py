@@ -36,6 +36,7 @@ from agentbox.config import Settings, load_settings
 from agentbox.errors import AgentboxError
 from agentbox.evals import matches_subset
 from agentbox.lifecycle import state_diff
+from agentbox.otel.importer import is_imported
 from agentbox.planning import RunOptions, plan_from_scenario
 from agentbox.runner import seed_digest
 from agentbox.scenario import Expect, parse_scenario
@@ -349,8 +350,11 @@ def build_case(
     *,
     settings: Settings | None = None,
     judges: list[JudgeSpec] | None = None,
+    against: str | None = None,
 ) -> dict[str, Any]:
     """The case data for a stored run (see the module docstring); writes nothing.
+
+    ``against`` (imported runs only): the sandbox the case's tool calls run against.
 
     Secrets are redacted (:mod:`agentbox.redact`), also those of runs stored before
     agentbox redacted the store.
@@ -363,6 +367,16 @@ def build_case(
     run = store.get_run(run_id)
     steps = store.steps(run.id)
     _check_exportable(run, steps)
+    if is_imported(run.options):  # a production trace: no sandbox, recorded tool results
+        from agentbox.otel.cases import build_imported_case
+
+        return build_imported_case(run, steps, name, settings, against)
+    if against:
+        raise AgentboxError(
+            f"--against is for runs imported from traces; run {run.id} has its sandbox "
+            f"({run.sandbox})",
+            "export it without --against",
+        )
     scenario = {k: v for k, v in run.scenario_json.items() if k != "expect"}
     scenario["mode"] = run.mode
     source = Path(run.scenario_path) if run.scenario_path else None
@@ -445,6 +459,7 @@ def export_run(
     *,
     settings: Settings | None = None,
     judges: list[JudgeSpec] | None = None,
+    against: str | None = None,
 ) -> Path:
     """Write a stored run as ``suite_dir/NAME.yaml`` and return the path.
 
@@ -463,7 +478,9 @@ def export_run(
     if name is None and path.exists():
         base = f"{base}-{run.id[:6]}"
         path = suite_dir / f"{base}.yaml"
-    data = build_case(store, run.id, suite_dir, name or base, settings=settings, judges=judges)
+    data = build_case(
+        store, run.id, suite_dir, name or base, settings=settings, judges=judges, against=against
+    )
     text = _HEADER.format(folder=_display(suite_dir), run=run.id) + dump_case(data)
     assert is_case_text(text)
     parse_case(yaml.safe_load(text), path)  # what we write must load
@@ -471,8 +488,13 @@ def export_run(
     if run.options.get("state_source") and run.seed_hash:  # the case's state: the read set
         reads = (settings or load_settings()).redactor()(store.get_blob(run.seed_hash))
         (suite_dir / read_set_file(name or base)).write_text(
-            json.dumps(reads, indent=1)  # source order: scans replay in it, encoding="utf-8"
+            json.dumps(reads, indent=1),  # source order: scans replay in it
+            encoding="utf-8",
         )
+    if is_imported(run.options) and not against:
+        from agentbox.otel.cases import write_recorded_sandbox
+
+        write_recorded_sandbox(store, run, suite_dir, name or base, settings or load_settings())
     path.write_text(text, encoding="utf-8")
     return path
 
