@@ -13,7 +13,9 @@ this order:
    Agents SDK's ``POST /v1/traces/ingest``, ...) get a no-op 200 (no step, no network),
    and ``POST {any base url}/chat/completions`` is answered by the run's model backend
    through :meth:`AgentContext.complete` (an ``llm`` step: traced, budgeted,
-   cassette-replayable);
+   cassette-replayable), and so are ``.../responses`` and ``.../v1/messages``
+   (:mod:`agentbox.http.model_api`), which also answers other endpoints of a model host
+   with a 404 naming them;
 5. anything else is blocked: the agent gets a 403 JSON error and a ``blocked`` step named
    ``http`` records method, URL, host and reason.
 
@@ -49,11 +51,13 @@ from agentbox.http.chat import (
     parse_chat_request,
 )
 from agentbox.http.mocks import _INFLIGHT, HttpMock, load_http_mocks, response_for
+from agentbox.http.model_api import ModelApi
 
 if TYPE_CHECKING:
     from agentbox.agents.context import AgentContext
 
 __all__ = [
+    "DUMMY_ANTHROPIC_KEY",
     "DUMMY_OPENAI_KEY",
     "ENDPOINTS",
     "HttpInterceptor",
@@ -65,6 +69,10 @@ __all__ = [
 DUMMY_OPENAI_KEY = "sk-agentbox-intercepted"
 """Set as ``OPENAI_API_KEY`` while an agent runs when none is set (SDKs refuse to start
 without one; no request leaves the machine with it)."""
+DUMMY_ANTHROPIC_KEY = "sk-ant-agentbox-intercepted"
+"""Set as ``ANTHROPIC_API_KEY`` likewise (unless ``ANTHROPIC_AUTH_TOKEN`` is set)."""
+_PLACEHOLDERS = {"OPENAI_API_KEY": DUMMY_OPENAI_KEY, "ANTHROPIC_API_KEY": DUMMY_ANTHROPIC_KEY}
+_ALSO_CREDENTIALS = {"ANTHROPIC_API_KEY": "ANTHROPIC_AUTH_TOKEN"}
 
 _CURRENT: ContextVar[HttpInterceptor | None] = ContextVar("agentbox_http_current", default=None)
 _BYPASS: ContextVar[bool] = ContextVar("agentbox_http_bypass", default=False)
@@ -93,21 +101,37 @@ def telemetry_ack(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json={}, headers={"x-agentbox-status": "telemetry_dropped"})
 
 
+def _set_placeholder_keys() -> list[str]:
+    """Set each SDK key variable that is unset to its placeholder; the names set."""
+    names = [
+        name
+        for name in _PLACEHOLDERS
+        if not os.environ.get(name) and not os.environ.get(_ALSO_CREDENTIALS.get(name, ""))
+    ]
+    for name in names:
+        os.environ[name] = _PLACEHOLDERS[name]
+    return names
+
+
+def _unset_placeholder_keys(names: list[str]) -> list[str]:
+    """Remove those of ``names`` that still hold their placeholder; the names removed."""
+    gone = [name for name in names if os.environ.get(name) == _PLACEHOLDERS[name]]
+    for name in gone:
+        del os.environ[name]
+    return gone
+
+
 @contextmanager
 def placeholder_api_key() -> Iterator[None]:
-    """Set ``OPENAI_API_KEY`` to :data:`DUMMY_OPENAI_KEY` for the block if it is unset.
+    """Set ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` to placeholders for the block if unset.
 
     Used while an agent module is imported, so a module-level ``client = OpenAI()`` works.
     """
-    if os.environ.get("OPENAI_API_KEY"):
-        yield
-        return
-    os.environ["OPENAI_API_KEY"] = DUMMY_OPENAI_KEY
+    names = _set_placeholder_keys()
     try:
         yield
     finally:
-        if os.environ.get("OPENAI_API_KEY") == DUMMY_OPENAI_KEY:
-            del os.environ["OPENAI_API_KEY"]
+        _unset_placeholder_keys(names)
 
 
 class _Carried(BaseException):
@@ -145,8 +169,9 @@ class HttpInterceptor:
         if allow_hosts is None:  # TODO(scenario): AgentSpec.allow_hosts; read defensively
             allow_hosts = list(getattr(ctx.scenario.agent, "allow_hosts", None) or [])
         self.allow_hosts = [self._host_pattern(h) for h in allow_hosts]
+        self.models = ModelApi(ctx)  # Responses, Anthropic Messages, other model endpoints
         self._stop: BaseException | None = None
-        self._set_key = False
+        self._set_keys: list[str] = []
         self._previous_guard: Any = None
         self._token: Any = None
 
@@ -158,9 +183,7 @@ class HttpInterceptor:
     # ---- lifecycle -----------------------------------------------------------------
     def __enter__(self) -> HttpInterceptor:
         self.ctx.add_tools({m.name: m.spec for m in self.mocks})
-        if not os.environ.get("OPENAI_API_KEY"):
-            os.environ["OPENAI_API_KEY"] = DUMMY_OPENAI_KEY
-            self._set_key = True
+        self._set_keys = _set_placeholder_keys()
         self._previous_guard = self.ctx.backend_guard
         self.ctx.backend_guard = self.backend_traffic
         self._token = _CURRENT.set(self)
@@ -180,8 +203,7 @@ class HttpInterceptor:
                 _ACTIVE.remove(self)
         _CURRENT.reset(self._token)
         self.ctx.backend_guard = self._previous_guard
-        if self._set_key and os.environ.get("OPENAI_API_KEY") == DUMMY_OPENAI_KEY:
-            del os.environ["OPENAI_API_KEY"]
+        _unset_placeholder_keys(self._set_keys)
         stop = self._stop
         if stop is None:
             return  # the agent's own exception, if any, propagates unchanged
@@ -194,14 +216,12 @@ class HttpInterceptor:
     def backend_traffic(self) -> Iterator[None]:
         """Let agentbox's own model calls through (entered by AgentContext.complete)."""
         token = _BYPASS.set(True)
-        hide = self._set_key and os.environ.get("OPENAI_API_KEY") == DUMMY_OPENAI_KEY
-        if hide:  # a real backend must not be sent the placeholder key
-            del os.environ["OPENAI_API_KEY"]
+        hidden = _unset_placeholder_keys(self._set_keys)  # never sent to a real backend
         try:
             yield
         finally:
-            if hide:
-                os.environ["OPENAI_API_KEY"] = DUMMY_OPENAI_KEY
+            for name in hidden:
+                os.environ[name] = _PLACEHOLDERS[name]
             _BYPASS.reset(token)
 
     # ---- routing -------------------------------------------------------------------
@@ -234,6 +254,9 @@ class HttpInterceptor:
         for matches, answer in ENDPOINTS:
             if matches(request):
                 return answer(self, request)
+        answered = self.models.answer(request)  # other wire formats and model endpoints
+        if answered is not None:
+            return answered
         return self._block(request)
 
     def allowed(self, url: httpx.URL) -> bool:
@@ -289,8 +312,6 @@ class HttpInterceptor:
                 f"egress to {host} is not allowed ({self.ctx.mode} mode): it is not mocked "
                 "by the sandbox and not listed in agent.allow_hosts"
             )
-            if host.endswith("openai.com") or url.path.endswith("/responses"):
-                reason += "; only POST .../chat/completions is answered by the run's model"
         shown = str(url.copy_with(query=None, fragment=None))
         data = {
             "method": request.method,

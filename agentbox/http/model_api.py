@@ -1,0 +1,192 @@
+"""Answer a python agent's model-API requests in the wire format it speaks.
+
+:class:`HttpInterceptor` answers OpenAI Chat Completions itself (:mod:`agentbox.http.chat`)
+and asks :class:`ModelApi` about every other request that no sandbox mock and no
+``agent.allow_hosts`` entry took:
+
+- ``POST .../responses`` (OpenAI Responses, :mod:`agentbox.http.responses`) and
+  ``POST .../v1/messages`` (Anthropic Messages, :mod:`agentbox.http.anthropic`) are
+  translated to chat messages, answered by the run's model through
+  :meth:`AgentContext.complete` (an ``llm`` step: traced, budgeted, replayable from the
+  cassette) and translated back, as JSON or as a server-sent event stream;
+- any other request to a *model host* gets a 404 in that API's error shape naming the
+  endpoint and the three that are answered, and a ``blocked`` step; it never reaches the
+  network. A model host is ``api.openai.com``, ``api.anthropic.com``, the host of
+  ``OPENAI_BASE_URL`` / ``ANTHROPIC_BASE_URL`` as the SDKs read them, or any host when
+  the path is a known OpenAI or Anthropic endpoint (``/v1/embeddings``,
+  ``/v1/completions``, ``/v1/audio/...``, ``/v1/messages/count_tokens``, ...);
+- anything else is not a model request (``None``): the interceptor blocks it as egress.
+
+A request in a supported format that agentbox cannot translate (a hosted tool, an unknown
+``previous_response_id``, malformed JSON) gets a 400 (404 for the unknown id) naming the
+field; no model call is made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from agentbox.http.anthropic import (
+    anthropic_events,
+    anthropic_message,
+    is_anthropic_messages,
+    parse_anthropic_request,
+)
+from agentbox.http.responses import (
+    is_responses,
+    parse_responses_request,
+    response_events,
+    response_object,
+)
+from agentbox.http.wire import WireError
+from agentbox.models import Message
+
+if TYPE_CHECKING:
+    from agentbox.agents.context import AgentContext
+
+__all__ = ["MODEL_HOSTS", "SUPPORTED", "ModelApi", "is_model_request"]
+
+MODEL_HOSTS = ("api.openai.com", "api.anthropic.com")
+"""Hosts whose every request is a model-API request."""
+
+SUPPORTED = (
+    "POST .../chat/completions (OpenAI Chat Completions), POST .../responses "
+    "(OpenAI Responses) and POST .../v1/messages (Anthropic Messages)"
+)
+"""The endpoints answered by the run's model, as named in error messages."""
+
+_MODEL_PATH = re.compile(
+    r"/v1/(embeddings|completions|chat/completions|responses|messages|complete|audio|images"
+    r"|moderations|models|files|uploads|batches|fine_tuning|assistants|threads|vector_stores"
+    r"|realtime|conversations|containers|evals|videos)(/|$)"
+)
+_BASE_URL_ENV = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
+
+
+def _hostport(url: httpx.URL | str) -> str:
+    if isinstance(url, str):
+        parts = urlsplit(url)
+        return f"{(parts.hostname or '').lower()}:{parts.port or ''}"
+    return f"{url.host.lower()}:{url.port or ''}"
+
+
+def is_model_request(request: httpx.Request) -> bool:
+    """Whether ``request`` goes to a model host (see the module docstring)."""
+    if request.url.host.lower() in MODEL_HOSTS or _MODEL_PATH.search(request.url.path):
+        return True
+    here = _hostport(request.url)
+    return any(
+        _hostport(base) == here for base in (os.environ.get(n) for n in _BASE_URL_ENV) if base
+    )
+
+
+def _is_anthropic(request: httpx.Request) -> bool:
+    base = os.environ.get("ANTHROPIC_BASE_URL")
+    return (
+        request.url.host.lower() == "api.anthropic.com"
+        or "anthropic-version" in request.headers
+        or (bool(base) and _hostport(str(base)) == _hostport(request.url))
+    )
+
+
+def _error(request: httpx.Request, status: int, message: str) -> httpx.Response:
+    """A JSON error in the shape the API's SDK reads (Anthropic's or OpenAI's)."""
+    kind = "not_found_error" if status == 404 else "invalid_request_error"
+    headers = {"x-agentbox-status": "unsupported_request"}
+    if _is_anthropic(request):
+        body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
+    else:
+        body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    return httpx.Response(status, json=body, headers=headers)
+
+
+def _body(request: httpx.Request) -> Any:
+    try:
+        return json.loads(request.content or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise WireError(f"the body is not JSON ({exc})") from None
+
+
+class ModelApi:
+    """One run's answers to model-API requests (see the module docstring).
+
+    Args:
+        ctx: the run's agent context.
+
+    Attributes:
+        conversations: the conversation behind each OpenAI response made in this run, by
+            response id (what ``previous_response_id`` continues).
+    """
+
+    def __init__(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+        self.conversations: dict[str, list[Message]] = {}
+
+    def answer(self, request: httpx.Request) -> httpx.Response | None:
+        """The answer to a model-API request, or None when it is not one.
+
+        Raises:
+            BaseException: the runner's signals from :meth:`AgentContext.complete` (a
+                budget halt) and agentbox errors (a cassette miss) propagate.
+        """
+        try:
+            if is_responses(request):
+                return self._responses(request)
+            if is_anthropic_messages(request):
+                return self._messages(request)
+        except WireError as exc:
+            api = "Anthropic Messages" if is_anthropic_messages(request) else "OpenAI Responses"
+            return _error(request, exc.status, f"agentbox: invalid {api} request: {exc}")
+        if is_model_request(request):
+            return self._unsupported(request)
+        return None
+
+    def _responses(self, request: httpx.Request) -> httpx.Response:
+        call = parse_responses_request(_body(request), self.conversations)
+        ordinal = self.ctx.model_calls
+        response = self.ctx.complete(call.messages, call.tools)
+        self.conversations[f"resp_agentbox_{ordinal}"] = call.conversation(response)
+        if call.stream:
+            return _stream(response_events(response, call.payload, ordinal))
+        return httpx.Response(200, json=response_object(response, call.payload, ordinal))
+
+    def _messages(self, request: httpx.Request) -> httpx.Response:
+        call = parse_anthropic_request(_body(request))
+        ordinal = self.ctx.model_calls
+        response = self.ctx.complete(call.messages, call.tools)
+        model = str(call.payload.get("model") or "")
+        if call.stream:
+            return _stream(anthropic_events(response, model, ordinal))
+        return httpx.Response(200, json=anthropic_message(response, model, ordinal))
+
+    def _unsupported(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        shown = str(url.copy_with(query=None, fragment=None))
+        endpoint = f"{request.method} {url.path}"
+        reason = (
+            f"agentbox does not answer {endpoint} on model host {url.host}: the run's model "
+            f"answers only {SUPPORTED}; list {url.host} in agent.allow_hosts to reach it "
+            "for real"
+        )
+        data: dict[str, Any] = {
+            "method": request.method,
+            "url": shown,
+            "host": url.host.lower(),
+            "reason": reason,
+            "args": {"method": request.method, "url": shown},
+            "result": f"Error: blocked {request.method} {shown}: {reason}",
+        }
+        if url.query:
+            data["query_keys"] = sorted({k for k, _ in url.params.multi_items()})
+        self.ctx.record_step("tool", "http", status="blocked", data=data, block=True)
+        return _error(request, 404, reason)
+
+
+def _stream(body: bytes) -> httpx.Response:
+    return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
