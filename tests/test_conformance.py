@@ -42,37 +42,59 @@ POST_REFUND = "http POST api.northwind.test/orders/{order_id}/refunds"
 OUTPUT = "Done: I refunded $64.50 for ord_5120 to your original payment method."
 
 
+CHAT, RESPONSES, MESSAGES = "/v1/chat/completions", "/v1/responses", "/v1/messages"
+
+
 @dataclass(frozen=True)
 class Stack:
-    """One cell row of the matrix: a shipped scenario, optionally with another entry."""
+    """One row of the matrix: a shipped scenario, optionally with another entry."""
 
     scenario: str
+    wire: str
+    """The model endpoint the stack calls (its wire format)."""
+    stream: bool = False
+    """Whether it asks for a server-sent event stream."""
     entry: str | None = None
     """Another function of the same agent file (``run_async``, ``run_stream``, ...)."""
     marks: tuple[Any, ...] = ()
 
 
 STACKS = {
-    "openai-chat": Stack("stack-openai-chat.yaml"),
-    "openai-chat-async": Stack("stack-openai-chat.yaml", "run_async"),
-    "openai-responses": Stack("stack-openai-responses.yaml"),
-    "openai-responses-async": Stack("stack-openai-responses.yaml", "run_async"),
-    "openai-responses-stream": Stack("stack-openai-responses.yaml", "run_stream"),
-    "openai-responses-chained": Stack("stack-openai-responses.yaml", "run_chained"),
-    "openai-agents": Stack("stack-openai-agents.yaml"),
-    "pydantic-ai": Stack("stack-pydantic-ai.yaml"),
-    "langgraph": Stack("stack-langgraph.yaml"),
+    "openai-chat": Stack("stack-openai-chat.yaml", CHAT),
+    "openai-chat-async": Stack("stack-openai-chat.yaml", CHAT, entry="run_async"),
+    "openai-responses": Stack("stack-openai-responses.yaml", RESPONSES),
+    "openai-responses-async": Stack(
+        "stack-openai-responses.yaml", RESPONSES, stream=True, entry="run_async"
+    ),
+    "openai-responses-stream": Stack(
+        "stack-openai-responses.yaml", RESPONSES, stream=True, entry="run_stream"
+    ),
+    "openai-responses-chained": Stack(
+        "stack-openai-responses.yaml", RESPONSES, entry="run_chained"
+    ),
+    "openai-agents": Stack("stack-openai-agents.yaml", RESPONSES),
+    "openai-agents-streamed": Stack(
+        "stack-openai-agents.yaml", RESPONSES, stream=True, entry="run_streamed"
+    ),
+    "pydantic-ai": Stack("stack-pydantic-ai.yaml", RESPONSES),
+    "pydantic-ai-stream": Stack(
+        "stack-pydantic-ai.yaml", RESPONSES, stream=True, entry="run_stream"
+    ),
+    "langgraph": Stack("stack-langgraph.yaml", CHAT),
+    "langgraph-stream": Stack("stack-langgraph.yaml", CHAT, stream=True, entry="run_stream"),
     "langgraph-create-react-agent": Stack(
         "stack-langgraph.yaml",
-        "run_prebuilt",
+        CHAT,
+        entry="run_prebuilt",
         # deprecated in LangGraph 1.x in favour of langchain.agents.create_agent; still
         # shipped and still what many agents call
-        (pytest.mark.filterwarnings("ignore:create_react_agent has been moved"),),
+        marks=(pytest.mark.filterwarnings("ignore:create_react_agent has been moved"),),
     ),
-    "litellm": Stack("stack-litellm.yaml"),
-    "anthropic": Stack("stack-anthropic.yaml"),
-    "anthropic-stream": Stack("stack-anthropic.yaml", "run_stream"),
-    "anthropic-async": Stack("stack-anthropic.yaml", "run_async"),
+    "litellm": Stack("stack-litellm.yaml", CHAT),
+    "litellm-stream": Stack("stack-litellm.yaml", CHAT, stream=True, entry="run_stream"),
+    "anthropic": Stack("stack-anthropic.yaml", MESSAGES),
+    "anthropic-stream": Stack("stack-anthropic.yaml", MESSAGES, stream=True, entry="run_stream"),
+    "anthropic-async": Stack("stack-anthropic.yaml", MESSAGES, entry="run_async"),
 }
 PARAMS = [pytest.param(name, id=name, marks=stack.marks) for name, stack in STACKS.items()]
 
@@ -132,6 +154,23 @@ def no_sockets(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     yield attempts
 
 
+@pytest.fixture()
+def model_requests(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """``(path, stream)`` of every model-API request the agent sends to the box."""
+    from agentbox.http.intercept import HttpInterceptor
+
+    seen: list[tuple[str, bool]] = []
+    route = HttpInterceptor.route
+
+    def spy(self: HttpInterceptor, request: Any) -> Any:
+        if request.url.path in (CHAT, RESPONSES, MESSAGES):
+            seen.append((request.url.path, bool(json.loads(request.content).get("stream"))))
+        return route(self, request)
+
+    monkeypatch.setattr(HttpInterceptor, "route", spy)
+    return seen
+
+
 def agentbox(store: Path, *args: str | Path) -> Any:
     """``agentbox ARGS --store STORE --json`` in-process; the parsed JSON output."""
     argv = [str(a) for a in args] + ["--store", str(store), "--json"]
@@ -173,7 +212,11 @@ def _approved_run(name: str, scenario: Path, store: Path) -> dict[str, Any]:
 # ---- the cells ---------------------------------------------------------------------------
 @pytest.mark.parametrize("name", PARAMS)
 def test_approve_runs_the_held_refund_and_model_calls_are_llm_steps(
-    name: str, scenario_files: dict[str, Path], tmp_path: Path, no_sockets: list[Any]
+    name: str,
+    scenario_files: dict[str, Path],
+    tmp_path: Path,
+    no_sockets: list[Any],
+    model_requests: list[tuple[str, bool]],
 ) -> None:
     out = _approved_run(name, scenario_files[name], tmp_path / "traces.db")
 
@@ -200,6 +243,8 @@ def test_approve_runs_the_held_refund_and_model_calls_are_llm_steps(
     assert len(refunds(out["changes"])) == 1
     assert out["counters"]["blocks"] == 0 and out["counters"]["model_calls"] == 3
     assert no_sockets == []  # nothing tried to reach the network
+    stack = STACKS[name]  # the stack spoke its own wire format, streamed or not
+    assert model_requests == [(stack.wire, stack.stream)] * 3
 
 
 @pytest.mark.parametrize("name", PARAMS)

@@ -5,7 +5,7 @@ the shop's REST API (``https://api.northwind.test``) with httpx, run by ``Runner
 The SDK's defaults stay on: its model speaks the OpenAI Responses API
 (``POST /v1/responses``) and its tracing exporter uploads to ``/v1/traces/ingest``. Run
 under agentbox (``scenarios/stack-openai-agents.yaml``), the Responses calls are answered
-by the run's model, the API calls by the retail sandbox's HTTP mocks through the policy
+by the run's model (``run_streamed``: as an event stream), the API calls by the retail sandbox's HTTP mocks through the policy
 gate, and the trace uploads get a local no-op answer. Outside agentbox it would talk to
 OpenAI and the real API.
 """
@@ -77,9 +77,22 @@ async def solve(task: str) -> str:
     return str(result.final_output)
 
 
+async def solve_streamed(task: str) -> str:
+    """The same run with ``Runner.run_streamed`` (the Responses API's event stream)."""
+    result = Runner.run_streamed(support_agent, task, max_turns=8)
+    async for _event in result.stream_events():
+        pass  # a UI would render these as they arrive
+    return str(result.final_output)
+
+
 async def run(ctx: Any) -> str:
     """agentbox entry (``agents/agents_sdk_refund_agent.py:run``): solve the scenario's input."""
     return await solve(ctx.input)
+
+
+async def run_streamed(ctx: Any) -> str:
+    """agentbox entry for the ``Runner.run_streamed`` variant."""
+    return await solve_streamed(ctx.input)
 
 
 if __name__ == "__main__":  # outside agentbox: real OpenAI and the real API

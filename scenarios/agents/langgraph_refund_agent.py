@@ -76,9 +76,27 @@ def solve_prebuilt(task: str) -> str:
     return _reply(graph.invoke({"messages": [{"role": "user", "content": task}]}))
 
 
+def solve_streaming(task: str) -> str:
+    """The ``create_agent`` graph streamed token by token (``stream_mode="messages"``)."""
+    model = ChatOpenAI(model=MODEL, streaming=True)
+    graph = create_agent(model, tools=TOOLS, system_prompt=SYSTEM)
+    final: dict[str, Any] = {}
+    for mode, chunk in graph.stream(
+        {"messages": [{"role": "user", "content": task}]}, stream_mode=["messages", "values"]
+    ):
+        if mode == "values":
+            final = chunk
+    return _reply(final)
+
+
 def run(ctx: Any) -> str:
     """agentbox entry (``agents/langgraph_refund_agent.py:run``): solve the scenario's input."""
     return solve(ctx.input)
+
+
+def run_stream(ctx: Any) -> str:
+    """agentbox entry for the streaming variant."""
+    return solve_streaming(ctx.input)
 
 
 def run_prebuilt(ctx: Any) -> str:

@@ -77,12 +77,21 @@ def call_tool(http: httpx.Client, name: str, args: dict[str, Any]) -> str:
     return _answer(http.post(f"/orders/{order_id}/refunds", json=args))
 
 
-def solve(task: str) -> str:
-    """The agent: litellm chat with tools until the model answers without calling one."""
+def solve(task: str, *, stream: bool = False) -> str:
+    """The agent: litellm chat with tools until the model answers without calling one.
+
+    With ``stream=True`` each answer arrives as chunks, joined by ``stream_chunk_builder``.
+    """
     messages: list[Any] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": task}]
     with httpx.Client(base_url=API, timeout=10) as http:
         for _ in range(MAX_TURNS):
-            response = litellm.completion(model=MODEL, messages=messages, tools=TOOLS)
+            if stream:
+                chunks = list(
+                    litellm.completion(model=MODEL, messages=messages, tools=TOOLS, stream=True)
+                )
+                response = litellm.stream_chunk_builder(chunks, messages=messages)
+            else:
+                response = litellm.completion(model=MODEL, messages=messages, tools=TOOLS)
             message = response.choices[0].message
             messages.append(message.model_dump(exclude_none=True))
             if not message.tool_calls:
@@ -97,6 +106,11 @@ def solve(task: str) -> str:
 def run(ctx: Any) -> str:
     """agentbox entry (``agents/litellm_refund_agent.py:run``): solve the scenario's input."""
     return solve(ctx.input)
+
+
+def run_stream(ctx: Any) -> str:
+    """agentbox entry for the ``stream=True`` variant."""
+    return solve(ctx.input, stream=True)
 
 
 if __name__ == "__main__":  # outside agentbox: real OpenAI and the real API

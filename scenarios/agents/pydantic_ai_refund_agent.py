@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 import httpx
-from pydantic_ai import Agent
+from pydantic_ai import Agent, AgentRunResultEvent
 
 API = os.environ.get("NORTHWIND_API", "https://api.northwind.test")
 MODEL = os.environ.get("REFUND_AGENT_MODEL", "gpt-4o-mini")
@@ -69,9 +69,24 @@ async def solve(task: str) -> str:
     return result.output
 
 
+async def solve_streaming(task: str) -> str:
+    """The same run with ``run_stream_events`` (the model's answers streamed)."""
+    output = ""
+    async with support_agent.run_stream_events(task) as events:
+        async for event in events:
+            if isinstance(event, AgentRunResultEvent):
+                output = event.result.output
+    return output
+
+
 async def run(ctx: Any) -> str:
     """agentbox entry (``agents/pydantic_ai_refund_agent.py:run``): solve the scenario's input."""
     return await solve(ctx.input)
+
+
+async def run_stream(ctx: Any) -> str:
+    """agentbox entry for the ``run_stream_events`` variant."""
+    return await solve_streaming(ctx.input)
 
 
 if __name__ == "__main__":  # outside agentbox: real OpenAI and the real API
