@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from agentbox.errors import RunHalted
 from agentbox.policy import Decision
 from agentbox.store import TraceStore
 
@@ -91,11 +92,18 @@ def store_waiter(
     call is denied (or the run fails), as the scenario's ``approvals.on_timeout`` says.
     When ``cancelled()`` turns true (say, the TUI is closing) the run parks instead, to be
     continued by ``agentbox resume``.
+
+    Raises:
+        RunHalted: ``agentbox stop`` asked the run to stop while it waited (status
+            ``stopped``).
     """
 
     def decide(request: ApprovalRequest) -> ApprovalDecision:
         deadline = None if timeout_s is None else clock() + timeout_s
         while True:
+            stop = store.stop_request(request.run_id)
+            if stop is not None:
+                raise RunHalted("stopped", stop.describe())
             row = store.get_approval(request.approval_id)
             if row.status != "pending":
                 verdict: Verdict = "approve" if row.status == "approved" else "deny"

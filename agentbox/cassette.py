@@ -16,12 +16,14 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from agentbox.errors import ModelError
 from agentbox.models import Message, ModelBackend, ModelResponse, ToolCall
+from agentbox.redact import Redactor
 from agentbox.store import StepRow
 
 _TOOLS_DIGEST: dict[int, tuple[list[dict[str, Any]], str]] = {}
@@ -47,11 +49,19 @@ class RequestHasher:
     message list that extends the previous one (the same message objects, as every chat
     loop sends) reuses its chain, so hashing does not grow with the conversation.
     Messages already sent must not be changed in place (send new dicts instead).
+
+    Each message is hashed as redacted (:mod:`agentbox.redact`), which is how it is
+    stored: a request holding a secret when recorded and the same request rebuilt from
+    the redacted recording hash alike.
+
+    Args:
+        redactor: the run's redactor (default: built-in rules + this environment's secrets).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, redactor: Callable[[Any], Any] | None = None) -> None:
         self._sent: list[Message] = []
         self._chain: list[str] = []
+        self._redact = redactor or Redactor.from_env(os.environ)
 
     def shared_prefix(self, messages: list[Message]) -> int:
         """How many leading messages are the previous request's (by identity)."""
@@ -69,7 +79,7 @@ class RequestHasher:
         chain = self._chain[:shared]
         head = chain[-1] if chain else ""
         for message in messages[shared:]:
-            text = head + json.dumps(message, sort_keys=True, default=str)
+            text = head + json.dumps(self._redact(message), sort_keys=True, default=str)
             head = hashlib.sha256(text.encode()).hexdigest()
             chain.append(head)
         self._sent, self._chain = list(messages), chain
@@ -149,10 +159,15 @@ class CassetteModel:
         steps: the recorded run's steps (its ``llm`` steps are the cassette).
         mode: ``strict`` (a miss raises ModelError) or ``live-on-miss``.
         live: the backend asked from the first miss on (``live-on-miss``).
+        redactor: what the recording run redacted (see :class:`RequestHasher`).
     """
 
     def __init__(
-        self, steps: list[StepRow], mode: str = "strict", live: ModelBackend | None = None
+        self,
+        steps: list[StepRow],
+        mode: str = "strict",
+        live: ModelBackend | None = None,
+        redactor: Callable[[Any], Any] | None = None,
     ) -> None:
         llm_steps = [s for s in steps if s.kind == "llm"]
         self.entries = [_Entry(s.data.get("request", {}).get("hash", ""), s) for s in llm_steps]
@@ -161,7 +176,7 @@ class CassetteModel:
         self.name = llm_steps[0].name if llm_steps and llm_steps[0].name else "cassette"
         self.missed = False
         self.hits = 0
-        self._hasher = RequestHasher()
+        self._hasher = RequestHasher(redactor)
 
     def complete(
         self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int

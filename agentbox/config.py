@@ -7,6 +7,7 @@ other two layers.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,24 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agentbox.errors import ConfigError
+from agentbox.redact import Redactor
 from agentbox.scenario import ApprovalHandler, Budgets
 
 CONFIG_NAME = ".agentbox.toml"
+
+
+class RedactSettings(BaseModel):
+    """What to redact besides the built-in secret keys and environment variables.
+
+    ``[redact]`` in ``.agentbox.toml``: ``keys = ["ssn", "card_*"]``, ``env = ["MY_DB_URL"]``.
+    """
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    keys: list[str] = []
+    """Extra key-name patterns (globs, case-insensitive) whose values are never stored."""
+    env: list[str] = []
+    """Extra environment-variable names (globs) whose values are secrets."""
 
 
 class Settings(BaseModel):
@@ -36,6 +52,8 @@ class Settings(BaseModel):
     """Default approval handler when a scenario sets none."""
     budgets: Budgets = Budgets()
     """Default budgets; a scenario's budgets override them field by field."""
+    redact: RedactSettings = RedactSettings()
+    """Extra secrets to keep out of the trace store and exported cases."""
 
     root: Path = Path(".")
     """The project folder (where the config file is, else the working folder)."""
@@ -44,6 +62,10 @@ class Settings(BaseModel):
         """Resolve a configured path against the project root."""
         p = Path(value).expanduser()
         return p if p.is_absolute() else self.root / p
+
+    def redactor(self) -> Redactor:
+        """The redactor for this project and the current environment's secrets."""
+        return Redactor.from_env(os.environ, keys=self.redact.keys, env=self.redact.env)
 
     @property
     def store_path(self) -> Path:
@@ -85,6 +107,8 @@ def load_settings(start: Path | None = None) -> Settings:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     data = dict(raw.get("agentbox", raw))
+    if "agentbox" in raw and "redact" in raw:  # a top-level [redact] beside [agentbox]
+        data.setdefault("redact", raw["redact"])
     data.pop("root", None)
     try:
         return Settings.model_validate({**data, "root": path.parent})

@@ -2,7 +2,8 @@
 
 All three re-run the agent against a recording instead of trusting a pickled process:
 
-- ``resume_run`` continues a parked or interrupted run in place: its stored steps are
+- ``resume_run`` continues a parked or interrupted run in place, holding its lease (one
+  process at a time, see :mod:`agentbox.leases`): its stored steps are
   served as a prefix (nothing re-executed), then it goes live. A write whose intent was
   committed but whose result was not is never blindly repeated: the caller chooses
   ``retry`` or ``skip``.
@@ -12,17 +13,20 @@ All three re-run the agent against a recording instead of trusting a pickled pro
 - ``replay_run`` re-runs a stored run with its model responses served from its cassette
   (no model access), tools executed for real on the recorded seed, then compares the
   two step lists.
+- ``stop_run`` ends a run now (parked or dead) or at its next step boundary (live).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -31,13 +35,16 @@ from agentbox.cassette import CassetteModel
 from agentbox.checkpoints import state_at
 from agentbox.config import Settings
 from agentbox.errors import AgentboxError, StoreError
+from agentbox.leases import RunClaimed, claim_run
 from agentbox.models import make_model
 from agentbox.planning import RunOptions, RunPlan, load_task_scenario, plan_from_scenario
+from agentbox.redact import restore
 from agentbox.runner import Incomplete, Runner, RunResult, StepObserver
 from agentbox.sandbox.loader import load_state_source, state_hash
 from agentbox.sandbox.state import State
 from agentbox.scenario import PolicySpec, Scenario, load_scenario, parse_scenario
-from agentbox.store import ApprovalRow, RunRow, StepRow, TraceStore
+from agentbox.store import ApprovalRow, RunRow, StepRow, StopRequest, TraceStore
+from agentbox.yamlfile import load_yaml
 
 
 def stored_scenario(run: RunRow, settings: Settings, *, current: bool = False) -> Scenario:
@@ -48,7 +55,11 @@ def stored_scenario(run: RunRow, settings: Settings, *, current: bool = False) -
         if task is not None:
             return load_task_scenario(path, settings, int(task))
         return load_scenario(path)
-    return parse_scenario(run.scenario_json, path or Path(run.scenario), {})
+    recorded = run.scenario_json
+    if path is not None and path.is_file() and run.options.get("task") is None:
+        with contextlib.suppress(AgentboxError):  # secrets the store never held
+            recorded = restore(recorded, load_yaml(path)[0], settings.redactor())
+    return parse_scenario(recorded, path or Path(run.scenario), {})
 
 
 def plan_for_run(
@@ -143,22 +154,90 @@ def resume_run(
             an undecided approval and neither ``approver`` nor ``approvals`` was given.
         AgentboxError: it has an incomplete write and ``incomplete`` was not given.
     """
-    run = store.get_run(run_id)
-    steps = check_resumable(store, run, incomplete)
-    hold = undecided_hold(store, run)
-    if hold is not None and approver is None and approvals is None:
-        raise refuse_undecided(run, hold)
-    plan = plan_for_run(store, run, settings, options=RunOptions(approvals=approvals))
-    runner = Runner(
-        plan,
-        store,
-        approver=approver,
-        on_step=on_step,
-        run_id=run.id,
-        prefix=steps,
-        incomplete=incomplete,
+    with claim_run(store, store.get_run(run_id).id, "resume"):
+        run = store.get_run(run_id)  # as it is now that no other process can change it
+        request = store.stop_request(run.id)
+        if request is not None and not run.finished:
+            stop_now(store, run, request)
+            raise StoreError(
+                f"run {run.id} was asked to stop ({request.describe()}): it is now stopped",
+                f"fork it to go on from a step: agentbox fork {run.id} --at N",
+            )
+        steps = check_resumable(store, run, incomplete)
+        hold = undecided_hold(store, run)
+        if hold is not None and approver is None and approvals is None:
+            raise refuse_undecided(run, hold)
+        plan = plan_for_run(store, run, settings, options=RunOptions(approvals=approvals))
+        runner = Runner(
+            plan,
+            store,
+            approver=approver,
+            on_step=on_step,
+            run_id=run.id,
+            prefix=steps,
+            incomplete=incomplete,
+        )
+        return runner.run()
+
+
+def stop_now(store: TraceStore, run: RunRow, request: StopRequest) -> None:
+    """Mark a run no process drives (parked, or died unfinished) ``stopped`` at once.
+
+    Adds a ``final`` step (status ``stopped``, who and why in its data) and closes the
+    run's pending approvals. The caller holds the run's lease.
+    """
+    reason = request.describe()
+    last = store.steps(run.id, max(0, store.step_count(run.id) - 1))
+    counters = last[-1].counters if last else run.counters
+    store.add_step(
+        StepRow(
+            run.id,
+            (last[-1].idx + 1) if last else 0,
+            "final",
+            "stopped",
+            status="stopped",
+            started_at=time.time(),
+            data={"output": None, "reason": reason, "stopped_by": request.requested_by},
+            counters=counters,
+        )
     )
-    return runner.run()
+    store.update_run(
+        run.id, status="stopped", reason=reason, ended_at=time.time(), pid=None, passed=0
+    )
+    store.close_approvals(run.id, f"run stopped ({reason})", by=request.requested_by)
+
+
+StopOutcome = Literal["stopped", "requested", "finished"]
+
+
+def stop_run(store: TraceStore, run_id: str, *, by: str, reason: str | None) -> StopOutcome:
+    """Stop a run: at once when no process drives it, else at its next step boundary.
+
+    Returns:
+        ``stopped`` (it was parked or had died unfinished: now ``stopped``, approvals
+        closed), ``requested`` (a live process runs it: it halts at its next step
+        boundary, or while waiting for an approval) or ``finished`` (nothing to stop).
+
+    Raises:
+        StoreError: no such run.
+    """
+    run = store.get_run(run_id)
+    if run.finished:
+        return "finished"
+    store.request_stop(run.id, by, reason)  # first: a process that claims it next sees it
+    try:
+        with claim_run(store, run.id, "stop"):
+            run = store.get_run(run.id)
+            if run.finished:  # stopped by our request already, or it ended meanwhile
+                return "stopped" if run.status == "stopped" else "finished"
+            if run.live:  # a run started by `agentbox run` in a process still alive
+                return "requested"
+            request = store.stop_request(run.id)
+            assert request is not None
+            stop_now(store, run, request)
+            return "stopped"
+    except RunClaimed:  # a resume drives it: the request reaches it at its next boundary
+        return "requested"
 
 
 @dataclass
@@ -225,6 +304,9 @@ def set_ops(state: State, path: str, value: Any) -> list[dict[str, Any]]:
     return [{"op": "replace" if exists else "add", "path": pointer, "value": value}]
 
 
+_UNDECIDED = ("pending", "failed", "closed")
+
+
 def fork_run(
     store: TraceStore,
     run_id: str,
@@ -248,8 +330,8 @@ def fork_run(
         raise StoreError(f"run {parent.id} has steps 0..{last}; cannot fork at {at}")
     prefix = [s for s in steps if s.idx < at and s.kind not in ("final", "policy", "error")]
     prefix = [s for s in prefix if not (s.kind == "tool" and s.status == "pending")]
-    if prefix and prefix[-1].kind == "approval" and prefix[-1].status == "pending":
-        prefix.pop()
+    if prefix and prefix[-1].kind == "approval" and prefix[-1].status in _UNDECIDED:
+        prefix.pop()  # a hold the parent never decided is asked again in the fork
     if edits.tool_result is not None:
         target = steps[at]
         if target.kind != "tool":
@@ -420,7 +502,8 @@ def replay_run(
     plan = plan_for_run(store, parent, settings, current=True)
     if scenario_override is not None:
         plan.scenario = scenario_override(plan.scenario)
-    plan.model = CassetteModel(steps, mode, live=plan.model if mode == "live-on-miss" else None)
+    live = plan.model if mode == "live-on-miss" else None
+    plan.model = CassetteModel(steps, mode, live=live, redactor=settings.redactor())
     runner = Runner(
         plan,
         store,
@@ -429,7 +512,8 @@ def replay_run(
         lineage={"replay_of": parent.id},
     )
     result = runner.run()
-    return ReplayResult(result, compare_steps(steps, runner.steps()))
+    # compared as stored (redacted, like the recording), not as the replay saw them
+    return ReplayResult(result, compare_steps(steps, store.steps(result.run_id)))
 
 
 Change = tuple[str, str, Any, Any]

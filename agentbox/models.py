@@ -8,7 +8,10 @@ a real model is used (it costs ~2.7 s and downloads a price map unless told not 
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
+import math
 import os
 import time
 import warnings
@@ -122,16 +125,17 @@ class ScriptedModel:
     name = "scripted"
 
     def __init__(self, turns: list[ScriptTurn]) -> None:
-        self.turns = [t for t in turns for _ in range(t.repeat)]
+        self._turns = list(turns)
+        self._ends = list(itertools.accumulate(t.repeat for t in turns))  # not expanded
 
     def complete(
         self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int
     ) -> ModelResponse:
-        if ordinal >= len(self.turns):
+        if not self._ends or ordinal >= self._ends[-1]:
             return ModelResponse(
                 text=None, model=self.name, input_tokens=0, output_tokens=0, cost_usd=0.0
             )
-        turn = self.turns[ordinal]
+        turn = self._turns[bisect.bisect_right(self._ends, ordinal)]
         calls = []
         for i, spec in enumerate(turn.tool_calls):
             ((name, args),) = spec.items()
@@ -174,14 +178,27 @@ class LiteLLMModel:
         self.params = dict(params or {})
 
     def check_ready(self) -> None:
-        """Fail early when the provider's API key is missing (imports litellm).
+        """Fail early when litellm does not know the model's provider or the provider's
+        API key is missing (imports litellm).
 
         Raises:
-            ModelError: naming the missing environment variables.
+            ModelError: naming the unknown provider or the missing environment variables.
         """
+        litellm = _import_litellm()
+        try:
+            litellm.get_llm_provider(
+                model=self.name,
+                custom_llm_provider=self.params.get("custom_llm_provider"),
+                api_base=self.params.get("api_base"),
+            )
+        except Exception:  # litellm.BadRequestError: "LLM Provider NOT provided"
+            raise ModelError(
+                f"model {self.name!r}: litellm knows no provider for it",
+                "write provider/model, e.g. openai/gpt-4o-mini or ollama/llama3.1 "
+                "(https://docs.litellm.ai/docs/providers); model `scripted` runs offline",
+            ) from None
         if any(k in self.params for k in ("api_key", "mock_response")):
             return
-        litellm = _import_litellm()
         try:
             env = litellm.validate_environment(model=self.name)
         except Exception:  # unknown provider layouts: let the first call tell
@@ -216,9 +233,33 @@ class LiteLLMModel:
         return parse_litellm_response(litellm, raw, self.name, latency)
 
 
+def _tokens(usage: Any, name: str, model: str) -> int:
+    """A usage count from the provider: a whole number >= 0 (else ModelError)."""
+    value = getattr(usage, name, 0) or 0
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ModelError(
+            f"model {model} reported invalid usage: {name}={value!r}",
+            "token counts must be whole numbers >= 0; check the model server",
+        )
+    return value
+
+
 def parse_litellm_response(litellm: Any, raw: Any, model: str, latency: float) -> ModelResponse:
-    """Turn a litellm ``ModelResponse`` into ours (text, reasoning, calls, usage, cost)."""
-    choice = raw.choices[0]
+    """Turn a litellm ``ModelResponse`` into ours (text, reasoning, calls, usage, cost).
+
+    Raises:
+        ModelError: the response has no choice, or reports negative or non-integer usage
+            (which would let a run slip under its token budget).
+    """
+    choices = getattr(raw, "choices", None) or []
+    if not choices or getattr(choices[0], "message", None) is None:
+        raise ModelError(
+            f"model {model} returned no choices (an empty `choices` list)",
+            "check the model server; agentbox needs one choice with a message",
+        )
+    choice = choices[0]
     message = choice.message
     calls = []
     for i, call in enumerate(getattr(message, "tool_calls", None) or []):
@@ -229,16 +270,20 @@ def parse_litellm_response(litellm: Any, raw: Any, model: str, latency: float) -
             args = raw_args
         calls.append(ToolCall(call.id or f"call_{i}", call.function.name, args))
     usage = getattr(raw, "usage", None)
+    input_tokens = _tokens(usage, "prompt_tokens", model)
+    output_tokens = _tokens(usage, "completion_tokens", model)
     try:
         cost: float | None = float(litellm.completion_cost(completion_response=raw))
     except Exception:  # litellm raises for unmapped models: the price is unknown, not 0
         cost = None
+    if cost is not None and not (math.isfinite(cost) and cost >= 0):
+        cost = None  # a nonsense price is unknown, never a credit
     return ModelResponse(
         text=message.content,
         reasoning=getattr(message, "reasoning_content", None),
         tool_calls=calls,
-        input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-        output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
         cost_usd=cost,
         model=str(getattr(raw, "model", None) or model),
         latency_s=latency,

@@ -5,6 +5,11 @@ returns a :class:`Decision`: ``allow`` (green), ``hold`` (yellow: needs an appro
 ``block`` (red). The most severe firing rule wins; ties go to the first rule in the file.
 Rule expressions are evaluated by simpleeval over the arguments (never ``eval``).
 
+The gate fails closed: a rule whose expression raises anything while it is evaluated
+(ZeroDivisionError, IndexError, OverflowError, RecursionError, an unknown name, a step
+budget of :data:`MAX_EVAL_NODES` exhausted...) fires, and the decision says why. An
+expression nested deeper than :data:`MAX_DEPTH` is refused when the scenario loads.
+
 ``check_budgets`` is called by the runner before every step and tool call.
 """
 
@@ -16,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import simpleeval
 from simpleeval import EvalWithCompoundTypes, InvalidExpression
 
 from agentbox.errors import Problem
@@ -25,6 +31,12 @@ from agentbox.scenario import Budgets, PolicySpec, Rule, Tier
 Verdict = Literal["allow", "hold", "block"]
 _VERDICT: dict[Tier, Verdict] = {"green": "allow", "yellow": "hold", "red": "block"}
 _SEVERITY = {"green": 0, "yellow": 1, "red": 2}
+MAX_DEPTH = 32
+"""Deepest syntax tree a rule's ``when`` may have (deeper is a load error)."""
+MAX_EVAL_NODES = 20_000
+"""Most expression nodes one rule evaluation may visit (more: the rule fires)."""
+MAX_SEQUENCE = 10_000
+"""Longest string or list an expression may build with ``*`` or ``+``."""
 _FUNCTIONS = {
     "len": len,
     "abs": abs,
@@ -65,6 +77,55 @@ class Decision:
 ALLOW = Decision("allow", "green", None, "no rule applies")
 
 
+class EvaluationTooLong(InvalidExpression):  # type: ignore[misc]
+    """A rule expression visited more than :data:`MAX_EVAL_NODES` nodes."""
+
+
+def _bounded(op: Any) -> Any:
+    """``op`` (``*`` or ``+``) refusing to build sequences longer than MAX_SEQUENCE."""
+
+    def apply(a: Any, b: Any) -> Any:
+        for x, y in ((a, b), (b, a)):
+            if hasattr(x, "__len__") and isinstance(y, int) and len(x) * y > MAX_SEQUENCE:
+                raise simpleeval.IterableTooLong(f"sequence longer than {MAX_SEQUENCE}")
+        if hasattr(a, "__len__") and hasattr(b, "__len__") and len(a) + len(b) > MAX_SEQUENCE:
+            raise simpleeval.IterableTooLong(f"sequence longer than {MAX_SEQUENCE}")
+        return op(a, b)
+
+    return apply
+
+
+class _RuleEvaluator(EvalWithCompoundTypes):  # type: ignore[misc]
+    """simpleeval with a step budget, so arguments cannot make a rule run for minutes."""
+
+    def __init__(self) -> None:
+        operators = dict(simpleeval.DEFAULT_OPERATORS)
+        operators[ast.Mult] = _bounded(operators[ast.Mult])
+        operators[ast.Add] = _bounded(operators[ast.Add])
+        super().__init__(operators=operators, functions=_FUNCTIONS)
+        self._visited = 0
+
+    def eval(self, expr: str, previously_parsed: Any = None) -> Any:
+        self._visited = 0
+        return super().eval(expr, previously_parsed)
+
+    def _eval(self, node: ast.AST) -> Any:
+        self._visited += 1
+        if self._visited > MAX_EVAL_NODES:
+            raise EvaluationTooLong(f"more than {MAX_EVAL_NODES} evaluation steps")
+        return super()._eval(node)
+
+
+def depth(tree: ast.AST) -> int:
+    """The depth of a syntax tree (iterative: a deep tree must not overflow the stack)."""
+    deepest, todo = 0, [(tree, 1)]
+    while todo:
+        node, level = todo.pop()
+        deepest = max(deepest, level)
+        todo.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
 def _matches(patterns: Iterable[str], name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
@@ -81,13 +142,13 @@ class Policy:
         self.spec = spec
         self.tools = tools
         self._parsed: dict[int, ast.AST] = {}
-        self._evaluator = EvalWithCompoundTypes(functions=_FUNCTIONS)
+        self._evaluator = _RuleEvaluator()
         for i, rule in enumerate(spec.rules):
             if rule.when:
                 try:
                     self._parsed[i] = self._evaluator.parse(rule.when)
-                except SyntaxError:
-                    self._parsed[i] = ast.parse("None")  # reported by problems()
+                except Exception as exc:  # reported by problems(); fires if run anyway
+                    self._parsed[i] = ast.Name(id=f"<unparsable: {type(exc).__name__}>")
 
     def problems(self, file: str, line_of: Any) -> list[Problem]:
         """Rules that cannot work: unknown tools, bad expressions, unknown argument names.
@@ -108,6 +169,16 @@ class Policy:
                             f"no sandbox tool matches {pattern!r}",
                         )
                     )
+        for pattern in self.spec.timeouts.tools:
+            if not any(_matches([pattern], n) for n in names):
+                found.append(
+                    Problem(
+                        file,
+                        line_of(("policy", "timeouts", "tools", pattern)),
+                        f"policy.timeouts.tools.{pattern}",
+                        f"no sandbox tool matches {pattern!r}",
+                    )
+                )
         for i, rule in enumerate(self.spec.rules):
             loc = ("policy", "rules", i)
             targets = [n for n in names if _matches([rule.tool], n)]
@@ -136,16 +207,26 @@ class Policy:
                 try:
                     tree = self._evaluator.parse(rule.when)
                 except SyntaxError as exc:
+                    why = exc.msg or "syntax error"
+                except Exception as exc:  # RecursionError, MemoryError, ValueError
+                    why = f"{type(exc).__name__}: {exc}"
+                else:
+                    why = ""
+                    if depth(tree) > MAX_DEPTH:
+                        why = f"nested deeper than {MAX_DEPTH} levels; split it into rules"
+                if why:
                     found.append(
                         Problem(
                             file,
                             line_of((*loc, "when")),
                             f"policy.rules[{i}].when",
-                            f"invalid expression: {exc.msg}",
+                            f"invalid expression: {why}",
                         )
                     )
                     continue
-                used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(_FUNCTIONS)
+                idents = [n for n in ast.walk(tree) if isinstance(n, ast.Name)]
+                bound = {n.id for n in idents if isinstance(n.ctx, ast.Store)}  # `for x in`
+                used = {n.id for n in idents} - set(_FUNCTIONS) - bound
                 used -= {"True", "False", "None"}
                 for name in sorted(used - params):
                     found.append(
@@ -174,38 +255,41 @@ class Policy:
         blocked = self.listed(tool)
         if blocked is not None:
             return blocked
-        worst: tuple[Rule, str] | None = None
+        worst: tuple[Rule, str, bool] | None = None
         for i, rule in enumerate(self.spec.rules):
             if not fnmatch.fnmatchcase(tool, rule.tool):
                 continue
-            why = self._fires(i, rule, args)
-            if why is None:
+            fired = self._fires(i, rule, args)
+            if fired is None:
                 continue
             if worst is None or _SEVERITY[rule.effective_tier] > _SEVERITY[worst[0].effective_tier]:
-                worst = (rule, why)
+                worst = (rule, *fired)
         if worst is None:
             return ALLOW
-        rule, why = worst
+        rule, why, failed = worst
         tier = rule.effective_tier
-        reason = rule.reason or why
+        reason = why if failed else (rule.reason or why)  # an error is never hidden
         return Decision(_VERDICT[tier], tier, rule.name, reason)
 
-    def _fires(self, index: int, rule: Rule, args: dict[str, Any]) -> str | None:
+    def _fires(self, index: int, rule: Rule, args: dict[str, Any]) -> tuple[str, bool] | None:
+        """``(why, evaluation_failed)`` when the rule fires, else None."""
         missing = [a for a in rule.require if args.get(a) in (None, "", [], {})]
         if missing:
-            return "missing required argument(s): " + ", ".join(missing)
+            return "missing required argument(s): " + ", ".join(missing), False
         if rule.when:
             self._evaluator.names = args
             try:
-                result = self._evaluator.eval(rule.when, previously_parsed=self._parsed[index])
-            except (InvalidExpression, TypeError, ValueError, KeyError) as exc:
-                return (
-                    f"rule could not be evaluated ({type(exc).__name__}: {exc}); treated as firing"
+                result = bool(
+                    self._evaluator.eval(rule.when, previously_parsed=self._parsed[index])
                 )
-            return f"{rule.when} is true" if result else None
+            except Exception as exc:  # fail closed: whatever went wrong, the rule fires
+                text = str(exc).splitlines()[0][:200] if str(exc) else ""
+                error = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+                return f"rule {rule.name} could not be evaluated: {error}", True
+            return (f"{rule.when} is true", False) if result else None
         if rule.require:
             return None
-        return f"every call of {rule.tool} matches this rule"
+        return f"every call of {rule.tool} matches this rule", False
 
 
 @dataclass
@@ -217,6 +301,8 @@ class Counters:
     model_calls: int = 0
     invalid_tool_calls: int = 0
     tool_errors: int = 0
+    tool_error_streak: int = 0
+    """Tool calls in a row that failed (error, crashed, invalid); for the circuit breaker."""
     holds: int = 0
     blocks: int = 0
     approvals: int = 0
@@ -239,23 +325,34 @@ class Counters:
 
 def check_budgets(
     budgets: Budgets, counters: Counters, *, next_is_tool: bool = False
-) -> str | None:
-    """The reason the run must halt now, or None.
+) -> tuple[str, str] | None:
+    """``(status, reason)`` when the run must stop now, else None.
 
     Steps and tool calls are checked before the next one is taken (``next_is_tool``
-    says whether it is a tool call); tokens, cost and time after they are spent.
+    says whether it is a tool call); tokens, cost and time after they are spent. The
+    status is ``halted``, or ``timeout`` for ``max_seconds`` (the same status the watcher
+    gives a run whose time runs out in the middle of a step).
     """
     b = budgets
     if b.max_steps is not None and counters.steps >= b.max_steps:
-        return f"step budget exhausted: {counters.steps} of max_steps={b.max_steps}"
+        return "halted", f"step budget exhausted: {counters.steps} of max_steps={b.max_steps}"
     if next_is_tool and b.max_tool_calls is not None and counters.tool_calls >= b.max_tool_calls:
-        return f"tool-call budget exhausted: {counters.tool_calls} of max_tool_calls={b.max_tool_calls}"
+        return (
+            "halted",
+            f"tool-call budget exhausted: {counters.tool_calls} of max_tool_calls={b.max_tool_calls}",
+        )
     if b.max_tokens is not None and counters.tokens > b.max_tokens:
-        return f"token budget exceeded: {counters.tokens} > max_tokens={b.max_tokens}"
+        return "halted", f"token budget exceeded: {counters.tokens} > max_tokens={b.max_tokens}"
     if b.max_cost_usd is not None and counters.cost_usd > b.max_cost_usd:
-        return f"cost budget exceeded: ${counters.cost_usd:.4f} > max_cost_usd=${b.max_cost_usd}"
+        return (
+            "halted",
+            f"cost budget exceeded: ${counters.cost_usd:.4f} > max_cost_usd=${b.max_cost_usd}",
+        )
     if b.max_seconds is not None and counters.elapsed_s > b.max_seconds:
-        return f"time budget exceeded: {counters.elapsed_s:.1f} s > max_seconds={b.max_seconds}"
+        return (
+            "timeout",
+            f"time budget exceeded: {counters.elapsed_s:.1f} s > max_seconds={b.max_seconds:g}",
+        )
     return None
 
 

@@ -92,12 +92,16 @@ class CaseFileCollector(pytest.File):
     def collect(self) -> Any:
         import yaml
 
+        from agentbox.errors import AgentboxError
+        from agentbox.suites.case import fast_yaml
+        from agentbox.yamlfile import read_text
+
         name = self.path.stem
-        try:
-            data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+        try:  # bounded: a hostile file must not hang collection
+            data = fast_yaml(read_text(self.path))
             if isinstance(data, dict) and isinstance(data.get("case"), str):
                 name = data["case"]
-        except yaml.YAMLError:
+        except (yaml.YAMLError, AgentboxError, ValueError):
             pass  # reported when the item runs
         yield CaseItem.from_parent(self, name=name)
 

@@ -9,6 +9,16 @@ hash), hands the agent an :class:`AgentContext`, and records what happens:
   execute -- and becomes one ``tool`` step; a hold adds an ``approval`` step before it;
 - budget halts are ``policy`` steps, crashes ``error`` steps, and the end a ``final`` step.
 
+The agent runs on its own daemon thread while the calling thread watches the clock
+(:mod:`agentbox.watchdog`): a tool or model call that outlives ``policy.timeouts``, a
+python agent whose own code runs too long between calls, or a run past ``max_seconds``
+ends the run with status ``timeout`` -- even when the code never returns. From then on
+the abandoned thread cannot record anything (every way into the runner checks), and a
+tool still running writes into a state object nobody reads any more: the run's state is
+rebuilt from the store without it. Anything user code raises -- ``SystemExit``, a
+``KeyboardInterrupt`` raised by a tool, any BaseException -- becomes an ``error`` step
+and the run fails; a real Ctrl-C reaches the calling thread and propagates.
+
 Each step is committed before the next side effect; a write's intent (tool, args,
 decision) is committed before it executes and its result and RFC 6902 patch after.
 
@@ -21,24 +31,30 @@ receive each :class:`StepRow` as it is stored.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
+import fnmatch
 import json
 import math
 import os
 import secrets
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from agentbox.agents.context import AgentContext, ToolResult, render_result
 from agentbox.agents.llm import run_llm_loop
 from agentbox.agents.python import load_entry
 from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver, fixed_approver
 from agentbox.cassette import RequestHasher, compact_request, response_from
-from agentbox.errors import AgentboxError, EndRun, RunHalted, ToolError
+from agentbox.checkpoints import state_at
+from agentbox.errors import AgentboxError, EndRun, ModelError, RunHalted, ToolError
 from agentbox.evals import ExpectationResult, RunOutcome, check_expectations
+from agentbox.http.guard import egress_guard, host_traffic
 from agentbox.models import Message, ModelResponse
 from agentbox.planning import (
     RunOptions,
@@ -48,10 +64,12 @@ from agentbox.planning import (
     resolve_sandbox_path,
 )
 from agentbox.policy import Counters, Decision
+from agentbox.redact import RedactedWrites, redacted_paths
 from agentbox.sandbox.loader import state_hash
 from agentbox.sandbox.state import State
 from agentbox.scenario import JudgeExpectation
 from agentbox.store import StepRow, TraceStore
+from agentbox.watchdog import CallFailed, CallTimedOut, Expired, Watch, bounded_call
 
 __all__ = [
     "RunOptions",
@@ -72,7 +90,8 @@ class RunResult:
     """How a run ended (or parked).
 
     Attributes:
-        run_id, status (``completed``/``halted``/``failed``/``awaiting_approval``),
+        run_id, status (``completed``/``halted``/``failed``/``timeout``/
+            ``awaiting_approval``),
         reason, output.
         counters: totals (steps, tool calls, tokens, cost USD, seconds).
         expectations: each checked expectation; ``passed``: the scenario's verdict.
@@ -97,6 +116,35 @@ class _Parked(BaseException):
     def __init__(self, approval_id: str) -> None:
         super().__init__(approval_id)
         self.approval_id = approval_id
+
+
+class _Tripped(RunHalted):
+    """The policy's circuit breaker halted the run."""
+
+    step_name = "circuit_breaker"
+
+
+class _Abandoned(BaseException):
+    """Raised on an agent thread the runner stopped waiting for (timeout, Ctrl-C)."""
+
+
+class _Fatal(BaseException):
+    """A tool raised a BaseException (SystemExit, KeyboardInterrupt...): the run fails.
+
+    Raised again at every later call into the runner, so an agent swallowing it cannot
+    carry on.
+    """
+
+    def __init__(self, error: BaseException, where: str, trace: str) -> None:
+        super().__init__(f"{_describe(error)} (raised by {where})")
+        self.error = error
+        self.reason = str(self)
+        self.trace = trace
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _finite(value: Any) -> Any:
@@ -160,7 +208,9 @@ class Runner:
         after_prefix: Callable[[Runner], None] | None = None,
     ) -> None:
         self.plan = plan
-        self.store = store
+        self.redactor = plan.settings.redactor()
+        # every write of this run passes the redactor: no secret reaches the file
+        self.store = cast(TraceStore, RedactedWrites(store, self.redactor))
         self.on_step = on_step
         handler = plan.approvals.handler
         self.approver = approver or fixed_approver(
@@ -193,11 +243,21 @@ class Runner:
         self._lineage = lineage or {}
         self._incomplete = incomplete
         self._after_prefix = after_prefix
-        self._hasher = RequestHasher()
+        self._hasher = RequestHasher(self.redactor)
         self._steps: dict[int, StepRow] = {}  # every step of this run, as stored
         self._started = 0.0
         self._row_refreshed = time.perf_counter()
         self._recommendations: list[dict[str, Any]] = []
+        # ---- watching the agent thread (see the module docstring)
+        timeouts = plan.policy.spec.timeouts
+        self._timeouts = timeouts
+        self._gate = threading.RLock()  # held by whoever may change the run right now
+        self._abandoned = False  # the agent thread may not record anything any more
+        self._taken_by: int | None = None  # the thread that took the run over
+        self._ending = False  # the agent thread is recording the end: no more deadlines
+        self._stop: BaseException | None = None  # what ended the run, re-raised if swallowed
+        self._in_flight: tuple[StepRow, bool, float] | None = None  # step, intent, started
+        self._watch = Watch(timeouts.agent_s, self._run_deadline, self._run_limit)
 
     # ---- bookkeeping ---------------------------------------------------------------
     def _tick(self) -> None:
@@ -208,13 +268,15 @@ class Runner:
             self.on_step(step)
 
     def _record(self, step: StepRow) -> StepRow:
-        self.counters.steps += 1
-        self._tick()
-        step.counters = self.counters.to_json()
-        self.store.add_step(step)
-        self._steps[step.idx] = step
-        self._refresh_run_row(step.counters)
-        self._emit(step)
+        with self._gate:
+            self._check_live(stop=False)
+            self.counters.steps += 1
+            self._tick()
+            step.counters = self.counters.to_json()
+            self.store.add_step(step)
+            self._steps[step.idx] = step
+            self._refresh_run_row(step.counters)
+            self._emit(step)
         return step
 
     def _refresh_run_row(self, counters: dict[str, Any]) -> None:
@@ -229,13 +291,113 @@ class Runner:
         self.next_idx += 1
         return step
 
+    _stop_checked = float("-inf")  # perf_counter of the last stop-request check
+
+    def _halt_if_stopped(self) -> None:
+        """Halt here when ``agentbox stop`` asked (the store is read at most every 50 ms)."""
+        now = time.perf_counter()
+        if now - self._stop_checked >= 0.05:
+            self._stop_checked = now
+            request = self.store.stop_request(self.run_id)
+            if request is not None:
+                raise RunHalted("stopped", request.describe())
+
     def _halt_if_over_budget(self, *, next_is_tool: bool) -> None:
         from agentbox.policy import check_budgets
 
+        self._check_live()
+        self._halt_if_stopped()  # a step boundary: `agentbox stop` takes effect here
         self._tick()
-        reason = check_budgets(self.plan.budgets, self.counters, next_is_tool=next_is_tool)
-        if reason:
-            raise RunHalted("halted", reason)
+        halt = check_budgets(self.plan.budgets, self.counters, next_is_tool=next_is_tool)
+        try:
+            if halt:
+                raise RunHalted(*halt)
+            self._trip_breaker("")
+        except RunHalted as stop:  # also reached outside _entry (AgentContext.record_step)
+            self._stop = self._stop or stop
+            raise
+
+    def _trip_breaker(self, last: str) -> None:
+        """Halt when ``policy.circuit_breaker`` says the run keeps failing or being blocked."""
+        breaker, c = self.plan.policy.spec.circuit_breaker, self.counters
+        errors, blocks = breaker.max_consecutive_tool_errors, breaker.max_blocked_calls
+        if errors is not None and c.tool_error_streak >= errors:
+            raise _Tripped(
+                "halted",
+                f"circuit breaker: {c.tool_error_streak} tool calls in a row failed "
+                f"(policy.circuit_breaker.max_consecutive_tool_errors={errors}){last}",
+            )
+        if blocks is not None and c.blocks >= blocks:
+            raise _Tripped(
+                "halted",
+                f"circuit breaker: {c.blocks} calls were blocked by the policy "
+                f"(policy.circuit_breaker.max_blocked_calls={blocks}){last}",
+            )
+
+    # ---- the agent thread and its watcher ------------------------------------------
+    def _check_live(self, *, stop: bool = True) -> None:
+        """Stop an abandoned agent thread, or an agent that swallowed what ended its run
+        (a halt, a park, a fatal tool error, a hand-off) and called again."""
+        if self._abandoned and threading.get_ident() != self._taken_by:
+            raise _Abandoned()
+        if stop and self._stop is not None:
+            raise self._stop
+
+    @contextmanager
+    def _entry(self) -> Iterator[None]:
+        """The agent calls into the runner: hold the gate, check, and restart its clock."""
+        with self._gate:
+            self._check_live()
+            try:
+                yield
+            except (RunHalted, EndRun, _Parked, _Fatal) as stop:
+                self._stop = self._stop or stop
+                raise
+            finally:
+                self._watch.touch()
+
+    @contextmanager
+    def _blocking(
+        self, kind: str, name: str, limit_s: float | None, setting: str
+    ) -> Iterator[None]:
+        """Release the gate around a call that may hang (a tool, the model, an approver).
+
+        ``kind`` ``approval`` pauses every deadline instead of starting one. On return the
+        gate is taken back; if the run was taken over meanwhile, the thread stops here.
+        """
+        if kind == "approval":
+            self._watch.pause()
+        else:
+            self._watch.enter(kind, name, limit_s, setting)
+        saved = self._gate._release_save()  # type: ignore[attr-defined]  # fully (RLock)
+        try:
+            yield
+        finally:
+            self._gate._acquire_restore(saved)  # type: ignore[attr-defined]
+            if kind == "approval":
+                self._watch.resume()
+            else:
+                self._watch.leave()
+            if self._abandoned:
+                raise _Abandoned()
+
+    def _tool_limit(self, name: str) -> tuple[float | None, str]:
+        """Seconds ``name`` may run and the setting that says so."""
+        for pattern, seconds in self._timeouts.tools.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                return seconds, f"timeouts.tools[{pattern!r}]"
+        return self._timeouts.tool_s, "timeouts.tool_s"
+
+    def _run_deadline(self) -> float | None:
+        limit = self.plan.budgets.max_seconds
+        return None if limit is None else self._started + limit
+
+    def _run_limit(self) -> str:
+        self._tick()
+        return (
+            f"time budget exceeded: {self.counters.elapsed_s:.1f} s > "
+            f"max_seconds={self.plan.budgets.max_seconds:g}"
+        )
 
     # ---- the recorded prefix -------------------------------------------------------
     def _replayed(self, step: StepRow) -> None:
@@ -304,7 +466,11 @@ class Runner:
 
     # ---- the two things an agent can do -------------------------------------------
     def model_call(self, messages: list[Message], tools: list[dict[str, Any]]) -> ModelResponse:
-        """Ask the model (budget-checked) and record an ``llm`` step."""
+        """Ask the model (budget-checked, at most ``timeouts.model_s``); record an ``llm`` step."""
+        with self._entry():
+            return self._model_call(messages, tools)
+
+    def _model_call(self, messages: list[Message], tools: list[dict[str, Any]]) -> ModelResponse:
         self._skip_markers()
         if self._prefix:
             self._inject(messages)  # a resumed fork: its recorded requests held the message
@@ -317,7 +483,11 @@ class Runner:
         self._halt_if_over_budget(next_is_tool=False)
         request = compact_request(messages, tools, self._hasher)
         started = time.perf_counter()
-        response = self.plan.model.complete(messages, tools, self.counters.model_calls)
+        with (
+            self._blocking("model", "", self._timeouts.model_s, "timeouts.model_s"),
+            host_traffic(),  # agentbox's own model traffic passes the egress guard
+        ):
+            response = self.plan.model.complete(messages, tools, self.counters.model_calls)
         latency = response.latency_s or (time.perf_counter() - started)
         c = self.counters
         c.model_calls += 1
@@ -342,6 +512,12 @@ class Runner:
 
     def tool_call(self, name: str, raw_args: Any, call_id: str | None) -> ToolResult:
         """Pass one tool call through the gate and record it (see the module docstring)."""
+        with self._entry():
+            result = self._tool_call(name, raw_args, call_id)
+            self._trip_breaker(f"; the last: {name} {result.status}")
+            return result
+
+    def _tool_call(self, name: str, raw_args: Any, call_id: str | None) -> ToolResult:
         self._skip_markers()
         if self._prefix:
             served = self._serve_tool(name)
@@ -491,6 +667,10 @@ class Runner:
         step.status = status
         step.data["result"] = content
         step.message = {"role": "tool", "tool_call_id": step.data["call_id"], "content": content}
+        if status in ("error", "crashed", "invalid"):
+            self.counters.tool_error_streak += 1
+        elif status in ("ok", "recommended"):
+            self.counters.tool_error_streak = 0
         if update:  # the intent row exists: fill in the outcome
             self.counters.steps += 1
             self._tick()
@@ -529,9 +709,10 @@ class Runner:
                 self.run_id, status="awaiting_approval", counters=self.counters.to_json()
             )
             waited = time.perf_counter()
-            verdict = self.approver(
-                ApprovalRequest(approval_id, self.run_id, hold.idx, name, args, decision)
-            )
+            with self._blocking("approval", name, None, ""):
+                verdict = self.approver(
+                    ApprovalRequest(approval_id, self.run_id, hold.idx, name, args, decision)
+                )
             self._started += time.perf_counter() - waited  # waiting is not run time
             if verdict.verdict == "park":
                 raise _Parked(approval_id)
@@ -565,6 +746,14 @@ class Runner:
                         by=verdict.by,
                     )
                 final_decision = recheck if recheck.verdict != "allow" else decision
+        lost = redacted_paths(final_args) if verdict.verdict == "approve" else []
+        if lost:  # resumed from the store, which never held the secret
+            verdict = ApprovalDecision(
+                "deny",
+                reason=f"{', '.join(lost)}: secret arguments the trace does not keep; run "
+                "the scenario again (or approve a parked call with --edit giving their values)",
+                by=verdict.by,
+            )
         status = "approved" if verdict.verdict == "approve" else "denied"
         edited_args = final_args if final_args != args else None
         if status == "approved" and edited_args is not None:
@@ -609,9 +798,15 @@ class Runner:
         started = time.perf_counter()
         value: Any = None
         ending: EndRun | None = None
+        fatal: _Fatal | None = None
+        limit, setting = self._tool_limit(name)
+        self._in_flight = (step, intent, started)
         try:
-            value = spec.fn(self.state, **args)
+            with self._blocking("tool", name, limit, setting):
+                value = spec.fn(self.state, **args)
             status, content = "ok", render_result(value)
+        except _Abandoned:
+            raise
         except EndRun as end:
             ending, value = end, end.result
             status, content = "ok", render_result(value)
@@ -626,6 +821,12 @@ class Runner:
                 f"Error: tool {name} failed unexpectedly ({type(exc).__name__})",
             )
             data["traceback"] = traceback.format_exc(limit=8)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt... from the tool: fatal
+            self.counters.tool_errors += 1
+            status, content = "crashed", f"Error: tool {name} raised {_describe(exc)}"
+            data["traceback"] = traceback.format_exc(limit=8)
+            fatal = _Fatal(exc, f"tool {name}", data["traceback"])
+        self._in_flight = None
         if status == "ok" and not isinstance(value, str):
             data["value_is_json"] = True
         step.duration_s = time.perf_counter() - started
@@ -635,6 +836,8 @@ class Runner:
         )
         if ending is not None:
             raise ending
+        if fatal is not None:
+            raise fatal
         return result
 
     # ---- the run -------------------------------------------------------------------
@@ -672,56 +875,132 @@ class Runner:
                 **self._lineage,
             )
             self.store.add_checkpoint(self.run_id, -1, digest, "start")
-        status, reason, output = "completed", None, None
+        return self._watch_agent()
+
+    def _watch_agent(self) -> RunResult:
+        """Run the agent on a daemon thread; end the run here if it outlives a deadline."""
+        box: dict[str, Any] = {}
+
+        def agent_thread() -> None:
+            try:
+                box["result"] = self._agent_body()
+            except _Abandoned:
+                pass  # the caller took the run over; nothing here counts any more
+            except BaseException as exc:  # an agentbox error: re-raised by the caller
+                box["error"] = exc
+            finally:
+                self._watch.finish()
+
+        context = contextvars.copy_context()  # the agent sees the caller's context variables
+        thread = threading.Thread(
+            target=context.run,
+            args=(agent_thread,),
+            name=f"agentbox-agent-{self.run_id}",
+            daemon=True,
+        )
+        thread.start()
+        while True:
+            try:
+                expired = self._watch.wait()
+            except BaseException:  # a real Ctrl-C: the agent thread must stop recording
+                with self._gate:
+                    self._abandoned, self._taken_by = True, threading.get_ident()
+                raise
+            if expired is None:
+                thread.join()  # it is past its last step: returns at once
+                break
+            with self._gate:  # the agent thread is outside the runner or in a call
+                expired = self._watch.expired() if not self._ending else None
+                if expired is None:
+                    continue  # it finished or moved on meanwhile
+                self._abandoned, self._taken_by = True, threading.get_ident()
+                return self._take_over(expired)
+        if "error" in box:
+            raise box["error"]
+        result: RunResult = box["result"]
+        return result
+
+    def interrupt(self, status: str, reason: str) -> None:
+        """End the run now with ``status`` (e.g. ``stopped``); callable from any thread.
+
+        The calling thread of :meth:`run` takes the run over at once -- during a tool or
+        model call or an approval wait too -- and records a ``policy`` step named
+        ``status`` with ``reason``; a tool still running gets that status as well. Ignored
+        once the run is recording its end.
+        """
+        self._watch.interrupt(status, reason)
+
+    def _take_over(self, expired: Expired) -> RunResult:
+        """End the run on the calling thread (holding the gate): timeout or interrupt."""
+        self._abandon_prefix()
+        reason, status = expired.reason, expired.status
+        if self._in_flight is not None:  # a tool still runs: it keeps the old state object
+            step, intent, started = self._in_flight
+            self._in_flight = None
+            run = self.store.get_run(self.run_id)
+            self.state = state_at(self.store, run, self.next_idx - 1)  # without its writes
+            step.duration_s = time.perf_counter() - started
+            step.patch = None
+            step.data[status] = True
+            self._finish_tool(step, status, f"Error: {reason}", update=intent)
+        self._record(
+            self._new_step(
+                "policy", status, status=status, data={"reason": reason, "kind": expired.kind}
+            )
+        )
+        self._record(
+            self._new_step("final", status, status=status, data={"output": None, "reason": reason})
+        )
+        return self._finish(status, reason, None)
+
+    def _agent_body(self) -> RunResult:
+        """Drive the agent and record how it ended (on the agent thread)."""
+        outcome: BaseException | None = None
         try:
             output = self._drive()
             self._leave_prefix_if_done()
-        except _Parked as parked:
+        except BaseException as exc:  # sorted out below, once no deadline can interfere
+            outcome, output = exc, None
+        if isinstance(outcome, _Abandoned):
+            raise outcome
+        with self._gate:  # from here on the end is recorded by this thread alone
+            self._check_live(stop=False)
+            self._ending = True
+            self._watch.ending()
+        if self._stop is not None:  # the agent swallowed (or wrapped) what ended the run
+            outcome = self._stop
+        if isinstance(outcome, _Parked):
             self.store.update_run(
                 self.run_id, status="awaiting_approval", pid=None, counters=self.counters.to_json()
             )
             return RunResult(
                 self.run_id,
                 "awaiting_approval",
-                f"waiting for approval {parked.approval_id}",
+                f"waiting for approval {outcome.approval_id}",
                 None,
                 self.counters,
                 [],
                 False,
                 self.state.changes(),
                 self._recommendations,
-                parked.approval_id,
+                outcome.approval_id,
             )
-        except EndRun as end:
-            output = end.output if end.output is not None else render_result(end.result)
-        except RunHalted as halt:
+        status, reason = "completed", None
+        if isinstance(outcome, EndRun):
+            output = outcome.output if outcome.output is not None else render_result(outcome.result)
+        elif isinstance(outcome, RunHalted):
             self._abandon_prefix()
-            status, reason = halt.status, halt.reason
-            self._record(
-                self._new_step("policy", "halt", status=halt.status, data={"reason": halt.reason})
-            )
-        except AgentboxError as exc:
-            self._abandon_prefix()
-            status, reason = "failed", exc.message
+            status, reason = outcome.status, outcome.reason
             self._record(
                 self._new_step(
-                    "error",
-                    type(exc).__name__,
-                    status="failed",
-                    data={"error": exc.message, "hint": exc.hint},
+                    "policy",
+                    getattr(outcome, "step_name", "halt"),
+                    status=outcome.status,
+                    data={"reason": outcome.reason},
                 )
             )
-        except Exception as exc:  # the user's agent code crashed
-            self._abandon_prefix()
-            status, reason = "failed", f"{type(exc).__name__}: {exc}"
-            self._record(
-                self._new_step(
-                    "error",
-                    type(exc).__name__,
-                    status="failed",
-                    data={"error": reason, "traceback": traceback.format_exc(limit=12)},
-                )
-            )
+        elif outcome is not None:
+            status, reason = "failed", self._record_error(outcome)
         self._abandon_prefix()
         self._record(
             self._new_step(
@@ -730,17 +1009,36 @@ class Runner:
         )
         return self._finish(status, reason, output)
 
+    def _record_error(self, error: BaseException) -> str:
+        """Record an ``error`` step for what ended the run; returns the run's reason."""
+        self._abandon_prefix()
+        if isinstance(error, AgentboxError):
+            name, reason = type(error).__name__, error.message
+            data = {"error": error.message, "hint": error.hint}
+        elif isinstance(error, _Fatal):  # a tool raised SystemExit & co.
+            name, reason = type(error.error).__name__, error.reason
+            data = {"error": reason, "traceback": error.trace}
+        else:  # the user's agent code crashed, exited or was interrupted
+            name, reason = type(error).__name__, _describe(error)
+            if not isinstance(error, Exception):
+                reason += " (raised by the agent's code)"
+            trace = "".join(traceback.format_exception(error, limit=12))
+            data = {"error": reason, "traceback": trace}
+        self._record(self._new_step("error", name, status="failed", data=data))
+        return reason
+
     def _drive(self) -> str | None:
         ctx = AgentContext(self)
         scenario = self.plan.scenario
-        if scenario.agent.type == "python":
-            assert scenario.agent.entry is not None
-            search = [scenario.path.parent] if scenario.path else []
-            search.append(self.plan.settings.root)
-            fn = load_entry(scenario.agent.entry, search)
-            result = fn(ctx)
-            return None if result is None else render_result(result)
-        return run_llm_loop(ctx, scenario.agent.max_steps)
+        with egress_guard(ctx):  # no connection leaves the process but allowed ones
+            if scenario.agent.type == "python":
+                assert scenario.agent.entry is not None
+                search = [scenario.path.parent] if scenario.path else []
+                search.append(self.plan.settings.root)
+                fn = load_entry(scenario.agent.entry, search)
+                result = fn(ctx)
+                return None if result is None else render_result(result)
+            return run_llm_loop(ctx, scenario.agent.max_steps)
 
     def steps(self) -> list[StepRow]:
         """This run's steps in order (from memory when it holds them all)."""
@@ -749,12 +1047,31 @@ class Runner:
         return self.store.steps(self.run_id)
 
     def _judge(self, spec: JudgeExpectation, output: str) -> tuple[bool, str, dict[str, Any]]:
+        """Grade with the LLM judge, bounded by ``timeouts.model_s``; failures fail it.
+
+        Raises:
+            ModelError: the judge failed, raised anything, or did not answer in time.
+        """
         from agentbox.suites.judge import judge  # the judge may import litellm
 
         model = spec.model or self.plan.model_name
-        return judge(spec.rubric, output, model, **spec.params)
+        with host_traffic():  # the judge's model traffic passes the egress guard
+            try:
+                return bounded_call(
+                    lambda: judge(spec.rubric, output, model, **spec.params), self._timeouts.model_s
+                )
+            except CallTimedOut as exc:
+                raise ModelError(f"the judge {exc} (policy.timeouts.model_s)") from None
+            except CallFailed as failed:
+                if isinstance(failed.error, AgentboxError):
+                    raise failed.error from None
+                raise ModelError(f"the judge raised {_describe(failed.error)}") from None
 
     def _finish(self, status: str, reason: str | None, output: str | None) -> RunResult:
+        if self.counters.holds:  # a hold nobody decided is closed with the run
+            self.store.close_approvals(
+                self.run_id, f"run {status}" + (f": {reason}" if reason else "")
+            )
         outcome = RunOutcome(
             status=status,
             output=output,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -29,6 +29,9 @@ Mode = Literal["execute", "shadow", "recommend"]
 Tier = Literal["green", "yellow", "red"]
 ApprovalHandler = Literal["prompt", "approve", "deny", "fail", "wait"]
 
+MAX_REPEAT = 10_000
+"""Most times one scripted turn may repeat."""
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
@@ -36,6 +39,15 @@ class _Model(BaseModel):
 
 ToolCallSpec = dict[str, Any]
 """One tool call written as a one-key mapping ``{tool_name: {arg: value}}``."""
+
+
+def _check_params(params: dict[str, Any]) -> dict[str, Any]:
+    if params.get("stream"):
+        raise ValueError(
+            "`stream: true` is not supported: agentbox records whole model responses "
+            "(remove `stream`)"
+        )
+    return params
 
 
 def _check_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -67,8 +79,9 @@ class ScriptTurn(_Model):
     """Token usage to report; estimated (~4 characters per token) when absent."""
     cost_usd: float | None = Field(None, ge=0)
     """Cost to report for this turn in USD (scripted turns cost 0 by default)."""
-    repeat: int = Field(1, ge=1)
-    """Play this turn this many times in a row (for loops and budget tests)."""
+    repeat: int = Field(1, ge=1, le=MAX_REPEAT)
+    """Play this turn this many times in a row (for loops and budget tests), at most
+    10,000."""
 
     _check = field_validator("tool_calls")(classmethod(lambda cls, v: _check_calls(v)))
 
@@ -92,6 +105,8 @@ class AgentSpec(_Model):
     ``module:function`` form is still accepted."""
     params: dict[str, Any] = {}
     """Extra keyword arguments for the model call (temperature, api_base, ...)."""
+
+    _params = field_validator("params")(classmethod(lambda cls, v: _check_params(v)))
     allow_hosts: list[str] = []
     """For ``python`` agents: hosts their HTTP (httpx) may reach for real, in every mode --
     ``127.0.0.1``, ``localhost:8000``, ``*.internal.example`` or a URL. Other requests are
@@ -114,8 +129,10 @@ class Rule(_Model):
     """Name shown in decisions and traces."""
     tool: str = "*"
     """Tool name or glob (``create_*``) the rule applies to."""
-    when: str | None = None
-    """Safe expression over the arguments (``amount_usd > 200``); the rule fires when true.
+    when: str | None = Field(None, max_length=2000)
+    """Safe expression over the arguments (``amount_usd > 200``); the rule fires when true,
+    and also when it cannot be evaluated (division by zero, a missing key...: fail closed,
+    the decision names the error). At most 2,000 characters and 32 levels deep.
     No ``when`` and no ``require`` means it fires on every call of ``tool``."""
     require: list[str] = []
     """Arguments that must be present and non-empty; the rule fires when one is missing."""
@@ -146,6 +163,38 @@ class Budgets(_Model):
     """Most wall-clock seconds for the run."""
 
 
+class Timeouts(_Model):
+    """How long one step may take. A call past its limit ends the run with status
+    ``timeout`` (the step is recorded as ``timeout``); the runner stops waiting even if
+    the code never returns, and nothing it does afterwards is recorded or kept.
+    ``null`` means no limit."""
+
+    tool_s: float | None = Field(30.0, gt=0)
+    """Most seconds one tool call may run (a write's late changes are discarded)."""
+    model_s: float | None = Field(120.0, gt=0)
+    """Most seconds one model call may take (the run's model, a simulated user, the
+    LLM judge)."""
+    agent_s: float | None = Field(600.0, gt=0)
+    """Most seconds a python agent's own code may run between two calls (tool, model)
+    -- a hung agent still ends. Waiting for an approval never counts."""
+    tools: dict[str, Annotated[float, Field(gt=0)]] = {}
+    """Per-tool limits that replace ``tool_s``: ``{generate_report: 300}`` (names or
+    globs; the first match wins)."""
+
+
+class CircuitBreaker(_Model):
+    """Halt a run that keeps failing or keeps being blocked (status ``halted``; the
+    ``policy`` step named ``circuit_breaker`` says which limit tripped). Absent: off."""
+
+    max_consecutive_tool_errors: int | None = Field(None, ge=1)
+    """Halt after this many tool calls in a row failed -- ``error`` (a ToolError),
+    ``crashed`` or ``invalid`` (unknown tool or bad arguments). A call that runs (or is
+    recommended) starts the count again; blocked and denied calls leave it alone."""
+    max_blocked_calls: int | None = Field(None, ge=1)
+    """Halt after this many calls were blocked by the policy in the run (red rules,
+    allow/deny lists, blocked HTTP egress)."""
+
+
 class PolicySpec(_Model):
     """What the agent may do."""
 
@@ -157,6 +206,11 @@ class PolicySpec(_Model):
     """Step, tool-call, token, cost and time limits."""
     rules: list[Rule] = []
     """Argument rules with tiers; the most severe firing rule decides."""
+    timeouts: Timeouts = Timeouts()
+    circuit_breaker: CircuitBreaker = CircuitBreaker()
+    """Halt after too many consecutive tool errors or blocked calls."""
+    """Per-call time limits (tool, model, the agent's own code); ``max_seconds`` in
+    ``budgets`` bounds the whole run and is enforced during a step too."""
 
 
 class ApprovalsSpec(_Model):
@@ -192,12 +246,14 @@ class JudgeExpectation(_Model):
     params: dict[str, Any] = {}
     """Extra keyword arguments for the judge's model call."""
 
+    _params = field_validator("params")(classmethod(lambda cls, v: _check_params(v)))
+
 
 class Expect(_Model):
     """What the run must do to pass. Every listed expectation is checked and named."""
 
     status: str | None = None
-    """Final run status: completed, halted, failed."""
+    """Final run status: completed, halted, failed, timeout."""
     tool_calls: list[ToolCallSpec] = []
     """Tool calls that must have run and succeeded, each ``{tool: {arg: value}}`` (argument
     subset); blocked, denied, invalid and failed calls do not count."""

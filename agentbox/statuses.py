@@ -62,7 +62,7 @@ STYLE = {
 }
 """rich style of every run, step and approval status (unknown ones: no style)."""
 
-FILTER_CHOICES = (*RUN_STATUSES[:1], UNFINISHED, *RUN_STATUSES[1:])
+FILTER_CHOICES = (*RUN_STATUSES, UNFINISHED)
 """Statuses a run list filters on: the stored ones plus ``not finished``."""
 
 

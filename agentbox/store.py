@@ -13,7 +13,10 @@ Tables (schema version in ``meta``)::
     checkpoints  (run_id, step): full-state restore points (the seed by hash at step -1,
                  an edited state at a fork); state at step N = checkpoint + patches
     blobs        content-addressed, zlib-compressed JSON (seed states, edited states)
-    approvals    held tool calls and their decisions
+    approvals    held tool calls and their decisions (``closed`` when the run ended first)
+                 (final run statuses: ``agentbox.statuses.FINISHED``)
+    leases       which process may drive a run (pid, host, heartbeat): one at a time
+    stop_requests  ``agentbox stop``: who asked a run to stop, and why
 
 Durability: ``journal_mode=WAL`` and ``synchronous=NORMAL``: a committed step survives a
 crash of the process (not necessarily a power cut).
@@ -21,18 +24,23 @@ crash of the process (not necessarily a power cut).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import socket
 import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentbox import statuses
 from agentbox.errors import StoreError
+from agentbox.statuses import FINISHED as FINISHED  # re-exported: views import it from here
 
 SCHEMA_VERSION = 1
 STEP_FORMAT = 1
@@ -108,13 +116,42 @@ CREATE TABLE IF NOT EXISTS approvals (
     edited_args TEXT
 );
 CREATE INDEX IF NOT EXISTS approvals_status ON approvals (status);
+CREATE TABLE IF NOT EXISTS leases (
+    run_id TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    purpose TEXT,
+    acquired_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stop_requests (
+    run_id TEXT PRIMARY KEY,
+    requested_at REAL NOT NULL,
+    requested_by TEXT NOT NULL,
+    reason TEXT
+);
 """
 
-FINISHED = ("completed", "halted", "failed")
+HOST = socket.gethostname()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+
+
+_READ_ONLY_HINTS = re.compile(r"readonly|read-only|unable to open|disk I/O error", re.I)
 
 
 def _like_prefix(text: str) -> str:
@@ -173,19 +210,13 @@ class RunRow:
         """Whether a ``running`` run's process still exists (False: it died unfinished)."""
         if self.finished or self.pid is None:
             return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid_alive(self.pid)
 
     @property
     def display_status(self) -> str:
         """The status, with a dead ``running`` run shown as ``not finished``."""
         if self.status == "running" and not self.live:
-            return "not finished"
+            return statuses.UNFINISHED
         return self.status
 
     @property
@@ -233,6 +264,46 @@ class ApprovalRow:
     edited_args: dict[str, Any] | None
 
 
+@dataclass
+class LeaseRow:
+    """Who drives a run now: a process (``pid`` on ``host``) and its last heartbeat."""
+
+    run_id: str
+    token: str
+    pid: int
+    host: str
+    purpose: str | None
+    acquired_at: float
+    heartbeat_at: float
+
+    def stale(self, stale_after_s: float, now: float | None = None) -> bool:
+        """Whether it may be taken over.
+
+        On this host the pid decides: a dead process's lease is stale at once, a live
+        one's only after ten times ``stale_after_s`` without a heartbeat (its pid was
+        reused, or it is suspended). A lease from another host (a store on a shared disk)
+        is stale after ``stale_after_s`` seconds without a heartbeat.
+        """
+        quiet = (time.time() if now is None else now) - self.heartbeat_at
+        if self.host == HOST:
+            return not pid_alive(self.pid) or quiet > 10 * stale_after_s
+        return quiet > stale_after_s
+
+
+@dataclass
+class StopRequest:
+    """``agentbox stop``: who asked a run to stop (``user@host``, ``tui``), when and why."""
+
+    run_id: str
+    requested_at: float
+    requested_by: str
+    reason: str | None
+
+    def describe(self) -> str:
+        """``stopped by alice@box: runaway loop`` (the run's recorded reason)."""
+        return f"stopped by {self.requested_by}" + (f": {self.reason}" if self.reason else "")
+
+
 _RUN_JSON = {"scenario_json", "messages", "counters", "expectations", "options"}
 
 
@@ -257,6 +328,8 @@ class TraceStore:
             ) from exc
         self._lock = threading.RLock()
         self._blobs: dict[str, Any] = {}
+        self.read_only: str | None = None
+        """Why the store is open for reading only (None: it is writable)."""
         try:
             self.conn = sqlite3.connect(
                 self.path, timeout=10, check_same_thread=False, isolation_level=None
@@ -265,11 +338,69 @@ class TraceStore:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA busy_timeout=10000")
             self._migrate()
-        except (sqlite3.DatabaseError, sqlite3.OperationalError) as exc:
-            raise StoreError(
-                f"{self.path}: not a usable trace store: {exc}",
-                "point `store` in .agentbox.toml at another file",
-            ) from exc
+        except sqlite3.OperationalError as exc:
+            if not (self.path.is_file() and _READ_ONLY_HINTS.search(str(exc))):
+                raise self._unusable(exc) from exc
+            self._open_read_only(exc)
+        except sqlite3.DatabaseError as exc:
+            raise self._unusable(exc) from exc
+
+    def _unusable(self, exc: Exception) -> StoreError:
+        return StoreError(
+            f"{self.path}: not a usable trace store: {exc}",
+            "point `store` in .agentbox.toml at another file",
+        )
+
+    def _open_read_only(self, why: sqlite3.OperationalError) -> None:
+        """Open a store we may not write (a read-only file or folder): reading works;
+        every write raises StoreError saying why."""
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        uri = self.path.resolve().as_uri()
+        last: Exception = why
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):  # immutable: no -shm possible
+            try:
+                conn = sqlite3.connect(
+                    uri + query,
+                    uri=True,
+                    timeout=10,
+                    check_same_thread=False,
+                    isolation_level=None,
+                )
+                conn.execute("SELECT count(*) FROM runs").fetchone()
+            except sqlite3.DatabaseError as exc:
+                last = exc
+                continue
+            self.conn = conn
+            self.read_only = str(why)
+            version = self.schema_version()
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: schema version {version} is newer than this agentbox "
+                    f"({SCHEMA_VERSION})",
+                    "upgrade agentbox",
+                )
+            return
+        raise self._unusable(last) from last
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """Hold the write lock; a store we may not write raises StoreError saying why
+        (SQLite opens a file it cannot write read-only and fails only at the write)."""
+        why = self.read_only
+        if why is None:
+            with self._lock:
+                try:
+                    yield
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not _READ_ONLY_HINTS.search(str(exc)) or "unable to open" in str(exc):
+                        raise
+                    why = self.read_only = str(exc)
+        raise StoreError(
+            f"{self.path} is read-only ({why}): runs can be read, nothing can be recorded",
+            "make the file and its folder writable, or pass --store NEW.db",
+        )
 
     def _migrate(self) -> None:
         with self._lock:
@@ -300,7 +431,7 @@ class TraceStore:
     # ---- blobs ---------------------------------------------------------------------
     def put_blob(self, digest: str, value: Any) -> None:
         """Store a JSON value under its content hash (no-op when present)."""
-        with self._lock:
+        with self._write():
             if self.conn.execute("SELECT 1 FROM blobs WHERE hash=?", (digest,)).fetchone():
                 return
             data = zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 6)
@@ -318,7 +449,10 @@ class TraceStore:
         row = self.conn.execute("SELECT data FROM blobs WHERE hash=?", (digest,)).fetchone()
         if row is None:
             raise StoreError(f"state blob {digest[:12]} is missing from {self.path}")
-        value = json.loads(zlib.decompress(row[0]))
+        try:
+            value = json.loads(zlib.decompress(row[0]))
+        except (ValueError, zlib.error) as exc:
+            raise self._corrupt(f"state blob {digest[:12]}", "data", exc) from None
         if len(self._blobs) >= 4:  # seeds are large and few: keep the last ones decoded
             self._blobs.pop(next(iter(self._blobs)))
         self._blobs[digest] = value
@@ -331,20 +465,32 @@ class TraceStore:
         row.setdefault("pid", os.getpid())
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        with self._lock:
+        with self._write():
             self.conn.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", tuple(row.values()))
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Update columns of a run (JSON fields given as values)."""
         row = {k: (_dump(v) if k in _RUN_JSON else v) for k, v in fields.items()}
         sets = ", ".join(f"{k}=?" for k in row)
-        with self._lock:
+        with self._write():
             self.conn.execute(f"UPDATE runs SET {sets} WHERE id=?", (*row.values(), run_id))
+
+    def _corrupt(self, what: str, column: str, exc: Exception) -> StoreError:
+        return StoreError(
+            f"{self.path}: {what}: column {column} is not valid JSON ({exc}); the row is corrupt",
+            "restore the store from a copy, or remove that row with the sqlite3 shell",
+        )
+
+    def _json_columns(self, data: dict[str, Any], keys: Iterable[str], what: str) -> None:
+        for key in keys:
+            try:
+                data[key] = _load(data[key])
+            except (ValueError, TypeError) as exc:
+                raise self._corrupt(what, key, exc) from None
 
     def _run_from(self, row: sqlite3.Row) -> RunRow:
         data = dict(row)
-        for key in _RUN_JSON:
-            data[key] = _load(data[key])
+        self._json_columns(data, _RUN_JSON, f"run {data.get('id')}")
         data["messages"] = data["messages"] or []
         data["counters"] = data["counters"] or {}
         data["options"] = data["options"] or {}
@@ -401,22 +547,36 @@ class TraceStore:
         status: str | None = None,
         text: str | None = None,
     ) -> list[RunRow]:
-        """Runs newest first, optionally filtered by status and by text in id/scenario."""
-        where, params = self._run_filter(status, text)
+        """Runs newest first, optionally filtered by status and by text in id/scenario.
+
+        ``status`` is a stored status (``running`` includes runs whose process died), or
+        ``not finished``: only the ``running`` runs whose process is gone.
+        """
+        stored = "running" if status == statuses.UNFINISHED else status
+        where, params = self._run_filter(stored, text)
         sql = "SELECT * FROM runs" + where + " ORDER BY started_at DESC, rowid DESC"
+        if status == statuses.UNFINISHED:  # liveness is not in SQL: filter, page in Python
+            shown = [
+                r
+                for r in map(self._run_from, self._query(sql, tuple(params)))
+                if r.display_status == status
+            ]
+            return shown[offset : None if limit is None else offset + limit]
         if limit is not None:
             sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
         return [self._run_from(r) for r in self._query(sql, tuple(params))]
 
     def count_runs(self, *, status: str | None = None, text: str | None = None) -> int:
         """Number of stored runs (matching the same filters as :meth:`list_runs`)."""
+        if status == statuses.UNFINISHED:
+            return len(self.list_runs(limit=None, status=status, text=text))
         where, params = self._run_filter(status, text)
         return int(self.conn.execute("SELECT count(*) FROM runs" + where, params).fetchone()[0])
 
     # ---- steps ---------------------------------------------------------------------
     def add_step(self, step: StepRow) -> None:
         """Insert and commit one step (the runner's durability point)."""
-        with self._lock:
+        with self._write():
             self.conn.execute(
                 "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -444,14 +604,14 @@ class TraceStore:
             for k, v in fields.items()
         }
         sets = ", ".join(f"{k}=?" for k in row)
-        with self._lock:
+        with self._write():
             self.conn.execute(
                 f"UPDATE steps SET {sets} WHERE run_id=? AND idx=?", (*row.values(), run_id, idx)
             )
 
     def delete_step(self, run_id: str, idx: int) -> None:
         """Remove one step (an unfinished intent that is about to be retried)."""
-        with self._lock:
+        with self._write():
             self.conn.execute("DELETE FROM steps WHERE run_id=? AND idx=?", (run_id, idx))
 
     def steps(self, run_id: str, start: int = 0, stop: int | None = None) -> list[StepRow]:
@@ -471,7 +631,10 @@ class TraceStore:
             (run_id, start, stop),
         )
         for (text,) in cur:
-            yield json.loads(text)
+            try:
+                yield json.loads(text)
+            except ValueError as exc:
+                raise self._corrupt(f"a step of run {run_id}", "patch", exc) from None
 
     def step_count(self, run_id: str) -> int:
         """Number of stored steps of a run."""
@@ -481,8 +644,11 @@ class TraceStore:
 
     def _step_from(self, row: sqlite3.Row) -> StepRow:
         data = dict(row)
-        for key in ("data", "message", "patch", "counters"):
-            data[key] = _load(data[key])
+        self._json_columns(
+            data,
+            ("data", "message", "patch", "counters"),
+            f"run {data.get('run_id')} step {data.get('idx')}",
+        )
         data["data"] = data["data"] or {}
         data["counters"] = data["counters"] or {}
         return StepRow(**data)
@@ -490,7 +656,7 @@ class TraceStore:
     # ---- checkpoints ---------------------------------------------------------------
     def add_checkpoint(self, run_id: str, step: int, state_hash: str, note: str = "") -> None:
         """Record that the state after ``step`` is the blob ``state_hash``."""
-        with self._lock:
+        with self._write():
             self.conn.execute(
                 "INSERT OR REPLACE INTO checkpoints VALUES (?,?,?,?)",
                 (run_id, step, state_hash, note),
@@ -517,7 +683,7 @@ class TraceStore:
         reason: str | None,
     ) -> None:
         """Record a pending approval."""
-        with self._lock:
+        with self._write():
             self.conn.execute(
                 "INSERT INTO approvals (id, run_id, step, tool, args, rule, reason, requested_at, "
                 "status) VALUES (?,?,?,?,?,?,?,?, 'pending')",
@@ -534,7 +700,7 @@ class TraceStore:
         edited_args: dict[str, Any] | None = None,
     ) -> bool:
         """Decide a pending approval. Returns False when it was already decided."""
-        with self._lock:
+        with self._write():
             cur = self.conn.execute(
                 "UPDATE approvals SET status=?, decided_at=?, decided_by=?, decision_reason=?, "
                 "edited_args=? WHERE id=? AND status='pending'",
@@ -574,6 +740,88 @@ class TraceStore:
 
     def _approval_from(self, row: sqlite3.Row) -> ApprovalRow:
         data = dict(row)
-        data["args"] = _load(data["args"])
-        data["edited_args"] = _load(data["edited_args"])
+        self._json_columns(data, ("args", "edited_args"), f"approval {data.get('id')}")
         return ApprovalRow(**data)
+
+    def close_approvals(self, run_id: str, reason: str, by: str = "agentbox") -> int:
+        """Close the run's pending approvals (and their trace steps): the run ended first.
+
+        Returns:
+            How many approvals were closed.
+        """
+        with self._lock:
+            cur = self.conn.execute(
+                "UPDATE approvals SET status='closed', decided_at=?, decided_by=?, "
+                "decision_reason=? WHERE run_id=? AND status='pending'",
+                (time.time(), by, reason, run_id),
+            )
+            self.conn.execute(
+                "UPDATE steps SET status='closed', data=json_set(coalesce(data, '{}'), "
+                "'$.decided_by', ?, '$.reason', ?) "
+                "WHERE run_id=? AND kind='approval' AND status='pending'",
+                (by, reason, run_id),
+            )
+            return cur.rowcount
+
+    # ---- leases: one process drives a run at a time ---------------------------------
+    def acquire_lease(
+        self, run_id: str, token: str, *, purpose: str, stale_after_s: float
+    ) -> LeaseRow | None:
+        """Claim a run for this process, atomically. None on success, else the holder.
+
+        A lease whose process is gone (on this host) or whose heartbeat is older than
+        ``stale_after_s`` seconds is taken over.
+        """
+        now = time.time()
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                held = self._lease(run_id)
+                if held is not None and held.token != token and not held.stale(stale_after_s, now):
+                    return held
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?,?,?)",
+                    (run_id, token, os.getpid(), HOST, purpose, now, now),
+                )
+            finally:
+                self.conn.execute("COMMIT")
+        return None
+
+    def heartbeat_lease(self, run_id: str, token: str) -> bool:
+        """Refresh a held lease; False when it was lost (taken over as stale)."""
+        with self._lock:
+            cur = self.conn.execute(
+                "UPDATE leases SET heartbeat_at=? WHERE run_id=? AND token=?",
+                (time.time(), run_id, token),
+            )
+            return cur.rowcount == 1
+
+    def release_lease(self, run_id: str, token: str) -> None:
+        """Give a lease back (no-op when it is no longer ours)."""
+        with self._lock:
+            self.conn.execute("DELETE FROM leases WHERE run_id=? AND token=?", (run_id, token))
+
+    def lease(self, run_id: str) -> LeaseRow | None:
+        """The current lease on a run, stale or not (None: nobody holds it)."""
+        return self._lease(run_id)
+
+    def _lease(self, run_id: str) -> LeaseRow | None:
+        rows = self._query("SELECT * FROM leases WHERE run_id=?", (run_id,))
+        return LeaseRow(**dict(rows[0])) if rows else None
+
+    # ---- stop requests -------------------------------------------------------------
+    def request_stop(self, run_id: str, by: str, reason: str | None) -> None:
+        """Ask a run to stop at its next step boundary (the latest request wins)."""
+        with self._lock:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO stop_requests VALUES (?,?,?,?)",
+                (run_id, time.time(), by, reason),
+            )
+
+    def stop_request(self, run_id: str) -> StopRequest | None:
+        """The stop request for a run, if any (the runner asks at every step boundary)."""
+        row = self.conn.execute(
+            "SELECT requested_at, requested_by, reason FROM stop_requests WHERE run_id=?",
+            (run_id,),
+        ).fetchone()
+        return None if row is None else StopRequest(run_id, *row)

@@ -220,8 +220,9 @@ def test_store_env_var_is_used(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_runs_filters_say_what_matched(cli) -> None:  # type: ignore[no-untyped-def]
     assert cli("run", "scenarios/refund-clean.yaml", "-q").exit_code == 0
     assert "no runs match (of 1" in cli("runs", "--status", "halted").output
-    bad = cli("runs", "--status", "awaiting")
-    assert bad.exit_code == 2 and "awaiting_approval" in bad.output
+    assert "no runs match (of 1" in cli("runs", "--status", "awaiting").output  # shown word
+    bad = cli("runs", "--status", "waiting")
+    assert bad.exit_code == 2 and "awaiting" in bad.output
     assert cli("runs", "-n", "0").exit_code == 2
 
 

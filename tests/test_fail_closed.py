@@ -118,3 +118,69 @@ def test_library_resume_of_an_undecided_hold_is_refused(bank: Path) -> None:
     with pytest.raises(StoreError, match="waiting for approval"):
         resume_run(store, run.id, load_settings(bank))
     assert pay_count(bank / "pay.log") == 0
+
+
+def test_an_invalid_edit_at_the_prompt_asks_again(
+    bank: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+    import io
+    import sys
+
+    from rich.console import Console
+
+    from agentbox.approvals import ApprovalRequest
+    from agentbox.cli.commands import make_approver
+    from agentbox.policy import Decision
+    from agentbox.runner import plan_run
+
+    plan = plan_run(bank / "payout.yaml", load_settings(bank))
+    answers = iter(["e", "amount_usd", "e", "amount_usd=lots", "e", "amount_usd=150"])
+    monkeypatch.setattr(builtins, "input", lambda *_: next(answers))
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    out = io.StringIO()
+    console = Console(file=out, width=120)
+    spec = plan.approvals.model_copy(update={"handler": "prompt"})
+    approver = make_approver(spec, TraceStore(bank / "traces.db"), console, plan=plan)
+    args = {"account_id": "acc_1", "amount_usd": 300.0, "idempotency_key": "k-1"}
+    hold = Decision("hold", "yellow", "big-payout", "amount_usd > 100 is true")
+    decision = approver(ApprovalRequest("ap_1", "r1", 3, "pay", args, hold))
+    assert decision.verdict == "approve"
+    assert decision.args == {**args, "amount_usd": 150}
+    text = out.getvalue()
+    assert "expected key=value" in text and "try again" in text  # asked twice more
+    assert next(answers, None) is None
+
+
+def test_a_stop_while_the_prompt_waited_wins_over_the_answer(
+    bank: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+    import io
+    import sys
+
+    from rich.console import Console
+
+    from agentbox.approvals import ApprovalRequest
+    from agentbox.cli.commands import make_approver
+    from agentbox.errors import RunHalted
+    from agentbox.policy import Decision
+    from agentbox.runner import plan_run
+
+    plan = plan_run(bank / "payout.yaml", load_settings(bank))
+    store = TraceStore(bank / "traces.db")
+
+    def answer(*_: object) -> str:
+        store.request_stop("r1", "ops@box", "wrong account")  # arrives while asking
+        return "y"
+
+    monkeypatch.setattr(builtins, "input", answer)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    spec = plan.approvals.model_copy(update={"handler": "prompt"})
+    approver = make_approver(spec, store, Console(file=io.StringIO()), plan=plan)
+    hold = Decision("hold", "yellow", "big-payout", "amount_usd > 100 is true")
+    args = {"account_id": "acc_1", "amount_usd": 300.0, "idempotency_key": "k-1"}
+    with pytest.raises(RunHalted) as halted:
+        approver(ApprovalRequest("ap_1", "r1", 3, "pay", args, hold))
+    assert halted.value.status == "stopped"
+    assert halted.value.reason == "stopped by ops@box: wrong account"

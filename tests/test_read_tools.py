@@ -205,3 +205,23 @@ def test_a_computed_http_mock_name_clash_fails_the_run(project: Path) -> None:
     assert out["status"] == "failed"
     assert "both define tool 'peek'" in out["reason"]
     assert "http_mock GET https://api.box.test/ping" in out["reason"]
+
+
+def test_fork_json_output_survives_a_printing_tool(project: Path) -> None:
+    (project / "rename.yaml").write_text(
+        SCENARIO.replace("{peek: {item_id: it1}}", "{rename: {item_id: it1, name: uno}}")
+    )
+    first = CliRunner().invoke(app, ["run", "rename.yaml", "--json"], catch_exceptions=False)
+    run_id = json.loads(first.stdout)["run_id"]
+    cli = [sys.executable, "-c", "from agentbox.cli import main; main()"]
+    result = subprocess.run(
+        [*cli, "fork", run_id, "--at", "1", "--json"],  # step 1, the write, runs again
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = json.loads(result.stdout)  # stdout holds the JSON and nothing else
+    assert out["status"] == "completed"
+    assert out["run_id"] != run_id
+    assert "renaming it1 {not json" in result.stderr

@@ -258,10 +258,10 @@ async def test_runs_screen_lists_filters_and_marks_pending(
         assert table.get_row_at(0)[0] == runs["blocked"]
         await pilot.press("escape")  # clears the filter, back to the table
         await wait_for(pilot, lambda: table.row_count == 4)
-        await pilot.press("s", "s")  # status:running, then status:awaiting_approval
+        await pilot.press("s", "s")  # status:running, then status:awaiting (the shown word)
         await wait_for(pilot, lambda: table.row_count == 1)
         assert table.get_row_at(0)[0] == runs["parked"]
-        assert app.screen.query_one("#runs-filter", Input).value == "status:awaiting_approval"
+        assert app.screen.query_one("#runs-filter", Input).value == "status:awaiting"
 
 
 @pytest.mark.anyio

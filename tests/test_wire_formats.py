@@ -9,6 +9,7 @@ the endpoint; nothing reaches the network.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -140,7 +141,7 @@ def test_responses_agent_runs_and_replays_identically(
     entry: str, settings: Settings, store: TraceStore
 ) -> None:
     plan = with_entry(
-        plan_run(RESPONSES_SCENARIO, settings), f"agents.openai_responses_agent:{entry}"
+        plan_run(RESPONSES_SCENARIO, settings), f"agents/openai_responses_agent.py:{entry}"
     )
     result, steps = run(plan, store)
 
@@ -377,6 +378,33 @@ def test_anthropic_messages_tool_round_trip_and_replay(
     assert replay.identical, replay.differences
 
 
+ANTHROPIC_SCENARIO = ROOT / "scenarios" / "anthropic-agent.yaml"
+
+
+@pytest.mark.parametrize("entry", ["run", "run_stream", "run_async"])
+def test_anthropic_sdk_agent_runs_and_replays_identically(
+    entry: str, settings: Settings, store: TraceStore
+) -> None:
+    plan = with_entry(
+        plan_run(ANTHROPIC_SCENARIO, settings), f"agents/anthropic_refund_agent.py:{entry}"
+    )
+    result, steps = run(plan, store)
+
+    assert result.status == "completed" and result.passed, (result.reason, result.expectations)
+    assert kinds(steps) == REFUND_RUN
+    first = llm_steps(steps)[0].data["response"]
+    assert first["reasoning"] == "Check the order before refunding it." and first["text"] is None
+    system, user = rebuild_requests(steps)[0]
+    assert system["role"] == "system" and system["content"].startswith("You are a Northwind")
+    assert user == {"role": "user", "content": TASK}
+    tool = rebuild_requests(steps)[1][3]
+    assert tool["role"] == "tool" and tool["tool_call_id"] == "call_0_0"
+    assert "ANTHROPIC_API_KEY" not in os.environ  # the placeholder key was removed again
+
+    replay = replay_run(store, result.run_id, settings)
+    assert replay.identical, replay.differences
+
+
 def test_anthropic_json_and_events_parse_with_the_sdk() -> None:
     """The anthropic SDK client itself reads our answers (served by an httpx2 transport)."""
     import anthropic
@@ -545,6 +573,7 @@ def run(ctx):
             (local + "/v1/audio/speech", {}),
             (local + "/openai/completions", {}),
             (local + "/v1/messages", {"anthropic-version": "2023-06-01"}),
+            ("https://generativelanguage.googleapis.com/v1beta/models/gemini-3-flash:generateContent", {}),
         ]:
             r = http.post(url, json={"model": "m", "messages": "not a list"}, headers=headers)
             out.append([r.status_code, r.json()])
@@ -561,7 +590,7 @@ def test_unknown_model_endpoints_get_a_4xx_naming_them(
     monkeypatch.setenv("OPENAI_BASE_URL", f"{model_server}/openai")  # a local model server
     result, steps = run(agent_scenario(UNKNOWN_ENDPOINTS), store)
     assert result.status == "completed", result.reason
-    tokens, audio, completions, bad = json.loads(result.output or "")
+    tokens, audio, completions, bad, gemini = json.loads(result.output or "")
     assert tokens[0] == 404 and tokens[1]["type"] == "error"  # Anthropic's error shape
     assert "POST /v1/messages/count_tokens" in tokens[1]["error"]["message"]
     assert audio[0] == 404 and "POST /v1/audio/speech" in audio[1]["error"]["message"]
@@ -572,12 +601,17 @@ def test_unknown_model_endpoints_get_a_4xx_naming_them(
     assert "allow_hosts" in completions[1]["error"]["message"]
     # a Messages request we cannot translate: a 400 naming the field, no model call
     assert bad[0] == 400 and "`messages` list" in bad[1]["error"]["message"]
+    # another provider's native format: named, with what is answered instead
+    message = gemini[1]["error"]["message"]
+    assert gemini[0] == 404 and "POST /v1beta/models/gemini-3-flash:generateContent" in message
+    assert "POST .../chat/completions (OpenAI Chat Completions)" in message
     assert _Counting.hits == []  # nothing reached the server
     blocked = [s for s in steps if s.status == "blocked"]
     assert [s.data["url"] for s in blocked] == [
         "https://api.anthropic.com/v1/messages/count_tokens",
         f"{model_server}/v1/audio/speech",
         f"{model_server}/openai/completions",
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-3-flash:generateContent",
     ]
     assert not llm_steps(steps)
 
@@ -645,7 +679,7 @@ def test_a_held_refund_parks_and_resumes_a_chained_responses_agent(
     from agentbox.scenario import parse_scenario
 
     data = yaml.safe_load(RESPONSES_SCENARIO.read_text(encoding="utf-8"))
-    data["agent"]["entry"] = "agents.openai_responses_agent:run_chained"
+    data["agent"]["entry"] = "agents/openai_responses_agent.py:run_chained"
     data["policy"]["rules"] = [
         {"name": "reviewed", "tool": "http POST *", "when": "amount_usd > 50"}
     ]

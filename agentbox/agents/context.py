@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from agentbox.sandbox.tools import ToolSpec
 
 
+class RunEnded(RuntimeError):
+    """A call through an :class:`AgentContext` after its run's agent returned."""
+
+
 @dataclass
 class ToolResult:
     """The outcome of one tool call as the agent sees it.
@@ -82,6 +86,9 @@ class AgentContext:
         self._stop: BaseException | None = None
         """The first run-ending signal (budget halt, parked approval, a tool ending the
         run) raised through this context; every later call raises it again."""
+        self.closed = False
+        """Set when the run's agent has returned: later calls (a thread that outlived the
+        agent) raise :class:`RunEnded` instead of adding steps after ``final``."""
         self.backend_guard: Callable[[], AbstractContextManager[Any]] | None = None
         """Entered around every model-backend call (HTTP interception uses it to let
         agentbox's own model traffic through); None = nothing to enter."""
@@ -125,6 +132,7 @@ class AgentContext:
             messages: OpenAI chat messages.
             tools: tool schemas to offer (default: :attr:`tools`; ``[]`` for none).
         """
+        self._refuse_if_closed("model call")
         offered = self.tools if tools is None else tools
         with self._serialized():
             if self.backend_guard is None:
@@ -141,6 +149,7 @@ class AgentContext:
         tool failures: inspect ``status``. Raises RunHalted (a BaseException) when a
         budget or an unapproved hold stops the run.
         """
+        self._refuse_if_closed(f"tool call {name}")
         args = kwargs if arguments is None else arguments
         with self._serialized():
             return self._runner.tool_call(name, args, call_id)
@@ -169,6 +178,13 @@ class AgentContext:
         """
         if self._stop is not None:
             raise self._stop
+
+    def _refuse_if_closed(self, what: str) -> None:
+        if self.closed:
+            raise RunEnded(
+                f"agentbox: run {self._runner.run_id} has ended; {what} refused "
+                "(made by code still running after the agent returned)"
+            )
 
     # ---- extension points (HTTP interception) ---------------------------------------
     @property
@@ -234,6 +250,7 @@ class AgentContext:
             RunHalted: a budget is exhausted.
             Diverged: during a prefix, the recording has another step here.
         """
+        self._refuse_if_closed(f"{kind} step {name}")
         runner = self._runner
         with self._serialized():
             if runner._prefix:

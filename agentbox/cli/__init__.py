@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -134,9 +135,65 @@ def user_output_to_stderr(active: bool = True) -> Iterator[None]:
             os.close(saved)
 
 
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities (anywhere inside) as the strings ``"NaN"``,
+    ``"Infinity"``, ``"-Infinity"`` (as protobuf's JSON mapping writes them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _NON_FINITE[repr(value)]
+    if isinstance(value, dict):
+        return {_finite(k) if isinstance(k, float) else k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def to_json(value: Any) -> str:
-    """Pretty JSON for ``--json`` output."""
-    return json.dumps(value, indent=2, default=str)
+    """Pretty, strict JSON for ``--json`` output: never a bare ``NaN`` or ``Infinity``
+    (which most JSON parsers reject); see :func:`_finite`."""
+    return json.dumps(_finite(value), indent=2, default=str, allow_nan=False)
+
+
+def emit(text: str) -> None:
+    """Write ``text`` and a newline to stdout (``--json`` output, schemas).
+
+    A reader that went away (``| head``) ends the command quietly; any other write
+    error (``> /dev/full``: no space left) is a one-line error, exit 2.
+    """
+    import sys
+
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except OSError as exc:
+        _silence_stdout()  # python would fail again flushing at exit
+        if isinstance(exc, BrokenPipeError):
+            raise typer.Exit(0) from None
+        fail(f"cannot write the output: {exc.strerror or exc}", "write to a file or a pipe")
+
+
+def _silence_stdout() -> None:
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (tests): nothing to flush later
+        pass
+
+
+def writable_file(path: Path, what: str) -> None:
+    """Exit 2 unless ``path`` can be written as a file: not a folder, no file in the way
+    among its parent folders. Checked before work whose result would be lost."""
+    if path.is_dir():
+        fail(f"{what} {path} is a folder", f"give a file name, e.g. {path / 'report.xml'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                fail(f"{what} {path}: {parent} is a file, not a folder", "choose another path")
+            break
 
 
 def watch_and_rerun(folders: list[Path], again: Any, stop: Any = None) -> None:
@@ -166,6 +223,7 @@ def main() -> None:
 
 
 from agentbox.cli import commands as _commands  # noqa: E402,F401  (registers commands)
+from agentbox.cli import control_cmds as _control  # noqa: E402,F401
 from agentbox.cli import lifecycle_cmds as _lifecycle  # noqa: E402,F401
 from agentbox.cli import suite_cmds as _suites  # noqa: E402,F401
 from agentbox.cli import tui_cmd as _tui  # noqa: E402,F401

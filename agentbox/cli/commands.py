@@ -15,6 +15,7 @@ from agentbox.cli import (
     _open_store,
     _settings,
     command,
+    emit,
     fail,
     to_json,
     user_output_to_stderr,
@@ -208,6 +209,7 @@ def run_cmd(
         plan = plan_run(scenario, settings, options)
         if isinstance(plan.model, LiteLLMModel):
             plan.model.check_ready()
+        check_entry(plan)
         console = _console()
         trace = _open_store(settings, store)
         approver = make_approver(
@@ -222,8 +224,13 @@ def run_cmd(
                 f"[bold]run {runner.run_id}[/] · {plan.scenario.name} · sandbox "
                 f"{plan.sandbox.name} · mode {plan.mode} · {plan.scenario.agent.type}/{plan.model_name}"
             )
-        with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
-            result = runner.run()
+        try:
+            with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
+                result = runner.run()
+        except KeyboardInterrupt:
+            from agentbox.cli.control_cmds import interrupted
+
+            interrupted(trace, runner.run_id, store)
         report_result(console, trace, result, plan.mode, as_json=as_json, quiet=quiet)
 
     if not watch:
@@ -240,6 +247,39 @@ def run_cmd(
 
     again()
     watch_and_rerun([scenario.resolve().parent, settings.sandboxes_path], again)
+
+
+def check_entry(plan: Any) -> None:
+    """Refuse (exit 2) a python agent whose entry module cannot be found, before a run
+    is recorded; the module itself is imported (and run) only by the run.
+
+    Raises:
+        SandboxError: naming the module and where it was looked for.
+    """
+    import importlib.machinery
+
+    from agentbox.errors import SandboxError
+
+    scenario = plan.scenario
+    if scenario.agent.type != "python" or not scenario.agent.entry:
+        return
+    module = scenario.agent.entry.partition(":")[0]
+    search = [str(scenario.path.parent)] if scenario.path else []
+    search.append(str(plan.settings.root))
+    top = module.split(".")[0]
+    if not top.isidentifier():
+        raise SandboxError(
+            f"agent entry {scenario.agent.entry!r}: {module!r} is not a module name",
+            "write entry: module:function (e.g. my_agent:run)",
+        )
+    if top in sys.modules or importlib.machinery.PathFinder.find_spec(top, [*search, *sys.path]):
+        return
+    file, line = scenario.locate("agent", "entry")
+    raise SandboxError(
+        f"{file}:{line}: agent.entry: no module {top!r} next to the scenario, in the "
+        f"project root ({plan.settings.root}) or on the Python path",
+        "put the module next to the scenario or in the project root, or fix the name",
+    )
 
 
 def report_result(
@@ -354,7 +394,18 @@ def make_approver(
     if handler in ("approve", "deny", "fail"):
         return fixed_approver(handler)
     if sys.stdin.isatty() and interactive:
-        return _interactive_approver(console, validate)
+        ask = _interactive_approver(console, validate)
+
+        def ask_then_check(request: ApprovalRequest) -> ApprovalDecision:
+            decision: ApprovalDecision = ask(request)
+            stop = trace.stop_request(request.run_id)  # `agentbox stop` while the prompt waited
+            if stop is not None:
+                from agentbox.errors import RunHalted
+
+                raise RunHalted("stopped", stop.describe())
+            return decision
+
+        return ask_then_check
 
     def no_terminal(request: ApprovalRequest) -> ApprovalDecision:
         return ApprovalDecision(
@@ -394,8 +445,9 @@ def runs_cmd(
     status: Annotated[
         str | None,
         typer.Option(
-            help="Only runs with this status: completed, halted, failed, running, "
-            "awaiting_approval."
+            help="Only runs with this status, as `runs` shows it: running, awaiting, "
+            "unfinished, completed, halted, failed, stopped, timeout (stored names such as "
+            "awaiting_approval work too)."
         ),
     ] = None,
     search: Annotated[
@@ -412,13 +464,18 @@ def runs_cmd(
 
       agentbox runs --status halted -n 50
 
+      agentbox runs --status awaiting
+
       agentbox runs --search refund --json
     """
     from agentbox.cli.render import runs_table
+    from agentbox.statuses import parse_run_status, status_words
 
-    statuses = ("completed", "halted", "failed", "running", "awaiting_approval")
-    if status is not None and status not in statuses:
-        fail(f"--status must be one of {', '.join(statuses)} (got {status!r})")
+    if status is not None:
+        wanted = parse_run_status(status)
+        if wanted is None:
+            fail(f"--status must be one of {status_words()} (got {status!r})")
+        status = wanted
     trace = _open_store(_settings(), store)
     runs = trace.list_runs(limit=limit, status=status, text=search)
     if as_json:
@@ -561,7 +618,7 @@ def schema_cmd() -> None:
     """
     from agentbox.scenario import scenario_json_schema
 
-    print(to_json(scenario_json_schema()))
+    emit(to_json(scenario_json_schema()))
 
 
 @command("init")
@@ -578,7 +635,14 @@ def init_cmd(
     from agentbox.scaffold import scaffold
 
     settings = _settings()
-    written = scaffold(settings.root, name, settings, force=force)
+    try:
+        written = scaffold(settings.root, name, settings, force=force)
+    except OSError as exc:
+        where = exc.filename or settings.root
+        fail(
+            f"cannot write {where}: {exc.strerror or exc}",
+            "run `agentbox init` in a folder you can write to",
+        )
     console = _console()
     for path in written:
         console.print(f"wrote {path}")

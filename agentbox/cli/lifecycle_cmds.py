@@ -5,12 +5,25 @@ from __future__ import annotations
 import getpass
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentbox.cli import JsonOpt, StoreOpt, _console, _open_store, _settings, command, fail, to_json
+from agentbox.cli import (
+    JsonOpt,
+    StoreOpt,
+    _console,
+    _open_store,
+    _settings,
+    command,
+    fail,
+    to_json,
+    user_output_to_stderr,
+)
 from agentbox.cli.commands import _live_printer, _parse_edits, make_approver, report_result
+
+if TYPE_CHECKING:
+    from agentbox.store import StepRow
 
 
 @command("approvals")
@@ -40,19 +53,29 @@ def approvals_cmd(
     if not rows:
         console.print("no pending approvals" if not all_ else "no approvals")
         return
+    from rich.text import Text
+
+    from agentbox.statuses import style
+
+    # Fixed columns keep their width; the call takes what is left (the status column
+    # must survive an 80-column terminal, so `by` goes first below 100 columns).
+    wide = console.width >= 100
+    rule_w, by_w = 14, 12
+    fixed = 11 + 10 + 4 + 8 + rule_w + (by_w if wide else 0) + (7 if wide else 6)
+    call_w = max(12, min(60, console.width - fixed))
     table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
-    widths = {"approval": 11, "run": 10, "step": 4, "status": 8}
-    for col in ("approval", "run", "step", "call", "rule", "status", "by"):
-        table.add_column(col, no_wrap=True, min_width=widths.get(col))
+    columns = ("approval", "run", "step", "call", "rule", "status", *(("by",) if wide else ()))
+    for col in columns:
+        table.add_column(col, no_wrap=True)
     for r in rows:
         table.add_row(
             r.id,
             r.run_id,
             str(r.step),
-            short(call_text(r.tool, r.args), 44),
-            r.rule or "-",
-            r.status,
-            r.decided_by or "-",
+            short(call_text(r.tool, r.args), call_w),
+            short(r.rule or "-", rule_w),
+            Text(r.status, style=style(r.status)),
+            *((short(r.decided_by or "-", by_w),) if wide else ()),
         )
     console.print(table)
 
@@ -236,14 +259,20 @@ def resume_cmd(
             f"[bold]resuming run {run.id}[/] · {run.scenario} · after step "
             f"{trace.step_count(run.id) - 1}"
         )
-    result = resume_run(
-        trace,
-        run.id,
-        settings,
-        approver=approver,
-        incomplete=incomplete,  # type: ignore[arg-type]
-        on_step=None if as_json else _live_printer(console),
-    )
+    try:
+        with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
+            result = resume_run(
+                trace,
+                run.id,
+                settings,
+                approver=approver,
+                incomplete=incomplete,  # type: ignore[arg-type]
+                on_step=None if as_json else _live_printer(console),
+            )
+    except KeyboardInterrupt:
+        from agentbox.cli.control_cmds import interrupted
+
+        interrupted(trace, run.id, store)
     report_result(console, trace, result, run.mode, as_json=as_json)
 
 
@@ -323,15 +352,27 @@ def fork_cmd(
     plan = plan_for_run(trace, parent, settings)
     spec = plan.approvals.model_copy(update={"handler": handler}) if handler else plan.approvals
     approver = make_approver(spec, trace, console, interactive=not as_json, plan=plan)
-    result = fork_run(
-        trace,
-        parent.id,
-        at,
-        settings,
-        edits,
-        approver=approver,
-        on_step=None if as_json else _live_printer(console),
-    )
+    forked: list[str] = []
+
+    def on_step(step: StepRow) -> None:
+        if not forked:
+            forked.append(step.run_id)
+        if not as_json:
+            printer(step)
+
+    printer = _live_printer(console)
+    try:
+        with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
+            result = fork_run(
+                trace, parent.id, at, settings, edits, approver=approver, on_step=on_step
+            )
+    except KeyboardInterrupt:
+        from agentbox.cli.control_cmds import interrupted
+
+        if not forked:
+            _console(stderr=True).print("\ninterrupted before the fork recorded a step")
+            raise typer.Exit(130) from None
+        interrupted(trace, forked[0], store)
     report_result(console, trace, result, parent.mode, as_json=as_json)
 
 

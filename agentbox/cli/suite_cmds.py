@@ -18,6 +18,7 @@ from agentbox.cli import (
     to_json,
     user_output_to_stderr,
     watch_and_rerun,
+    writable_file,
 )
 
 if TYPE_CHECKING:
@@ -191,6 +192,12 @@ def export_cmd(
     from agentbox.suites.export import expectation_count, export_run
     from agentbox.suites.replay import display_path
 
+    if suite.exists() and not suite.is_dir():
+        fail(
+            f"--suite {suite} is a file, not a folder",
+            "give the suite's folder, e.g. suites/retail",
+        )
+    writable_file(suite / "case.yaml", "--suite")
     settings = _settings()
     trace = _open_store(settings, store)
     judges = [JudgeSpec(rubric=r, model=judge_model) for r in judge or []]
@@ -205,7 +212,10 @@ def export_cmd(
         )
     target = suite / f"{name}.yaml" if name else None
     existed = target is not None and target.exists()
-    path = export_run(trace, run_id, suite, name, settings=settings, judges=judges or None)
+    try:
+        path = export_run(trace, run_id, suite, name, settings=settings, judges=judges or None)
+    except OSError as exc:
+        fail(f"cannot write the case into {suite}: {exc.strerror or exc}", "choose another folder")
     case = load_case(path)
     verb = "overwrote" if existed else "wrote"
     console.print(
@@ -321,8 +331,11 @@ def _test_once(
     seconds = time.perf_counter() - started
     summary = summarize(results, repeat)
     if junit is not None:
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        junit.write_text(junit_xml(results, repeat), encoding="utf-8")
+        try:
+            junit.parent.mkdir(parents=True, exist_ok=True)
+            junit.write_text(junit_xml(results, repeat), encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write --junit {junit}: {exc.strerror or exc}", "choose another path")
     ok = all(r.passed for r in results)
     if as_json:
         print(
@@ -416,6 +429,8 @@ def test_cmd(
             "nothing to test: no suites/ or scenarios folder here",
             "pass a suite folder or case file",
         )
+    if junit is not None:
+        writable_file(junit, "--junit")  # before the suite runs, not after
     store_path = store or settings.store_path
     code = _test_once(
         targets,

@@ -13,9 +13,9 @@ this order:
    Agents SDK's ``POST /v1/traces/ingest``, ...) get a no-op 200 (no step, no network),
    and ``POST {any base url}/chat/completions`` is answered by the run's model backend
    through :meth:`AgentContext.complete` (an ``llm`` step: traced, budgeted,
-   cassette-replayable), and so are ``.../responses`` and ``.../v1/messages``
-   (:mod:`agentbox.http.model_api`), which also answers other endpoints of a model host
-   with a 404 naming them;
+   cassette-replayable), and so are ``.../responses`` (OpenAI Responses) and
+   ``.../v1/messages`` (Anthropic Messages) by :mod:`agentbox.http.model_api`, which also
+   answers any other endpoint of a model host with a 404 naming it;
 5. anything else is blocked: the agent gets a 403 JSON error and a ``blocked`` step named
    ``http`` records method, URL, host and reason.
 
@@ -39,19 +39,21 @@ from contextvars import ContextVar
 from fnmatch import fnmatchcase
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from agentbox.http import transports
+from agentbox.http.anthropic import is_anthropic_messages
 from agentbox.http.chat import (
     chat_completion,
     chat_completion_chunks,
     is_chat_completions,
     parse_chat_request,
 )
+from agentbox.http.guard import host_allowed, host_patterns
 from agentbox.http.mocks import _INFLIGHT, HttpMock, load_http_mocks, response_for
-from agentbox.http.model_api import ModelApi
+from agentbox.http.model_api import ModelApi, is_model_request
+from agentbox.http.responses import is_responses
 
 if TYPE_CHECKING:
     from agentbox.agents.context import AgentContext
@@ -168,17 +170,12 @@ class HttpInterceptor:
         self.mocks = load_http_mocks(ctx.sandbox_path) if mocks is None else mocks
         if allow_hosts is None:  # TODO(scenario): AgentSpec.allow_hosts; read defensively
             allow_hosts = list(getattr(ctx.scenario.agent, "allow_hosts", None) or [])
-        self.allow_hosts = [self._host_pattern(h) for h in allow_hosts]
-        self.models = ModelApi(ctx)  # Responses, Anthropic Messages, other model endpoints
+        self.allow_hosts = host_patterns(allow_hosts)
         self._stop: BaseException | None = None
+        self.models = ModelApi(ctx)  # Responses, Anthropic Messages, other model endpoints
         self._set_keys: list[str] = []
         self._previous_guard: Any = None
         self._token: Any = None
-
-    @staticmethod
-    def _host_pattern(entry: str) -> str:
-        entry = entry.strip().lower()
-        return urlsplit(entry).netloc if "://" in entry else entry.rstrip("/")
 
     # ---- lifecycle -----------------------------------------------------------------
     def __enter__(self) -> HttpInterceptor:
@@ -254,16 +251,11 @@ class HttpInterceptor:
         for matches, answer in ENDPOINTS:
             if matches(request):
                 return answer(self, request)
-        answered = self.models.answer(request)  # other wire formats and model endpoints
-        if answered is not None:
-            return answered
         return self._block(request)
 
     def allowed(self, url: httpx.URL) -> bool:
         """Whether ``agent.allow_hosts`` lets requests to this URL's host through."""
-        host = url.host.lower()
-        hostport = f"{host}:{url.port}" if url.port else host
-        return any(fnmatchcase(host, p) or fnmatchcase(hostport, p) for p in self.allow_hosts)
+        return host_allowed(self.allow_hosts, url.host, url.port)
 
     def _call_mock(
         self, mock: HttpMock, request: httpx.Request, params: dict[str, str]
@@ -339,6 +331,9 @@ Endpoint = tuple[
 ENDPOINTS: list[Endpoint] = [
     (is_telemetry, lambda _interceptor, request: telemetry_ack(request)),
     (is_chat_completions, HttpInterceptor._chat),
+    (is_responses, lambda interceptor, request: interceptor.models.responses(request)),
+    (is_anthropic_messages, lambda interceptor, request: interceptor.models.messages(request)),
+    (is_model_request, lambda interceptor, request: interceptor.models.unsupported(request)),
 ]
 """``(matches(request), answer(interceptor, request))`` for requests no mock or allowed
 host took, tried in order; the first match answers. Model wire formats go here."""

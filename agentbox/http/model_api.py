@@ -1,8 +1,8 @@
 """Answer a python agent's model-API requests in the wire format it speaks.
 
 :class:`HttpInterceptor` answers OpenAI Chat Completions itself (:mod:`agentbox.http.chat`)
-and asks :class:`ModelApi` about every other request that no sandbox mock and no
-``agent.allow_hosts`` entry took:
+and hands :class:`ModelApi` the requests that no sandbox mock and no ``agent.allow_hosts``
+entry took and that match one of its entries in ``intercept.ENDPOINTS``:
 
 - ``POST .../responses`` (OpenAI Responses, :mod:`agentbox.http.responses`) and
   ``POST .../v1/messages`` (Anthropic Messages, :mod:`agentbox.http.anthropic`) are
@@ -11,11 +11,12 @@ and asks :class:`ModelApi` about every other request that no sandbox mock and no
   cassette) and translated back, as JSON or as a server-sent event stream;
 - any other request to a *model host* gets a 404 in that API's error shape naming the
   endpoint and the three that are answered, and a ``blocked`` step; it never reaches the
-  network. A model host is ``api.openai.com``, ``api.anthropic.com``, the host of
-  ``OPENAI_BASE_URL`` / ``ANTHROPIC_BASE_URL`` as the SDKs read them, or any host when
-  the path is a known OpenAI or Anthropic endpoint (``/v1/embeddings``,
+  network. A model host is one of :data:`MODEL_HOSTS` (``api.openai.com``,
+  ``api.anthropic.com``, Azure OpenAI, Gemini, Bedrock, Mistral, Groq, OpenRouter, ...),
+  the host of ``OPENAI_BASE_URL`` / ``ANTHROPIC_BASE_URL`` as the SDKs read them, or any
+  host when the path is a known OpenAI or Anthropic endpoint (``/v1/embeddings``,
   ``/v1/completions``, ``/v1/audio/...``, ``/v1/messages/count_tokens``, ...);
-- anything else is not a model request (``None``): the interceptor blocks it as egress.
+- anything else is not a model request: the interceptor blocks it as egress.
 
 A request in a supported format that agentbox cannot translate (a hosted tool, an unknown
 ``previous_response_id``, malformed JSON) gets a 400 (404 for the unknown id) naming the
@@ -27,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -35,11 +37,9 @@ import httpx
 from agentbox.http.anthropic import (
     anthropic_events,
     anthropic_message,
-    is_anthropic_messages,
     parse_anthropic_request,
 )
 from agentbox.http.responses import (
-    is_responses,
     parse_responses_request,
     response_events,
     response_object,
@@ -52,8 +52,26 @@ if TYPE_CHECKING:
 
 __all__ = ["MODEL_HOSTS", "SUPPORTED", "ModelApi", "is_model_request"]
 
-MODEL_HOSTS = ("api.openai.com", "api.anthropic.com")
-"""Hosts whose every request is a model-API request."""
+MODEL_HOSTS = (
+    "api.openai.com",
+    "api.anthropic.com",
+    # other providers' APIs: their OpenAI-compatible chat/completions paths are answered,
+    # their native formats (Gemini generateContent, Bedrock converse, ...) get the 404
+    "*.openai.azure.com",
+    "generativelanguage.googleapis.com",
+    "*aiplatform.googleapis.com",
+    "bedrock-runtime.*.amazonaws.com",
+    "api.mistral.ai",
+    "api.cohere.com",
+    "api.cohere.ai",
+    "api.groq.com",
+    "api.together.xyz",
+    "api.fireworks.ai",
+    "api.deepseek.com",
+    "api.x.ai",
+    "openrouter.ai",
+)
+"""Host globs whose every request is a model-API request."""
 
 SUPPORTED = (
     "POST .../chat/completions (OpenAI Chat Completions), POST .../responses "
@@ -78,7 +96,8 @@ def _hostport(url: httpx.URL | str) -> str:
 
 def is_model_request(request: httpx.Request) -> bool:
     """Whether ``request`` goes to a model host (see the module docstring)."""
-    if request.url.host.lower() in MODEL_HOSTS or _MODEL_PATH.search(request.url.path):
+    host = request.url.host.lower()
+    if any(fnmatchcase(host, h) for h in MODEL_HOSTS) or _MODEL_PATH.search(request.url.path):
         return True
     here = _hostport(request.url)
     return any(
@@ -116,6 +135,12 @@ def _body(request: httpx.Request) -> Any:
 class ModelApi:
     """One run's answers to model-API requests (see the module docstring).
 
+    The interceptor calls :meth:`responses`, :meth:`messages` or :meth:`unsupported` for a
+    request that :func:`is_responses`, :func:`is_anthropic_messages` or
+    :func:`is_model_request` matched (in that order). The first two raise the runner's
+    signals from :meth:`AgentContext.complete` (a budget halt) and agentbox errors (a
+    cassette miss), which the interceptor carries through the agent's client.
+
     Args:
         ctx: the run's agent context.
 
@@ -128,27 +153,12 @@ class ModelApi:
         self.ctx = ctx
         self.conversations: dict[str, list[Message]] = {}
 
-    def answer(self, request: httpx.Request) -> httpx.Response | None:
-        """The answer to a model-API request, or None when it is not one.
-
-        Raises:
-            BaseException: the runner's signals from :meth:`AgentContext.complete` (a
-                budget halt) and agentbox errors (a cassette miss) propagate.
-        """
+    def responses(self, request: httpx.Request) -> httpx.Response:
+        """Answer ``POST .../responses`` (JSON or an event stream; a 4xx when untranslatable)."""
         try:
-            if is_responses(request):
-                return self._responses(request)
-            if is_anthropic_messages(request):
-                return self._messages(request)
+            call = parse_responses_request(_body(request), self.conversations)
         except WireError as exc:
-            api = "Anthropic Messages" if is_anthropic_messages(request) else "OpenAI Responses"
-            return _error(request, exc.status, f"agentbox: invalid {api} request: {exc}")
-        if is_model_request(request):
-            return self._unsupported(request)
-        return None
-
-    def _responses(self, request: httpx.Request) -> httpx.Response:
-        call = parse_responses_request(_body(request), self.conversations)
+            return _error(request, exc.status, f"agentbox: invalid OpenAI Responses request: {exc}")
         ordinal = self.ctx.model_calls
         response = self.ctx.complete(call.messages, call.tools)
         self.conversations[f"resp_agentbox_{ordinal}"] = call.conversation(response)
@@ -156,8 +166,14 @@ class ModelApi:
             return _stream(response_events(response, call.payload, ordinal))
         return httpx.Response(200, json=response_object(response, call.payload, ordinal))
 
-    def _messages(self, request: httpx.Request) -> httpx.Response:
-        call = parse_anthropic_request(_body(request))
+    def messages(self, request: httpx.Request) -> httpx.Response:
+        """Answer ``POST .../v1/messages`` (JSON or an event stream; a 400 when untranslatable)."""
+        try:
+            call = parse_anthropic_request(_body(request))
+        except WireError as exc:
+            return _error(
+                request, exc.status, f"agentbox: invalid Anthropic Messages request: {exc}"
+            )
         ordinal = self.ctx.model_calls
         response = self.ctx.complete(call.messages, call.tools)
         model = str(call.payload.get("model") or "")
@@ -165,7 +181,12 @@ class ModelApi:
             return _stream(anthropic_events(response, model, ordinal))
         return httpx.Response(200, json=anthropic_message(response, model, ordinal))
 
-    def _unsupported(self, request: httpx.Request) -> httpx.Response:
+    def unsupported(self, request: httpx.Request) -> httpx.Response:
+        """A 404 naming an endpoint of a model host that is not answered, and a blocked step.
+
+        Raises:
+            RunHalted: a budget is exhausted (checked before the step is recorded).
+        """
         url = request.url
         shown = str(url.copy_with(query=None, fragment=None))
         endpoint = f"{request.method} {url.path}"

@@ -24,6 +24,7 @@ nothing and prints nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +36,7 @@ from agentbox.cassette import RequestHasher, expand_requests, request_diff
 from agentbox.errors import ModelError, Problem, ScenarioError
 from agentbox.models import Message, ModelResponse, ToolCall
 from agentbox.scenario import Scenario, parse_scenario
-from agentbox.yamlfile import Loc, line_of, load_yaml
+from agentbox.yamlfile import MAX_DEPTH, Loc, check_bounds, line_of, load_yaml, read_text
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CASE_KEY = re.compile(r"^cassette:", re.MULTILINE)
@@ -213,7 +214,7 @@ def is_case_file(path: Path) -> bool:
         return False
     try:
         return is_case_text(path.read_text(encoding="utf-8"))
-    except OSError:
+    except (OSError, ValueError):  # unreadable or not UTF-8: loading it says why
         return False
 
 
@@ -273,17 +274,21 @@ class _Unusual(Exception):
     """A YAML feature the fast constructor leaves to PyYAML's (anchors merge, dates...)."""
 
 
-def _build(node: Any) -> Any:
+def _build(node: Any, seen: set[int], depth: int = 0) -> Any:
     tag, value = node.tag, node.value
     if tag == _T + "str":
         return value
-    if tag == _T + "map":
-        out = {_build(k): _build(v) for k, v in value}
+    if tag == _T + "map" or tag == _T + "seq":
+        # an alias (the same node twice) or deep nesting: the checked, bounded path
+        if depth > MAX_DEPTH or id(node) in seen:
+            raise _Unusual("alias or depth")
+        seen.add(id(node))
+        if tag == _T + "seq":
+            return [_build(v, seen, depth + 1) for v in value]
+        out = {_build(k, seen, depth + 1): _build(v, seen, depth + 1) for k, v in value}
         if len(out) != len(value):
             raise DuplicateKey("a mapping repeats a key")  # load_yaml reports it with lines
         return out
-    if tag == _T + "seq":
-        return [_build(v) for v in value]
     if tag == _T + "int":
         digits = value.lstrip("+-")
         if digits.isdigit() and (digits == "0" or digits[0] != "0"):
@@ -301,10 +306,13 @@ def _build(node: Any) -> Any:
 
 def fast_yaml(text: str) -> Any:
     """``yaml.safe_load`` for case files, ~30% faster: libyaml composes the node tree and
-    a lean constructor builds it (anything unusual falls back to PyYAML's constructor).
+    a lean constructor builds it. Anything unusual (aliases, deep nesting, dates, merge
+    keys) is first checked by :func:`agentbox.yamlfile.check_bounds`, then built by
+    PyYAML's constructor.
 
     Raises:
         yaml.YAMLError: invalid YAML.
+        ScenarioError: unbounded YAML (aliases expanding too far, nesting too deep...).
     """
     loader = _LOADER(text)
     try:
@@ -314,8 +322,9 @@ def fast_yaml(text: str) -> Any:
     if node is None:
         return None
     try:
-        return _build(node)
+        return _build(node, set())
     except (_Unusual, KeyError, ValueError):
+        check_bounds(text, "<case>")
         return yaml.load(text, Loader=_LOADER)
 
 
@@ -328,10 +337,10 @@ def load_case(path: Path, text: str | None = None) -> Case:
     """
     try:
         if text is None:
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path)
         data = fast_yaml(text)
         return parse_case(data, path)
-    except (ScenarioError, yaml.YAMLError, OSError):
+    except (ScenarioError, yaml.YAMLError, OSError, ValueError):
         data, lines = load_yaml(path)  # slow path: remember lines for the error
         return parse_case(data, path, lines)
 
@@ -341,14 +350,15 @@ class CaseCassette:
 
     Args:
         cassette: the recorded calls.
+        redactor: what the recording run redacted (see ``RequestHasher``).
     """
 
-    def __init__(self, cassette: Cassette) -> None:
+    def __init__(self, cassette: Cassette, redactor: Callable[[Any], Any] | None = None) -> None:
         self.calls = cassette.calls
         self.name = cassette.model
         self.miss: str | None = None
         """The first miss message (kept even if an agent swallows the error)."""
-        self._hasher = RequestHasher()
+        self._hasher = RequestHasher(redactor)
 
     def _hash(self, messages: list[Message], tools: list[dict[str, Any]]) -> str:
         """:func:`agentbox.cassette.request_hash`, incrementally over the run's calls."""

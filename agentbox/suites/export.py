@@ -351,6 +351,9 @@ def build_case(
 ) -> dict[str, Any]:
     """The case data for a stored run (see the module docstring); writes nothing.
 
+    Secrets are redacted (:mod:`agentbox.redact`), also those of runs stored before
+    agentbox redacted the store.
+
     Raises:
         StoreError: unknown run. AgentboxError: unfinished run, a fork with edits, or a
             start state the case cannot reproduce.
@@ -424,7 +427,8 @@ def build_case(
     data["expect"] = expect
     data["decisions"] = recorded_decisions(steps)
     data["cassette"] = cassette
-    return data
+    redacted: dict[str, Any] = settings.redactor()(data)  # also runs stored before redaction
+    return redacted
 
 
 def export_run(

@@ -15,6 +15,7 @@ write side by side) and parses each case file once. Results come back as small
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import sys
@@ -44,6 +45,8 @@ from agentbox.suites.case import (
 )
 from agentbox.suites.judge import judge
 from agentbox.suites.metrics import RunMetrics, SuiteMetrics, run_metrics
+from agentbox.watchdog import CallFailed, CallTimedOut, bounded_call
+from agentbox.yamlfile import read_text
 
 
 @dataclass
@@ -165,16 +168,26 @@ def _judge(case: Case, result: RunResult, live: bool) -> list[ExpectationResult]
                 )
             )
             continue
+        timeout_s = case.scenario.policy.timeouts.model_s
         try:
-            passed, reasoning, _ = judge(
-                spec.rubric,
-                output,
-                spec.model or case.cassette.model,
-                recorded.get(key),
-                **spec.params,
+            passed, reasoning, _ = bounded_call(
+                functools.partial(
+                    judge,
+                    spec.rubric,
+                    output,
+                    spec.model or case.cassette.model,
+                    recorded.get(key),
+                    **spec.params,
+                ),
+                timeout_s,
             )
-        except ModelError as exc:
-            out.append(ExpectationResult(label, False, exc.message))
+        except CallTimedOut as exc:
+            out.append(ExpectationResult(label, False, f"the judge {exc}"))
+            continue
+        except CallFailed as failed:
+            error = failed.error
+            text = error.message if isinstance(error, ModelError) else f"the judge raised {failed}"
+            out.append(ExpectationResult(label, False, text))
             continue
         out.append(
             ExpectationResult(label, passed, reasoning or ("passed" if passed else "failed"))
@@ -195,7 +208,7 @@ def replay_case(
         text = str((case.path.parent / folder).resolve())
         if text not in sys.path:
             sys.path.append(text)
-    cassette = CaseCassette(case.cassette)
+    cassette = CaseCassette(case.cassette, settings.redactor())
     fallback: Approver | None = None
     if live:
         plan.model = make_model(
@@ -258,6 +271,12 @@ def run_file(
         out.reason = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
         out.seconds = time.perf_counter() - started
         return out
+    except KeyboardInterrupt:  # a real Ctrl-C stops the suite
+        raise
+    except BaseException as exc:  # SystemExit & co. from a sandbox's import: this case fails
+        out.reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        out.seconds = time.perf_counter() - started
+        return out
     expectations = [e.to_json() for e in result.expectations]
     out.passed, out.status, out.run_id = result.passed, result.status, result.run_id
     out.reason, out.miss = result.reason, miss
@@ -285,7 +304,7 @@ def _cached_case(path: Path) -> Case | None:
     hit = _CASES.get(str(path))
     if hit is not None and hit[0] == stamp:
         return hit[1]
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)  # size-bounded, UTF-8 checked (ScenarioError)
     case = load_case(path, text) if is_case_text(text) else None
     _CASES[str(path)] = (stamp, case)
     return case

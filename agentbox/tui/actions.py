@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentbox import statuses
 from agentbox.approvals import Approver, store_waiter
 from agentbox.store import FINISHED, RunRow, TraceStore
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from agentbox.lifecycle import ForkEdits
     from agentbox.runner import RunResult, StepObserver
 
-STATUSES = ("running", "awaiting_approval", "completed", "halted", "failed")
+STATUSES = statuses.FILTER_CHOICES
 """Run statuses the runs screen can filter on (``status:NAME`` in the filter box)."""
 
 
@@ -44,8 +45,7 @@ def parse_filter(value: str) -> tuple[str | None, str | None]:
     for word in value.split():
         key, sep, rest = word.partition(":")
         if sep and key in ("status", "is"):
-            matches = [s for s in STATUSES if s.startswith(rest.lower())]
-            status = matches[0] if matches else rest
+            status = statuses.parse_run_status(rest) or rest
         else:
             words.append(word)
     return (" ".join(words) or None), status
@@ -62,6 +62,21 @@ def store_fingerprint(path: Path) -> tuple[int, ...]:
             continue
         out += [st.st_mtime_ns, st.st_size]
     return tuple(out)
+
+
+def stop(store: TraceStore, run_id: str, reason: str | None) -> str:
+    """Stop a run from the TUI (see :func:`agentbox.lifecycle.stop_run`); a sentence saying
+    what happened."""
+    from agentbox.lifecycle import stop_run  # runner, models, scenario: ~0.1 s at startup
+    from agentbox.store import HOST
+
+    outcome = stop_run(store, run_id, by=f"{user()}@{HOST} (tui)", reason=reason or None)
+    run = store.get_run(run_id)
+    if outcome == "finished":
+        return f"run {run.id} already {run.status}: nothing to stop"
+    if outcome == "stopped":
+        return f"stopped run {run.id}"
+    return f"asked run {run.id} to stop: it halts at its next step"
 
 
 def can_resume(run: RunRow) -> bool:

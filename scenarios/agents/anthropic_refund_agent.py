@@ -128,7 +128,7 @@ async def asolve(task: str) -> str:
 
 # ---- entry points -------------------------------------------------------------------------
 def run(ctx: Any) -> str:
-    """agentbox entry (``agents.anthropic_refund_agent:run``): solve the scenario's input."""
+    """agentbox entry (``agents/anthropic_refund_agent.py:run``): solve the scenario's input."""
     return solve(ctx.input)
 
 

@@ -189,7 +189,7 @@ async def asolve(task: str) -> str:
 
 # ---- entry points -------------------------------------------------------------------------
 def run(ctx: Any) -> str:
-    """agentbox entry (``agents.openai_responses_agent:run``): solve the scenario's input."""
+    """agentbox entry (``agents/openai_responses_agent.py:run``): solve the scenario's input."""
     return solve(ctx.input)
 
 

@@ -74,6 +74,7 @@ class RunScreen(Screen[None]):
         Binding("r", "resume", "resume"),
         Binding("f", "fork", "fork"),
         Binding("x", "export", "export"),
+        Binding("S", "stop", "stop"),
         Binding("1", "tab('tab-step')", "step tab", show=False),
         Binding("2", "tab('tab-state')", "state tab", show=False),
         Binding("question_mark", "help", "help"),
@@ -412,6 +413,8 @@ class RunScreen(Screen[None]):
             return can_resume(self.run)
         if action == "export":
             return self.run.finished
+        if action == "stop":
+            return not self.run.finished
         if action == "fork":
             return self.pages.count > 0
         return True
@@ -543,3 +546,18 @@ class RunScreen(Screen[None]):
 
     def action_help(self) -> None:
         self.agentbox.show_help("Run", self)
+
+    def action_stop(self) -> None:
+        """Stop the run (asks why): the kill switch, as `agentbox stop`."""
+        run_id = self.run.id
+        from agentbox.tui.screens.modals import PromptScreen
+
+        def stop(reason: str | None) -> None:
+            if reason is not None:
+                from agentbox.tui.actions import stop
+
+                self.notify(stop(self.agentbox.store, run_id, reason), timeout=4)
+
+        self.app.push_screen(
+            PromptScreen(f"Stop run {run_id}: why? (recorded with who stopped it)"), stop
+        )

@@ -78,6 +78,7 @@ class RunsScreen(Screen[None]):
         Binding("slash", "focus_filter", "filter"),
         Binding("s", "cycle_status", "status"),
         Binding("A", "awaiting", "awaiting"),
+        Binding("S", "stop", "stop"),
         Binding("question_mark", "help", "help"),
         Binding("q", "app.quit", "quit"),
         Binding("escape", "clear_filter", "clear filter", show=False),
@@ -261,11 +262,29 @@ class RunsScreen(Screen[None]):
         text, status = parse_filter(box.value)
         order = [None, *STATUSES]
         nxt = order[(order.index(status) + 1) % len(order)] if status in order else None
-        box.value = " ".join(p for p in (text, f"status:{nxt}" if nxt else None) if p)
+        word = short_word(nxt) if nxt else None  # the word the table shows
+        box.value = " ".join(p for p in (text, f"status:{word}" if word else None) if p)
 
     def action_awaiting(self) -> None:
         box = self.query_one("#runs-filter", Input)
-        box.value = "status:awaiting_approval"
+        box.value = f"status:{short_word('awaiting_approval')}"
 
     def action_help(self) -> None:
         self.agentbox.show_help("Runs", self)
+
+    def action_stop(self) -> None:
+        """Stop the run (asks why): the kill switch, as `agentbox stop`."""
+        run_id = self._current_key()
+        if run_id is None:
+            return
+        from agentbox.tui.screens.modals import PromptScreen
+
+        def stop(reason: str | None) -> None:
+            if reason is not None:
+                from agentbox.tui.actions import stop
+
+                self.notify(stop(self.agentbox.store, run_id, reason), timeout=4)
+
+        self.app.push_screen(
+            PromptScreen(f"Stop run {run_id}: why? (recorded with who stopped it)"), stop
+        )
