@@ -91,7 +91,18 @@ STACKS = {
         marks=(pytest.mark.filterwarnings("ignore:create_react_agent has been moved"),),
     ),
     "litellm": Stack("stack-litellm.yaml", CHAT),
-    "litellm-stream": Stack("stack-litellm.yaml", CHAT, stream=True, entry="run_stream"),
+    "litellm-stream": Stack(
+        "stack-litellm.yaml",
+        CHAT,
+        stream=True,
+        entry="run_stream",
+        # pydantic's warning about a ReadOnly TypedDict item in litellm's stream types
+        marks=(
+            pytest.mark.filterwarnings(
+                "ignore:Item '.*' on TypedDict class '.*' is using the .ReadOnly. qualifier"
+            ),
+        ),
+    ),
     "anthropic": Stack("stack-anthropic.yaml", MESSAGES),
     "anthropic-stream": Stack("stack-anthropic.yaml", MESSAGES, stream=True, entry="run_stream"),
     "anthropic-async": Stack("stack-anthropic.yaml", MESSAGES, entry="run_async"),
@@ -348,3 +359,19 @@ def test_agents_sdk_trace_export_is_answered_locally_never_a_step_or_the_network
     steps = steps_of(tmp_path / "traces.db", out["run_id"])
     assert [s.name for s in steps if s.kind == "tool"] == [GET_ORDER, POST_REFUND]
     assert no_sockets == []
+
+
+def test_a_missing_entry_file_is_refused_with_its_line_before_a_run(tmp_path: Path) -> None:
+    data = yaml.safe_load((ROOT / "scenarios" / "stack-openai-chat.yaml").read_text("utf-8"))
+    data["agent"]["entry"] = "agents/no_such_agent.py:run"
+    scenario = tmp_path / "missing.yaml"
+    scenario.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+    result = CliRunner().invoke(
+        app, ["run", str(scenario), "--store", str(tmp_path / "t.db")], catch_exceptions=False
+    )
+
+    assert result.exit_code == 2
+    assert f"{scenario}:" in result.output
+    assert "agent.entry: no file agents/no_such_agent.py next to the scenario" in result.output
+    assert not (tmp_path / "t.db").exists() or "run_id" not in result.output

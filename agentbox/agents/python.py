@@ -86,6 +86,19 @@ def _key_for_import() -> Any:
     return placeholder_api_key()
 
 
+def is_file_entry(target: str) -> bool:
+    """Whether an entry's target (before ``:``) names a file rather than a module."""
+    return target.endswith(".py") or "/" in target or "\\" in target
+
+
+def find_entry_file(target: str, search: list[Path]) -> Path | None:
+    """The file an entry target names (``agents/x.py`` or dotted ``agents.x``), or None.
+
+    Looked up in ``search`` in order, then on ``sys.path``; see :func:`load_entry`.
+    """
+    return _find_file(target, search)
+
+
 def _find_file(target: str, search: list[Path]) -> Path | None:
     if target.endswith(".py") or "/" in target or "\\" in target:
         relative = Path(target)

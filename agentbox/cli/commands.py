@@ -257,15 +257,27 @@ def check_entry(plan: Any) -> None:
         SandboxError: naming the module and where it was looked for.
     """
     import importlib.machinery
+    from pathlib import Path
 
+    from agentbox.agents.python import find_entry_file, is_file_entry
     from agentbox.errors import SandboxError
 
     scenario = plan.scenario
     if scenario.agent.type != "python" or not scenario.agent.entry:
         return
-    module = scenario.agent.entry.partition(":")[0]
     search = [str(scenario.path.parent)] if scenario.path else []
     search.append(str(plan.settings.root))
+    target = scenario.agent.entry.rpartition(":")[0]
+    if is_file_entry(target):  # entry: agents/my_agent.py:run (relative to the scenario)
+        if find_entry_file(target, [Path(f) for f in search]) is not None:
+            return
+        file, line = scenario.locate("agent", "entry")
+        raise SandboxError(
+            f"{file}:{line}: agent.entry: no file {target} next to the scenario, in the "
+            f"project root ({plan.settings.root}) or on the Python path",
+            "entry paths are relative to the scenario's folder, e.g. agents/my_agent.py:run",
+        )
+    module = scenario.agent.entry.partition(":")[0]
     top = module.split(".")[0]
     if not top.isidentifier():
         raise SandboxError(
