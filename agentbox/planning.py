@@ -173,6 +173,10 @@ def plan_from_scenario(
     problems = policy.problems(
         str(scenario.path or "<scenario>"), lambda loc: scenario.locate(*loc)[1]
     )
+    if problems and (scenario.mcp_servers or scenario.agent.type == "python"):
+        from agentbox.mcp.proxy import tool_known_at_run_time  # MCP and gated tools
+
+        problems = [p for p in problems if not tool_known_at_run_time(scenario, p)]
     if problems:
         raise ScenarioError(problems)
     approvals = scenario.approvals

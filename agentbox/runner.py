@@ -46,7 +46,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from agentbox.agents.context import AgentContext, ToolResult, render_result
+from agentbox.agents.context import AgentContext, ToolResult, activated, render_result
 from agentbox.agents.llm import run_llm_loop
 from agentbox.agents.python import load_entry
 from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver, fixed_approver
@@ -1029,6 +1029,15 @@ class Runner:
 
     def _drive(self) -> str | None:
         ctx = AgentContext(self)
+        with activated(ctx):  # gated functions (agentbox.adapters.gated) find their run
+            if self.plan.scenario.mcp_servers:
+                from agentbox.mcp.proxy import proxied  # the mcp SDK: only when used
+
+                with proxied(self):
+                    return self._drive_agent(ctx)
+            return self._drive_agent(ctx)
+
+    def _drive_agent(self, ctx: AgentContext) -> str | None:
         scenario = self.plan.scenario
         with egress_guard(ctx):  # no connection leaves the process but allowed ones
             if scenario.agent.type == "python":

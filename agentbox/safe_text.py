@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _stand_in(match: re.Match[str]) -> str:
@@ -21,6 +21,8 @@ def _stand_in(match: re.Match[str]) -> str:
         return chr(0x2400 + code)  # Control Pictures: ESC -> ␛, BEL -> ␇, CR -> ␍
     if code == 0x7F:
         return "\u2421"  # ␡
+    if code >= 0xD800:  # a lone surrogate (JSON "\ud800"): no terminal can encode it
+        return f"\\u{code:04x}"
     return f"\\x{code:02x}"  # C1 (CSI 0x9b, OSC 0x9d...): no picture, show the escape
 
 
@@ -29,7 +31,8 @@ def visible(text: str) -> str:
 
     C0 characters and DEL become their Control Pictures (``\\x1b`` -> ``␛``); C1
     characters (U+0080..U+009F, which some terminals obey like ESC sequences) become the
-    literal text ``\\x9b``. Everything else, including all printable Unicode, is kept.
+    literal text ``\\x9b``, and lone surrogates (which cannot be encoded for output) the
+    text ``\\ud800``. Everything else, including all printable Unicode, is kept.
     """
     if not _CONTROL.search(text):
         return text

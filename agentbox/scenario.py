@@ -8,6 +8,7 @@ be silently ignored.
 
 from __future__ import annotations
 
+import ast
 import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -291,6 +292,38 @@ class Expect(_Model):
         return [value] if isinstance(value, str) else value
 
 
+class McpServerSpec(_Model):
+    """One MCP server the agent's tools come from; agentbox sits between agent and server.
+
+    Its tools are offered to the agent as ``SERVER__TOOL`` (the policy names them that way
+    too); every call is a policy-gated ``tool`` step, forwarded to the server only when the
+    mode allows it, and its result is recorded so ``agentbox replay`` needs no server.
+    """
+
+    command: str | None = None
+    """Program that starts the server on stdio (e.g. ``npx``); ``python`` is the
+    interpreter agentbox runs under."""
+    args: list[str] = []
+    """Arguments of ``command``; the server runs in this file's folder, so relative paths
+    are relative to it."""
+    env: dict[str, str] = {}
+    """Extra environment variables for the server process."""
+    url: str | None = None
+    """Streamable-HTTP endpoint of a running server, instead of ``command``."""
+    tools: dict[str, Literal["read", "write"]] = {}
+    """Effect of each tool by its name on the server; unlisted tools are ``write``: not
+    executed in recommend mode, never forwarded in shadow mode."""
+    timeout_s: float = Field(30, gt=0)
+    """Seconds to wait for the server to start or answer one call before the call
+    becomes a tool error."""
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerSpec:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give exactly one of `command` (stdio) or `url` (streamable HTTP)")
+        return self
+
+
 class Scenario(_Model):
     """One scenario file: `agentbox run scenario.yaml`."""
 
@@ -319,6 +352,17 @@ class Scenario(_Model):
     """How held calls are decided (a handler name or an object)."""
     expect: Expect | None = None
     """Expectations; without them a run passes when it completes."""
+    mcp_servers: dict[str, McpServerSpec] = {}
+    """MCP servers whose tools the agent also gets, gated and recorded, by a short name
+    (letters, digits, ``-``); see :class:`McpServerSpec`."""
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _server_names(cls, value: dict[str, McpServerSpec]) -> dict[str, McpServerSpec]:
+        for name in value:
+            if not name or not all(c.isascii() and (c.isalnum() or c == "-") for c in name):
+                raise ValueError(f"server name {name!r}: use letters, digits and '-' only")
+        return value
 
     _path: Path | None = PrivateAttr(None)
     _lines: dict[Loc, int] = PrivateAttr(default_factory=dict)
@@ -415,9 +459,39 @@ def parse_scenario(data: Any, path: Path, lines: dict[Loc, int]) -> Scenario:
             problems.append(Problem(display, line_of(lines, loc), _dotted(loc), message))
         problems.sort(key=lambda p: p.line or 0)
         raise ScenarioError(problems) from None
+    _check_expressions(scenario, display, lines)
     scenario._path = path
     scenario._lines = lines
     return scenario
+
+
+MAX_EXPRESSION = 2000
+"""Longest policy ``when:`` expression accepted, in characters."""
+
+
+def _check_expressions(scenario: Scenario, display: str, lines: dict[Loc, int]) -> None:
+    """Refuse ``when:`` expressions Python cannot even parse safely (too long, nested so
+    deep the parser recurses out, or exhausting memory) at load, with their line; the
+    policy reports ordinary syntax errors and unknown names when the run is planned."""
+    problems = []
+    for i, rule in enumerate(scenario.policy.rules):
+        if rule.when is None:
+            continue
+        loc: Loc = ("policy", "rules", i, "when")
+        message = None
+        if len(rule.when) > MAX_EXPRESSION:
+            message = f"expression longer than {MAX_EXPRESSION} characters"
+        else:
+            try:
+                ast.parse(rule.when.strip(), mode="eval")
+            except (RecursionError, MemoryError):
+                message = "expression is nested too deeply to parse"
+            except (SyntaxError, ValueError):
+                pass  # the policy reports it, with what it expected
+        if message:
+            problems.append(Problem(display, line_of(lines, loc), _dotted(loc), message))
+    if problems:
+        raise ScenarioError(problems, "simplify the expression")
 
 
 def load_scenario(path: Path) -> Scenario:

@@ -232,15 +232,36 @@ def test_missing_agent_entry_module(cli: CliHelper, tmp_path: Path, store_path: 
     assert _runs(store_path) == []
 
 
-def test_unknown_litellm_provider(cli: CliHelper, tmp_path: Path, store_path: Path) -> None:
+def test_missing_agent_entry_file(cli: CliHelper, tmp_path: Path, store_path: Path) -> None:
+    path = tmp_path / "entry.yaml"
+    path.write_text(
+        "name: entry\nsandbox: retail\nagent: {type: python, entry: 'agents/nope.py:run'}\n"
+        "input: hi\n",
+        encoding="utf-8",
+    )
+    _assert_clear(cli("run", path), [f"{path}:3:", "agent.entry", "file agents/nope.py not found"])
+    assert _runs(store_path) == []
+
+
+def test_unknown_litellm_provider(tmp_path: Path, store_path: Path) -> None:
     path = tmp_path / "provider.yaml"
     path.write_text(
         "name: provider\nsandbox: retail\nagent: {model: nosuchprovider/some-model, "
         "params: {api_key: x, api_base: 'http://127.0.0.1:9/v1'}}\ninput: hi\n",
         encoding="utf-8",
     )
-    _assert_clear(cli("run", path), ["nosuchprovider/some-model", "no provider"])
+    code, _, err = _subprocess("run", str(path), "--store", str(store_path))
+    assert code == 2 and err.startswith("error: "), err
+    assert "nosuchprovider/some-model" in err and "no provider" in err and "Traceback" not in err
     assert _runs(store_path) == []
+
+
+def _subprocess(*args: str) -> tuple[int, str, str]:
+    """``agentbox ARGS`` in a child process: litellm is imported there, never here (it
+    leaves event loops and sockets behind that later tests would trip over)."""
+    exe = str(Path(sys.executable).with_name("agentbox"))
+    proc = subprocess.run([exe, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 # ---- a model server that answers nonsense --------------------------------------------
@@ -284,7 +305,7 @@ def nonsense(request: pytest.FixtureRequest) -> Iterator[Nonsense]:
     ids=["choices-empty", "negative-usage"],
 )
 def test_a_model_answering_nonsense_fails_the_run_clearly(
-    cli: CliHelper, make_scenario: Any, nonsense: Nonsense, store_path: Path, words: str
+    make_scenario: Any, nonsense: Nonsense, store_path: Path, words: str
 ) -> None:
     path = make_scenario(
         "nonsense",
@@ -298,9 +319,9 @@ def test_a_model_answering_nonsense_fails_the_run_clearly(
             "input": "hi",
         },
     )
-    result = cli("run", path, "--json")
-    assert result.exit_code == 1, result.output
-    data = json.loads(result.stdout)
+    code, out, err = _subprocess("run", str(path), "--json", "--store", str(store_path))
+    assert code == 1, err
+    data = json.loads(out)
     assert data["status"] == "failed" and words in data["reason"]
     assert "Traceback" not in data["reason"]
     (run,) = _runs(store_path)

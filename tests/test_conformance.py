@@ -373,5 +373,7 @@ def test_a_missing_entry_file_is_refused_with_its_line_before_a_run(tmp_path: Pa
 
     assert result.exit_code == 2
     assert f"{scenario}:" in result.output
-    assert "agent.entry: no file agents/no_such_agent.py next to the scenario" in result.output
+    assert (
+        "agent.entry" in result.output and "file agents/no_such_agent.py not found" in result.output
+    )
     assert not (tmp_path / "t.db").exists() or "run_id" not in result.output

@@ -242,3 +242,60 @@ def test_json_output_keeps_the_exact_text(stored: tuple[Path, str]) -> None:
     says = [s["data"]["response"]["text"] for s in data["steps"] if s["kind"] == "llm"]
     assert "looking " + CLIPBOARD in says
     _assert_safe(out)
+
+
+def test_rich_markup_in_names_and_text_is_shown_literally(tmp_path: Path) -> None:
+    """``[/]`` in a name, rule or result is text, not a rich tag (a MarkupError traceback)."""
+    import yaml
+
+    tag = "[/][bold]x"
+    data = {
+        "name": "markup" + tag,
+        "sandbox": str(ROOT / "sandboxes" / "retail"),
+        "agent": {"model": "scripted"},
+        "input": tag,
+        "script": [
+            {"say": tag, "tool_calls": [{"get_order" + tag: {"order_id": tag}}]},
+            {"tool_calls": [{"get_order": {"order_id": tag}}]},
+        ],
+        "policy": {"rules": [{"name": "r" + tag, "tool": "get_order", "reason": tag}]},
+        "approvals": "deny",
+    }
+    path = tmp_path / "markup.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    store = tmp_path / "t.db"
+    code, out = _agentbox("run", str(path), store=store)
+    assert code == 0 and b"Traceback" not in out, out.decode()
+    assert b"markup[/][bold]x" in out
+    run_id = out.decode().split("run ", 1)[1].split()[0]
+    for args in (
+        ["show", run_id],
+        ["runs"],
+        ["approvals", "--all"],
+        ["report", run_id],
+        ["diff", run_id, run_id],
+    ):
+        code, out = _agentbox(*args, store=store)
+        assert code == 0 and b"Traceback" not in out, (args, out.decode())
+
+
+def test_a_lone_surrogate_in_a_step_is_shown_not_a_crash(tmp_path: Path) -> None:
+    """A model can send JSON "\\ud800"; no terminal can encode it, so it is shown escaped."""
+    import sqlite3
+
+    store = tmp_path / "t.db"
+    _, out = _agentbox("run", str(ROOT / "scenarios" / "refund-clean.yaml"), "--json", store=store)
+    run_id = json.loads(out)["run_id"]
+    conn = sqlite3.connect(store)
+    with conn:
+        (data,) = conn.execute(
+            "SELECT data FROM steps WHERE run_id=? AND idx=0", (run_id,)
+        ).fetchone()
+        step = json.loads(data)
+        step["response"]["reasoning"] = "half a pair: \ud800 here"
+        conn.execute("UPDATE steps SET data=? WHERE run_id=? AND idx=0", (json.dumps(step), run_id))
+    conn.close()
+    for tty in (False, True):
+        code, out = _agentbox("show", run_id, store=store, tty=tty)
+        assert code == 0 and b"Traceback" not in out, out.decode(errors="replace")
+        assert b"half a pair: \\ud800 here" in out

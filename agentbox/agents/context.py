@@ -19,6 +19,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +115,14 @@ class AgentContext:
         return self._runner.visible_tools
 
     @property
+    def mcp_tools(self) -> list[dict[str, Any]]:
+        """OpenAI-format schemas of the tools of the scenario's ``mcp_servers`` that the
+        policy lists, named ``SERVER__TOOL`` (call them with :meth:`call_tool`)."""
+        from agentbox.mcp.proxy import mcp_schemas
+
+        return mcp_schemas(self._runner)
+
+    @property
     def mode(self) -> str:
         """``execute``, ``shadow`` or ``recommend``."""
         return self._runner.plan.mode
@@ -139,6 +148,34 @@ class AgentContext:
                 return self._runner.model_call(messages, offered)
             with self.backend_guard():
                 return self._runner.model_call(messages, offered)
+
+    def gate(
+        self, fn: Callable[..., Any], *, effect: str = "write", name: str | None = None
+    ) -> Callable[..., Any]:
+        """Wrap your own function so each call is a tool step of this run.
+
+        The schema comes from ``fn``'s signature and docstring (as with ``@tool``, without
+        the ``state`` parameter). A call passes the gate (validation, policy, budgets,
+        approvals); in recommend mode a ``write`` is recorded and not executed; replays
+        serve the recorded results without calling ``fn``. The wrapper returns ``fn``'s
+        value when it ran, else the gate's message (blocked, denied, recorded, error).
+        ``async def`` functions give an async wrapper. See :mod:`agentbox.adapters.gate`.
+        """
+        from agentbox.adapters.gate import gate_function
+
+        return gate_function(self, fn, effect=effect, name=name)
+
+    def mcp_server(self) -> Any:
+        """This run's tools as an in-process MCP server, for an agent's own MCP client.
+
+        ``async with mcp.Client(ctx.mcp_server()) as client: await client.call_tool(...)``
+        lists :attr:`tools`; each call goes through :meth:`call_tool` (a gated tool step;
+        blocked or denied calls answer with ``isError``). Returns an
+        ``mcp.server.lowlevel.Server``.
+        """
+        from agentbox.mcp.serve import ContextSource, build_server
+
+        return build_server(ContextSource(self))
 
     def call_tool(
         self, name: str, arguments: Any = None, /, call_id: str | None = None, **kwargs: Any
@@ -264,6 +301,30 @@ class AgentContext:
             step = runner._new_step(kind, name, status=status, data=data)
             runner._record(step)
             return data
+
+
+_ACTIVE: ContextVar[AgentContext | None] = ContextVar("agentbox_active_context", default=None)
+_PROCESS_ACTIVE: list[AgentContext] = []  # threads the agent starts do not inherit ContextVars
+
+
+def active_context() -> AgentContext | None:
+    """The context of the run whose agent is executing (None outside a run)."""
+    ctx = _ACTIVE.get()
+    if ctx is None and _PROCESS_ACTIVE:
+        return _PROCESS_ACTIVE[-1]
+    return ctx
+
+
+@contextmanager
+def activated(ctx: AgentContext) -> Iterator[AgentContext]:
+    """Make ``ctx`` the :func:`active_context` while the agent runs."""
+    token = _ACTIVE.set(ctx)
+    _PROCESS_ACTIVE.append(ctx)
+    try:
+        yield ctx
+    finally:
+        _PROCESS_ACTIVE.remove(ctx)
+        _ACTIVE.reset(token)
 
 
 def _origin(spec: ToolSpec | None) -> Any:

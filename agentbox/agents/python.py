@@ -20,6 +20,7 @@ import asyncio
 import functools
 import hashlib
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import sys
@@ -80,23 +81,50 @@ def load_entry(
     return _adapt(func, intercept)
 
 
+def find_entry(entry: str, search: list[Path]) -> Path | str:
+    """Where ``entry`` would load from, without importing or running anything.
+
+    Returns the file (``path/to/file.py:function``, or a dotted name found as a file) or
+    the module name an import would find, looked up as :func:`load_entry` does.
+
+    Raises:
+        SandboxError: the entry is malformed, or no such file or module exists.
+    """
+    target, _, func_name = entry.rpartition(":")
+    if not target or not func_name:
+        raise SandboxError(
+            f"agent entry {entry!r} must look like path/to/file.py:function",
+            "e.g. entry: agents/my_agent.py:run (relative to the scenario's folder)",
+        )
+    file = _find_file(target, search)
+    if file is not None:
+        return file
+    folders = ", ".join(str(f) for f in search) or "the working folder"
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        raise SandboxError(
+            f"agent entry {entry!r}: file {target} not found (looked in {folders})",
+            "entry paths are relative to the scenario's folder, e.g. agents/my_agent.py:run",
+        )
+    top = target.split(".")[0]
+    if not all(part.isidentifier() for part in target.split(".")):
+        raise SandboxError(
+            f"agent entry {entry!r}: {target!r} is neither a .py file nor a module name",
+            "e.g. entry: agents/my_agent.py:run (relative to the scenario's folder)",
+        )
+    paths = [str(f) for f in search] + sys.path
+    if top in sys.modules or importlib.machinery.PathFinder.find_spec(top, paths) is not None:
+        return target
+    raise SandboxError(
+        f"agent entry {entry!r}: no file {target.replace('.', '/')}.py and no module {top!r} "
+        f"(looked in {folders} and on the Python path)",
+        "name the agent's file relative to the scenario, e.g. entry: agents/my_agent.py:run",
+    )
+
+
 def _key_for_import() -> Any:
     from agentbox.http.intercept import placeholder_api_key  # a module-level `OpenAI()`
 
     return placeholder_api_key()
-
-
-def is_file_entry(target: str) -> bool:
-    """Whether an entry's target (before ``:``) names a file rather than a module."""
-    return target.endswith(".py") or "/" in target or "\\" in target
-
-
-def find_entry_file(target: str, search: list[Path]) -> Path | None:
-    """The file an entry target names (``agents/x.py`` or dotted ``agents.x``), or None.
-
-    Looked up in ``search`` in order, then on ``sys.path``; see :func:`load_entry`.
-    """
-    return _find_file(target, search)
 
 
 def _find_file(target: str, search: list[Path]) -> Path | None:

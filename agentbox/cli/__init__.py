@@ -225,5 +225,6 @@ def main() -> None:
 from agentbox.cli import commands as _commands  # noqa: E402,F401  (registers commands)
 from agentbox.cli import control_cmds as _control  # noqa: E402,F401
 from agentbox.cli import lifecycle_cmds as _lifecycle  # noqa: E402,F401
+from agentbox.cli import mcp_cmds as _mcp  # noqa: E402,F401
 from agentbox.cli import suite_cmds as _suites  # noqa: E402,F401
 from agentbox.cli import tui_cmd as _tui  # noqa: E402,F401

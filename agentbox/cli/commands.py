@@ -187,6 +187,8 @@ def run_cmd(
 
       agentbox run scenarios/refund-clean.yaml --watch
     """
+    from rich.markup import escape
+
     from agentbox.models import LiteLLMModel
     from agentbox.runner import Runner, RunOptions, plan_run
 
@@ -221,8 +223,9 @@ def run_cmd(
         )
         if live:
             console.print(
-                f"[bold]run {runner.run_id}[/] · {plan.scenario.name} · sandbox "
-                f"{plan.sandbox.name} · mode {plan.mode} · {plan.scenario.agent.type}/{plan.model_name}"
+                f"[bold]run {runner.run_id}[/] · {escape(plan.scenario.name)} · sandbox "
+                f"{escape(plan.sandbox.name)} · mode {plan.mode} · "
+                f"{plan.scenario.agent.type}/{escape(str(plan.model_name))}"
             )
         try:
             with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
@@ -243,55 +246,32 @@ def run_cmd(
         except typer.Exit:
             pass
         except AgentboxError as exc:  # keep watching: the next save may fix it
-            _console(stderr=True).print(f"[red]error:[/] {exc.message}", soft_wrap=True)
+            _console(stderr=True).print(f"[red]error:[/] {escape(exc.message)}", soft_wrap=True)
 
     again()
     watch_and_rerun([scenario.resolve().parent, settings.sandboxes_path], again)
 
 
 def check_entry(plan: Any) -> None:
-    """Refuse (exit 2) a python agent whose entry module cannot be found, before a run
-    is recorded; the module itself is imported (and run) only by the run.
+    """Refuse (exit 2) a python agent whose entry file or module cannot be found, before a
+    run is recorded; the entry itself is imported (and run) only by the run.
 
     Raises:
-        SandboxError: naming the module and where it was looked for.
+        SandboxError: naming the scenario's file:line, the entry and where it was looked for.
     """
-    import importlib.machinery
-    from pathlib import Path
-
-    from agentbox.agents.python import find_entry_file, is_file_entry
+    from agentbox.agents.python import find_entry
     from agentbox.errors import SandboxError
 
     scenario = plan.scenario
     if scenario.agent.type != "python" or not scenario.agent.entry:
         return
-    search = [str(scenario.path.parent)] if scenario.path else []
-    search.append(str(plan.settings.root))
-    target = scenario.agent.entry.rpartition(":")[0]
-    if is_file_entry(target):  # entry: agents/my_agent.py:run (relative to the scenario)
-        if find_entry_file(target, [Path(f) for f in search]) is not None:
-            return
+    search = [scenario.path.parent] if scenario.path else []
+    search.append(plan.settings.root)
+    try:
+        find_entry(scenario.agent.entry, search)
+    except SandboxError as exc:
         file, line = scenario.locate("agent", "entry")
-        raise SandboxError(
-            f"{file}:{line}: agent.entry: no file {target} next to the scenario, in the "
-            f"project root ({plan.settings.root}) or on the Python path",
-            "entry paths are relative to the scenario's folder, e.g. agents/my_agent.py:run",
-        )
-    module = scenario.agent.entry.partition(":")[0]
-    top = module.split(".")[0]
-    if not top.isidentifier():
-        raise SandboxError(
-            f"agent entry {scenario.agent.entry!r}: {module!r} is not a module name",
-            "write entry: module:function (e.g. my_agent:run)",
-        )
-    if top in sys.modules or importlib.machinery.PathFinder.find_spec(top, [*search, *sys.path]):
-        return
-    file, line = scenario.locate("agent", "entry")
-    raise SandboxError(
-        f"{file}:{line}: agent.entry: no module {top!r} next to the scenario, in the "
-        f"project root ({plan.settings.root}) or on the Python path",
-        "put the module next to the scenario or in the project root, or fix the name",
-    )
+        raise SandboxError(f"{file}:{line}: agent.entry: {exc.message}", exc.hint) from None
 
 
 def report_result(
@@ -331,9 +311,10 @@ def report_result(
             console.print("[bold]recommended actions (not executed)[/]")
             for rec in result.recommendations:
                 d = rec["decision"]
+                rule = f" · {d['rule']}" if d["rule"] else ""
                 console.print(
-                    f"  → {call_text(rec['tool'], rec['args'])}  [dim]policy: "
-                    f"{d['verdict']}{' · ' + d['rule'] if d['rule'] else ''}[/]"
+                    f"  → {escape(call_text(rec['tool'], rec['args']))}  [dim]policy: "
+                    f"{escape(str(d['verdict']) + rule)}[/]"
                 )
         _print_expectations(console, run)
         console.print(f"[dim]trace: agentbox show {run.id}[/]")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from agentbox.cli import (
     JsonOpt,
@@ -72,8 +73,8 @@ def approvals_cmd(
             r.id,
             r.run_id,
             str(r.step),
-            short(call_text(r.tool, r.args), call_w),
-            short(r.rule or "-", rule_w),
+            Text(short(call_text(r.tool, r.args), call_w)),
+            Text(short(r.rule or "-", rule_w)),
             Text(r.status, style=style(r.status)),
             *((short(r.decided_by or "-", by_w),) if wide else ()),
         )
@@ -118,7 +119,7 @@ def _decide(
         fail(f"approval {row.id} was decided by someone else meanwhile")
     run = trace.get_run(row.run_id)
     console = _console()
-    console.print(f"{status} {row.id} ({row.tool}) for run {run.id} as {who}")
+    console.print(f"{status} {row.id} ({row.tool}) for run {run.id} as {who}", markup=False)
     if run.status == "awaiting_approval" and not run.live:
         console.print(f"the run is parked: continue it with  agentbox resume {run.id}")
 
@@ -256,7 +257,7 @@ def resume_cmd(
     )
     if not as_json:
         console.print(
-            f"[bold]resuming run {run.id}[/] · {run.scenario} · after step "
+            f"[bold]resuming run {run.id}[/] · {escape(run.scenario)} · after step "
             f"{trace.step_count(run.id) - 1}"
         )
     try:
@@ -346,7 +347,7 @@ def fork_cmd(
     if not 0 <= at <= last:
         fail(f"run {parent.id} has steps 0..{last}; cannot fork at {at}")
     if not as_json:
-        console.print(f"[bold]forking run {parent.id} at step {at}[/] · {parent.scenario}")
+        console.print(f"[bold]forking run {parent.id} at step {at}[/] · {escape(parent.scenario)}")
     from agentbox.lifecycle import plan_for_run
 
     plan = plan_for_run(trace, parent, settings)
@@ -484,7 +485,8 @@ def diff_cmd(
         return
     console = _console()
     console.print(
-        f"[bold]{a.id}[/] ({a.scenario}, {a.status}) vs [bold]{b.id}[/] ({b.scenario}, {b.status})"
+        f"[bold]{a.id}[/] ({escape(a.scenario)}, {a.status}) vs "
+        f"[bold]{b.id}[/] ({escape(b.scenario)}, {b.status})"
     )
     console.print(
         "first divergence: " + (escape(differences[0]) if differences else "none — same steps")

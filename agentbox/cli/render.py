@@ -208,7 +208,7 @@ def changes_table(changes: list[tuple[str, str, Any, Any]], title: str, limit: i
             )
         else:
             what = f"{short(before, 40)} → {short(after, 40)}"
-        table.add_row(f"{coll}/{key}", what)
+        table.add_row(Text(f"{coll}/{key}"), Text(what))
     if len(changes) > limit:
         table.add_row("…", f"{len(changes) - limit} more")
     return table
@@ -258,9 +258,9 @@ def runs_table(runs: list[RunRow], width: int = 120) -> Table:
         status = run.display_status
         lineage = " ↺" if run.replay_of else " ⑂" if run.parent_id else ""
         holds, blocks = str(c.get("holds", 0)), str(c.get("blocks", 0))
-        row = [
+        row: list[str | Text] = [
             run.id + lineage,
-            run.scenario,
+            Text(run.scenario),
             run.mode,
             Text(
                 status if wide else statuses.short_word(status),

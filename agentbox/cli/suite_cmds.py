@@ -82,6 +82,7 @@ def metrics_table(suite: SuiteMetrics) -> Table:
 def runs_metrics_table(rows: list[tuple[str, str, str, RunMetrics]]) -> Table:
     """One row of metrics per run: ``(run id, name, status, metrics)``."""
     from rich.table import Table
+    from rich.text import Text
 
     from agentbox.cli.render import STATUS_STYLE
 
@@ -127,8 +128,8 @@ def runs_metrics_table(rows: list[tuple[str, str, str, RunMetrics]]) -> Table:
         latency = "-" if p50 is None or p95 is None else f"{p50 * 1000:.2f}/{p95 * 1000:.2f}"
         table.add_row(
             run_id,
-            name,
-            f"[{style}]{result}[/]",
+            Text(name),
+            Text(result, style=style),
             _pct(m.validity_rate, 0),
             _pct(m.success_rate, 0),
             _pct(m.expectation_rate, 0),
@@ -203,11 +204,13 @@ def export_cmd(
     judges = [JudgeSpec(rubric=r, model=judge_model) for r in judge or []]
     run = trace.get_run(run_id)
     console = _console()
+    from rich.markup import escape
+
     if run.passed is False:
         failed = [e["name"] for e in run.expectations or [] if not e["passed"]]
         console.print(
             f"[yellow]warning:[/] run {run.id} did not meet its scenario's expectations "
-            f"({', '.join(failed) or run.status}); the case keeps them and will fail until "
+            f"({escape(', '.join(failed) or run.status)}); the case keeps them and will fail until "
             "you edit its `expect:`"
         )
     target = suite / f"{name}.yaml" if name else None
