@@ -155,6 +155,8 @@ def test_pytest_collects_and_runs_cases(case: Path, tmp_path: Path) -> None:
         "-p",
         "no:agentbox",
         "-p",
+        "no:phoenix",  # arize-phoenix's client plugin (the phoenix extra) warns at import
+        "-p",
         "agentbox.pytest_plugin",
         "-W",
         "error",
