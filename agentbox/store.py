@@ -331,19 +331,39 @@ class TraceStore:
         self.read_only: str | None = None
         """Why the store is open for reading only (None: it is writable)."""
         try:
-            self.conn = sqlite3.connect(
-                self.path, timeout=10, check_same_thread=False, isolation_level=None
-            )
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA busy_timeout=10000")
-            self._migrate()
+            self._connect()
         except sqlite3.OperationalError as exc:
             if not (self.path.is_file() and _READ_ONLY_HINTS.search(str(exc))):
                 raise self._unusable(exc) from exc
             self._open_read_only(exc)
         except sqlite3.DatabaseError as exc:
             raise self._unusable(exc) from exc
+
+    def _connect(self, patience_s: float = 15.0) -> None:
+        """Open the file in WAL mode and bring its schema up to date.
+
+        Switching a new file to WAL and creating its schema can meet ``database is locked``
+        without SQLite calling its busy handler, when several processes create one store at
+        the same moment; that is retried (with backoff, for ``patience_s`` seconds).
+        """
+        deadline = time.monotonic() + patience_s
+        delay = 0.02
+        while True:
+            self.conn = sqlite3.connect(
+                self.path, timeout=10, check_same_thread=False, isolation_level=None
+            )
+            try:
+                self.conn.execute("PRAGMA busy_timeout=10000")
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
+                return
+            except sqlite3.OperationalError as exc:
+                self.conn.close()
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
 
     def _unusable(self, exc: Exception) -> StoreError:
         return StoreError(
