@@ -743,3 +743,18 @@ async def test_export_writes_a_suite_case(
     cases = list((tmp_path / "suite").glob("*.yaml"))
     assert [c.name for c in cases] == ["refund-over-limit.yaml"]
     assert runs["approved"] in cases[0].read_text()
+
+
+@pytest.mark.anyio
+async def test_state_tab_of_a_shadow_run_shows_the_shadow_diff(
+    store: TraceStore, settings: Settings
+) -> None:
+    run_id = run_scenario(store, settings, "shadow-address")
+    last = store.step_count(run_id) - 1
+    async with tui(store, settings, run_id=run_id) as (app, pilot):
+        await pilot.press("G", "2")  # the last step, the State tab
+        await wait_for(pilot, lambda: "Shadow diff after step" in pane(app, "state"))
+        state = pane(app, "state")
+        assert f"Shadow diff after step {last} (the source is untouched)" in state
+        assert "customers cus_1042 (update)" in state
+        assert "5132 Highland Dr" in state and "88 Lake Shore Dr" in state  # before → after

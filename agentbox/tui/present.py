@@ -305,6 +305,46 @@ def changes_text(changes: list[tuple[str, str, Any, Any]], step: int) -> Text:
     return out
 
 
+def shadow_diff_text(
+    changes: list[tuple[str, str, Any, Any]], identity: dict[str, Any] | None, step: int
+) -> Text:
+    """A shadow run's diff after ``step``: per table and row, each changed column's
+    ``before → after`` (the source itself is never written)."""
+    from agentbox.sandbox.sources.shadow_diff import by_table
+
+    if not changes:
+        return Text(f"Shadow diff after step {step}: nothing differs from the source.", style="dim")
+    out = Text(
+        f"Shadow diff after step {step} (the source is untouched): {len(changes)} row(s) differ\n",
+        style="bold",
+    )
+    shown = 0
+    for group in by_table(changes, identity):
+        table = group["table"] or group["collection"]
+        for row in group["rows"]:
+            if shown == 100:
+                out.append(f"… {len(changes) - 100} more rows\n", style="dim")
+                return out
+            shown += 1
+            out.append(f"\n{table} {row['key']} ({row['op']})\n", style="bold cyan")
+            if row["op"] != "update":
+                out.append_text(pretty(row["after"] or row["before"], 1500))
+                out.append("\n")
+                continue
+            for column, change in row["columns"].items():
+                out.append(f"  {visible(str(column))}: ", style="bold")
+                out.append(visible(_short(change["before"])), style="red")
+                out.append(" → ")
+                out.append(visible(_short(change["after"])), style="green")
+                out.append("\n")
+    return out
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def run_title(run: RunRow) -> str:
     """``run 3fa2… · scenario · mode · model`` (plain text, for the screen title)."""
     lineage = f" · fork of {run.parent_id}@{run.fork_step}" if run.parent_id else ""

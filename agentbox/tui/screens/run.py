@@ -37,6 +37,7 @@ from agentbox.tui.present import (
     reasoning_text,
     run_status_text,
     run_title,
+    shadow_diff_text,
     usage_text,
     visible_text,
 )
@@ -285,7 +286,11 @@ class RunScreen(Screen[None]):
             return
         self._state_for = message.index
         text = self._state_text + Text("\n")
-        text.append_text(changes_text(message.changes, message.index))
+        if self.run.mode == "shadow":
+            identity = self.run.options.get("state_source")
+            text.append_text(shadow_diff_text(message.changes, identity, message.index))
+        else:
+            text.append_text(changes_text(message.changes, message.index))
         text.append(
             "\ncollections: " + ", ".join(f"{c} ({n})" for c, n in message.collections.items()),
             style="dim",
