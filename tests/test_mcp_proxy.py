@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +151,17 @@ def test_an_exported_case_replays_offline_with_the_server_gone(tmp_path: Path) -
     tested = agentbox(ROOT, "test", str(case_file), "--store", str(store))
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "1 passed" in tested.stdout
-    assert log.read_text() == "ch_5531 240\n"  # nothing was forwarded by the replay
+    plugin = ["-p", "no:cacheprovider", "-p", "no:agentbox", "-p", "agentbox.pytest_plugin"]
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", *plugin, "-q", str(case_file)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert collected.returncode == 0, collected.stdout + collected.stderr  # `pytest DIR` too
+    assert "1 passed" in collected.stdout
+    assert log.read_text() == "ch_5531 240\n"  # nothing was forwarded by the replays
 
     results[1]["args"]["amount_usd"] = 24  # the recording no longer matches the call
     case_file.write_text(yaml.safe_dump(case, sort_keys=False))
