@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentbox.config import Settings
 from agentbox.errors import ModelError, Problem, SandboxError, ScenarioError
@@ -29,6 +29,9 @@ from agentbox.scenario import (
     parse_scenario,
 )
 from agentbox.yamlfile import load_yaml
+
+if TYPE_CHECKING:
+    from agentbox.recording import ToolRecording
 
 
 @dataclass
@@ -75,6 +78,9 @@ class RunPlan:
     """The task index when the scenario came from a sandbox task set (``--task``)."""
     """Tools the agent may call but the model is not offered: the sandbox's HTTP mocks
     (``http METHOD host/path``) for python agents."""
+    recording: ToolRecording | None = None
+    """Where MCP tool and gated-function calls are answered from instead of running
+    (a suite case's replay; :func:`agentbox.recording.recording_for`)."""
 
     def tool(self, name: str) -> ToolSpec | None:
         """The spec of a sandbox tool or an extra tool, or None."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from agentbox.store import TraceStore
 
@@ -97,3 +98,35 @@ def test_missing_framework_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(AdapterError) as info:
         openai_agents_tools(object())  # type: ignore[arg-type]
     assert "openai-agents" in info.value.message and info.value.hint == "pip install openai-agents"
+
+
+def test_gated_function_case_replays_without_the_function(
+    cli: Any, tmp_path: Path, store_path: Path
+) -> None:
+    """An exported case carries the gated functions' results: `agentbox test` never calls
+    them (here they would crash: their log folder is gone), and a changed recorded
+    argument fails the case."""
+    log = tmp_path / "refunds.log"
+    ran = cli("run", "scenarios/adapter-gated.yaml", "-q", env={"REFUNDS_LOG": str(log)})
+    assert ran.exit_code == 0, ran.output
+    run_id = _run(store_path)[0].id
+    suite = tmp_path / "suite"
+    exported = cli("export", run_id, "--suite", suite, "--name", "gated")
+    assert exported.exit_code == 0, exported.output
+    case_file = suite / "gated.yaml"
+    case = yaml.safe_load(case_file.read_text())
+    results = case["cassette"]["tool_results"]
+    assert [r["tool"] for r in results] == ["lookup_order", "refund_order"]
+    assert "mcp_tools" not in case["cassette"]
+
+    gone = {"REFUNDS_LOG": str(tmp_path / "gone" / "refunds.log")}  # the function would crash
+    tested = cli("test", case_file, env=gone)
+    assert tested.exit_code == 0, tested.output
+    assert "1 passed" in tested.output
+    assert len(log.read_text().splitlines()) == 1  # only the recording run refunded
+
+    results[1]["args"]["amount_usd"] = 24
+    case_file.write_text(yaml.safe_dump(case, sort_keys=False))
+    failed = cli("test", case_file, env=gone)
+    assert failed.exit_code == 1, failed.output
+    assert "refund_order was recorded with" in failed.output

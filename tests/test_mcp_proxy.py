@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -111,23 +113,70 @@ def test_calls_are_gated_recorded_and_replay_without_the_server(tmp_path: Path) 
     assert log.read_text() == "ch_5531 240\n"  # nothing was forwarded again
 
 
-def test_an_exported_case_replays_with_the_server_live(tmp_path: Path) -> None:
-    """A case file carries no MCP results yet: its replay asks the (present) server.
-
-    The server's relative path resolves against the case file's folder, as for a scenario.
-    """
-    scenario, store = _proxy_project(tmp_path), tmp_path / "t.db"
+def _export(tmp_path: Path, store: Path) -> Path:
+    """Run the copied scenario, export it beside servers/ and return the case file."""
+    scenario = _proxy_project(tmp_path)
     assert _run(scenario, store).returncode == 0
     run, _ = _steps(store)
-    suite = tmp_path  # beside servers/
     exported = agentbox(
-        ROOT, "export", run.id, "--suite", str(suite), "--name", "mcp-refund", "--store", str(store)
+        ROOT,
+        "export",
+        run.id,
+        "--suite",
+        str(tmp_path),
+        "--name",
+        "mcp-refund",
+        "--store",
+        str(store),
     )
     assert exported.returncode == 0, exported.stdout + exported.stderr
-    tested = agentbox(ROOT, "test", str(suite / "mcp-refund.yaml"), "--store", str(store))
+    return tmp_path / "mcp-refund.yaml"
+
+
+def test_an_exported_case_replays_offline_with_the_server_gone(tmp_path: Path) -> None:
+    """The case carries the MCP listing and results: `agentbox test` needs no server, and
+    fails when a recorded argument no longer matches the call."""
+    store, log = tmp_path / "t.db", tmp_path / "refunds.log"
+    case_file = _export(tmp_path, store)
+    case = yaml.safe_load(case_file.read_text())
+    assert [t["name"] for t in case["cassette"]["mcp_tools"]["payments"]] == [
+        "get_charge",
+        "refund_charge",
+    ]
+    results = case["cassette"]["tool_results"]
+    assert [r["tool"] for r in results] == ["payments__get_charge", "payments__refund_charge"]
+    assert results[1]["value"]["status"] == "succeeded"  # the server's JSON, as data
+
+    (tmp_path / "servers/payments_mcp.py").unlink()  # the server is gone
+    tested = agentbox(ROOT, "test", str(case_file), "--store", str(store))
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "1 passed" in tested.stdout
-    assert (tmp_path / "refunds.log").read_text() == "ch_5531 240\nch_5531 240\n"
+    plugin = ["-p", "no:cacheprovider", "-p", "no:agentbox", "-p", "agentbox.pytest_plugin"]
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", *plugin, "-q", str(case_file)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert collected.returncode == 0, collected.stdout + collected.stderr  # `pytest DIR` too
+    assert "1 passed" in collected.stdout
+    assert log.read_text() == "ch_5531 240\n"  # nothing was forwarded by the replays
+
+    results[1]["args"]["amount_usd"] = 24  # the recording no longer matches the call
+    case_file.write_text(yaml.safe_dump(case, sort_keys=False))
+    failed = agentbox(ROOT, "test", str(case_file), "--store", str(store))
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "payments__refund_charge was recorded with" in failed.stdout
+
+
+def test_an_exported_case_runs_the_real_server_with_live(tmp_path: Path) -> None:
+    """`agentbox test --live` starts the server (relative to the case file's folder)."""
+    store, log = tmp_path / "t.db", tmp_path / "refunds.log"
+    case_file = _export(tmp_path, store)
+    tested = agentbox(ROOT, "test", str(case_file), "--live", "--store", str(store))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert log.read_text() == "ch_5531 240\nch_5531 240\n"
 
 
 @pytest.mark.parametrize("mode", ["recommend", "shadow"])

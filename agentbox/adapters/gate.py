@@ -15,8 +15,8 @@ an internal API). Wrapped, they get what sandbox tools get, without a rewrite:
 Inside a run each call is a ``tool`` step named after the function: its arguments are
 validated against a schema built from the signature (as ``@tool``), the policy's rules and
 tiers apply (a yellow call waits for its approval), budgets count it; in recommend mode a
-``write`` is recorded and not executed; ``agentbox replay`` serves the recorded results
-and never calls the function. The wrapper returns the function's value when it ran, else
+``write`` is recorded and not executed; ``agentbox replay`` (and ``agentbox test`` of an
+exported case, unless ``--live``) serves the recorded results and never calls the function. The wrapper returns the function's value when it ran, else
 the text the gate gives the model (``Error: blocked by policy ...``, ``Recorded as a
 recommendation ...``). Name the function in the policy's ``allow`` list when it has one.
 """
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, get_type_hints
 
 from agentbox.agents.context import active_context
 from agentbox.errors import AgentboxError
+from agentbox.recording import ToolRecording, recording_for
 
 if TYPE_CHECKING:
     from agentbox.agents.context import AgentContext
@@ -60,23 +61,17 @@ def require(module: str, package: str, what: str) -> ModuleType:
         ) from None
 
 
-def _spec(fn: Callable[..., Any], effect: str, name: str, replay_of: str | None, ctx: Any) -> Any:
+def _spec(fn: Callable[..., Any], effect: str, name: str, recording: ToolRecording | None) -> Any:
     """A ToolSpec whose implementation calls ``fn`` (or, in a replay, the recording)."""
     from agentbox.sandbox.tools import make_tool
 
     sig = inspect.signature(fn)
     state = inspect.Parameter("_agentbox_state", inspect.Parameter.POSITIONAL_ONLY)
     is_async = inspect.iscoroutinefunction(fn)
-    recorded = None
-    if replay_of is not None:
-        from agentbox.mcp.proxy import Recorded
-
-        runner = ctx._runner
-        recorded = Recorded(runner.store.steps(replay_of), lambda n: n == name)
 
     def impl(_state: Any, /, **args: Any) -> Any:
-        if recorded is not None:
-            return recorded.call(name, args)
+        if recording is not None:
+            return recording.call(name, args)
         if is_async:  # runs on a worker thread: no event loop here
             return asyncio.run(fn(**args))
         return fn(**args)
@@ -99,10 +94,8 @@ def gate_function(
     tool_name: str = name or getattr(fn, "__name__", None) or "tool"
     cache: dict[str, ToolSpec] = ctx.__dict__.setdefault("_gated", {})
     if tool_name not in cache:
-        from agentbox.mcp.proxy import recorded_run_id
-
-        replay_of = recorded_run_id(ctx._runner)
-        cache[tool_name] = _spec(fn, effect, tool_name, replay_of, ctx)
+        recording = recording_for(ctx._runner)
+        cache[tool_name] = _spec(fn, effect, tool_name, recording)
         ctx.add_tools({tool_name: cache[tool_name]})
     sig = inspect.signature(fn)
 

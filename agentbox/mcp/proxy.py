@@ -11,7 +11,9 @@ executed in recommend mode and never forwarded in shadow mode (the server's stat
 be overlaid).
 
 The listing is stored with the run (``options.mcp_tools``) and every result in its tool
-step, so ``agentbox replay`` serves both from the recording and needs no server.
+step, so ``agentbox replay`` serves both from the recording and needs no server; an
+exported case carries both in its cassette, so ``agentbox test`` needs none either
+(:mod:`agentbox.recording`).
 
 A server that does not start, crashes, hangs past ``timeout_s`` or answers with garbage
 turns the call into a tool error (or, at start-up, fails the run with an error step);
@@ -34,12 +36,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, create_model
 
 from agentbox.errors import AgentboxError, Problem, ToolError
+from agentbox.recording import recording_for
 from agentbox.sandbox.tools import ToolSpec, non_finite
 
 if TYPE_CHECKING:
     from agentbox.runner import Runner
     from agentbox.scenario import McpServerSpec, Scenario
-    from agentbox.store import StepRow
 
 SEP = "__"
 """Between server and tool name: ``files__read_file`` (model APIs allow no dots)."""
@@ -282,76 +284,34 @@ def _value(result: Any) -> Any:
     return text
 
 
-# ---- the recording, for replays -------------------------------------------------------
-class Recorded:
-    """Answers calls from a recorded run's tool steps, in order per tool.
-
-    Args:
-        steps: the recorded run's steps.
-        names: which tools are answered (default: MCP tools, ``SERVER__TOOL``).
-    """
-
-    def __init__(self, steps: list[StepRow], names: Callable[[str], bool] | None = None) -> None:
-        self._queues: dict[str, list[StepRow]] = {}
-        wanted = names or (lambda name: SEP in name)
-        for step in steps:
-            executed = step.status in ("ok", "error", "crashed") and not step.data.get("edited")
-            if step.kind == "tool" and wanted(step.name or "") and executed:
-                self._queues.setdefault(step.name or "", []).append(step)
-
-    def call(self, name: str, args: dict[str, Any]) -> Any:
-        """The recorded outcome of the next call of ``name`` (ToolError when it was one)."""
-        queue = self._queues.get(name)
-        if not queue:
-            raise ToolError(f"replay: the recording has no further result for {name}")
-        step = queue.pop(0)
-        if step.data.get("args") != args:
-            raise ToolError(
-                f"replay: {name} was recorded with {json.dumps(step.data.get('args'))}, "
-                f"now called with {json.dumps(args)}"
-            )
-        result = step.data.get("result", "")
-        if step.status == "error":
-            raise ToolError(result.removeprefix("Error: "))
-        if step.status == "crashed":
-            raise RuntimeError(result)
-        return json.loads(result) if step.data.get("value_is_json") else result
-
-
-def recorded_run_id(runner: Runner) -> str | None:
-    """The stored run a replay re-runs (None: a live run, or a suite case's replay, whose
-    case file carries no tool results: its MCP servers and gated functions run live)."""
-    replay_of = runner._lineage.get("replay_of")
-    if not isinstance(replay_of, str) or replay_of.startswith("case:"):
-        return None
-    return replay_of
-
-
 # ---- wiring into a run ----------------------------------------------------------------
 @contextlib.contextmanager
 def proxied(runner: Runner) -> Iterator[None]:
     """Offer the scenario's MCP tools for the duration of the run, then stop the servers.
 
-    Live runs connect to the servers and store the listing with the run; replays
-    (``replay_of``) take the listing and every result from the recording.
+    Live runs connect to the servers; replays (of a stored run, or of a suite case that
+    carries its results) take the listing and every result from the recording
+    (:func:`agentbox.recording.recording_for`). The listing is stored with the run.
 
     Raises:
         McpServerError: a server did not start or list its tools.
     """
     plan, store = runner.plan, runner.store
     scenario = plan.scenario
-    replay_of = recorded_run_id(runner)
+    recording = recording_for(runner)
     connections: Connections | None = None
     call: Callable[[str, str, dict[str, Any]], Any]
-    if replay_of is not None:
-        recorded_run = store.get_run(replay_of)
-        listing = recorded_run.options.get("mcp_tools")
-        if listing is None:
-            raise McpServerError(f"run {replay_of} has no recorded MCP tool listing")
-        recorded = Recorded(store.steps(replay_of))
+    if recording is not None:
+        if recording.listing is None:
+            raise McpServerError(
+                f"{recording.source} has no recorded MCP tool listing",
+                "re-export the case, or run it with --live",
+            )
+        listing = recording.listing
+        rec = recording
 
         def call(server: str, tool: str, args: dict[str, Any]) -> Any:
-            return recorded.call(f"{server}{SEP}{tool}", args)
+            return rec.call(f"{server}{SEP}{tool}", args)
 
     else:
         base = scenario.path.parent if scenario.path else Path(os.getcwd())
@@ -361,9 +321,9 @@ def proxied(runner: Runner) -> Iterator[None]:
         except BaseException:
             connections.close()
             raise
-        run = store.get_run(runner.run_id)
-        store.update_run(runner.run_id, options={**run.options, "mcp_tools": listing})
         call = connections.call
+    run = store.get_run(runner.run_id)  # stored with every run: its replay needs no server
+    store.update_run(runner.run_id, options={**run.options, "mcp_tools": listing})
     try:
         specs = _specs(scenario, listing, plan.mode, call)
         plan.extra_tools.update(specs)
@@ -428,4 +388,4 @@ def mcp_schemas(runner: Runner) -> list[dict[str, Any]]:
     ]
 
 
-__all__ = ["SEP", "Connections", "McpServerError", "McpToolSpec", "Recorded", "proxied"]
+__all__ = ["SEP", "Connections", "McpServerError", "McpToolSpec", "proxied"]

@@ -12,12 +12,16 @@ A case file (``suites/NAME/CASE.yaml``) is one self-contained, human-editable YA
       calls: [{reasoning, text, tool_calls, input_tokens, output_tokens, cost_usd,
                request: {hash, prefix, messages, tools}}]
       judgments: [...]               # recorded llm_judge verdicts (see judge.py)
+      mcp_tools: {SERVER: [{name, description, input_schema}]}   # the MCP listing
+      tool_results: [{tool, args, status, value}]   # MCP tool / gated-function results
 
 A file is a case when it has a top-level ``cassette:`` key; any other YAML file given to
 ``agentbox test`` is a plain scenario. The :class:`CaseCassette` answers model call ``n``
 with recording ``n`` when the request hash matches (a call without ``request.hash``
 answers whatever is asked, for hand-written cassettes); a miss fails loudly with a diff
-against the recorded request. This module reads files and builds objects; it writes
+against the recorded request. MCP tools and gated functions are answered from
+``tool_results`` the same way (a call with other arguments is a miss), so a replay needs
+neither the servers nor the functions. This module reads files and builds objects; it writes
 nothing and prints nothing.
 """
 
@@ -35,6 +39,7 @@ from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver
 from agentbox.cassette import RequestHasher, expand_requests, request_diff
 from agentbox.errors import ModelError, Problem, ScenarioError
 from agentbox.models import Message, ModelResponse, ToolCall
+from agentbox.recording import ToolRecording
 from agentbox.scenario import Scenario, parse_scenario
 from agentbox.yamlfile import MAX_DEPTH, Loc, check_bounds, line_of, load_yaml, read_text
 
@@ -121,8 +126,33 @@ class Judgment(_Model):
     """What the judgment cost (``null``: unknown)."""
 
 
+class McpListedTool(_Model):
+    """One tool an MCP server listed in the recording."""
+
+    name: str
+    """The tool's name on its server."""
+    description: str = ""
+    """Its description (offered to the model)."""
+    input_schema: dict[str, Any] = {}
+    """Its JSON Schema for arguments (calls are validated against it)."""
+
+
+class RecordedToolResult(_Model):
+    """What one MCP tool or gated function returned in the recording."""
+
+    tool: str
+    """The tool step's name (``SERVER__TOOL``, or the gated function's name)."""
+    args: dict[str, Any] = {}
+    """The arguments it was called with (a replay calling it otherwise is a miss)."""
+    status: Literal["ok", "error", "crashed"] = "ok"
+    """``ok``: it returned ``value``; ``error``: a tool error (``value`` is the message);
+    ``crashed``: it raised."""
+    value: Any = None
+    """The returned value, or the error message."""
+
+
 class Cassette(_Model):
-    """The recorded model calls of the exported run."""
+    """The recorded model calls (and MCP / gated-function results) of the exported run."""
 
     model: str = "scripted"
     """The model that was recorded; ``agentbox test --live`` asks it again."""
@@ -130,6 +160,23 @@ class Cassette(_Model):
     """Model calls in order: call ``n`` answers the run's ``n``-th request."""
     judgments: list[Judgment] = []
     """Recorded ``llm_judge`` verdicts."""
+    mcp_tools: dict[str, list[McpListedTool]] | None = None
+    """The tools each of the scenario's MCP servers listed (absent: the servers are
+    started and listed, as with ``--live``)."""
+    tool_results: list[RecordedToolResult] | None = None
+    """MCP tool and gated-function results, in call order; a replay serves them instead
+    of calling the server or function (absent: they run live; ``--live``: always)."""
+
+    def recording(self, source: str) -> ToolRecording | None:
+        """The MCP listing and tool results as a replay's recording (None: none recorded)."""
+        if self.mcp_tools is None and self.tool_results is None:
+            return None
+        listing = (
+            None
+            if self.mcp_tools is None
+            else {s: [t.model_dump() for t in tools] for s, tools in self.mcp_tools.items()}
+        )
+        return ToolRecording(listing, [r.model_dump() for r in self.tool_results or []], source)
 
 
 class RecordedDecision(_Model):

@@ -36,8 +36,10 @@ from agentbox.config import Settings, load_settings
 from agentbox.errors import AgentboxError
 from agentbox.evals import matches_subset
 from agentbox.lifecycle import state_diff
+from agentbox.mcp.proxy import SEP
 from agentbox.otel.importer import is_imported
-from agentbox.planning import RunOptions, plan_from_scenario
+from agentbox.planning import RunOptions, RunPlan, plan_from_scenario
+from agentbox.recording import recorded_results
 from agentbox.runner import seed_digest
 from agentbox.scenario import Expect, parse_scenario
 from agentbox.store import FINISHED, RunRow, StepRow, TraceStore
@@ -255,6 +257,26 @@ def recorded_calls(steps: list[StepRow]) -> list[dict[str, Any]]:
     return out
 
 
+def recorded_tools(run: RunRow, steps: list[StepRow], plan: RunPlan) -> dict[str, Any]:
+    """The cassette's ``mcp_tools`` (the run's MCP listing) and ``tool_results`` (what its
+    MCP tools and gated functions returned): empty when it had neither."""
+    out: dict[str, Any] = {}
+    listing = run.options.get("mcp_tools")
+    if listing is not None:
+        out["mcp_tools"] = listing
+    servers = tuple(f"{s}{SEP}" for s in listing or {})
+
+    def wanted(name: str) -> bool:  # not a sandbox tool or mock: MCP, or a gated function
+        if servers and name.startswith(servers):
+            return True
+        return run.agent == "python" and plan.tool(name) is None
+
+    results = recorded_results(steps, wanted)
+    if results or listing is not None:
+        out["tool_results"] = results
+    return out
+
+
 def recorded_decisions(steps: list[StepRow]) -> list[dict[str, Any]]:
     """The approval decisions of a run's ``approval`` steps, in order."""
     out = []
@@ -332,7 +354,8 @@ _HEADER = """\
 # Edit freely: `scenario` is the scenario as recorded (its expect lives in `expect`);
 # `expect` is checked after the replay (derived from run {run} + the scenario's own);
 # `decisions` answer held calls in order; `cassette.calls[n]` answers model call n while
-# the request hash matches (delete `request.hash` to serve a response unchecked).
+# the request hash matches (delete `request.hash` to serve a response unchecked);
+# `cassette.tool_results` answer MCP tools and gated functions (`--live` calls them).
 """
 
 
@@ -426,6 +449,7 @@ def build_case(
         "model": run.model or plan.model_name,
         "calls": recorded_calls(steps),
     }
+    cassette.update(recorded_tools(run, steps, plan))
     specs = [JudgeSpec.model_validate(j) for j in expect.pop("llm_judge", None) or []]
     specs += judges or []
     if specs:  # verdicts: recorded on the run (once the engine records them), else asked now

@@ -218,6 +218,7 @@ def replay_case(
         fallback = fixed_approver("fail" if handler in ("prompt", "wait") else handler)  # type: ignore[arg-type]
     else:
         plan.model = cassette
+        plan.recording = case.cassette.recording("the case")
     plan.model_name = case.cassette.model
     steps = _Steps()
     runner = Runner(
@@ -237,7 +238,8 @@ def replay_case(
             expectations=[e.to_json() for e in result.expectations],
             passed=int(result.passed),
         )
-    return result, [steps.by_idx[i] for i in sorted(steps.by_idx)], cassette.miss
+    miss = (plan.recording.miss if plan.recording is not None else None) or cassette.miss
+    return result, [steps.by_idx[i] for i in sorted(steps.by_idx)], miss
 
 
 def run_file(
