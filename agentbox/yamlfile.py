@@ -183,7 +183,11 @@ def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
         ScenarioError: the file is missing, unreadable, too large, not UTF-8, not valid
             YAML or unbounded (with its line).
     """
-    text = read_text(path)
+    return load_yaml_text(read_text(path), path)
+
+
+def load_yaml_text(text: str, path: Path | str) -> tuple[Any, dict[Loc, int]]:
+    """:func:`load_yaml` for text already read; ``path`` names it in errors."""
     check_bounds(text, str(path))
     loader = yaml.SafeLoader(text)
     try:
@@ -205,7 +209,7 @@ def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     return data, lines
 
 
-def _find_duplicates(node: yaml.Node, path: Path, out: list[Problem]) -> None:
+def _find_duplicates(node: yaml.Node, path: Path | str, out: list[Problem]) -> None:
     """A repeated mapping key silently replaces the first: report it instead."""
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}

@@ -392,3 +392,13 @@ def test_watch_runs_again_when_a_file_changes(tmp_path: Path) -> None:
     threading.Thread(target=touch, daemon=True).start()
     watch_and_rerun([tmp_path], again, stop)
     assert runs == [1]
+
+
+def test_duplicate_keys_in_a_case_with_an_anchor_are_errors(case: Path, store: Path) -> None:
+    # an alias sends the case down the checked loader, which once skipped the duplicate check
+    text = case.read_text().replace("  holds: 1\n", "  holds: 1\n  holds: 0\n")
+    allow = "    allow: [get_order, lookup_customer, create_refund, add_ticket_note]\n"
+    assert allow in text
+    case.write_text(text.replace(allow, allow.replace("[", "&tools [") + "    deny: *tools\n"))
+    result = agentbox(store, "test", case)
+    assert result.exit_code == 1 and "duplicate key 'holds'" in result.output

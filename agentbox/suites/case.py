@@ -41,7 +41,7 @@ from agentbox.errors import ModelError, Problem, ScenarioError
 from agentbox.models import Message, ModelResponse, ToolCall
 from agentbox.recording import ToolRecording
 from agentbox.scenario import Scenario, parse_scenario
-from agentbox.yamlfile import MAX_DEPTH, Loc, check_bounds, line_of, load_yaml, read_text
+from agentbox.yamlfile import MAX_DEPTH, Loc, line_of, load_yaml, load_yaml_text, read_text
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CASE_KEY = re.compile(r"^cassette:", re.MULTILINE)
@@ -370,9 +370,8 @@ def fast_yaml(text: str) -> Any:
         return None
     try:
         return _build(node, set())
-    except (_Unusual, KeyError, ValueError):
-        check_bounds(text, "<case>")
-        return yaml.load(text, Loader=_LOADER)
+    except (_Unusual, KeyError, ValueError):  # the checked loader: bounds, duplicate keys
+        return load_yaml_text(text, "<case>")[0]
 
 
 def load_case(path: Path, text: str | None = None) -> Case:
