@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import socket
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -18,6 +17,8 @@ def who() -> str:
         user = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers)
         user = "unknown"
+    import socket  # only when a decision is recorded
+
     return f"{user}@{socket.gethostname()}"
 
 

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from agentbox import __version__
 from agentbox.errors import AgentboxError
+from agentbox.http.guard import host_traffic
 from agentbox.otel.spans import Span, SpanBuilder
 from agentbox.store import StepRow, TraceStore
 
@@ -164,15 +165,6 @@ def quiet_sdk() -> Iterator[None]:
             lg.propagate = propagate
 
 
-def _own_traffic() -> contextlib.AbstractContextManager[None]:
-    """agentbox's own traffic: let it past the egress guard of a run in progress."""
-    try:
-        from agentbox.http.guard import host_traffic
-    except ImportError:  # pragma: no cover - the guard is part of agentbox
-        return contextlib.nullcontext()
-    return host_traffic()
-
-
 def send(
     spans: list[Span],
     target: Target,
@@ -190,7 +182,7 @@ def send(
     from opentelemetry.sdk.trace.export import SpanExportResult
 
     try:
-        with quiet_sdk(), _own_traffic():
+        with quiet_sdk(), host_traffic():
             result = exporter.export(sdk_spans(spans, resource_attrs))
     finally:
         with quiet_sdk():
@@ -241,7 +233,7 @@ class LiveExport:
         class _Watched:  # remembers the first failure; never raises
             def export(self, spans: Any) -> Any:
                 try:
-                    with quiet_sdk(), _own_traffic():
+                    with quiet_sdk(), host_traffic():
                         result = inner.export(spans)
                 except Exception as exc:  # the exporter must never break the run
                     result = SpanExportResult.FAILURE
