@@ -349,11 +349,14 @@ def check_budgets(
             f"cost budget exceeded: ${counters.cost_usd:.4f} > max_cost_usd=${b.max_cost_usd}",
         )
     if b.max_seconds is not None and counters.elapsed_s > b.max_seconds:
-        return (
-            "timeout",
-            f"time budget exceeded: {counters.elapsed_s:.1f} s > max_seconds={b.max_seconds:g}",
-        )
+        return "timeout", time_budget_reason(counters.elapsed_s, b.max_seconds)
     return None
+
+
+def time_budget_reason(elapsed_s: float, max_seconds: float) -> str:
+    """Why a run that ran ``elapsed_s`` seconds is over ``max_seconds`` (one wording for
+    the check between steps and the watcher during one)."""
+    return f"time budget exceeded: {elapsed_s:.1f} s > max_seconds={max_seconds:g}"
 
 
 def merge_budgets(*layers: Budgets | None) -> Budgets:

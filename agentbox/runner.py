@@ -63,7 +63,7 @@ from agentbox.planning import (
     plan_run,
     resolve_sandbox_path,
 )
-from agentbox.policy import Counters, Decision
+from agentbox.policy import Counters, Decision, check_budgets, time_budget_reason
 from agentbox.redact import RedactedWrites, redacted_paths
 from agentbox.sandbox.loader import state_hash
 from agentbox.sandbox.state import State
@@ -332,8 +332,6 @@ class Runner:
                 raise RunHalted("stopped", request.describe())
 
     def _halt_if_over_budget(self, *, next_is_tool: bool) -> None:
-        from agentbox.policy import check_budgets
-
         self._check_live()
         self._halt_if_stopped()  # a step boundary: `agentbox stop` takes effect here
         self._tick()
@@ -423,10 +421,9 @@ class Runner:
 
     def _run_limit(self) -> str:
         self._tick()
-        return (
-            f"time budget exceeded: {self.counters.elapsed_s:.1f} s > "
-            f"max_seconds={self.plan.budgets.max_seconds:g}"
-        )
+        limit = self.plan.budgets.max_seconds
+        assert limit is not None  # the watcher asks only when there is a limit
+        return time_budget_reason(self.counters.elapsed_s, limit)
 
     # ---- the recorded prefix -------------------------------------------------------
     def _replayed(self, step: StepRow) -> None:

@@ -140,12 +140,6 @@ class Watch:
             self._cv.notify()
 
     # ---- the caller --------------------------------------------------------------
-    @property
-    def in_call(self) -> str | None:
-        """The kind of blocking call in progress (``tool``/``model``), or None."""
-        call = self._call
-        return call.kind if call is not None else None
-
     def wait(self) -> Expired | None:
         """Block until the agent thread finishes (None) or a deadline passes.
 
