@@ -33,6 +33,7 @@ def test_concurrent_resumes_have_exactly_one_winner(tmp_path: Path) -> None:
     cwd = project(tmp_path, approvals="approve")
     log = tmp_path / "pay.log"
     env = {"PAY_LOG": str(log), "PAY_SLEEP": "0.3"}  # the winner is still running
+    contended = 0  # rounds where the loser met the winner's lease (not just its result)
     for round_ in range(10):
         run_id = parked_and_approved(cwd)
         procs = [popen(cwd, "resume", run_id, "--json", env=env) for _ in "ab"]
@@ -41,7 +42,8 @@ def test_concurrent_resumes_have_exactly_one_winner(tmp_path: Path) -> None:
             try:
                 _out, err = p.communicate(timeout=60)
             except subprocess.TimeoutExpired:
-                p.kill()
+                for q in procs:
+                    q.kill()
                 raise
             results.append((p.returncode, err))
         codes = sorted(code for code, _ in results)
@@ -51,6 +53,7 @@ def test_concurrent_resumes_have_exactly_one_winner(tmp_path: Path) -> None:
         assert any(
             words in loser for words in ("is held by pid", "already completed", "still running")
         ), loser
+        contended += "is held by pid" in loser
         store = TraceStore(cwd / "traces.db")
         run = store.get_run(run_id)
         steps = store.steps(run_id)
@@ -61,6 +64,7 @@ def test_concurrent_resumes_have_exactly_one_winner(tmp_path: Path) -> None:
         assert pay_count(log) == round_ + 1  # one payment per round, never two
         assert store.lease(run_id) is None  # released by the winner
         store.close()
+    assert contended, "no round had both processes race for the lease"
 
 
 def test_the_loser_is_told_who_holds_the_run(tmp_path: Path) -> None:
