@@ -7,6 +7,8 @@ The runner asks an :data:`Approver` for every held call. Non-interactive approve
 
 from __future__ import annotations
 
+import getpass
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,3 +125,12 @@ def store_waiter(
             sleep(poll_s)
 
     return decide
+
+
+def user_name(fallback: str = "unknown") -> str:
+    """Who is deciding or stopping, as recorded in the trace: the login name, else
+    ``$USER``, else ``fallback`` (a container may have no passwd entry)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER") or fallback

@@ -258,3 +258,20 @@ def test_a_task_template_without_a_task_says_so(cli) -> None:  # type: ignore[no
 def test_an_unwritable_store_is_a_clear_error(cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("runs", "--store", "/proc/no-such-dir/t.db")
     assert result.exit_code == 2 and "cannot create the trace store folder" in result.output
+
+
+def test_approve_without_a_passwd_entry_records_user_or_unknown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import getpass
+
+    from agentbox.approvals import user_name
+
+    def no_entry() -> str:
+        raise KeyError("getpwuid(): uid not found: 1234")  # as in a bare container
+
+    monkeypatch.setattr(getpass, "getuser", no_entry)
+    monkeypatch.delenv("USER", raising=False)
+    assert user_name() == "unknown" and user_name("tui") == "tui"
+    monkeypatch.setenv("USER", "ann")
+    assert user_name() == "ann"

@@ -37,10 +37,10 @@ def _interactive_approver(console: Any, validate: Any = None) -> Any:
     from rich.markup import escape
     from rich.prompt import Prompt
 
-    from agentbox.approvals import ApprovalDecision
+    from agentbox.approvals import ApprovalDecision, user_name
     from agentbox.cli.render import call_text
 
-    user = __import__("getpass").getuser()
+    user = user_name()
 
     def decide(request: ApprovalRequest) -> ApprovalDecision:
         d = request.decision

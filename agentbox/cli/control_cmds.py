@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -13,10 +12,9 @@ from agentbox.cli import StoreOpt, _console, _open_store, _settings, command, fa
 
 def who() -> str:
     """``user@host``: recorded as who stopped a run."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        user = "unknown"
+    from agentbox.approvals import user_name
+
+    user = user_name()
     import socket  # only when a decision is recorded
 
     return f"{user}@{socket.gethostname()}"

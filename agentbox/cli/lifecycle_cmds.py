@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -119,7 +118,9 @@ def _decide(
         if decision.verdict == "block":
             fail(f"edited arguments are blocked by policy ({decision.rule}): {decision.reason}")
         edited = checked
-    who = by or getpass.getuser()
+    from agentbox.approvals import user_name
+
+    who = by or user_name()
     status = "approved" if approve else "denied"
     if not trace.decide_approval(row.id, status, by=who, reason=reason, edited_args=edited):
         fail(f"approval {row.id} was decided by someone else meanwhile")

@@ -7,9 +7,7 @@ started here write through their own store connection, exactly like another proc
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,10 +27,9 @@ STATUSES = statuses.FILTER_CHOICES
 
 def user() -> str:
     """Who decides approvals made in the TUI."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return os.environ.get("USER", "tui")
+    from agentbox.approvals import user_name
+
+    return user_name("tui")
 
 
 def parse_filter(value: str) -> tuple[str | None, str | None]:
