@@ -40,10 +40,10 @@ from typing import Any
 
 from agentbox import statuses
 from agentbox.errors import StoreError
+from agentbox.events import TRACE_FORMAT, StepEvent, check_event, parse_event, upgrade_data
 from agentbox.statuses import FINISHED as FINISHED  # re-exported: views import it from here
 
 SCHEMA_VERSION = 1
-STEP_FORMAT = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -227,7 +227,8 @@ class RunRow:
 
 @dataclass
 class StepRow:
-    """A stored step. ``data`` holds the kind-specific fields (see runner.py)."""
+    """A stored step. ``data`` holds the kind-specific fields, typed by :attr:`event`
+    (the models of :mod:`agentbox.events`; ``docs/trace-format.md``)."""
 
     run_id: str
     idx: int
@@ -243,6 +244,13 @@ class StepRow:
     output_tokens: int | None = None
     cost_usd: float | None = None
     counters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def event(self) -> StepEvent:
+        """``data`` as its kind's typed event (parsed on each access: writers update a
+        step's data in place). Never raises: data that does not fit its kind, or a kind
+        this version does not know, gives an :class:`~agentbox.events.UnknownEvent`."""
+        return parse_event(self.kind, self.data)
 
 
 @dataclass
@@ -438,6 +446,35 @@ class TraceStore:
                     "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
+            self._migrate_trace_format()
+
+    def _migrate_trace_format(self) -> None:
+        """Bring stored step data to :data:`~agentbox.events.TRACE_FORMAT` (idempotent).
+
+        1 -> 2: a ``policy`` step's ``data.kind`` becomes ``data.cause``.
+        """
+        stored = self.trace_format()
+        if stored > TRACE_FORMAT:
+            raise StoreError(
+                f"{self.path}: trace format {stored} is newer than this agentbox ({TRACE_FORMAT})",
+                "upgrade agentbox",
+            )
+        if stored == TRACE_FORMAT:
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute(
+                "UPDATE steps SET data=json_set(json_remove(data, '$.kind'), '$.cause', "
+                "json_extract(data, '$.kind')) "
+                "WHERE kind='policy' AND json_type(data, '$.kind') IS NOT NULL"
+            )
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('trace_format', ?)", (str(TRACE_FORMAT),)
+            )
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close the connection."""
@@ -447,6 +484,12 @@ class TraceStore:
         """The schema version stored in the file."""
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         return int(row[0])
+
+    def trace_format(self) -> int:
+        """The trace format of the steps in the file (:data:`agentbox.events.TRACE_FORMAT`;
+        1 for a store written before the version was recorded)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='trace_format'").fetchone()
+        return int(row[0]) if row else 1
 
     # ---- blobs ---------------------------------------------------------------------
     def put_blob(self, digest: str, value: Any) -> None:
@@ -595,7 +638,13 @@ class TraceStore:
 
     # ---- steps ---------------------------------------------------------------------
     def add_step(self, step: StepRow) -> None:
-        """Insert and commit one step (the runner's durability point)."""
+        """Insert and commit one step (the runner's durability point).
+
+        Raises:
+            TraceFormatError: the step does not match the trace format
+                (:func:`agentbox.events.check_event`); nothing is written.
+        """
+        self._check_step(step.run_id, step.idx, step.kind, step.status, step.data)
         with self._write():
             self.conn.execute(
                 "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -618,7 +667,13 @@ class TraceStore:
             )
 
     def update_step(self, run_id: str, idx: int, **fields: Any) -> None:
-        """Update and commit columns of a step (JSON columns given as values)."""
+        """Update and commit columns of a step (JSON columns given as values).
+
+        Raises:
+            TraceFormatError: a new ``status`` or ``data`` does not match the step's kind.
+        """
+        if "status" in fields or "data" in fields:
+            self._check_updated(run_id, idx, fields)
         row = {
             k: (_dump(v) if k in {"data", "message", "patch", "counters"} else v)
             for k, v in fields.items()
@@ -669,9 +724,24 @@ class TraceStore:
             ("data", "message", "patch", "counters"),
             f"run {data.get('run_id')} step {data.get('idx')}",
         )
-        data["data"] = data["data"] or {}
+        data["data"] = upgrade_data(data["kind"], data["data"] or {})
         data["counters"] = data["counters"] or {}
         return StepRow(**data)
+
+    @staticmethod
+    def _check_step(run_id: str, idx: int, kind: str, status: str, data: Any) -> None:
+        check_event(kind, status, data, where=f"run {run_id} step {idx}: ")
+
+    def _check_updated(self, run_id: str, idx: int, fields: dict[str, Any]) -> None:
+        """Validate an update of ``status``/``data`` against the stored step's kind."""
+        row = self.conn.execute(
+            "SELECT kind, status, data FROM steps WHERE run_id=? AND idx=?", (run_id, idx)
+        ).fetchone()
+        if row is None:
+            return  # nothing to update
+        status = fields.get("status", row[1])
+        data = fields["data"] if "data" in fields else upgrade_data(row[0], _load(row[2]) or {})
+        self._check_step(run_id, idx, row[0], status, data)
 
     # ---- checkpoints ---------------------------------------------------------------
     def add_checkpoint(self, run_id: str, step: int, state_hash: str, note: str = "") -> None:
