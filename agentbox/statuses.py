@@ -52,6 +52,7 @@ STYLE = {
     "denied": "red",
     "recommended": "cyan",
     "crashed": "red",
+    "abandoned": "yellow",
     # approvals
     "pending": "magenta",
     "approved": "green",
