@@ -293,3 +293,13 @@ def test_google_docstrings_are_parsed_by_docstring_parser() -> None:
     )
     assert args == {"order_id": "the order, such as 'ord_1'.", "amount_usd": "dollars."}
     assert parse_docstring(None) == ("", {})
+
+
+def test_a_state_hash_expectation_without_the_hook_says_which_hook(tmp_path: Path) -> None:
+    write_sandbox(tmp_path, TOOLS.replace("def state_fingerprint(", "def _not_a_hook("))
+    scenario = tmp_path / "no-hook.yaml"
+    scenario.write_text(SCENARIO)
+    result = agentbox.run(scenario, store=tmp_path / "t.db", root=tmp_path)
+    check = next(e for e in result.expectations if e.name == "state_hash")
+    assert not check.passed
+    assert check.detail == "the sandbox defines no state_fingerprint hook (tools.py)"
