@@ -62,7 +62,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "agents" / "checker.py").write_text(AGENT)
     (tmp_path / "late-order.yaml").write_text(SCENARIO)
     (tmp_path / ".agentbox.toml").write_text(
-        f'sandboxes = "{ROOT / "sandboxes"}"\nstore = "traces.db"\nsuite = "suites/regressions"\n'
+        f'sandboxes = "{ROOT / "sandboxes"}"\nstore = "traces.db"\nsuite = "cases/late"\n'
     )
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("AGENTBOX_STORE", raising=False)
@@ -182,3 +182,38 @@ def test_export_refuses_a_fork_that_read_its_database_again(
     )
     with pytest.raises(AgentboxError, match="--live-state"):
         build_case(trace, parent, tmp_path / "suite", "x")
+
+
+def test_export_refuses_to_overwrite_without_force_and_shows_the_diff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    store = tmp_path / "t.db"
+    suite = tmp_path / "suite"
+    first = run_json("run", "scenarios/refund-over-limit.yaml", "--store", store)["run_id"]
+    second = run_json("run", "scenarios/refund-over-limit.yaml", "--store", store)["run_id"]
+    args = ("--suite", suite, "--name", "refund", "--store", store)
+    assert agentbox("export", first, *args).exit_code == 0
+    case = suite / "refund.yaml"
+    before = case.read_text()
+
+    again = agentbox("export", first, *args)  # the same run: nothing would change
+    assert again.exit_code == 0 and "unchanged" in again.output
+
+    refused = agentbox("export", second, *args)
+    assert refused.exit_code == 2
+    assert f"-  run: {first}" in refused.output and f"+  run: {second}" in refused.output
+    assert "exists and this export would change it" in refused.output
+    assert "--force" in refused.output
+    assert case.read_text() == before
+
+    forced = agentbox("export", second, *args, "--force")
+    assert forced.exit_code == 0 and "overwrote" in forced.output
+    assert f"run: {second}" in case.read_text()
+
+
+def test_export_suite_defaults_to_the_configured_folder(project: Path) -> None:
+    run_id = run_json("run", "late-order.yaml")["run_id"]
+    done = agentbox("export", run_id)
+    assert done.exit_code == 0, done.output
+    assert (project / "cases" / "late" / "late-order.yaml").is_file()

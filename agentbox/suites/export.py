@@ -528,6 +528,29 @@ def build_case(
     return redacted
 
 
+class CaseExists(AgentboxError):
+    """The case file exists and the export would change it (``diff``: old → new)."""
+
+    def __init__(self, path: Path, diff: str) -> None:
+        super().__init__(
+            f"{_display(path)} exists and this export would change it",
+            "pass --force to overwrite it, or --name to write another case",
+        )
+        self.path = path
+        self.diff = diff
+
+
+def case_diff(old: str, new: str, path: Path) -> str:
+    """A unified diff (3 lines of context) of a case file's text, old → new."""
+    import difflib
+
+    name = _display(path)
+    lines = difflib.unified_diff(
+        old.splitlines(), new.splitlines(), f"{name} (now)", f"{name} (export)", lineterm=""
+    )
+    return "\n".join(lines)
+
+
 def export_run(
     store: TraceStore,
     run_id: str,
@@ -537,14 +560,18 @@ def export_run(
     settings: Settings | None = None,
     judges: list[JudgeSpec] | None = None,
     against: str | None = None,
+    force: bool = False,
 ) -> Path:
     """Write a stored run as ``suite_dir/NAME.yaml`` and return the path.
 
     Without ``name`` the case is named after the scenario (with the run id appended when
-    that file exists); an explicit ``name`` overwrites. ``judges`` adds ``llm_judge``
-    expectations whose verdicts are asked now and recorded in the cassette.
+    that file exists). An explicit ``name`` whose file exists is overwritten only with
+    ``force`` (an export that would leave it unchanged writes nothing and succeeds).
+    ``judges`` adds ``llm_judge`` expectations whose verdicts are asked now and recorded
+    in the cassette.
 
     Raises:
+        CaseExists: the file exists, would change, and ``force`` is false (nothing written).
         StoreError, AgentboxError: see :func:`build_case`; ScenarioError: the written file
             would not load (a bug).
     """
@@ -561,6 +588,10 @@ def export_run(
     text = _HEADER.format(folder=_display(suite_dir), run=run.id) + dump_case(data)
     assert is_case_text(text)
     parse_case(yaml.safe_load(text), path)  # what we write must load
+    if path.exists() and not force:
+        old = path.read_text(encoding="utf-8")
+        if old != text:
+            raise CaseExists(path, case_diff(old, text, path))
     suite_dir.mkdir(parents=True, exist_ok=True)
     if run.options.get("state_source") and run.seed_hash:  # the case's state: the read set
         reads = (settings or load_settings()).redactor()(store.get_blob(run.seed_hash))
