@@ -213,7 +213,7 @@ def compare_cmd(
         str | None,
         typer.Option(
             "--fail-on-regression",
-            help="Exit 1 when B's pass rate is lower than A's by more than this many points (e.g. 1%).",
+            help="Exit 1 when more than this share of the compared cases broke, or B's pass rate is lower than A's by more than this many points (e.g. 1%).",
         ),
     ] = None,
     max_regression: Annotated[
@@ -241,8 +241,8 @@ def compare_cmd(
     and left out. The pass-rate difference is judged with an exact sign test over paired
     cases when both sides ran -k 3 or more. Metrics for --max-regression: pass_rate,
     pass_k, validity, success, post_conditions, approval_rate, block_rate, tokens,
-    cost_per_run, cost_per_success, latency_p50, latency_p95. Exit 1 when a gate is
-    breached, 2 on bad input (unknown suite run or label).
+    cost_per_run, cost_per_success, latency_p50, latency_p95, broken_cases. Exit 1 when
+    a gate is breached, 2 on bad input (unknown suite run or label).
 
     Examples:
 
@@ -254,7 +254,7 @@ def compare_cmd(
 
       agentbox compare --baseline 9c41 --junit build/compare.xml --json
     """
-    from agentbox.suites.compare import compare_suite_runs, parse_gate
+    from agentbox.suites.compare import compare_suite_runs, parse_gate, regression_gates
     from agentbox.suites.suite_runs import baseline_of, resolve_suite_run
 
     refs = list(runs or [])
@@ -271,7 +271,7 @@ def compare_cmd(
     for item in max_regression or []:
         if "=" not in item:
             fail(f"--max-regression {item!r}: expected METRIC=LIMIT", "e.g. cost_per_run=10%")
-    gates = [parse_gate(fail_on_regression)] if fail_on_regression else []
+    gates = regression_gates(fail_on_regression) if fail_on_regression else []
     gates += [parse_gate(g) for g in max_regression or []]
     trace = _open_store(_settings(), store)
     if baseline:

@@ -90,7 +90,9 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("latency_p50", "step latency p50", "lower", False, "s", lambda s: s.total.p(0.5)),
     MetricSpec("latency_p95", "step latency p95", "lower", False, "s", lambda s: s.total.p(0.95)),
 )
-METRIC_NAMES = tuple(m.name for m in METRICS)
+BROKEN = MetricSpec("broken_cases", "cases broken", "lower", True, "%", lambda s: None)
+"""The share of compared cases that passed in A and fail in B (a gate, not a side metric)."""
+METRIC_NAMES = (*(m.name for m in METRICS), BROKEN.name)
 
 
 @dataclass
@@ -216,6 +218,17 @@ class Gate:
 _THRESHOLD = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$")
 
 
+def regression_gates(text: str) -> list[Gate]:
+    """``--fail-on-regression 1%``: B fails when more than 1% of the compared cases broke,
+    or its pass rate is more than 1 point below A's (a fixed case does not excuse a
+    broken one).
+
+    Raises:
+        AgentboxError: an unreadable limit (exit 2).
+    """
+    return [parse_gate(f"broken_cases={text}"), parse_gate(f"pass_rate={text}")]
+
+
 def parse_gate(text: str, default_metric: str = "pass_rate") -> Gate:
     """``1%`` (the default metric) or ``METRIC=LIMIT`` (``cost_per_run=10%``,
     ``latency_p95=0.5``) as a :class:`Gate`.
@@ -230,7 +243,7 @@ def parse_gate(text: str, default_metric: str = "pass_rate") -> Gate:
     if not sep:
         metric, limit = default_metric, text
     metric = metric.strip()
-    spec = next((m for m in METRICS if m.name == metric), None)
+    spec = next((m for m in (*METRICS, BROKEN) if m.name == metric), None)
     if spec is None:
         raise AgentboxError(
             f"unknown metric {metric!r} in {text!r}",
@@ -277,7 +290,7 @@ def _fmt(spec: MetricSpec, value: float | None) -> str:
 
 def format_value(metric: str, value: float | None) -> str:
     """A metric value as shown (``95.0%``, ``$0.0012``, ``3.10 ms``, ``412.0``)."""
-    spec = next(m for m in METRICS if m.name == metric)
+    spec = next(m for m in (*METRICS, BROKEN) if m.name == metric)
     return _fmt(spec, value)
 
 
@@ -475,5 +488,7 @@ def compare_suite_runs(
         min(a.k, b.k) >= 3,
     )
     rows = {d.spec.name: d for d in deltas}
+    broken = sum(c.kind == "broken" for c in cases)
+    rows[BROKEN.name] = MetricDelta(BROKEN, 0.0, broken / len(cases))
     checked = [_check(Gate(g.metric, g.limit, g.relative, g.given), rows[g.metric]) for g in gates]
     return Comparison(a, b, only_a, only_b, cases, deltas, noise, checked)
