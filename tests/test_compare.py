@@ -131,7 +131,7 @@ def test_per_metric_threshold(cli, tmp_path: Path) -> None:
 
 
 def test_baseline_is_the_latest_earlier_run_of_the_same_suite(cli, pair, tmp_path) -> None:
-    a, b, suite = pair
+    a, b, _ = pair
     other = make_suite(tmp_path / "other", CASES[:1])
     run_suite(cli, other)  # a later run of another suite is not B's baseline
     data = json.loads(cli("compare", "--baseline", b, "--json").stdout)
