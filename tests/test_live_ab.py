@@ -17,24 +17,25 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_live_model_against_the_recorded_suite(
-    cli, fake_openai: FakeOpenAI, store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli, request: pytest.FixtureRequest, store_path: Path, tmp_path: Path, monkeypatch
 ) -> None:
+    fake: FakeOpenAI = request.getfixturevalue("fake_openai")
     suite = tmp_path / "suite"
     suite.mkdir()
     shutil.copy(ROOT / "suites" / "retail-regressions" / "invalid-argument.yaml", suite)
-    monkeypatch.setenv("OPENAI_API_BASE", f"http://127.0.0.1:{fake_openai.port}/v1")
+    monkeypatch.setenv("OPENAI_API_BASE", f"http://127.0.0.1:{fake.port}/v1")
     monkeypatch.setenv("OPENAI_API_KEY", "test")
 
     base = cli("test", suite, "--label", "recorded", "--json")
     assert base.exit_code == 0, base.output
-    assert not fake_openai.requests  # a replay never asks a model
+    assert not fake.requests  # a replay never asks a model
 
     live = cli(
         "test", suite, "--live", "--model", "openai/gpt-4o-mini", "--label", "gpt", "-k", "3"
     )
     assert live.exit_code == 1, live.output  # the fake model never creates the refund
-    assert len(fake_openai.requests) == 6  # 3 repeats x (tool call, answer)
-    first = fake_openai.requests[0]
+    assert len(fake.requests) == 6  # 3 repeats x (tool call, answer)
+    first = fake.requests[0]
     assert first["model"] == "gpt-4o-mini"
     assert first["messages"][-1]["content"].startswith("I'm cus_1007")
     offered = {t["function"]["name"] for t in first["tools"]}
