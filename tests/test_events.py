@@ -224,3 +224,27 @@ def test_the_trace_format_page_is_current() -> None:
     assert events.DOC_PATH.read_text(encoding="utf-8") == events.render_markdown(), (
         "docs/trace-format.md is stale: run `python -m agentbox.events --write`"
     )
+
+
+@pytest.mark.anyio
+async def test_a_store_written_before_the_format_shows_in_the_tui(tmp_path: Path) -> None:
+    from test_tui import screen_text, tui, wait_for
+
+    from agentbox.config import load_settings
+
+    store = TraceStore(old_store(tmp_path))
+    try:
+        denied = run_id(store, "denied")
+        async with tui(store, load_settings(tmp_path), run_id=denied) as (app, pilot):
+            await wait_for(pilot, lambda: "denied" in screen_text(app))
+            text = screen_text(app)
+            assert '✗ denied    pay(account_id="acc_1"' in text
+            assert "completed: not paid" in text
+            assert '• pay(account_id="acc_1", amount_usd=500)' in text  # the reasoning pane
+    finally:
+        store.close()
+
+
+@pytest.fixture()
+def anyio_backend() -> str:
+    return "asyncio"
