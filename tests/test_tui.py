@@ -20,29 +20,12 @@ from typing import Any
 import pytest
 
 from agentbox.approvals import fixed_approver, store_waiter
-from agentbox.config import Settings, load_settings
+from agentbox.config import Settings
 from agentbox.runner import Runner, plan_run
 from agentbox.store import StepRow, TraceStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (120, 40)
-
-
-@pytest.fixture()
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture()
-def settings() -> Settings:
-    return load_settings(ROOT)
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Any:
-    trace = TraceStore(tmp_path / "traces.db")
-    yield trace
-    trace.close()
 
 
 def run_scenario(

@@ -27,11 +27,6 @@ T0 = 1_795_000_000.0  # a fixed start time for every fixture run
 
 
 @pytest.fixture()
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture()
 def fixture_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TraceStore:
     monkeypatch.setenv("TZ", "UTC")
     settings = load_settings(ROOT)
