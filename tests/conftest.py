@@ -18,6 +18,8 @@ from agentbox.cli import app
 from agentbox.config import Settings, load_settings
 from agentbox.store import TraceStore
 
+pytest_plugins = ["pytester"]  # tests/test_suites.py runs the agentbox plugin in pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CliHelper = Callable[..., Result]
