@@ -227,7 +227,11 @@ def check_expectations(
     if expect.state_hash is not None:
         hasher = state_hasher or _sandbox_hasher(outcome.sandbox)
         if hasher is None:
-            out.append(ExpectationResult("state_hash", False, "the sandbox defines no state_hash"))
+            out.append(
+                ExpectationResult(
+                    "state_hash", False, "the sandbox defines no state_fingerprint hook (tools.py)"
+                )
+            )
         else:
             got = hasher(outcome.state)
             out.append(

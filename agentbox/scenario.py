@@ -107,6 +107,9 @@ class AgentSpec(_Model):
     ``module:function`` form is still accepted."""
     params: dict[str, Any] = {}
     """Extra keyword arguments for the model call (temperature, api_base, ...)."""
+    label: str | None = None
+    """A name for this agent version (``v2-shorter-prompt``), shown with its fingerprint
+    and usable in ``agentbox compare``; ``--label`` on ``run``/``test`` wins."""
 
     _params = field_validator("params")(classmethod(lambda cls, v: _check_params(v)))
     allow_hosts: list[str] = []
