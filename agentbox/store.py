@@ -576,6 +576,15 @@ class TraceStore:
         """Close the connection."""
         self.conn.close()
 
+    def change_counter(self) -> tuple[int, int]:
+        """A value that changes whenever anything is committed to the store, by any process:
+        SQLite's ``PRAGMA data_version`` (counts other connections' commits) and this
+        connection's ``total_changes``. Cheap, no file-system calls: poll it to follow a
+        live store (the TUI's refresh timers do)."""
+        with self._lock:
+            (version,) = self.conn.execute("PRAGMA data_version").fetchone()
+            return int(version), self.conn.total_changes
+
     def schema_version(self) -> int:
         """The schema version stored in the file."""
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
