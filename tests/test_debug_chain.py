@@ -217,3 +217,41 @@ def test_export_suite_defaults_to_the_configured_folder(project: Path) -> None:
     done = agentbox("export", run_id)
     assert done.exit_code == 0, done.output
     assert (project / "cases" / "late" / "late-order.yaml").is_file()
+
+
+def test_replay_miss_is_compact_on_miss_option_and_mode_alias(project: Path) -> None:
+    run_id = run_json("run", "late-order.yaml")["run_id"]
+    scenario = project / "late-order.yaml"
+    scenario.write_text(SCENARIO.replace("Be brief and kind.", "Be brief, kind and exact."))
+
+    strict = agentbox("replay", run_id)
+    assert strict.exit_code == 1
+    assert "message 0 (system) changed:" in strict.output
+    assert "-Be brief and kind." in strict.output and "+Be brief, kind and exact." in strict.output
+    assert "Check the order before you answer." not in strict.output
+    assert "Where is my order" not in strict.output
+    verbose = agentbox("replay", run_id, "-v")
+    assert "Where is my order" in verbose.output  # every message, unchanged ones too
+
+    live = agentbox("replay", run_id, "--on-miss", "live")
+    assert live.exit_code == 0, live.output  # the scripted model answers from the miss on
+    old = agentbox("replay", run_id, "--mode", "live-on-miss")  # the deprecated name
+    assert old.exit_code == 0 and "deprecated" in old.output
+    bad = agentbox("replay", run_id, "--on-miss", "maybe")
+    assert bad.exit_code == 2 and "--on-miss must be strict or live" in bad.output
+    assert "--mode" not in agentbox("replay", "--help").output  # hidden
+
+
+def test_compact_diff_cuts_a_long_changed_line_to_the_change() -> None:
+    from agentbox.cassette import compact_request_diff, request_diff
+
+    words = " ".join(f"word{i}" for i in range(400))
+    old = [{"role": "system", "content": words}, {"role": "user", "content": "hi"}]
+    new = [{"role": "system", "content": words.replace("word200", "WORD200")}, old[1]]
+    diff = compact_request_diff(old, new)
+    lines = diff.splitlines()
+    assert lines[0] == "message 0 (system) changed:"
+    assert len(lines) == 3 and all(len(line) < 170 for line in lines)
+    assert "word200" in lines[1] and "WORD200" in lines[2]
+    assert len(request_diff(old, new).splitlines()) > 4  # -v: everything, with context
+    assert compact_request_diff(old, old) == ""

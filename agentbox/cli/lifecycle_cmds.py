@@ -407,13 +407,29 @@ def replay_cmd(
     run_id: Annotated[
         str, typer.Argument(help="Run to replay (id or unique prefix).", show_default=False)
     ],
-    mode: Annotated[
+    on_miss: Annotated[
         str,
         typer.Option(
-            "--mode",
-            help="strict: a changed model request fails; live-on-miss: ask the real model from the first miss.",
+            "--on-miss",
+            help="strict: a changed model request fails the replay; live: ask the real model from the first miss on.",
         ),
     ] = "strict",
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode",
+            hidden=True,
+            help="Deprecated: --on-miss (strict | live-on-miss).",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="On a cassette miss, show the whole request (default: the changed messages only).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -421,17 +437,26 @@ def replay_cmd(
 
     Model responses come from the recording; tools run for real on the recorded seed; the
     scenario is read from its file as it is now. Exit 0 when the step lists are identical.
+    A cassette miss shows the changed lines of the changed messages (-v: whole requests).
 
     Examples:
 
       agentbox replay 3fa2
 
-      agentbox replay 3fa2 --mode live-on-miss
+      agentbox replay 3fa2 --on-miss live
+
+      agentbox replay 3fa2 -v
     """
     from agentbox.lifecycle import replay_run
 
-    if mode not in ("strict", "live-on-miss"):
-        fail("--mode must be strict or live-on-miss")
+    if mode is not None:  # the old name, kept working (it clashed with `run --mode`)
+        _console(stderr=True).print(
+            "[yellow]warning:[/] replay --mode is deprecated; use --on-miss strict|live"
+        )
+        on_miss = {"live-on-miss": "live"}.get(mode, mode)
+    if on_miss not in ("strict", "live"):
+        fail(f"--on-miss must be strict or live (got {on_miss!r})")
+    mode = "live-on-miss" if on_miss == "live" else "strict"
     settings = _settings()
     trace = _open_store(settings, store)
     rep = replay_run(trace, run_id, settings, mode=mode)
@@ -446,6 +471,7 @@ def replay_cmd(
                     "status": run.status,
                     "reason": run.reason,
                     "differences": rep.differences,
+                    "miss_full": rep.miss_full,
                 }
             )
         )
@@ -460,8 +486,10 @@ def replay_cmd(
         )
         raise typer.Exit(0)
     console.print(f"[red]replay {run.id} of {run.replay_of} differs[/] (status {run.status})")
-    if run.reason:
-        console.print(escape(run.reason))
+    if verbose and rep.miss_full:
+        console.print(escape(rep.miss_full), soft_wrap=True)
+    elif run.reason:
+        console.print(escape(run.reason), soft_wrap=True)
     for line in rep.differences[:20]:
         console.print("  " + escape(line))
     raise typer.Exit(1)
