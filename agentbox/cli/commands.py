@@ -461,14 +461,35 @@ def runs_cmd(
     search: Annotated[
         str | None, typer.Option("--search", "-s", help="Text in the run id, scenario or model.")
     ] = None,
+    origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--origin",
+            help="Only runs started this way: run, test, replay, fork, import. Repeatable.",
+        ),
+    ] = None,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all", "-a", help="Include the runs of `agentbox test` (hidden by default)."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """List stored runs, newest first.
+    """List stored runs, newest first; the runs `agentbox test` makes are hidden unless
+    --all or --origin test.
+
+    After a run id, ↺ marks a replay (of a run, or of a suite case by `agentbox test`)
+    and ⑂ a fork of another run.
 
     Examples:
 
       agentbox runs
+
+      agentbox runs --all
+
+      agentbox runs --origin fork --origin replay
 
       agentbox runs --status halted -n 50
 
@@ -484,33 +505,56 @@ def runs_cmd(
         if wanted is None:
             fail(f"--status must be one of {status_words()} (got {status!r})")
         status = wanted
+    from agentbox.store import ORIGINS
+
+    bad = [o for o in origin or [] if o not in ORIGINS]
+    if bad:
+        fail(f"--origin must be one of {', '.join(ORIGINS)} (got {bad[0]!r})")
+    origins = origin or (None if show_all else [o for o in ORIGINS if o != "test"])
     trace = _open_store(_settings(), store)
-    runs = trace.list_runs(limit=limit, status=status, text=search)
+    runs = trace.list_runs(limit=limit, status=status, text=search, origins=origins)
     if as_json:
         print(
             to_json(
                 [
-                    _result_json(r) | {"started_at": r.started_at, "ended_at": r.ended_at}
+                    _result_json(r)
+                    | {"started_at": r.started_at, "ended_at": r.ended_at, "origin": r.origin}
                     for r in runs
                 ]
             )
         )
         return
     console = _console()
-    filtered = bool(status or search)
+    filtered = bool(status or search or origin)
     if not runs:
         if filtered:
             console.print(f"no runs match (of {trace.count_runs()} in {trace.path})")
+        elif trace.count_runs():
+            console.print("no runs besides those of `agentbox test` — see them with --all")
         else:
             console.print(
                 f"no runs in {trace.path} yet — try: agentbox run scenarios/refund-clean.yaml"
             )
         return
     console.print(runs_table(runs, console.width))
-    total = trace.count_runs(status=status, text=search)
+    legend = [
+        text
+        for mark, text in (("↺", "↺ replay"), ("⑂", "⑂ fork"))
+        if any(r.replay_of if mark == "↺" else r.parent_id for r in runs)
+    ]
+    total = trace.count_runs(status=status, text=search, origins=origins)
+    notes = []
+    if legend:
+        notes.append(" · ".join(legend))
     if total > len(runs):
         what = "matching runs" if filtered else "runs"
-        console.print(f"[dim]{len(runs)} of {total} {what}; --limit for more[/]")
+        notes.append(f"{len(runs)} of {total} {what}; --limit for more")
+    if origins is not None and not origin:
+        hidden = trace.count_runs(status=status, text=search, origins=["test"])
+        if hidden:
+            notes.append(f"{hidden} test run(s) hidden; --all shows them")
+    if notes:
+        console.print(f"[dim]{' · '.join(notes)}[/]")
 
 
 @command("show")

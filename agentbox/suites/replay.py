@@ -286,7 +286,7 @@ def run_file(
             plan = plan_run(path, settings)
             out.name = plan.scenario.name
             collected = _Steps()
-            result = Runner(plan, store, on_step=collected).run()
+            result = Runner(plan, store, on_step=collected, lineage={"origin": "test"}).run()
             steps = [collected.by_idx[i] for i in sorted(collected.by_idx)]
     except AgentboxError as exc:
         out.reason = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
