@@ -566,13 +566,23 @@ def show_cmd(
         int | None, typer.Option("--step", help="Show only this step (with its full data).")
     ] = None,
     state: Annotated[
-        bool, typer.Option("--state", help="With --step: print the state after that step.")
+        bool,
+        typer.Option(
+            "--state", help="Print the state after --step N (without --step: after the last step)."
+        ),
     ] = False,
     diff_from: Annotated[
         int | None,
         typer.Option(
             "--diff",
-            help="With --step N: the state changes from after step M to after N (-1: the start).",
+            help="The state changes from after step M to after --step N (without --step: the last step; -1: the start).",
+        ),
+    ] = None,
+    path: Annotated[
+        str | None,
+        typer.Option(
+            "--path",
+            help="With --state or --diff: only this part of the state, e.g. orders.ord_5531 or orders.ord_5531.status (also the TUI's State tab with --tui).",
         ),
     ] = None,
     tui: Annotated[bool, typer.Option("--tui", help="Open the run in the terminal UI.")] = False,
@@ -587,9 +597,11 @@ def show_cmd(
 
       agentbox show 3fa2 --step 3 --json
 
-      agentbox show 3fa2 --step 3 --state
+      agentbox show 3fa2 --step 3 --state --path orders.ord_5531
 
-      agentbox show 3fa2 --step 6 --diff 2
+      agentbox show 3fa2 --state                # after the last step
+
+      agentbox show 3fa2 --step 6 --diff 2 --path orders
 
       agentbox show 3fa2 --tui
     """
@@ -603,10 +615,14 @@ def show_cmd(
     if tui:
         from agentbox.tui.app import AgentboxApp  # textual: ~0.3 s, only for --tui
 
-        AgentboxApp(trace, settings, run_id=run.id).run()
+        AgentboxApp(trace, settings, run_id=run.id, state_path=path).run()
         return
-    if diff_from is not None and step is None:
-        fail("--diff M needs --step N", "e.g. agentbox show RUN --step 6 --diff 2")
+    if path is not None and not (state or diff_from is not None):
+        fail("--path filters --state or --diff", "e.g. agentbox show RUN --state --path orders")
+    if step is None and (state or diff_from is not None):
+        step = trace.step_count(run.id) - 1  # --state / --diff without --step: the last step
+        if step < 0:
+            fail(f"run {run.id} has no steps yet", "wait for it, then show its state")
     if step is not None:
         steps = trace.steps(run.id, step, step + 1)
         if not steps:
@@ -619,6 +635,11 @@ def show_cmd(
             from agentbox.lifecycle import state_diff
 
             changes = state_diff(trace, run, diff_from, step)
+            if path is not None:
+                from agentbox.checkpoints import path_parts
+
+                parts = path_parts(path)[:2]  # records of a collection, or one record
+                changes = [c for c in changes if list(c[: len(parts)]) == parts]
             if as_json:
                 print(
                     to_json(
@@ -636,9 +657,10 @@ def show_cmd(
                 _console().print(f"no state changes between step {diff_from} and step {step}")
             return
         if state:
-            from agentbox.checkpoints import state_at
+            from agentbox.checkpoints import pick, state_at
 
-            print(to_json(state_at(trace, run, step).snapshot()))
+            after = state_at(trace, run, step)
+            print(to_json(after.snapshot() if path is None else pick(after, path)))
             return
         print(to_json(steps[0].__dict__))
         return

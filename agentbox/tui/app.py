@@ -78,11 +78,19 @@ class AgentboxApp(App[None]):
         status: str
         reason: str | None
 
-    def __init__(self, store: TraceStore, settings: Settings, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        store: TraceStore,
+        settings: Settings,
+        run_id: str | None = None,
+        state_path: str | None = None,
+    ) -> None:
         super().__init__()
         self.store = store
         self.settings = settings
         self.start_run = run_id
+        self.state_path = state_path
+        """The State tab shows only this part of the state (``p``; ``show --tui --path``)."""
 
     def on_mount(self) -> None:
         self.push_screen(RunsScreen())
