@@ -9,6 +9,7 @@ offline under `agentbox test` and `pytest`; a changed prompt fails it with a com
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,45 @@ def failing_then_forked() -> tuple[str, str]:
     fork = run_json("fork", failing["run_id"], "--at", "0", "--tool-result", DELIVERED)
     assert fork["passed"] is True, fork
     return failing["run_id"], fork["run_id"]
+
+
+def test_failing_run_to_forked_case_to_passing_suite_to_compact_miss(project: Path) -> None:
+    _, fork_id = failing_then_forked()
+
+    exported = agentbox("export", fork_id, "--name", "late-delivered")
+    assert exported.exit_code == 0, exported.output
+    case = project / "cases" / "late" / "late-delivered.yaml"  # from .agentbox.toml
+    data = yaml.safe_load(case.read_text())
+    (edit,) = data["edits"]
+    assert edit["tool_result"] == {"tool": "get_order", "result": DELIVERED}
+    assert len(data["cassette"]["calls"]) == 1
+
+    tested = agentbox("test", case.parent)
+    assert tested.exit_code == 0, tested.output
+    assert "1 passed, 0 failed" in tested.output
+    done = subprocess.run(
+        pytest_cmd(case.parent), cwd=project, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+
+    data["scenario"]["agent"]["system"] = data["scenario"]["agent"]["system"].replace(
+        "Be brief and kind.", "Be brief, kind and exact."
+    )
+    case.write_text(yaml.safe_dump(data, sort_keys=False))
+    failed = agentbox("test", case.parent)
+    assert failed.exit_code == 1
+    out = failed.output
+    assert "cassette miss at model call 0" in out
+    assert "-Be brief and kind." in out and "+Be brief, kind and exact." in out
+    assert "Check the order before you answer." not in out  # unchanged lines are not shown
+    assert out.count("Where is my order") == 0  # nor unchanged messages
+    done = subprocess.run(
+        pytest_cmd(case.parent), cwd=project, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert "+Be brief, kind and exact." in done.stdout
+    assert "Check the order before you answer." not in done.stdout
 
 
 def test_fork_edits_of_state_message_and_a_held_call_replay_as_a_case(

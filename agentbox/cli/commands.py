@@ -229,11 +229,13 @@ def run_cmd(
         )
         live = not as_json and not quiet
         spans = live_export(settings, otlp, trace)  # None unless --otlp / `otlp` is set
+        from agentbox.cli.lifecycle_cmds import step_observer  # -q/--json: held calls only
+
         runner = Runner(
             plan,
             trace,
             approver=approver,
-            on_step=observers(_live_printer(console) if live else None, spans),
+            on_step=observers(step_observer(console, as_json=as_json, quiet=quiet), spans),
         )
         if live:
             console.print(
@@ -299,7 +301,8 @@ def report_result(
 
     run = trace.get_run(result.run_id)
     if as_json:
-        print(to_json(_result_json(run, result)))
+        steps = {"steps": [s.__dict__ for s in trace.steps(run.id)]}
+        print(to_json(_result_json(run, result) | steps))
     elif result.status == "awaiting_approval":
         console.print(
             f"\n[magenta]⏸ run {run.id} is parked, waiting for approval "
@@ -674,6 +677,13 @@ def show_cmd(
         shadow = state_diff(trace, run, -1, steps[-1].idx)
     if as_json:
         extra: dict[str, Any] = {"steps": [s.__dict__ for s in steps]}
+        if steps:  # the final state diff, as `run --json` gives it
+            from agentbox.lifecycle import state_diff
+
+            final = shadow or state_diff(trace, run, -1, steps[-1].idx)
+            extra["changes"] = [
+                {"collection": c, "key": k, "before": b, "after": a} for c, k, b, a in final
+            ]
         if run.mode == "shadow":
             from agentbox.sandbox.sources.shadow_diff import by_table
 

@@ -32,6 +32,40 @@ def escape(text: str) -> str:
     return markup_escape(text)
 
 
+def held_printer(console: Any) -> Any:
+    """A step observer for -q and --json runs: prints only a call held for approval (its
+    approval id and the commands that decide it), so a run waiting on `approvals: wait`
+    never waits silently."""
+
+    def show(step: StepRow) -> None:
+        if step.kind != "approval" or step.status != "pending":
+            return
+        approval = step.data.get("approval_id")
+        console.print(
+            f"⏸ step {step.idx}: {escape(str(step.name))} held, waiting for approval "
+            f"{approval}  (agentbox approve {approval}  |  agentbox deny {approval} --reason ...)",
+            soft_wrap=True,
+        )
+
+    return show
+
+
+def step_observer(console: Any, *, as_json: bool, quiet: bool) -> Any:
+    """What a run/resume/fork prints per step: every step, or only held calls (-q on
+    stdout, --json on stderr)."""
+    from agentbox.cli import _console
+
+    if as_json:
+        return held_printer(_console(stderr=True))
+    return held_printer(console) if quiet else _live_printer(console)
+
+
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="Print only the summary (and any call held for approval)."),
+]
+
+
 @command("approvals")
 def approvals_cmd(
     all_: Annotated[bool, typer.Option("--all", help="Include decided approvals.")] = False,
@@ -210,6 +244,7 @@ def resume_cmd(
     detach: Annotated[
         bool, typer.Option("--detach", help="Park again at the next held call.")
     ] = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -231,6 +266,8 @@ def resume_cmd(
       agentbox approve ap_3f2a && agentbox resume 3fa2
 
       agentbox resume 3fa2 --incomplete skip
+
+      agentbox resume 3fa2 -q
     """
     import sys
 
@@ -262,7 +299,7 @@ def resume_cmd(
     approver = make_approver(
         spec, trace, console, detach=detach, interactive=not as_json, plan=plan
     )
-    if not as_json:
+    if not (as_json or quiet):
         console.print(
             f"[bold]resuming run {run.id}[/] · {escape(run.scenario)} · after step "
             f"{trace.step_count(run.id) - 1}"
@@ -275,13 +312,13 @@ def resume_cmd(
                 settings,
                 approver=approver,
                 incomplete=incomplete,  # type: ignore[arg-type]
-                on_step=None if as_json else _live_printer(console),
+                on_step=step_observer(console, as_json=as_json, quiet=quiet),
             )
     except KeyboardInterrupt:
         from agentbox.cli.control_cmds import interrupted
 
         interrupted(trace, run.id, store)
-    report_result(console, trace, result, run.mode, as_json=as_json)
+    report_result(console, trace, result, run.mode, as_json=as_json, quiet=quiet)
 
 
 @command("fork")
@@ -329,6 +366,7 @@ def fork_cmd(
             help="Read the parent's database again (a new snapshot) instead of what it recorded.",
         ),
     ] = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -346,6 +384,8 @@ def fork_cmd(
       agentbox fork 3fa2 --at 2 --model openai/gpt-4o-mini --message "Be brief."
 
       agentbox fork 3fa2 --at 3 --live-state
+
+      agentbox fork 3fa2 --at 4 --tool-result '{"status": "delivered"}' -q
     """
     from agentbox.lifecycle import ForkEdits, fork_run
 
@@ -362,7 +402,7 @@ def fork_cmd(
     last = trace.step_count(parent.id) - 1
     if not 0 <= at <= last:
         fail(f"run {parent.id} has steps 0..{last}; cannot fork at {at}")
-    if not as_json:
+    if not (as_json or quiet):
         console.print(f"[bold]forking run {parent.id} at step {at}[/] · {escape(parent.scenario)}")
     from agentbox.lifecycle import plan_for_run
 
@@ -374,10 +414,9 @@ def fork_cmd(
     def on_step(step: StepRow) -> None:
         if not forked:
             forked.append(step.run_id)
-        if not as_json:
-            printer(step)
+        printer(step)
 
-    printer = _live_printer(console)
+    printer = step_observer(console, as_json=as_json, quiet=quiet)
     try:
         with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
             result = fork_run(
@@ -399,7 +438,7 @@ def fork_cmd(
         (_console(stderr=True) if as_json else console).print(
             f"live state: {same} ({new}; the parent read {old})", soft_wrap=True
         )
-    report_result(console, trace, result, parent.mode, as_json=as_json)
+    report_result(console, trace, result, parent.mode, as_json=as_json, quiet=quiet)
 
 
 @command("replay")

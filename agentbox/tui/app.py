@@ -141,6 +141,7 @@ class AgentboxApp(App[None]):
             rows.append(("pgup / pgdn", "page through the timeline"))
         else:
             rows.append(("pgup / pgdn", "page through the runs"))
+            rows.append(("↺ / ⑂", "after a run id: a replay (of a run or a case) / a fork"))
         self.push_screen(HelpScreen(title, rows))
 
     # ---- engine workers --------------------------------------------------------------
