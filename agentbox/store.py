@@ -7,7 +7,8 @@ may read while a run writes.
 
 Tables (schema version in ``meta``)::
 
-    runs         one row per run: scenario, mode, model, status, totals, lineage
+    runs         one row per run: scenario, mode, model, status, totals, lineage, origin
+                 (run | test | replay | fork | import; its own migration step)
     steps        (run_id, idx): kind, name, status, data JSON, message JSON, patch JSON,
                  tokens, cost, latency and the counters after the step
     checkpoints  (run_id, step): full-state restore points (the seed by hash at step -1,
@@ -214,6 +215,38 @@ def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+ORIGINS = ("run", "test", "replay", "fork", "import")
+"""What can start a run: ``agentbox run`` (also mcp serve, the python API), ``agentbox
+test``/pytest, ``agentbox replay``, a fork, ``agentbox import``."""
+
+_ORIGIN_FROM_LINEAGE = (
+    "CASE WHEN parent_id IS NOT NULL THEN 'fork' "
+    "WHEN replay_of LIKE 'case:%' THEN 'test' "
+    "WHEN replay_of IS NOT NULL THEN 'replay' "
+    "WHEN json_valid(options) AND json_extract(options, '$.origin.kind') = 'imported' "
+    "THEN 'import' ELSE 'run' END"
+)
+
+
+def run_origin(fields: dict[str, Any]) -> str:
+    """A new run's origin from its lineage fields (see :data:`ORIGINS`)."""
+    replay_of = fields.get("replay_of")
+    origin = (
+        (fields.get("options") or {}).get("origin")
+        if isinstance(fields.get("options"), dict)
+        else None
+    )
+    if fields.get("parent_id"):
+        return "fork"
+    if isinstance(replay_of, str) and replay_of.startswith("case:"):
+        return "test"
+    if replay_of:
+        return "replay"
+    if isinstance(origin, dict) and origin.get("kind") == "imported":
+        return "import"
+    return "run"
+
+
 @dataclass
 class RunRow:
     """A stored run. JSON columns are parsed; times are Unix seconds."""
@@ -243,6 +276,8 @@ class RunRow:
     passed: bool | None
     options: dict[str, Any]
     pid: int | None
+    origin: str | None = None
+    """What started it: ``run``, ``test``, ``replay``, ``fork`` or ``import``."""
 
     @property
     def finished(self) -> bool:
@@ -431,6 +466,7 @@ class TraceStore:
         self._blobs: dict[str, Any] = {}
         self._versions: set[str] = set()
         """Agent versions whose parts this connection knows are stored."""
+        self._has_origin: bool | None = None
         self.read_only: str | None = None
         """Why the store is open for reading only (None: it is writable)."""
         try:
@@ -529,6 +565,7 @@ class TraceStore:
         with self._lock:
             self.conn.executescript(_SCHEMA)
             self.conn.executescript(_VERSIONS_SCHEMA)
+            self._migrate_origin()
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             version = int(row[0]) if row else 0
             if version > SCHEMA_VERSION:
@@ -571,6 +608,34 @@ class TraceStore:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+
+    def _migrate_origin(self) -> None:
+        """Step: ``runs.origin`` (run | test | replay | fork | import), filled in for runs
+        stored before it from their lineage. Idempotent."""
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(runs)")}
+        if "origin" in columns:
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            columns = {row[1] for row in self.conn.execute("PRAGMA table_info(runs)")}
+            if "origin" not in columns:  # another process may have added it meanwhile
+                self.conn.execute("ALTER TABLE runs ADD COLUMN origin TEXT")
+                self.conn.execute(f"UPDATE runs SET origin = {_ORIGIN_FROM_LINEAGE}")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def _origin_column(self) -> str:
+        """SQL for a run's origin (derived from lineage in a read-only store never migrated)."""
+        if self._has_origin is None:
+            columns = {row[1] for row in self.conn.execute("PRAGMA table_info(runs)")}
+            self._has_origin = "origin" in columns
+        return (
+            f"COALESCE(origin, {_ORIGIN_FROM_LINEAGE})"
+            if self._has_origin
+            else _ORIGIN_FROM_LINEAGE
+        )
 
     def close(self) -> None:
         """Close the connection."""
@@ -628,9 +693,13 @@ class TraceStore:
 
     # ---- runs ----------------------------------------------------------------------
     def create_run(self, **fields: Any) -> None:
-        """Insert a run row; JSON fields (scenario_json, messages, counters...) as values."""
+        """Insert a run row; JSON fields (scenario_json, messages, counters...) as values.
+
+        ``origin`` defaults to what the lineage says (:func:`run_origin`)."""
         row = {k: (_dump(v) if k in _RUN_JSON else v) for k, v in fields.items()}
         row.setdefault("pid", os.getpid())
+        if not row.get("origin"):
+            row["origin"] = run_origin(fields)
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self._write():
@@ -693,10 +762,15 @@ class TraceStore:
             raise StoreError(f"run id prefix {run_id!r} is ambiguous: {ids}", "type more of the id")
         return self._run_from(rows[0])
 
-    @staticmethod
-    def _run_filter(status: str | None, text: str | None) -> tuple[str, list[Any]]:
+    def _run_filter(
+        self, status: str | None, text: str | None, origins: Iterable[str] | None = None
+    ) -> tuple[str, list[Any]]:
         where: list[str] = []
         params: list[Any] = []
+        if origins is not None:
+            wanted = sorted(set(origins))
+            where.append(f"{self._origin_column()} IN ({', '.join('?' for _ in wanted)})")
+            params += wanted
         if status:
             where.append("status = ?")
             params.append(status)
@@ -714,14 +788,16 @@ class TraceStore:
         offset: int = 0,
         status: str | None = None,
         text: str | None = None,
+        origins: Iterable[str] | None = None,
     ) -> list[RunRow]:
-        """Runs newest first, optionally filtered by status and by text in id/scenario.
+        """Runs newest first, optionally filtered by status, by text in id/scenario and by
+        origin (``origins``: the ones to keep, from :data:`ORIGINS`; None: all).
 
         ``status`` is a stored status (``running`` includes runs whose process died), or
         ``not finished``: only the ``running`` runs whose process is gone.
         """
         stored = "running" if status == statuses.UNFINISHED else status
-        where, params = self._run_filter(stored, text)
+        where, params = self._run_filter(stored, text, origins)
         sql = "SELECT * FROM runs" + where + " ORDER BY started_at DESC, rowid DESC"
         if status == statuses.UNFINISHED:  # liveness is not in SQL: filter, page in Python
             shown = [
@@ -734,11 +810,17 @@ class TraceStore:
             sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
         return [self._run_from(r) for r in self._query(sql, tuple(params))]
 
-    def count_runs(self, *, status: str | None = None, text: str | None = None) -> int:
+    def count_runs(
+        self,
+        *,
+        status: str | None = None,
+        text: str | None = None,
+        origins: Iterable[str] | None = None,
+    ) -> int:
         """Number of stored runs (matching the same filters as :meth:`list_runs`)."""
         if status == statuses.UNFINISHED:
-            return len(self.list_runs(limit=None, status=status, text=text))
-        where, params = self._run_filter(status, text)
+            return len(self.list_runs(limit=None, status=status, text=text, origins=origins))
+        where, params = self._run_filter(status, text, origins)
         return int(self.conn.execute("SELECT count(*) FROM runs" + where, params).fetchone()[0])
 
     # ---- steps ---------------------------------------------------------------------

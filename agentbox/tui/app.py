@@ -78,11 +78,19 @@ class AgentboxApp(App[None]):
         status: str
         reason: str | None
 
-    def __init__(self, store: TraceStore, settings: Settings, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        store: TraceStore,
+        settings: Settings,
+        run_id: str | None = None,
+        state_path: str | None = None,
+    ) -> None:
         super().__init__()
         self.store = store
         self.settings = settings
         self.start_run = run_id
+        self.state_path = state_path
+        """The State tab shows only this part of the state (``p``; ``show --tui --path``)."""
 
     def on_mount(self) -> None:
         self.push_screen(RunsScreen())
@@ -133,6 +141,7 @@ class AgentboxApp(App[None]):
             rows.append(("pgup / pgdn", "page through the timeline"))
         else:
             rows.append(("pgup / pgdn", "page through the runs"))
+            rows.append(("↺ / ⑂", "after a run id: a replay (of a run or a case) / a fork"))
         self.push_screen(HelpScreen(title, rows))
 
     # ---- engine workers --------------------------------------------------------------
