@@ -7,6 +7,7 @@ was breached).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -298,3 +299,93 @@ def compare_cmd(
     elif md is None or str(md) != "-":
         print_comparison(comparison)
     raise typer.Exit(1 if comparison.regressed else 0)
+
+
+@command("deltas")
+def deltas_cmd(
+    suite_run: Annotated[
+        str | None,
+        typer.Argument(
+            help="Suite run id, prefix or label (default: the latest suite run).",
+            show_default=False,
+        ),
+    ] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            "--reference",
+            help="YAML/JSON file of what humans did per case: [{case: NAME, actions: [{TOOL: {ARG: VALUE}}]}] (default: each case's expect.tool_calls).",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Shadow deltas: the actions a recommend/shadow suite run proposed against a reference.
+
+    Per tool: reference and proposed actions, agreed, missing, extra and argument
+    mismatches (which arguments); per case the same as lists; overall the agreement rate
+    (agreed / (agreed + mismatched + missing + extra)).
+
+    Examples:
+
+      agentbox test suites/triage --label draft && agentbox deltas draft --reference humans.yaml
+
+      agentbox deltas --json
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from agentbox.suites.deltas import load_reference, suite_deltas
+    from agentbox.suites.suite_runs import resolve_suite_run
+
+    entries = load_reference(reference) if reference is not None else None
+    trace = _open_store(_settings(), store)
+    if suite_run is None:
+        latest = trace.list_suite_runs(limit=1)
+        if not latest:
+            fail(f"no suite runs in {trace.path} yet", "agentbox test suites/NAME first")
+        run = latest[0]
+    else:
+        run = resolve_suite_run(trace, suite_run)
+    deltas = suite_deltas(trace, run, entries)
+    if as_json:
+        emit(to_json(deltas.to_json()))
+        return
+    console = _console()
+    rate = deltas.agreement_rate
+    console.print(
+        f"suite run {run.id} · {escape(run.suite)} · {len(deltas.cases)} run(s) compared · "
+        f"agreement [bold]{'-' if rate is None else f'{rate * 100:.1f}%'}[/]"
+    )
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("tool", "reference", "proposed", "agreed", "missing", "extra", "mismatched"):
+        table.add_column(col, justify="left" if col in ("tool", "mismatched") else "right")
+    for name, t in sorted(deltas.tools.items()):
+        args = ", ".join(f"{k}×{n}" for k, n in t.mismatched_args.most_common())
+        table.add_row(
+            escape(name),
+            str(t.reference),
+            str(t.proposed),
+            str(t.agreed),
+            str(t.missing),
+            str(t.extra),
+            f"{t.mismatched}" + (f" ({escape(args)})" if args else ""),
+        )
+    console.print(table)
+    for case in deltas.cases:
+        if not (case.missing or case.extra or case.mismatched):
+            continue
+        console.print(f"[bold]{escape(case.case)}[/] [dim]run {case.run_id} · vs {case.source}[/]")
+        for tool, wanted in case.missing:
+            console.print(
+                f"  [red]missing[/]  {escape(tool)} {escape(json.dumps(wanted, default=str))}",
+                soft_wrap=True,
+            )
+        for tool, made in case.extra:
+            console.print(
+                f"  [yellow]extra[/]    {escape(tool)} {escape(json.dumps(made, default=str))}",
+                soft_wrap=True,
+            )
+        for (tool, want), (_, got), keys in case.mismatched:
+            diffs = "; ".join(f"{k}: {want.get(k)!r} ≠ {got.get(k)!r}" for k in keys)
+            console.print(f"  [magenta]args[/]     {escape(tool)}: {escape(diffs)}", soft_wrap=True)
