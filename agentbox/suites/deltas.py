@@ -89,7 +89,7 @@ def load_reference(path: Path) -> list[ReferenceEntry]:
         )
     out = []
     for i, entry in enumerate(data):
-        loc = (*prefix, i)
+        loc: tuple[str | int, ...] = (*prefix, i)
         if not isinstance(entry, dict) or not ({"case", "input"} & set(entry)):
             raise ScenarioError(
                 [Problem(where, lines.get(loc), ".".join(map(str, loc)), "needs case: or input:")],
@@ -97,7 +97,7 @@ def load_reference(path: Path) -> list[ReferenceEntry]:
             )
         unknown = set(entry) - {"case", "input", "actions"}
         if unknown:
-            key = sorted(unknown)[0]
+            key = str(sorted(unknown, key=str)[0])
             raise ScenarioError(
                 [Problem(where, lines.get((*loc, key)), f"{i}.{key}", "unknown key")],
                 "an entry has case or input, and actions",
