@@ -233,6 +233,9 @@ def compare_cmd(
             "--md", help="Write a Markdown summary (a pull-request comment) here; - prints it."
         ),
     ] = None,
+    tui: Annotated[
+        bool, typer.Option("--tui", help="Open the comparison in the terminal UI.")
+    ] = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -254,6 +257,8 @@ def compare_cmd(
       agentbox compare 3fa2 9c41 --max-regression cost_per_success=10% --md -
 
       agentbox compare --baseline 9c41 --junit build/compare.xml --json
+
+      agentbox compare v1 v2 --tui
     """
     from agentbox.suites.compare import compare_suite_runs, parse_gate, regression_gates
     from agentbox.suites.suite_runs import baseline_of, resolve_suite_run
@@ -286,6 +291,11 @@ def compare_cmd(
         a = baseline_of(trace, b)
     else:
         a, b = resolve_suite_run(trace, refs[0]), resolve_suite_run(trace, refs[1])
+    if tui:
+        from agentbox.tui.app import AgentboxApp  # textual: ~0.3 s, only for --tui
+
+        AgentboxApp(trace, _settings(), compare=(a.id, b.id)).run()
+        return
     comparison = compare_suite_runs(trace, a, b, gates)
     if junit is not None:
         _write(junit, comparison.to_junit(), "--junit")

@@ -79,6 +79,7 @@ class RunsScreen(Screen[None]):
         Binding("s", "cycle_status", "status"),
         Binding("A", "awaiting", "awaiting"),
         Binding("S", "stop", "stop"),
+        Binding("u", "app.suite_runs", "suite runs", show=False),
         Binding("question_mark", "help", "help"),
         Binding("q", "app.quit", "quit"),
         Binding("escape", "clear_filter", "clear filter", show=False),
