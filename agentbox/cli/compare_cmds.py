@@ -109,7 +109,9 @@ def print_suite_runs(trace: TraceStore, limit: int, as_json: bool) -> None:
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col in ("suite run", "started", "suite", "label", "version", "k", "mode", "passed"):
-        table.add_column(col, no_wrap=col != "suite", overflow="ellipsis")
+        table.add_column(
+            col, no_wrap=col != "suite", overflow="fold" if col == "suite" else "ellipsis"
+        )
     for r in rows:
         when = dt.datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
         style = "green" if r.passed_cases == r.cases else "red"
@@ -172,12 +174,13 @@ def print_comparison(c: Comparison) -> None:
     console.print()
     styles = {"broken": "red", "fixed": "green", "still failing": "yellow"}
     console.print(" · ".join(f"{len(c.flips(k))} {k}" for k in FLIP_ORDER))
+    width = max((len(case.key) for case in c.cases), default=0)
     for case in c.cases:
         if case.kind == "still passing":
             continue
         rates = f"{case.a_rate * 100:.0f}% → {case.b_rate * 100:.0f}%"
         console.print(
-            f"  [{styles[case.kind]}]{case.kind:<13}[/] {escape(case.key)}  [dim]{rates}  "
+            f"  [{styles[case.kind]}]{case.kind:<13}[/] {escape(case.key.ljust(width))}  [dim]{rates}  "
             f"runs {case.a_run or '-'} → {case.b_run or '-'}[/]"
         )
     console.print()
