@@ -150,19 +150,26 @@ def export_cmd(
         str, typer.Argument(help="Run to export (id or unique prefix).", show_default=False)
     ],
     suite: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--suite",
-            help="Suite folder to write the case into, e.g. suites/retail.",
+            help="Suite folder to write the case into, e.g. suites/retail (default: `suite` in .agentbox.toml, else suites/regressions).",
             show_default=False,
         ),
-    ],
+    ] = None,
     name: Annotated[
         str | None,
         typer.Option(
-            "--name", help="Case name (file NAME.yaml; overwrites). Default: the scenario name."
+            "--name",
+            help="Case name (file NAME.yaml). Default: the scenario name (with the run id when that file exists).",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Overwrite an existing case file (without it: show the diff, exit 2)."
+        ),
+    ] = False,
     judge: Annotated[
         list[str] | None,
         typer.Option(
@@ -187,29 +194,36 @@ def export_cmd(
 
     The case inlines the scenario, the recorded model calls (cassette), the approval
     decisions and expectations derived from the run (status, tool calls in order, holds,
-    blocks, approvals, the state diff, a cost ceiling) merged with the scenario's own.
+    blocks, approvals, the state diff, a cost ceiling) merged with the scenario's own. A
+    fork's edits (state, tool result, message) go into the case and are re-applied when
+    it replays. An existing case file is never replaced silently: without --force the
+    export prints the diff it would make and exits 2.
 
     Examples:
 
+      agentbox export 3fa2
+
       agentbox export 3fa2 --suite suites/retail
 
-      agentbox export 3fa2 --suite suites/retail --name big-refund-held
+      agentbox export 3fa2 --suite suites/retail --name big-refund-held --force
 
       agentbox export 3fa2 --suite suites/retail --judge "The reply names the refund amount."
 
       agentbox export b273 --suite suites/prod --against retail
     """
     from agentbox.suites.case import JudgeSpec, load_case
-    from agentbox.suites.export import expectation_count, export_run
+    from agentbox.suites.export import CaseExists, expectation_count, export_run
     from agentbox.suites.replay import display_path
 
+    settings = _settings()
+    if suite is None:
+        suite = settings.suite_path
     if suite.exists() and not suite.is_dir():
         fail(
             f"--suite {suite} is a file, not a folder",
             "give the suite's folder, e.g. suites/retail",
         )
     writable_file(suite / "case.yaml", "--suite")
-    settings = _settings()
     trace = _open_store(settings, store)
     judges = [JudgeSpec(rubric=r, model=judge_model) for r in judge or []]
     run = trace.get_run(run_id)
@@ -224,16 +238,29 @@ def export_cmd(
             "you edit its `expect:`"
         )
     target = suite / f"{name}.yaml" if name else None
-    existed = target is not None and target.exists()
+    before = target.read_text(encoding="utf-8") if target is not None and target.exists() else None
     try:
         extra = {"against": against} if against else {}  # imported runs only (docs/traces.md)
         path = export_run(
-            trace, run_id, suite, name, settings=settings, judges=judges or None, **extra
+            trace,
+            run_id,
+            suite,
+            name,
+            settings=settings,
+            judges=judges or None,
+            force=force,
+            **extra,
         )
+    except CaseExists as exc:
+        for line in exc.diff.splitlines():
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
+            console.print(f"[{style}]{escape(line)}[/]" if style else escape(line), soft_wrap=True)
+        fail(exc.message, exc.hint)
     except OSError as exc:
         fail(f"cannot write the case into {suite}: {exc.strerror or exc}", "choose another folder")
     case = load_case(path)
-    verb = "overwrote" if existed else "wrote"
+    after = path.read_text(encoding="utf-8")
+    verb = "wrote" if before is None else "unchanged" if before == after else "overwrote"
     console.print(
         f"{verb} {display_path(path)}: {len(case.cassette.calls)} model call(s), "
         f"{len(case.file.decisions)} approval decision(s), "

@@ -43,6 +43,7 @@ from agentbox.suites.case import (
     is_case_text,
     load_case,
 )
+from agentbox.suites.edits import edit_hook
 from agentbox.suites.judge import judge
 from agentbox.suites.metrics import RunMetrics, SuiteMetrics, run_metrics
 from agentbox.versions import agent_version
@@ -241,6 +242,7 @@ def replay_case(
         approver=decisions_approver(case.file.decisions, fallback),
         on_step=steps,
         lineage={"replay_of": f"case:{key or display_path(case.path)}"},
+        after_prefix=edit_hook(case.file.edits, case.path.parent),
     )
     result = runner.run()
     if case.judges:
