@@ -129,6 +129,7 @@ class RunsScreen(Screen[None]):
         Binding("A", "awaiting", "awaiting"),
         Binding("S", "stop", "stop"),
         Binding("t", "toggle_tests", "test runs"),
+        Binding("u", "app.suite_runs", "suite runs", show=False),
         Binding("question_mark", "help", "help"),
         Binding("q", "app.quit", "quit"),
         Binding("escape", "clear_filter", "clear filter", show=False),
