@@ -8,7 +8,9 @@ decisions; tools run for real on the sandbox seed. The run is stored like any ot
 
 Parallel runs (``jobs > 1``) use worker processes (fork where it is safe, else spawn);
 each worker opens its own :class:`TraceStore` connection on the same file (WAL lets them
-write side by side) and parses each case file once. Results come back as small
+write side by side) and parses each case file once per run of its repeats (a few parsed
+cases are kept, so memory stays flat in the suite's size). Each case is written in one
+transaction (:meth:`TraceStore.batch`): its run is stored whole or not at all. Results come back as small
 :class:`CaseResult` values, sorted into input order, so ``-j N`` reports exactly what
 ``-j 1`` does.
 """
@@ -228,16 +230,17 @@ def replay_case(
         on_step=steps,
         lineage={"replay_of": f"case:{key or display_path(case.path)}"},
     )
-    result = runner.run()
-    if case.judges:
-        extra = _judge(case, result, live)
-        result.expectations += extra
-        result.passed = all(e.passed for e in result.expectations)
-        store.update_run(
-            result.run_id,
-            expectations=[e.to_json() for e in result.expectations],
-            passed=int(result.passed),
-        )
+    with store.batch():  # the case is atomic: one commit, not one per step
+        result = runner.run()
+        if case.judges:
+            extra = _judge(case, result, live)
+            result.expectations += extra
+            result.passed = all(e.passed for e in result.expectations)
+            store.update_run(
+                result.run_id,
+                expectations=[e.to_json() for e in result.expectations],
+                passed=int(result.passed),
+            )
     miss = (plan.recording.miss if plan.recording is not None else None) or cassette.miss
     return result, [steps.by_idx[i] for i in sorted(steps.by_idx)], miss
 
@@ -293,6 +296,9 @@ def run_file(
 # ---- many cases --------------------------------------------------------------------
 _WORKER: dict[str, Any] = {}
 _CASES: dict[str, tuple[tuple[int, int], Case | None]] = {}
+_CASES_KEPT = 4
+"""Parsed cases kept per process: a file's repeats run one after another, so a few
+suffice; more would grow memory with the suite (~60 KB a case)."""
 
 
 def _init_worker(store_path: str, settings: Settings, live: bool) -> None:
@@ -308,6 +314,9 @@ def _cached_case(path: Path) -> Case | None:
         return hit[1]
     text = read_text(path)  # size-bounded, UTF-8 checked (ScenarioError)
     case = load_case(path, text) if is_case_text(text) else None
+    _CASES.pop(str(path), None)
+    while len(_CASES) >= _CASES_KEPT:
+        _CASES.pop(next(iter(_CASES)))
     _CASES[str(path)] = (stamp, case)
     return case
 
