@@ -17,6 +17,7 @@ Tables (schema version in ``meta``)::
                  (final run statuses: ``agentbox.statuses.FINISHED``)
     leases       which process may drive a run (pid, host, heartbeat): one at a time
     stop_requests  ``agentbox stop``: who asked a run to stop, and why
+    parsed_cases   a cache: suite case files parsed to JSON, by content hash
 
 Durability: ``journal_mode=WAL`` and ``synchronous=NORMAL``: a committed step survives a
 crash of the process (not necessarily a power cut). Inside :meth:`TraceStore.batch` (suite
@@ -134,6 +135,11 @@ CREATE TABLE IF NOT EXISTS stop_requests (
     reason TEXT
 );
 """
+
+_CACHE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS parsed_cases (digest TEXT PRIMARY KEY, data TEXT NOT NULL);
+"""
+"""Derived data, safe to drop: suite case files parsed to JSON, by content hash."""
 
 HOST = socket.gethostname()
 
@@ -521,7 +527,7 @@ class TraceStore:
 
     def _migrate(self) -> None:
         with self._lock:
-            self.conn.executescript(_SCHEMA)
+            self.conn.executescript(_SCHEMA + _CACHE_SCHEMA)
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             version = int(row[0]) if row else 0
             if version > SCHEMA_VERSION:
@@ -582,6 +588,27 @@ class TraceStore:
             self._blobs.pop(next(iter(self._blobs)))
         self._blobs[digest] = value
         return value
+
+    # ---- parsed suite cases ------------------------------------------------------
+    def parsed_case(self, digest: str) -> Any:
+        """The parsed data of a case file by its content hash (None: not cached).
+
+        A cache in front of YAML parsing (~5 ms for a 10 KB case; JSON takes ~0.2 ms):
+        see :func:`agentbox.suites.case.load_case`. A row that is not valid JSON counts
+        as missing.
+        """
+        row = self._conn.execute(
+            "SELECT data FROM parsed_cases WHERE digest=?", (digest,)
+        ).fetchone()
+        try:
+            return None if row is None else json.loads(row[0])
+        except ValueError:
+            return None
+
+    def put_parsed_case(self, digest: str, data: Any) -> None:
+        """Cache the parsed data of a case file (JSON-exact values only)."""
+        with self._write():
+            self._exec("INSERT OR REPLACE INTO parsed_cases VALUES (?, ?)", (digest, _ENCODE(data)))
 
     # ---- runs ----------------------------------------------------------------------
     def create_run(self, **fields: Any) -> None:

@@ -305,15 +305,16 @@ def _init_worker(store_path: str, settings: Settings, live: bool) -> None:
     _WORKER.update(store=TraceStore(store_path), settings=settings, live=live)
 
 
-def _cached_case(path: Path) -> Case | None:
-    """The parsed case of a file (None: a plain scenario), parsed once per process."""
+def _cached_case(path: Path, store: TraceStore) -> Case | None:
+    """The parsed case of a file (None: a plain scenario): kept for its repeats, and its
+    YAML parsed once per content (the data is cached in the store)."""
     st = path.stat()
     stamp = (st.st_mtime_ns, st.st_size)
     hit = _CASES.get(str(path))
     if hit is not None and hit[0] == stamp:
         return hit[1]
     text = read_text(path)  # size-bounded, UTF-8 checked (ScenarioError)
-    case = load_case(path, text) if is_case_text(text) else None
+    case = load_case(path, text, store) if is_case_text(text) else None
     _CASES.pop(str(path), None)
     while len(_CASES) >= _CASES_KEPT:
         _CASES.pop(next(iter(_CASES)))
@@ -326,14 +327,20 @@ def _run_tasks(tasks: list[tuple[int, str, int]]) -> list[CaseResult]:
     out = []
     for index, name, repeat in tasks:
         path = Path(name)
-        try:
-            case = _cached_case(path)
-        except OSError as exc:
-            result = CaseResult(display_path(path), path.stem, "case", reason=f"cannot read: {exc}")
-        except AgentboxError as exc:
-            result = CaseResult(display_path(path), path.stem, "case", reason=exc.message)
-        else:
-            result = run_file(path, store, settings, live=live, case=case)
+        result: CaseResult | None = None
+        with store.batch():  # the cached parse and the case's run: one commit
+            try:
+                case = _cached_case(path, store)
+            except OSError as exc:
+                reason = f"cannot read: {exc}"
+                result = CaseResult(display_path(path), path.stem, "case", reason=reason)
+            except AgentboxError as exc:
+                result = CaseResult(display_path(path), path.stem, "case", reason=exc.message)
+            else:
+                if case is not None:
+                    result = run_file(path, store, settings, live=live, case=case)
+        if result is None:  # a plain scenario: committed step by step, as `agentbox run`
+            result = run_file(path, store, settings, live=live)  # (it may wait for approvals)
         result.index, result.repeat = index, repeat
         out.append(result)
     return out
