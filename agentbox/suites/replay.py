@@ -8,7 +8,9 @@ decisions; tools run for real on the sandbox seed. The run is stored like any ot
 
 Parallel runs (``jobs > 1``) use worker processes (fork where it is safe, else spawn);
 each worker opens its own :class:`TraceStore` connection on the same file (WAL lets them
-write side by side) and parses each case file once. Results come back as small
+write side by side) and parses each case file once per run of its repeats (a few parsed
+cases are kept, so memory stays flat in the suite's size). Each case is written in one
+transaction (:meth:`TraceStore.batch`): its run is stored whole or not at all. Results come back as small
 :class:`CaseResult` values, sorted into input order, so ``-j N`` reports exactly what
 ``-j 1`` does.
 """
@@ -265,16 +267,17 @@ def replay_case_full(
         lineage={"replay_of": f"case:{key or display_path(case.path)}"},
         after_prefix=edit_hook(case.file.edits, case.path.parent),
     )
-    result = runner.run()
-    if case.judges:
-        extra = _judge(case, result, live)
-        result.expectations += extra
-        result.passed = all(e.passed for e in result.expectations)
-        store.update_run(
-            result.run_id,
-            expectations=[e.to_json() for e in result.expectations],
-            passed=int(result.passed),
-        )
+    with store.batch():  # the case is atomic: one commit, not one per step
+        result = runner.run()
+        if case.judges:
+            extra = _judge(case, result, live)
+            result.expectations += extra
+            result.passed = all(e.passed for e in result.expectations)
+            store.update_run(
+                result.run_id,
+                expectations=[e.to_json() for e in result.expectations],
+                passed=int(result.passed),
+            )
     tool_miss = plan.recording.miss if plan.recording is not None else None
     miss, full = (tool_miss, tool_miss) if tool_miss else (cassette.miss, cassette.miss_full)
     return result, [steps.by_idx[i] for i in sorted(steps.by_idx)], miss, full
@@ -337,6 +340,9 @@ def run_file(
 # ---- many cases --------------------------------------------------------------------
 _WORKER: dict[str, Any] = {}
 _CASES: dict[str, tuple[tuple[int, int], Case | None]] = {}
+_CASES_KEPT = 4
+"""Parsed cases kept per process: a file's repeats run one after another, so a few
+suffice; more would grow memory with the suite (~60 KB a case)."""
 
 
 def _init_worker(
@@ -351,15 +357,19 @@ def _init_worker(
     )
 
 
-def _cached_case(path: Path) -> Case | None:
-    """The parsed case of a file (None: a plain scenario), parsed once per process."""
+def _cached_case(path: Path, store: TraceStore) -> Case | None:
+    """The parsed case of a file (None: a plain scenario): kept for its repeats, and its
+    YAML parsed once per content (the data is cached in the store)."""
     st = path.stat()
     stamp = (st.st_mtime_ns, st.st_size)
     hit = _CASES.get(str(path))
     if hit is not None and hit[0] == stamp:
         return hit[1]
     text = read_text(path)  # size-bounded, UTF-8 checked (ScenarioError)
-    case = load_case(path, text) if is_case_text(text) else None
+    case = load_case(path, text, store) if is_case_text(text) else None
+    _CASES.pop(str(path), None)
+    while len(_CASES) >= _CASES_KEPT:
+        _CASES.pop(next(iter(_CASES)))
     _CASES[str(path)] = (stamp, case)
     return case
 
@@ -369,22 +379,21 @@ def _run_tasks(tasks: list[tuple[int, str, int]]) -> list[CaseResult]:
     out = []
     for index, name, repeat in tasks:
         path = Path(name)
-        try:
-            case = _cached_case(path)
-        except OSError as exc:
-            result = CaseResult(display_path(path), path.stem, "case", reason=f"cannot read: {exc}")
-        except AgentboxError as exc:
-            result = CaseResult(display_path(path), path.stem, "case", reason=exc.message)
-        else:
-            result = run_file(
-                path,
-                store,
-                settings,
-                live=live,
-                case=case,
-                model=_WORKER.get("model"),
-                label=_WORKER.get("label"),
-            )
+        result: CaseResult | None = None
+        extra = {"model": _WORKER.get("model"), "label": _WORKER.get("label")}
+        with store.batch():  # the cached parse and the case's run: one commit
+            try:
+                case = _cached_case(path, store)
+            except OSError as exc:
+                reason = f"cannot read: {exc}"
+                result = CaseResult(display_path(path), path.stem, "case", reason=reason)
+            except AgentboxError as exc:
+                result = CaseResult(display_path(path), path.stem, "case", reason=exc.message)
+            else:
+                if case is not None:
+                    result = run_file(path, store, settings, live=live, case=case, **extra)
+        if result is None:  # a plain scenario: committed step by step, as `agentbox run`
+            result = run_file(path, store, settings, live=live, **extra)  # (it may wait)
         result.index, result.repeat = index, repeat
         out.append(result)
     return out
