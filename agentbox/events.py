@@ -360,10 +360,12 @@ class ForkEvent(StepEvent):
     (``name`` ``edit``). A ``--set`` edit is the step's state patch."""
 
     kind: Literal["fork"] = "fork"
-    parent_id: str
-    """The run it was forked from."""
-    at: int
-    """The parent's step it was forked at."""
+    parent_id: str | None
+    """The run it was forked from (None: a case's edit that names no run)."""
+    at: int | None
+    """The parent's step it was forked at (None: a case's edit that names no step)."""
+    from_case: bool = False
+    """Written by a case's ``edits:`` on replay (``agentbox test``), not by ``agentbox fork``."""
     edits: dict[str, Any] = {}
     """The edits given (``set_values``, ``state_file``, ``message``, ``tool_result``,
     ``model``, ...)."""

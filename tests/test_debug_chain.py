@@ -218,7 +218,13 @@ def test_export_refuses_a_fork_that_read_its_database_again(
     trace = TraceStore(store)
     steps = trace.steps(parent)
     trace.add_step(
-        StepRow(parent, len(steps), "fork", "edit", data={"edits": {"live_state": True}})
+        StepRow(
+            parent,
+            len(steps),
+            "fork",
+            "edit",
+            data={"parent_id": parent, "at": 1, "edits": {"live_state": True}},
+        )
     )
     with pytest.raises(AgentboxError, match="--live-state"):
         build_case(trace, parent, tmp_path / "suite", "x")
