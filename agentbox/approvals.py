@@ -12,11 +12,15 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agentbox.errors import RunHalted
 from agentbox.policy import Decision
 from agentbox.store import TraceStore
+
+if TYPE_CHECKING:
+    from agentbox.policy import Policy
+    from agentbox.sandbox.tools import ToolSpec
 
 Verdict = Literal["approve", "deny", "fail", "park"]
 
@@ -134,3 +138,47 @@ def user_name(fallback: str = "unknown") -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return os.environ.get("USER") or fallback
+
+
+@dataclass(frozen=True)
+class EditCheck:
+    """Edited arguments of a held call, checked as the runner will use them.
+
+    Attributes:
+        args: the schema-validated (normalised) arguments, None when invalid.
+        errors: one sentence per problem ([] when ``args`` may be used).
+        recheck: the policy's verdict on ``args`` (None when invalid).
+    """
+
+    args: dict[str, Any] | None
+    errors: list[str]
+    recheck: Decision | None = None
+
+    @property
+    def blocked(self) -> bool:
+        """Whether the policy blocks the edited arguments."""
+        return self.recheck is not None and self.recheck.verdict == "block"
+
+    @property
+    def ok(self) -> bool:
+        """Whether the edited arguments may be used."""
+        return self.args is not None and not self.blocked
+
+
+def check_edit(spec: ToolSpec | None, policy: Policy, tool: str, raw: dict[str, Any]) -> EditCheck:
+    """Validate edited arguments for ``tool`` (schema, then policy): the one check used by
+    the runner, ``agentbox approve --edit``, the terminal prompt and the TUI.
+
+    Args:
+        spec: the tool (None: the sandbox has no such tool any more).
+        policy: the run's policy; ``raw``: the edited arguments (all of them).
+    """
+    if spec is None:
+        return EditCheck(None, [f"the sandbox has no tool {tool!r}"])
+    args, errors = spec.validate(raw)
+    if args is None:
+        return EditCheck(None, list(errors))
+    recheck = policy.check(tool, args)
+    if recheck.verdict == "block":
+        return EditCheck(args, [f"blocked by policy ({recheck.rule}): {recheck.reason}"], recheck)
+    return EditCheck(args, [], recheck)

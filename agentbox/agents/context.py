@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from agentbox.models import Message, ModelResponse
+    from agentbox.planning import RunPlan
     from agentbox.runner import Runner
     from agentbox.sandbox.tools import ToolSpec
 
@@ -81,12 +81,6 @@ class AgentContext:
 
     def __init__(self, runner: Runner) -> None:
         self._runner = runner
-        self._lock = threading.RLock()
-        """Held around everything that records a step (re-entrant: an HTTP mock's tool
-        call happens inside the request that a model call or another tool made)."""
-        self._stop: BaseException | None = None
-        """The first run-ending signal (budget halt, parked approval, a tool ending the
-        run) raised through this context; every later call raises it again."""
         self.closed = False
         """Set when the run's agent has returned: later calls (a thread that outlived the
         agent) raise :class:`RunEnded` instead of adding steps after ``final``."""
@@ -143,7 +137,7 @@ class AgentContext:
         """
         self._refuse_if_closed("model call")
         offered = self.tools if tools is None else tools
-        with self._serialized():
+        with self._runner.serialized():
             if self.backend_guard is None:
                 return self._runner.model_call(messages, offered)
             with self.backend_guard():
@@ -188,23 +182,8 @@ class AgentContext:
         """
         self._refuse_if_closed(f"tool call {name}")
         args = kwargs if arguments is None else arguments
-        with self._serialized():
+        with self._runner.serialized():
             return self._runner.tool_call(name, args, call_id)
-
-    @contextmanager
-    def _serialized(self) -> Iterator[None]:
-        """One call at a time; a run-ending signal raised here ends every later call too."""
-        with self._lock:
-            if self._stop is not None:
-                raise self._stop
-            try:
-                yield
-            except Exception:
-                raise
-            except BaseException as signal:  # RunHalted, EndRun, a parked approval
-                if self._stop is None:
-                    self._stop = signal
-                raise
 
     def raise_if_stopped(self) -> None:
         """Re-raise a run-ending signal that a call made from another thread received.
@@ -213,8 +192,7 @@ class AgentContext:
         approval met by a worker thread ends the run even if that thread's exception was
         lost.
         """
-        if self._stop is not None:
-            raise self._stop
+        self._runner.raise_if_stopped()
 
     def _refuse_if_closed(self, what: str) -> None:
         if self.closed:
@@ -233,6 +211,16 @@ class AgentContext:
     def sandbox_name(self) -> str:
         """The sandbox's name."""
         return self._runner.plan.sandbox.name
+
+    @property
+    def plan(self) -> RunPlan:
+        """The run's plan (read-only: its model, tools, policy)."""
+        return self._runner.plan
+
+    @property
+    def replaying(self) -> bool:
+        """Whether the run is answering calls from a recording (resume, fork) right now."""
+        return self._runner.replaying
 
     @property
     def scenario(self) -> Any:
@@ -288,19 +276,8 @@ class AgentContext:
             Diverged: during a prefix, the recording has another step here.
         """
         self._refuse_if_closed(f"{kind} step {name}")
-        runner = self._runner
-        with self._serialized():
-            if runner._prefix:
-                step = runner._take(kind, name)
-                runner._replayed(step)
-                return dict(step.data)
-            runner._leave_prefix_if_done()
-            runner._halt_if_over_budget(next_is_tool=False)
-            if block:
-                runner.counters.blocks += 1
-            step = runner._new_step(kind, name, status=status, data=data)
-            runner._record(step)
-            return data
+        with self._runner.serialized():
+            return self._runner.record_step(kind, name, status=status, data=data, block=block)
 
 
 _ACTIVE: ContextVar[AgentContext | None] = ContextVar("agentbox_active_context", default=None)

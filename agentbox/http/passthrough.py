@@ -60,7 +60,7 @@ class Passthrough:
         entries = list(getattr(shadow, "passthrough", None) or [])
         if not entries or ctx.mode not in ("shadow", "recommend"):
             return None
-        model = ctx._runner.plan.model  # a replay's model is the recording's cassette
+        model = ctx.plan.model  # a replay's model is the recording's cassette
         recorded = getattr(model, "steps", None)
         return cls(ctx, [e.model_dump() for e in entries], recorded)
 
@@ -82,7 +82,7 @@ class Passthrough:
     def _read(self, request: httpx.Request) -> httpx.Response:
         method, url = request.method.upper(), str(request.url)
         data: dict[str, Any] | None = None
-        if self.ctx._runner._prefix:  # a fork or resume serving its recording: never re-sent
+        if self.ctx.replaying:  # a fork or resume serving its recording: never re-sent
             answer = self.ctx.record_step("tool", "http", status="ok", data={})["response"]
             return httpx.Response(
                 int(answer["status"]),

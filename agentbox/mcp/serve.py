@@ -228,7 +228,7 @@ class ContextSource:
 
     def effect(self, name: str) -> str | None:
         """The tool's effect, or None when unknown."""
-        spec = self.ctx._runner.plan.tool(name)
+        spec = self.ctx.plan.tool(name)
         return spec.effect if spec is not None else None
 
     def call(self, name: str, arguments: dict[str, Any] | None) -> ToolResult:
