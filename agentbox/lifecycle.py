@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from jsonpointer import escape
 
-from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver
+from agentbox.approvals import Approver, recorded_holds, replay_approver
 from agentbox.cassette import CassetteModel
 from agentbox.checkpoints import state_at
 from agentbox.config import Settings
@@ -291,8 +292,6 @@ def set_ops(state: State, path: str, value: Any) -> list[dict[str, Any]]:
     Raises:
         AgentboxError: the collection or record does not exist.
     """
-    from jsonpointer import escape
-
     parts = [p[1:-1] if p.startswith("[") else p for p in _SEGMENT.findall(path)]
     if len(parts) < 2 or not state.has(parts[0], parts[1]):
         raise AgentboxError(
@@ -437,29 +436,7 @@ def fork_run(
 
 def recorded_approver(steps: list[StepRow]) -> Approver:
     """Give the decisions a recorded run's approvals got, in order."""
-    decisions = [s for s in steps if s.kind == "approval"]
-
-    def decide(request: ApprovalRequest) -> ApprovalDecision:
-        if not decisions:
-            return ApprovalDecision(
-                "fail", reason="the recording has no decision for this hold", by="replay"
-            )
-        step = decisions.pop(0)
-        d = step.data
-        if step.status in ("approved", "edited"):
-            return ApprovalDecision(
-                "approve",
-                args=d.get("edited_args"),
-                reason=d.get("reason", ""),
-                by=d.get("decided_by") or "replay",
-            )
-        if step.status == "denied":
-            return ApprovalDecision(
-                "deny", reason=d.get("reason", ""), by=d.get("decided_by") or "replay"
-            )
-        return ApprovalDecision("fail", reason=f"recorded hold was {step.status}", by="replay")
-
-    return decide
+    return replay_approver(recorded_holds(steps))
 
 
 _COMPARED = ("kind", "name", "status", "patch")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PKG = Path(__file__).resolve().parent.parent / "agentbox"
 SOURCES = sorted(PKG.rglob("*.py"))
 
@@ -138,3 +140,58 @@ def test_the_size_check_sees_a_long_method(tmp_path: Path) -> None:
     body = "\n".join(f"        x{i} = {i}" for i in range(70))
     (tmp_path / "long.py").write_text(f"class C:\n    def f(self):\n{body}\n")
     assert _oversized(tmp_path / "long.py", tmp_path) == ["long.py::C.f (71 lines)"]
+
+
+def test_import_contracts_hold() -> None:
+    """The import-linter contracts in pyproject.toml: layers, no cycles between siblings,
+    litellm only in agentbox.models, no UI library in the engine."""
+    exe = Path(sys.executable).with_name("lint-imports")
+    if not exe.exists():
+        pytest.skip("import-linter is not installed (pip install -e '.[dev]')")
+    out = subprocess.run(
+        [str(exe), "--no-cache"], cwd=PKG.parent, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert "0 broken" in out.stdout
+
+
+def _import_blocks(body: list[ast.stmt]) -> list[list[ast.stmt]]:
+    """Runs of consecutive import statements in ``body`` and in the blocks nested in it."""
+    blocks: list[list[ast.stmt]] = []
+    run: list[ast.stmt] = []
+    for stmt in body:
+        if isinstance(stmt, ast.Import | ast.ImportFrom):
+            run.append(stmt)
+            continue
+        if run:
+            blocks.append(run)
+            run = []
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            for child in getattr(stmt, field, []):
+                inner = child.body if isinstance(child, ast.ExceptHandler) else [child]
+                blocks += _import_blocks(inner)
+    if run:
+        blocks.append(run)
+    return blocks
+
+
+def test_imports_inside_functions_say_why() -> None:
+    """Outside the CLI and the TUI (whose module docstrings say their commands import
+    lazily to keep start-up fast), an import inside a function is there for start-up cost
+    or an optional dependency, and a comment on it (or the line above) says so. None may
+    dodge an import cycle: the contracts above would see the cycle."""
+    offenders = []
+    for path in SOURCES:
+        rel = path.relative_to(PKG)
+        if rel.parts[0] in ("cli", "tui"):
+            continue
+        text = path.read_text()
+        lines = text.splitlines()
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for block in _import_blocks(node.body):
+                first, last = block[0].lineno, block[-1].end_lineno or block[-1].lineno
+                if not any("#" in line for line in lines[first - 2 : last]):
+                    offenders.append(f"{rel}:{first}")
+    assert sorted(set(offenders)) == []

@@ -22,11 +22,19 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from agentbox.errors import SandboxError
+from agentbox.mcp.proxy import mcp_schemas
+from agentbox.mcp.serve import ContextSource, build_server
+from agentbox.recording import recording_for
+from agentbox.sandbox.loader import where_defined
+from agentbox.sandbox.state import reading_only
+
 if TYPE_CHECKING:
     from pathlib import Path
 
     from agentbox.models import Message, ModelResponse
     from agentbox.planning import RunPlan
+    from agentbox.recording import ToolRecording
     from agentbox.runner import Runner
     from agentbox.sandbox.tools import ToolSpec
 
@@ -112,8 +120,6 @@ class AgentContext:
     def mcp_tools(self) -> list[dict[str, Any]]:
         """OpenAI-format schemas of the tools of the scenario's ``mcp_servers`` that the
         policy lists, named ``SERVER__TOOL`` (call them with :meth:`call_tool`)."""
-        from agentbox.mcp.proxy import mcp_schemas
-
         return mcp_schemas(self._runner)
 
     @property
@@ -155,7 +161,7 @@ class AgentContext:
         value when it ran, else the gate's message (blocked, denied, recorded, error).
         ``async def`` functions give an async wrapper. See :mod:`agentbox.adapters.gate`.
         """
-        from agentbox.adapters.gate import gate_function
+        from agentbox.agents.gate import gate_function  # start-up cost: asyncio, ~40 ms
 
         return gate_function(self, fn, effect=effect, name=name)
 
@@ -167,8 +173,6 @@ class AgentContext:
         blocked or denied calls answer with ``isError``). Returns an
         ``mcp.server.lowlevel.Server``.
         """
-        from agentbox.mcp.serve import ContextSource, build_server
-
         return build_server(ContextSource(self))
 
     def call_tool(
@@ -213,6 +217,11 @@ class AgentContext:
         return self._runner.plan.sandbox.name
 
     @property
+    def recording(self) -> ToolRecording | None:
+        """The recording this run answers MCP and gated calls from (None: call them live)."""
+        return recording_for(self._runner)
+
+    @property
     def plan(self) -> RunPlan:
         """The run's plan (read-only: its model, tools, policy)."""
         return self._runner.plan
@@ -234,10 +243,6 @@ class AgentContext:
         mode) but are not offered to the model (:attr:`tools` is unchanged). Used for a
         sandbox's HTTP mocks.
         """
-        from agentbox.errors import SandboxError
-        from agentbox.sandbox.loader import where_defined
-        from agentbox.sandbox.state import reading_only
-
         plan = self._runner.plan
         extra = getattr(plan, "extra_tools", None)
         for name, spec in specs.items():

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentbox.cli import (
+from agentbox.cli.base import (
     JsonOpt,
     StoreOpt,
     _console,
@@ -25,7 +25,7 @@ from agentbox.cli.trace_cmds import finish_live_export, live_export, observers
 from agentbox.errors import AgentboxError
 
 if TYPE_CHECKING:
-    from agentbox.approvals import ApprovalDecision, ApprovalRequest
+    from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver
     from agentbox.runner import RunResult
     from agentbox.store import RunRow
 
@@ -37,7 +37,7 @@ def _interactive_approver(console: Any, validate: Any = None) -> Any:
     from rich.markup import escape
     from rich.prompt import Prompt
 
-    from agentbox.approvals import ApprovalDecision, user_name
+    from agentbox.approvals import ApprovalDecision, parse_edits, user_name
     from agentbox.cli.render import call_text
 
     user = user_name()
@@ -64,7 +64,7 @@ def _interactive_approver(console: Any, validate: Any = None) -> Any:
                 "  edits as key=value (JSON values; quote values with spaces)", console=console
             )
             try:
-                edits = _parse_edits(shlex.split(text))
+                edits = parse_edits(shlex.split(text))
             except ValueError as exc:
                 console.print(f"  [red]{escape(str(exc))}[/]")
                 continue
@@ -80,22 +80,6 @@ def _interactive_approver(console: Any, validate: Any = None) -> Any:
             )
 
     return decide
-
-
-def _parse_edits(items: list[str]) -> dict[str, Any]:
-    """``['amount_usd=180', 'note="x"']`` -> ``{'amount_usd': 180, 'note': 'x'}``."""
-    import json
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"expected key=value, got {item!r}")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
 
 
 def _result_json(run: RunRow, result: RunResult | None = None) -> dict[str, Any]:
@@ -233,7 +217,7 @@ def run_cmd(
             plan,
             trace,
             approver=approver,
-            on_step=observers(_live_printer(console) if live else None, spans),
+            on_step=observers(live_printer(console) if live else None, spans),
         )
         if live:
             console.print(
@@ -337,7 +321,7 @@ def report_result(
     raise typer.Exit(0 if result.passed or parked else 1)
 
 
-def _live_printer(console: Any) -> Any:
+def live_printer(console: Any) -> Any:
     """Print steps as they happen; if stdout goes away (``| head``) the run goes on quietly.
 
     rich's default on a broken pipe is ``SystemExit(1)``, which would abandon the run
@@ -373,56 +357,25 @@ def make_approver(
     detach: bool = False,
     interactive: bool = True,
     plan: Any = None,
-) -> Any:
-    """The approver for a run: from --detach, the handler, and whether a terminal exists.
+) -> Approver:
+    """The approver for a run (:func:`agentbox.approvals.approver_for`), asking at this
+    terminal when the handler is ``prompt`` and there is one.
 
-    With ``plan``, arguments edited at the terminal prompt are validated (schema and
-    policy) before they are accepted.
+    With ``plan``, arguments edited at the prompt are checked (schema and policy) before
+    they are accepted.
     """
+    from agentbox.approvals import approver_for
 
     def validate(tool: str, args: dict[str, Any]) -> list[str]:
-        spec_ = plan.tool(tool) if plan is not None else None
-        if spec_ is None:
+        if plan is None:
             return []
-        checked, errors = spec_.validate(args)
-        errors = list(errors)
-        if checked is not None:
-            decision = plan.policy.check(tool, checked)
-            if decision.verdict == "block":
-                errors = [f"blocked by policy ({decision.rule}): {decision.reason}"]
-        return errors
+        from agentbox.approvals import check_edit
 
-    from agentbox.approvals import ApprovalDecision, fixed_approver, store_waiter
+        return check_edit(plan.tool(tool), plan.policy, tool, args).errors
 
-    if detach:
-        return fixed_approver("park")
-    handler = spec.handler
-    if handler == "wait":
-        return store_waiter(trace, timeout_s=spec.timeout_s, on_timeout=spec.on_timeout)
-    if handler in ("approve", "deny", "fail"):
-        return fixed_approver(handler)
-    if sys.stdin.isatty() and interactive:
-        ask = _interactive_approver(console, validate)
-
-        def ask_then_check(request: ApprovalRequest) -> ApprovalDecision:
-            decision: ApprovalDecision = ask(request)
-            stop = trace.stop_request(request.run_id)  # `agentbox stop` while the prompt waited
-            if stop is not None:
-                from agentbox.errors import RunHalted
-
-                raise RunHalted("stopped", stop.describe())
-            return decision
-
-        return ask_then_check
-
-    def no_terminal(request: ApprovalRequest) -> ApprovalDecision:
-        return ApprovalDecision(
-            "fail",
-            reason="no terminal to ask for approval; pass --approve, "
-            "--deny or --detach, or set `approvals:` in the scenario",
-        )
-
-    return no_terminal
+    asks = sys.stdin.isatty() and interactive
+    ask = (lambda: _interactive_approver(console, validate)) if asks else None
+    return approver_for(spec, trace, detach=detach, ask=ask)
 
 
 def _print_expectations(console: Any, run: RunRow) -> None:

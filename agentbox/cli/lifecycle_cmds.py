@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentbox.cli import (
+from agentbox.cli.base import (
     JsonOpt,
     StoreOpt,
     _console,
@@ -19,7 +19,7 @@ from agentbox.cli import (
     to_json,
     user_output_to_stderr,
 )
-from agentbox.cli.commands import _live_printer, _parse_edits, make_approver, report_result
+from agentbox.cli.commands import live_printer, make_approver, report_result
 
 if TYPE_CHECKING:
     from agentbox.store import StepRow
@@ -94,6 +94,11 @@ def _decide(
     store: Path | None,
     by: str | None,
 ) -> None:
+    from agentbox.approvals import (
+        check_edit,
+        parse_edits,
+        user_name,
+    )  # start-up cost (policy, store)
     from agentbox.lifecycle import plan_for_run
 
     settings = _settings()
@@ -104,21 +109,18 @@ def _decide(
     edited: dict[str, Any] | None = None
     if edit:
         try:
-            edited = {**row.args, **_parse_edits(edit)}
+            edited = {**row.args, **parse_edits(edit)}
         except ValueError as exc:
             fail(str(exc), "use --edit key=value, e.g. --edit amount_usd=180")
         plan = plan_for_run(trace, trace.get_run(row.run_id), settings)
         spec = plan.tool(row.tool)
         if spec is None:
             fail(f"tool {row.tool} no longer exists in sandbox {plan.sandbox.name}")
-        checked, errors = spec.validate(edited)
-        if checked is None:
-            fail(f"edited arguments are invalid for {row.tool}: " + "; ".join(errors))
-        decision = plan.policy.check(row.tool, checked)
-        if decision.verdict == "block":
-            fail(f"edited arguments are blocked by policy ({decision.rule}): {decision.reason}")
-        edited = checked
-    from agentbox.approvals import user_name
+        check = check_edit(spec, plan.policy, row.tool, edited)
+        if not check.ok:
+            what = "" if check.blocked else f"invalid for {row.tool}: "
+            fail(f"edited arguments are {what}" + "; ".join(check.errors))
+        edited = check.args
 
     who = by or user_name()
     status = "approved" if approve else "denied"
@@ -275,7 +277,7 @@ def resume_cmd(
                 settings,
                 approver=approver,
                 incomplete=incomplete,  # type: ignore[arg-type]
-                on_step=None if as_json else _live_printer(console),
+                on_step=None if as_json else live_printer(console),
             )
     except KeyboardInterrupt:
         from agentbox.cli.control_cmds import interrupted
@@ -347,10 +349,11 @@ def fork_cmd(
 
       agentbox fork 3fa2 --at 3 --live-state
     """
+    from agentbox.approvals import parse_edits  # start-up cost (policy, store)
     from agentbox.lifecycle import ForkEdits, fork_run
 
     try:
-        sets = _parse_edits(set_ or [])
+        sets = parse_edits(set_ or [])
     except ValueError as exc:
         fail(str(exc), "use --set collection.key.field=value")
     settings = _settings()
@@ -377,7 +380,7 @@ def fork_cmd(
         if not as_json:
             printer(step)
 
-    printer = _live_printer(console)
+    printer = live_printer(console)
     try:
         with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
             result = fork_run(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentbox.cli import (
+from agentbox.cli.base import (
     JsonOpt,
     StoreOpt,
     _console,
@@ -199,7 +199,8 @@ def export_cmd(
       agentbox export b273 --suite suites/prod --against retail
     """
     from agentbox.suites.case import JudgeSpec, load_case
-    from agentbox.suites.export import expectation_count, export_run
+    from agentbox.suites.derive import expectation_count
+    from agentbox.suites.export import export_run
     from agentbox.suites.replay import display_path
 
     if suite.exists() and not suite.is_dir():

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from agentbox.errors import AgentboxError
+from agentbox.http.bypass import own_traffic
 from agentbox.http.guard import host_allowed, host_patterns, host_traffic
 
 if TYPE_CHECKING:
@@ -92,8 +94,6 @@ class Passthrough:
         if self.replay is not None:
             queue = self.replay.get((method, url))
             if not queue:
-                from agentbox.errors import AgentboxError
-
                 raise AgentboxError(
                     f"replay: no recorded read-through response for {method} {url}",
                     "the agent asked the real API something the recording did not; "
@@ -110,15 +110,9 @@ class Passthrough:
 
     def _send(self, request: httpx.Request) -> dict[str, Any]:
         """Send the read for real (through the guard, explicitly) and describe it."""
-        from agentbox.http.intercept import _BYPASS
-
-        token = _BYPASS.set(True)
-        try:
-            with host_traffic(), httpx.Client(timeout=30) as client:
-                response = client.send(request)
-                body = response.text
-        finally:
-            _BYPASS.reset(token)
+        with own_traffic(), host_traffic(), httpx.Client(timeout=30) as client:
+            response = client.send(request)
+            body = response.text
         method, url = request.method.upper(), str(request.url)
         headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
         return {

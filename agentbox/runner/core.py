@@ -52,6 +52,8 @@ class Runner:
         incomplete: what to do with a write whose intent was committed but whose result
             was not (``retry`` it, or ``skip`` it and tell the agent the outcome is unknown).
         after_prefix: called once when the prefix is exhausted (fork edits).
+        agent: drives the run instead of the scenario's agent, given the run's context
+            (``agentbox mcp serve``: calls arrive from outside); no egress guard applies.
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class Runner:
         lineage: dict[str, Any] | None = None,
         incomplete: Incomplete | None = None,
         after_prefix: Callable[[Runner], None] | None = None,
+        agent: Callable[[AgentContext], str | None] | None = None,
     ) -> None:
         self.plan = plan
         self.redactor = plan.settings.redactor()
@@ -81,6 +84,7 @@ class Runner:
         self.lineage = lineage or {}
         """Extra run columns (``parent_id``, ``fork_step``, ``replay_of``)."""
         self.incomplete = incomplete
+        self._agent = agent
         self.state = State(plan.seed)
         self.recommendations: list[dict[str, Any]] = []
         self.injected: list[Message] = []
@@ -284,6 +288,8 @@ class Runner:
 
     def _drive(self) -> str | None:
         ctx = AgentContext(self)
+        if self._agent is not None:  # driven from outside: no agent code runs here
+            return self._agent(ctx)
         with activated(ctx):  # gated functions (agentbox.adapters.gated) find their run
             if self.plan.scenario.mcp_servers:
                 from agentbox.mcp.proxy import proxied  # the mcp SDK: only when used

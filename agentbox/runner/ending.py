@@ -14,6 +14,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from agentbox import llm_judge  # looked up per call: tests replace llm_judge.judge
 from agentbox.agents.context import render_result
 from agentbox.checkpoints import state_at
 from agentbox.errors import AgentboxError, EndRun, ModelError, RunHalted
@@ -185,14 +186,12 @@ class RunEnd:
         Raises:
             ModelError: the judge failed, raised anything, or did not answer in time.
         """
-        from agentbox.suites.judge import judge  # the judge may import litellm
-
         plan = self._runner.plan
         model = spec.model or plan.model_name
         with host_traffic():  # the judge's model traffic passes the egress guard
             try:
                 return bounded_call(
-                    lambda: judge(spec.rubric, output, model, **spec.params),
+                    lambda: llm_judge.judge(spec.rubric, output, model, **spec.params),
                     self._runner.limits.timeouts.model_s,
                 )
             except CallTimedOut as exc:

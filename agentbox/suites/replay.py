@@ -31,6 +31,7 @@ from agentbox.approvals import Approver, fixed_approver
 from agentbox.config import Settings
 from agentbox.errors import AgentboxError, ModelError
 from agentbox.evals import ExpectationResult
+from agentbox.llm_judge import judge, judgment_key
 from agentbox.models import make_model
 from agentbox.planning import plan_from_scenario, plan_run
 from agentbox.runner import Runner, RunResult
@@ -43,7 +44,6 @@ from agentbox.suites.case import (
     is_case_text,
     load_case,
 )
-from agentbox.suites.judge import judge
 from agentbox.suites.metrics import RunMetrics, SuiteMetrics, run_metrics
 from agentbox.watchdog import CallFailed, CallTimedOut, bounded_call
 from agentbox.yamlfile import read_text
@@ -152,7 +152,6 @@ class _Steps:
 def _judge(case: Case, result: RunResult, live: bool) -> list[ExpectationResult]:
     out = []
     recorded = {j.key: j.model_dump() for j in case.cassette.judgments}
-    from agentbox.suites.judge import judgment_key
 
     for i, spec in enumerate(case.judges):
         label = f"llm_judge[{i}]"
