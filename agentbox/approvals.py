@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from agentbox.sandbox.tools import ToolSpec
     from agentbox.scenario import ApprovalsSpec
 
-Verdict = Literal["approve", "deny", "fail", "park"]
+ApprovalVerdict = Literal["approve", "deny", "fail", "park"]
+"""What an approver decides about a held call (the policy's allow/hold/block is
+:data:`agentbox.events.PolicyVerdict`)."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class ApprovalDecision:
         by: who decided (a user name, ``ci``, ``timeout``).
     """
 
-    verdict: Verdict
+    verdict: ApprovalVerdict
     args: dict[str, Any] | None = None
     reason: str = ""
     by: str = "ci"
@@ -69,7 +71,7 @@ class ApprovalDecision:
 Approver = Callable[[ApprovalRequest], ApprovalDecision]
 
 
-def fixed_approver(verdict: Verdict, by: str = "ci") -> Approver:
+def fixed_approver(verdict: ApprovalVerdict, by: str = "ci") -> Approver:
     """An approver that always gives ``verdict`` (``--approve``/``--deny``/``--fail-on-hold``)."""
 
     def decide(request: ApprovalRequest) -> ApprovalDecision:
@@ -114,7 +116,7 @@ def store_waiter(
                 raise RunHalted("stopped", stop.describe())
             row = store.get_approval(request.approval_id)
             if row.status != "pending":
-                verdict: Verdict = "approve" if row.status == "approved" else "deny"
+                verdict: ApprovalVerdict = "approve" if row.status == "approved" else "deny"
                 return ApprovalDecision(
                     verdict,
                     args=row.edited_args,
@@ -194,7 +196,11 @@ class RecordedHold:
     decision: ApprovalDecision
 
 
-_VERDICTS: dict[str, Verdict] = {"approved": "approve", "edited": "approve", "denied": "deny"}
+_VERDICTS: dict[str, ApprovalVerdict] = {
+    "approved": "approve",
+    "edited": "approve",
+    "denied": "deny",
+}
 
 
 def recorded_holds(steps: list[StepRow]) -> list[RecordedHold]:

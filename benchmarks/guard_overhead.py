@@ -89,10 +89,7 @@ def child(guard: str, calls: int, repeat: int) -> dict[str, Any]:
     """Run in a fresh interpreter: measure one configuration, return its figures."""
     import os
 
-    from agentbox import runner as runner_module
-    from agentbox.config import Settings
-    from agentbox.planning import plan_run
-    from agentbox.store import TraceStore
+    import agentbox
 
     if guard == "off":
         from agentbox.runner import core, model
@@ -104,12 +101,9 @@ def child(guard: str, calls: int, repeat: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         scenario = make_project(root, calls)
-        settings = Settings(root=root)
 
         def one_run(i: int) -> dict[str, float]:
-            store = TraceStore(root / f"traces-{i}.db")
-            result = runner_module.Runner(plan_run(scenario, settings), store).run()
-            store.close()
+            result = agentbox.run(scenario, store=root / f"traces-{i}.db", root=root)
             assert result.status == "completed", result.reason
             return json.loads(result.output or "{}")  # type: ignore[no-any-return]
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from agentbox.cli import (  # importing them registers their commands on the app
     commands,
+    compare_cmds,
     control_cmds,
     lifecycle_cmds,
     mcp_cmds,
     shadow_cmds,
     suite_cmds,
+    tools_cmds,
     trace_cmds,
     tui_cmd,
 )
@@ -47,6 +49,7 @@ __all__ = [
     "app",
     "command",
     "commands",
+    "compare_cmds",
     "control_cmds",
     "emit",
     "fail",
@@ -56,6 +59,7 @@ __all__ = [
     "shadow_cmds",
     "suite_cmds",
     "to_json",
+    "tools_cmds",
     "trace_cmds",
     "tui_cmd",
     "user_output_to_stderr",

@@ -102,6 +102,9 @@ class ApprovalGate:
                 f"Error: denied by approver ({verdict.by}): {why}",
             )
         counters.approvals += 1
+        runner.prefix.leave_if_done()  # a case's fork edit due right after this decision
+        if runner.edited_results and runner.edited_results[0][0] == name:
+            return runner.tools.edited_result(name, data)
         return runner.tools.execute(name, final_args, data)
 
     def _verdict(self, hold: StepRow, decision: Decision) -> ApprovalDecision:

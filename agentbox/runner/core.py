@@ -51,7 +51,8 @@ class Runner:
         lineage: extra run columns (``parent_id``, ``fork_step``, ``replay_of``).
         incomplete: what to do with a write whose intent was committed but whose result
             was not (``retry`` it, or ``skip`` it and tell the agent the outcome is unknown).
-        after_prefix: called once when the prefix is exhausted (fork edits).
+        after_prefix: called when the prefix is exhausted (fork edits); a hook returning
+            ``False`` is called again at the next call (a case's edits due at a later step).
         agent: drives the run instead of the scenario's agent, given the run's context
             (``agentbox mcp serve``: calls arrive from outside); no egress guard applies.
     """
@@ -68,7 +69,7 @@ class Runner:
         copy_prefix: bool = False,
         lineage: dict[str, Any] | None = None,
         incomplete: Incomplete | None = None,
-        after_prefix: Callable[[Runner], None] | None = None,
+        after_prefix: Callable[[Runner], bool | None] | None = None,
         agent: Callable[[AgentContext], str | None] | None = None,
     ) -> None:
         self.plan = plan
@@ -270,6 +271,9 @@ class Runner:
             **self.lineage,
         )
         self.store.add_checkpoint(self.run_id, -1, digest, "start")
+        if plan.version is not None:  # computed at planning (agentbox.versions)
+            v = plan.version
+            self.store.record_run_version(self.run_id, v.fingerprint, v.parts, v.label)
 
     def _agent_body(self) -> RunResult:
         """Drive the agent and record how it ended (on the agent thread)."""

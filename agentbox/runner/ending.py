@@ -3,7 +3,7 @@
 Whichever thread ends the run records it here: the agent's thread when the agent returns,
 raises or is halted (:meth:`RunEnd.after_agent`), or the calling thread when it takes
 the run over at a deadline or an interrupt (:meth:`RunEnd.take_over`). A stop is recorded
-the same way on both (a ``policy`` step named after the status, ``kind: interrupt``).
+the same way on both (a ``policy`` step named after the status, ``cause: interrupt``).
 Then the expectations are checked (an LLM judge bounded by ``timeouts.model_s``), the
 run's undecided holds closed and its row finished (:meth:`RunEnd.finish`).
 """
@@ -51,9 +51,9 @@ class RunEnd:
         elif isinstance(outcome, RunHalted):
             status, reason = outcome.status, outcome.reason
             data: dict[str, Any] = {"reason": outcome.reason}
-            kind = getattr(outcome, "kind", None)
-            if kind is not None:
-                data["kind"] = kind
+            cause = getattr(outcome, "cause", None)
+            if cause is not None:
+                data["cause"] = cause
             name = getattr(outcome, "step_name", "halt")
             self.policy_step(name, status, data)
         elif outcome is not None:
@@ -113,7 +113,7 @@ class RunEnd:
             step.patch = None
             step.data[status] = True
             runner.tools.finish(step, status, f"Error: {reason}", update=intent)
-        self.policy_step(status, status, {"reason": reason, "kind": expired.kind})
+        self.policy_step(status, status, {"reason": reason, "cause": expired.kind})
         runner.record(
             runner.new_step("final", status, status=status, data={"output": None, "reason": reason})
         )

@@ -34,7 +34,8 @@ class RecordedPrefix:
         runner: the run being served.
         steps: the recorded steps (resume: the run's own; fork: the parent's before N).
         copy: store each served step under this run (fork).
-        after: called once with the runner when the prefix is exhausted.
+        after: called with the runner when the prefix is exhausted; a hook returning
+            ``False`` is called again at the next call (a case's edits due at a later step).
     """
 
     def __init__(
@@ -43,7 +44,7 @@ class RecordedPrefix:
         steps: list[StepRow],
         *,
         copy: bool = False,
-        after: Callable[[Runner], None] | None = None,
+        after: Callable[[Runner], bool | None] | None = None,
     ) -> None:
         self._runner = runner
         self._steps = list(steps)
@@ -129,4 +130,5 @@ class RecordedPrefix:
         """Run the after-prefix hook once the prefix is exhausted."""
         if not self._steps and self._after is not None:
             hook, self._after = self._after, None
-            hook(self._runner)
+            if hook(self._runner) is False:  # not its step yet: ask again at the next call
+                self._after = hook

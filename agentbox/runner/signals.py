@@ -33,10 +33,10 @@ class Interrupted(RunHalted):
     """The run was asked to stop (``agentbox stop``, :meth:`Runner.interrupt`).
 
     Recorded exactly like a stop the watcher takes over (a ``policy`` step named after the
-    status with ``kind: interrupt``), whichever thread saw it first.
+    status with ``cause: interrupt``), whichever thread saw it first.
     """
 
-    kind = "interrupt"
+    cause = "interrupt"
 
     @property
     def step_name(self) -> str:
