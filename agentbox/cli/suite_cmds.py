@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentbox.cli import (
+from agentbox.cli.base import (
     JsonOpt,
     StoreOpt,
     _console,
@@ -212,7 +212,8 @@ def export_cmd(
       agentbox export b273 --suite suites/prod --against retail
     """
     from agentbox.suites.case import JudgeSpec, load_case
-    from agentbox.suites.export import CaseExists, expectation_count, export_run
+    from agentbox.suites.derive import expectation_count
+    from agentbox.suites.export import CaseExists, export_run
     from agentbox.suites.replay import display_path
 
     settings = _settings()

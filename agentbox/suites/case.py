@@ -38,7 +38,12 @@ from typing import Any, Literal, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver
+from agentbox.approvals import (
+    ApprovalDecision,
+    Approver,
+    RecordedHold,
+    replay_approver,
+)
 from agentbox.cassette import CassetteModel, Recording
 from agentbox.errors import Problem, ScenarioError
 from agentbox.models import ModelResponse, ToolCall
@@ -493,27 +498,10 @@ class CaseCassette(CassetteModel):
 def decisions_approver(
     decisions: list[RecordedDecision], fallback: Approver | None = None
 ) -> Approver:
-    """Decide held calls with a case's recorded decisions, in order.
-
-    When the recording has no decision left (or the next one is for another tool), the
-    ``fallback`` decides (``--live``); without one the hold fails the run, naming the call.
-    """
-    queue = list(decisions)
-
-    def decide(request: ApprovalRequest) -> ApprovalDecision:
-        rule = request.decision.rule
-        if queue and queue[0].tool == request.tool:
-            d = queue.pop(0)
-            return ApprovalDecision(d.verdict, args=d.args, reason=d.reason, by=d.by)
-        if fallback is not None:
-            return fallback(request)
-        why = (
-            f"the case recorded a decision for {queue[0].tool}, not {request.tool}"
-            if queue
-            else "the case recorded no decision for this hold"
-        )
-        return ApprovalDecision(
-            "fail", reason=f"{why} ({request.tool} held by rule {rule!r})", by="replay"
-        )
-
-    return decide
+    """Decide held calls with a case's recorded decisions, in order (see
+    :func:`agentbox.approvals.replay_approver`)."""
+    holds = [
+        RecordedHold(d.tool, ApprovalDecision(d.verdict, args=d.args, reason=d.reason, by=d.by))
+        for d in decisions
+    ]
+    return replay_approver(holds, fallback)

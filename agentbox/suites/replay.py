@@ -33,6 +33,7 @@ from agentbox.approvals import Approver, fixed_approver
 from agentbox.config import Settings
 from agentbox.errors import AgentboxError, ModelError
 from agentbox.evals import ExpectationResult
+from agentbox.llm_judge import judge, judgment_key
 from agentbox.models import make_model
 from agentbox.planning import RunOptions, plan_from_scenario, plan_run
 from agentbox.runner import Runner, RunResult
@@ -46,7 +47,6 @@ from agentbox.suites.case import (
     load_case,
 )
 from agentbox.suites.edits import edit_hook
-from agentbox.suites.judge import judge
 from agentbox.suites.metrics import RunMetrics, SuiteMetrics, run_metrics
 from agentbox.versions import agent_version
 from agentbox.watchdog import CallFailed, CallTimedOut, bounded_call
@@ -159,7 +159,6 @@ class _Steps:
 def _judge(case: Case, result: RunResult, live: bool) -> list[ExpectationResult]:
     out = []
     recorded = {j.key: j.model_dump() for j in case.cassette.judgments}
-    from agentbox.suites.judge import judgment_key
 
     for i, spec in enumerate(case.judges):
         label = f"llm_judge[{i}]"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentbox import statuses
-from agentbox.approvals import Approver, store_waiter
+from agentbox.approvals import Approver, check_edit, store_waiter
 from agentbox.store import FINISHED, RunRow, TraceStore
 
 if TYPE_CHECKING:
@@ -96,16 +96,8 @@ def check_edited_args(
     from agentbox.lifecycle import plan_for_run  # runner, models, scenario: ~0.1 s at startup
 
     plan = plan_for_run(store, run, settings)
-    spec = plan.tool(tool)
-    if spec is None:
-        return None, [f"the sandbox has no tool {tool!r}"]
-    args, errors = spec.validate(raw)
-    if args is None:
-        return None, errors
-    decision = plan.policy.check(tool, args)
-    if decision.verdict == "block":
-        return None, [f"blocked by policy ({decision.rule}): {decision.reason}"]
-    return args, []
+    check = check_edit(plan.tool(tool), plan.policy, tool, raw)
+    return (check.args, []) if check.ok else (None, check.errors)
 
 
 def decide(
