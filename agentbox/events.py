@@ -543,14 +543,19 @@ def _fields_table(model: type[BaseModel]) -> list[str]:
     for name, info in model.model_fields.items():
         if name == "kind":
             continue
-        text = " ".join((info.description or "").split()).replace("|", "\\|")
+        text = _md(info.description or "").replace("|", "\\|")
         required = "yes" if info.is_required() else ""
         rows.append(f"| `{name}` | {_type_text(info.annotation)} | {required} | {text} |")
     return rows
 
 
+def _md(text: str) -> str:
+    """A docstring as one line of Markdown (RST double backquotes made single)."""
+    return " ".join(text.split()).replace("``", "`")
+
+
 def _doc(obj: Any) -> str:
-    return " ".join((obj.__doc__ or "").split())
+    return _md(obj.__doc__ or "")
 
 
 def render_markdown() -> str:

@@ -9,7 +9,9 @@ Tables (schema version in ``meta``)::
 
     runs         one row per run: scenario, mode, model, status, totals, lineage
     steps        (run_id, idx): kind, name, status, data JSON, message JSON, patch JSON,
-                 tokens, cost, latency and the counters after the step
+                 tokens, cost, latency and the counters after the step; ``data`` per
+                 kind is :mod:`agentbox.events` (docs/trace-format.md; its version is
+                 ``meta.trace_format``, checked on every write)
     checkpoints  (run_id, step): full-state restore points (the seed by hash at step -1,
                  an edited state at a fork); state at step N = checkpoint + patches
     blobs        content-addressed, zlib-compressed JSON (seed states, edited states)
