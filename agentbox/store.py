@@ -738,11 +738,15 @@ class TraceStore:
     def add_step(self, step: StepRow) -> None:
         """Insert and commit one step (the runner's durability point).
 
+        Data in an older trace format's shape (a step of an old export being imported) is
+        stored upgraded (:func:`agentbox.events.upgrade_data`).
+
         Raises:
             TraceFormatError: the step does not match the trace format
                 (:func:`agentbox.events.check_event`); nothing is written.
         """
-        self._check_step(step.run_id, step.idx, step.kind, step.status, step.data)
+        data = upgrade_data(step.kind, step.data) if step.data else step.data
+        self._check_step(step.run_id, step.idx, step.kind, step.status, data)
         with self._write():
             self.conn.execute(
                 "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -754,7 +758,7 @@ class TraceStore:
                     step.status,
                     step.started_at,
                     step.duration_s,
-                    _dump(step.data),
+                    _dump(data),
                     _dump(step.message),
                     _dump(step.patch or None),
                     step.input_tokens,
