@@ -360,13 +360,16 @@ class ForkEvent(StepEvent):
     (``name`` ``edit``). A ``--set`` edit is the step's state patch."""
 
     kind: Literal["fork"] = "fork"
-    parent_id: str
-    """The run it was forked from."""
-    at: int
-    """The parent's step it was forked at."""
+    parent_id: str | None = None
+    """The run it was forked from (None: a case's edit whose ``forked_from`` names none)."""
+    at: int | None = None
+    """The parent's step it was forked at (None: unknown, as above)."""
     edits: dict[str, Any] = {}
     """The edits given (``set_values``, ``state_file``, ``message``, ``tool_result``,
     ``model``, ...)."""
+    from_case: bool | None = None
+    """The edits were replayed from an exported case (``agentbox test``), not given to
+    ``agentbox fork``."""
 
 
 class NoteEvent(StepEvent):
