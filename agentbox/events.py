@@ -361,15 +361,14 @@ class ForkEvent(StepEvent):
 
     kind: Literal["fork"] = "fork"
     parent_id: str | None = None
-    """The run it was forked from (None: a case's edit whose ``forked_from`` names none)."""
+    """The run it was forked from (None: a case's edit that names no run)."""
     at: int | None = None
-    """The parent's step it was forked at (None: unknown, as above)."""
+    """The parent's step it was forked at (None: a case's edit that names no step)."""
+    from_case: bool = False
+    """Written by a case's ``edits:`` on replay (``agentbox test``), not by ``agentbox fork``."""
     edits: dict[str, Any] = {}
     """The edits given (``set_values``, ``state_file``, ``message``, ``tool_result``,
     ``model``, ...)."""
-    from_case: bool | None = None
-    """The edits were replayed from an exported case (``agentbox test``), not given to
-    ``agentbox fork``."""
 
 
 class NoteEvent(StepEvent):
