@@ -360,9 +360,9 @@ class ForkEvent(StepEvent):
     (``name`` ``edit``). A ``--set`` edit is the step's state patch."""
 
     kind: Literal["fork"] = "fork"
-    parent_id: str | None
+    parent_id: str | None = None
     """The run it was forked from (None: a case's edit that names no run)."""
-    at: int | None
+    at: int | None = None
     """The parent's step it was forked at (None: a case's edit that names no step)."""
     from_case: bool = False
     """Written by a case's ``edits:`` on replay (``agentbox test``), not by ``agentbox fork``."""
@@ -545,14 +545,19 @@ def _fields_table(model: type[BaseModel]) -> list[str]:
     for name, info in model.model_fields.items():
         if name == "kind":
             continue
-        text = " ".join((info.description or "").split()).replace("|", "\\|")
+        text = _md(info.description or "").replace("|", "\\|")
         required = "yes" if info.is_required() else ""
         rows.append(f"| `{name}` | {_type_text(info.annotation)} | {required} | {text} |")
     return rows
 
 
+def _md(text: str) -> str:
+    """A docstring as one line of Markdown (RST double backquotes made single)."""
+    return " ".join(text.split()).replace("``", "`")
+
+
 def _doc(obj: Any) -> str:
-    return " ".join((obj.__doc__ or "").split())
+    return _md(obj.__doc__ or "")
 
 
 def render_markdown() -> str:

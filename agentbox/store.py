@@ -10,7 +10,9 @@ Tables (schema version in ``meta``)::
     runs         one row per run: scenario, mode, model, status, totals, lineage, origin
                  (run | test | replay | fork | import; its own migration step)
     steps        (run_id, idx): kind, name, status, data JSON, message JSON, patch JSON,
-                 tokens, cost, latency and the counters after the step
+                 tokens, cost, latency and the counters after the step; ``data`` per
+                 kind is :mod:`agentbox.events` (docs/trace-format.md; its version is
+                 ``meta.trace_format``, checked on every write)
     checkpoints  (run_id, step): full-state restore points (the seed by hash at step -1,
                  an edited state at a fork); state at step N = checkpoint + patches
     blobs        content-addressed, zlib-compressed JSON (seed states, edited states)
@@ -962,11 +964,15 @@ class TraceStore:
     def add_step(self, step: StepRow) -> None:
         """Insert and commit one step (the runner's durability point).
 
+        Data in an older trace format's shape (a step of an old export being imported) is
+        stored upgraded (:func:`agentbox.events.upgrade_data`).
+
         Raises:
             TraceFormatError: the step does not match the trace format
                 (:func:`agentbox.events.check_event`); nothing is written.
         """
-        self._check_step(step.run_id, step.idx, step.kind, step.status, step.data)
+        data = upgrade_data(step.kind, step.data) if step.data else step.data
+        self._check_step(step.run_id, step.idx, step.kind, step.status, data)
         with self._write():
             self._exec(
                 "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -978,7 +984,7 @@ class TraceStore:
                     step.status,
                     step.started_at,
                     step.duration_s,
-                    _dump(step.data),
+                    _dump(data),
                     _dump(step.message),
                     _dump(step.patch or None),
                     step.input_tokens,
