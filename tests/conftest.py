@@ -107,6 +107,16 @@ def store(open_store: Callable[..., TraceStore]) -> TraceStore:
 
 
 @pytest.fixture(autouse=True)
+def _reap_cli_processes() -> Iterator[None]:
+    """A failed test must not leave a run (and its pipes) behind: kill what
+    ``procs.start`` started."""
+    yield
+    from procs import reap
+
+    reap()
+
+
+@pytest.fixture(autouse=True)
 def _no_store_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # The store option falls back to $AGENTBOX_STORE: never let a developer's value leak in.
     monkeypatch.delenv("AGENTBOX_STORE", raising=False)
