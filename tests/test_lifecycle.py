@@ -236,7 +236,11 @@ def test_show_state_at_a_step_and_the_diff_between_steps(cli, store_path: Path) 
     assert [(d["collection"], d["key"], d["before"]) for d in diff] == [
         ("refunds", "ref_0001", None)
     ]
-    assert cli("show", run_id, "--diff", "1").exit_code == 2
+    last = json.loads(cli("show", run_id, "--diff", "1", "--json").output)  # to the last step
+    assert [(d["collection"], d["key"]) for d in last] == [
+        ("refunds", "ref_0001"),
+        ("tickets", "tkt_9002"),
+    ]
 
 
 def test_a_parked_fork_resumes(settings: Settings, store: TraceStore) -> None:

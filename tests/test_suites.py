@@ -121,7 +121,10 @@ def test_changed_prompt_is_a_cassette_miss_with_a_diff(case: Path, store: Path) 
     result = agentbox(store, "test", case)
     assert result.exit_code == 1
     assert "cassette miss at model call 0" in result.output
-    assert '+{"content": "Refund ord_5531 now.", "role": "user"}' in result.output
+    assert "message 1 (user) changed:" in result.output
+    assert "+Refund ord_5531 now." in result.output
+    verbose = agentbox(store, "test", case, "-v")  # whole requests, one message per line
+    assert '+{"content": "Refund ord_5531 now.", "role": "user"}' in verbose.output
 
 
 def test_junit_xml_has_testsuite_testcase_failure(case: Path, store: Path, tmp_path: Path) -> None:
