@@ -129,14 +129,21 @@ def cli(root: Path, store_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliHel
 
     The working folder is the repo root (tests may chdir elsewhere afterwards). Commands
     that take ``--store`` get ``--store store_path`` appended unless the args name one.
+    ``cwd=FOLDER`` runs in a project folder instead, whose ``.agentbox.toml`` names the
+    store (nothing is appended).
     """
     monkeypatch.chdir(root)
 
     def invoke(
-        *args: str | Path, env: dict[str, str] | None = None, input: str | None = None
+        *args: str | Path,
+        env: dict[str, str] | None = None,
+        input: str | None = None,
+        cwd: Path | None = None,
     ) -> Result:
         argv: list[str] = [str(a) for a in args]
-        if argv and argv[0] in STORE_COMMANDS and "--store" not in argv and "--help" not in argv:
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        elif argv and argv[0] in STORE_COMMANDS and "--store" not in argv and "--help" not in argv:
             argv += ["--store", str(store_path)]
         return CliRunner().invoke(app, argv, env=env, input=input, catch_exceptions=False)
 
