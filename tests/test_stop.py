@@ -7,36 +7,16 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import Result
-from procs import agentbox, pay_count, pending_approval, popen, project, wait_for
+from procs import agentbox, pay_count, pending_approval, project, start, wait_for
 from typer.testing import CliRunner
 
 from agentbox.cli import app
 from agentbox.cli.control_cmds import who
 from agentbox.store import TraceStore
-
-_STARTED: list[subprocess.Popen[str]] = []
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    while _STARTED:
-        proc = _STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-
-
-def start(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    proc = popen(cwd, *args, env=env)
-    _STARTED.append(proc)
-    return proc
 
 
 def cli(cwd: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
@@ -48,7 +28,11 @@ def cli(cwd: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
 def latest_run(cwd: Path) -> str | None:
     if not (cwd / "traces.db").exists():
         return None
-    runs = TraceStore(cwd / "traces.db").list_runs(limit=1)
+    store = TraceStore(cwd / "traces.db")
+    try:
+        runs = store.list_runs(limit=1)
+    finally:
+        store.close()
     return runs[0].id if runs else None
 
 

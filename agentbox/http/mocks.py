@@ -126,7 +126,14 @@ class HttpMock:
 
     # ---- matching ------------------------------------------------------------------
     def match(self, request: httpx.Request) -> dict[str, str] | None:
-        """The path parameters when ``request`` is for this endpoint, else None."""
+        """The path parameters when ``request`` is for this endpoint, else None.
+
+        Not a respx route: respx has no ``{param}`` URL templates (its ``path__regex``
+        would still need the regex built above), and these mocks are not served by
+        respx's transport but dispatched by :class:`~agentbox.http.intercept.HttpInterceptor`
+        through the run's gate after allow-lists and model endpoints; what respx would
+        replace is the four comparisons below.
+        """
         url = request.url
         if request.method.upper() != self.method or url.host.lower() != self.host:
             return None
