@@ -28,6 +28,7 @@ WAL checkpoints run between runs (:meth:`TraceStore._checkpoint`), not inside a 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -574,8 +575,8 @@ class TraceStore:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for sql, params in pending:
-                    conn.execute(sql, params)
+                for sql, group in itertools.groupby(pending, key=lambda p: p[0]):
+                    conn.executemany(sql, [params for _, params in group])
             except BaseException:
                 conn.execute("ROLLBACK")
                 self._stored_blobs.clear()  # some of them were in this batch
