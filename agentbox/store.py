@@ -7,7 +7,8 @@ may read while a run writes.
 
 Tables (schema version in ``meta``)::
 
-    runs         one row per run: scenario, mode, model, status, totals, lineage
+    runs         one row per run: scenario, mode, model, status, totals, lineage, origin
+                 (run | test | replay | fork | import; its own migration step)
     steps        (run_id, idx): kind, name, status, data JSON, message JSON, patch JSON,
                  tokens, cost, latency and the counters after the step
     checkpoints  (run_id, step): full-state restore points (the seed by hash at step -1,
@@ -44,10 +45,10 @@ from typing import Any
 
 from agentbox import statuses
 from agentbox.errors import StoreError
+from agentbox.events import TRACE_FORMAT, StepEvent, check_event, parse_event, upgrade_data
 from agentbox.statuses import FINISHED as FINISHED  # re-exported: views import it from here
 
 SCHEMA_VERSION = 1
-STEP_FORMAT = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -228,6 +229,38 @@ def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+ORIGINS = ("run", "test", "replay", "fork", "import")
+"""What can start a run: ``agentbox run`` (also mcp serve, the python API), ``agentbox
+test``/pytest, ``agentbox replay``, a fork, ``agentbox import``."""
+
+_ORIGIN_FROM_LINEAGE = (
+    "CASE WHEN parent_id IS NOT NULL THEN 'fork' "
+    "WHEN replay_of LIKE 'case:%' THEN 'test' "
+    "WHEN replay_of IS NOT NULL THEN 'replay' "
+    "WHEN json_valid(options) AND json_extract(options, '$.origin.kind') = 'imported' "
+    "THEN 'import' ELSE 'run' END"
+)
+
+
+def run_origin(fields: dict[str, Any]) -> str:
+    """A new run's origin from its lineage fields (see :data:`ORIGINS`)."""
+    replay_of = fields.get("replay_of")
+    origin = (
+        (fields.get("options") or {}).get("origin")
+        if isinstance(fields.get("options"), dict)
+        else None
+    )
+    if fields.get("parent_id"):
+        return "fork"
+    if isinstance(replay_of, str) and replay_of.startswith("case:"):
+        return "test"
+    if replay_of:
+        return "replay"
+    if isinstance(origin, dict) and origin.get("kind") == "imported":
+        return "import"
+    return "run"
+
+
 @dataclass
 class RunRow:
     """A stored run. JSON columns are parsed; times are Unix seconds."""
@@ -257,6 +290,8 @@ class RunRow:
     passed: bool | None
     options: dict[str, Any]
     pid: int | None
+    origin: str | None = None
+    """What started it: ``run``, ``test``, ``replay``, ``fork`` or ``import``."""
 
     @property
     def finished(self) -> bool:
@@ -285,7 +320,8 @@ class RunRow:
 
 @dataclass
 class StepRow:
-    """A stored step. ``data`` holds the kind-specific fields (see runner.py)."""
+    """A stored step. ``data`` holds the kind-specific fields, typed by :attr:`event`
+    (the models of :mod:`agentbox.events`; ``docs/trace-format.md``)."""
 
     run_id: str
     idx: int
@@ -301,6 +337,13 @@ class StepRow:
     output_tokens: int | None = None
     cost_usd: float | None = None
     counters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def event(self) -> StepEvent:
+        """``data`` as its kind's typed event (parsed on each access: writers update a
+        step's data in place). Never raises: data that does not fit its kind, or a kind
+        this version does not know, gives an :class:`~agentbox.events.UnknownEvent`."""
+        return parse_event(self.kind, self.data)
 
 
 @dataclass
@@ -440,6 +483,7 @@ class TraceStore:
         self._unchecked = 0  # commits since the last WAL checkpoint (see _checkpoint)
         self._versions: set[str] = set()
         """Agent versions whose parts this connection knows are stored."""
+        self._has_origin: bool | None = None
         self.read_only: str | None = None
         """Why the store is open for reading only (None: it is writable)."""
         try:
@@ -625,6 +669,7 @@ class TraceStore:
         with self._lock:
             self.conn.executescript(_SCHEMA)
             self.conn.executescript(_VERSIONS_SCHEMA)
+            self._migrate_origin()
             self.conn.executescript(_CACHE_SCHEMA)
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             version = int(row[0]) if row else 0
@@ -639,6 +684,63 @@ class TraceStore:
                     "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
+            self._migrate_trace_format()
+
+    def _migrate_trace_format(self) -> None:
+        """Bring stored step data to :data:`~agentbox.events.TRACE_FORMAT` (idempotent).
+
+        1 -> 2: a ``policy`` step's ``data.kind`` becomes ``data.cause``.
+        """
+        stored = self.trace_format()
+        if stored > TRACE_FORMAT:
+            raise StoreError(
+                f"{self.path}: trace format {stored} is newer than this agentbox ({TRACE_FORMAT})",
+                "upgrade agentbox",
+            )
+        if stored == TRACE_FORMAT:
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute(
+                "UPDATE steps SET data=json_set(json_remove(data, '$.kind'), '$.cause', "
+                "json_extract(data, '$.kind')) "
+                "WHERE kind='policy' AND json_type(data, '$.kind') IS NOT NULL"
+            )
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('trace_format', ?)", (str(TRACE_FORMAT),)
+            )
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _migrate_origin(self) -> None:
+        """Step: ``runs.origin`` (run | test | replay | fork | import), filled in for runs
+        stored before it from their lineage. Idempotent."""
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(runs)")}
+        if "origin" in columns:
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            columns = {row[1] for row in self.conn.execute("PRAGMA table_info(runs)")}
+            if "origin" not in columns:  # another process may have added it meanwhile
+                self.conn.execute("ALTER TABLE runs ADD COLUMN origin TEXT")
+                self.conn.execute(f"UPDATE runs SET origin = {_ORIGIN_FROM_LINEAGE}")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def _origin_column(self) -> str:
+        """SQL for a run's origin (derived from lineage in a read-only store never migrated)."""
+        if self._has_origin is None:
+            columns = {row[1] for row in self.conn.execute("PRAGMA table_info(runs)")}
+            self._has_origin = "origin" in columns
+        return (
+            f"COALESCE(origin, {_ORIGIN_FROM_LINEAGE})"
+            if self._has_origin
+            else _ORIGIN_FROM_LINEAGE
+        )
 
     def close(self) -> None:
         """Commit any batched writes and close the connection."""
@@ -648,10 +750,25 @@ class TraceStore:
         finally:
             self._conn.close()
 
+    def change_counter(self) -> tuple[int, int]:
+        """A value that changes whenever anything is committed to the store, by any process:
+        SQLite's ``PRAGMA data_version`` (counts other connections' commits) and this
+        connection's ``total_changes``. Cheap, no file-system calls: poll it to follow a
+        live store (the TUI's refresh timers do)."""
+        with self._lock:
+            (version,) = self.conn.execute("PRAGMA data_version").fetchone()
+            return int(version), self.conn.total_changes
+
     def schema_version(self) -> int:
         """The schema version stored in the file."""
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         return int(row[0])
+
+    def trace_format(self) -> int:
+        """The trace format of the steps in the file (:data:`agentbox.events.TRACE_FORMAT`;
+        1 for a store written before the version was recorded)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='trace_format'").fetchone()
+        return int(row[0]) if row else 1
 
     # ---- blobs ---------------------------------------------------------------------
     def put_blob(self, digest: str, value: Any) -> None:
@@ -710,9 +827,13 @@ class TraceStore:
 
     # ---- runs ----------------------------------------------------------------------
     def create_run(self, **fields: Any) -> None:
-        """Insert a run row; JSON fields (scenario_json, messages, counters...) as values."""
+        """Insert a run row; JSON fields (scenario_json, messages, counters...) as values.
+
+        ``origin`` defaults to what the lineage says (:func:`run_origin`)."""
         row = {k: (_dump(v) if k in _RUN_JSON else v) for k, v in fields.items()}
         row.setdefault("pid", os.getpid())
+        if not row.get("origin"):
+            row["origin"] = run_origin(fields)
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self._write():
@@ -777,10 +898,15 @@ class TraceStore:
             raise StoreError(f"run id prefix {run_id!r} is ambiguous: {ids}", "type more of the id")
         return self._run_from(rows[0])
 
-    @staticmethod
-    def _run_filter(status: str | None, text: str | None) -> tuple[str, list[Any]]:
+    def _run_filter(
+        self, status: str | None, text: str | None, origins: Iterable[str] | None = None
+    ) -> tuple[str, list[Any]]:
         where: list[str] = []
         params: list[Any] = []
+        if origins is not None:
+            wanted = sorted(set(origins))
+            where.append(f"{self._origin_column()} IN ({', '.join('?' for _ in wanted)})")
+            params += wanted
         if status:
             where.append("status = ?")
             params.append(status)
@@ -798,14 +924,16 @@ class TraceStore:
         offset: int = 0,
         status: str | None = None,
         text: str | None = None,
+        origins: Iterable[str] | None = None,
     ) -> list[RunRow]:
-        """Runs newest first, optionally filtered by status and by text in id/scenario.
+        """Runs newest first, optionally filtered by status, by text in id/scenario and by
+        origin (``origins``: the ones to keep, from :data:`ORIGINS`; None: all).
 
         ``status`` is a stored status (``running`` includes runs whose process died), or
         ``not finished``: only the ``running`` runs whose process is gone.
         """
         stored = "running" if status == statuses.UNFINISHED else status
-        where, params = self._run_filter(stored, text)
+        where, params = self._run_filter(stored, text, origins)
         sql = "SELECT * FROM runs" + where + " ORDER BY started_at DESC, rowid DESC"
         if status == statuses.UNFINISHED:  # liveness is not in SQL: filter, page in Python
             shown = [
@@ -818,16 +946,28 @@ class TraceStore:
             sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
         return [self._run_from(r) for r in self._query(sql, tuple(params))]
 
-    def count_runs(self, *, status: str | None = None, text: str | None = None) -> int:
+    def count_runs(
+        self,
+        *,
+        status: str | None = None,
+        text: str | None = None,
+        origins: Iterable[str] | None = None,
+    ) -> int:
         """Number of stored runs (matching the same filters as :meth:`list_runs`)."""
         if status == statuses.UNFINISHED:
-            return len(self.list_runs(limit=None, status=status, text=text))
-        where, params = self._run_filter(status, text)
+            return len(self.list_runs(limit=None, status=status, text=text, origins=origins))
+        where, params = self._run_filter(status, text, origins)
         return int(self.conn.execute("SELECT count(*) FROM runs" + where, params).fetchone()[0])
 
     # ---- steps ---------------------------------------------------------------------
     def add_step(self, step: StepRow) -> None:
-        """Insert and commit one step (the runner's durability point)."""
+        """Insert and commit one step (the runner's durability point).
+
+        Raises:
+            TraceFormatError: the step does not match the trace format
+                (:func:`agentbox.events.check_event`); nothing is written.
+        """
+        self._check_step(step.run_id, step.idx, step.kind, step.status, step.data)
         with self._write():
             self._exec(
                 "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -850,7 +990,13 @@ class TraceStore:
             )
 
     def update_step(self, run_id: str, idx: int, **fields: Any) -> None:
-        """Update and commit columns of a step (JSON columns given as values)."""
+        """Update and commit columns of a step (JSON columns given as values).
+
+        Raises:
+            TraceFormatError: a new ``status`` or ``data`` does not match the step's kind.
+        """
+        if "status" in fields or "data" in fields:
+            self._check_updated(run_id, idx, fields)
         row = {
             k: (_dump(v) if k in {"data", "message", "patch", "counters"} else v)
             for k, v in fields.items()
@@ -901,9 +1047,24 @@ class TraceStore:
             ("data", "message", "patch", "counters"),
             f"run {data.get('run_id')} step {data.get('idx')}",
         )
-        data["data"] = data["data"] or {}
+        data["data"] = upgrade_data(data["kind"], data["data"] or {})
         data["counters"] = data["counters"] or {}
         return StepRow(**data)
+
+    @staticmethod
+    def _check_step(run_id: str, idx: int, kind: str, status: str, data: Any) -> None:
+        check_event(kind, status, data, where=f"run {run_id} step {idx}: ")
+
+    def _check_updated(self, run_id: str, idx: int, fields: dict[str, Any]) -> None:
+        """Validate an update of ``status``/``data`` against the stored step's kind."""
+        row = self.conn.execute(
+            "SELECT kind, status, data FROM steps WHERE run_id=? AND idx=?", (run_id, idx)
+        ).fetchone()
+        if row is None:
+            return  # nothing to update
+        status = fields.get("status", row[1])
+        data = fields["data"] if "data" in fields else upgrade_data(row[0], _load(row[2]) or {})
+        self._check_step(run_id, idx, row[0], status, data)
 
     # ---- checkpoints ---------------------------------------------------------------
     def add_checkpoint(self, run_id: str, step: int, state_hash: str, note: str = "") -> None:

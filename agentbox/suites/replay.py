@@ -63,7 +63,8 @@ class CaseResult:
         index / repeat: position in the input and repeat number (0-based).
         passed, status (the run's, or ``error`` when it could not start), run_id, reason.
         failures: failed expectations ``{name, passed, detail}``.
-        miss: the cassette-miss diff, when the recording did not match.
+        miss: the cassette miss with a compact diff (changed messages only), when the
+            recording did not match; miss_full: the same with the whole request (``-v``).
         metrics: the run's metrics. seconds: wall time of load + run + checks.
     """
 
@@ -78,14 +79,16 @@ class CaseResult:
     reason: str | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)
     miss: str | None = None
+    miss_full: str | None = None
     metrics: RunMetrics = field(default_factory=RunMetrics)
     seconds: float = 0.0
 
-    def explain(self) -> list[str]:
-        """Why it failed: the miss or reason first, then each failed expectation."""
+    def explain(self, verbose: bool = False) -> list[str]:
+        """Why it failed: the miss (whole requests when ``verbose``) or reason first, then
+        each failed expectation."""
         lines = []
         if self.miss:
-            lines.append(self.miss)
+            lines.append((self.miss_full or self.miss) if verbose else self.miss)
         elif self.reason and (self.status != "completed" or not self.failures):
             lines.append(f"{self.status}: {self.reason}")
         lines += [f"{f['name']}: {f['detail']}" for f in self.failures]
@@ -209,7 +212,8 @@ def replay_case(
     model: str | None = None,
     label: str | None = None,
 ) -> tuple[RunResult, list[StepRow], str | None]:
-    """Replay one case into ``store``; returns the run result, its steps and any miss.
+    """Replay one case into ``store``; returns the run result, its steps and any miss
+    (the compact diff; see :func:`replay_case_full` for the whole-request one).
 
     ``model`` (live only): ask this model instead of the recorded one, keeping the
     recorded tool world (MCP and gated-function results) so only the agent varies.
@@ -218,6 +222,23 @@ def replay_case(
     Raises:
         AgentboxError: the scenario cannot be planned (unknown sandbox, bad policy...).
     """
+    result, steps, miss, _ = replay_case_full(
+        case, store, settings, live=live, key=key, model=model, label=label
+    )
+    return result, steps, miss
+
+
+def replay_case_full(
+    case: Case,
+    store: TraceStore,
+    settings: Settings,
+    *,
+    live: bool = False,
+    key: str | None = None,
+    model: str | None = None,
+    label: str | None = None,
+) -> tuple[RunResult, list[StepRow], str | None, str | None]:
+    """:func:`replay_case`, also returning the miss with the whole-request diff (``-v``)."""
     for folder in case.file.python_path:  # before planning: the agent version hashes the entry
         text = str((case.path.parent / folder).resolve())
         if text not in sys.path:
@@ -257,8 +278,9 @@ def replay_case(
                 expectations=[e.to_json() for e in result.expectations],
                 passed=int(result.passed),
             )
-    miss = (plan.recording.miss if plan.recording is not None else None) or cassette.miss
-    return result, [steps.by_idx[i] for i in sorted(steps.by_idx)], miss
+    tool_miss = plan.recording.miss if plan.recording is not None else None
+    miss, full = (tool_miss, tool_miss) if tool_miss else (cassette.miss, cassette.miss_full)
+    return result, [steps.by_idx[i] for i in sorted(steps.by_idx)], miss, full
 
 
 def run_file(
@@ -276,23 +298,23 @@ def run_file(
     started = time.perf_counter()
     out = CaseResult(shown, path.stem, "case" if case is not None else "scenario")
     try:
-        miss = None
+        miss = full = None
         if case is not None:
             out.name = case.name
-            result, steps, miss = replay_case(
+            result, steps, miss, full = replay_case_full(
                 case, store, settings, live=live, key=shown, model=model, label=label
             )
         elif is_case_file(path):
             case = load_case(path)
             out.name, out.kind = case.name, "case"
-            result, steps, miss = replay_case(
+            result, steps, miss, full = replay_case_full(
                 case, store, settings, live=live, key=shown, model=model, label=label
             )
         else:
             plan = plan_run(path, settings, RunOptions(model=model, label=label))
             out.name = plan.scenario.name
             collected = _Steps()
-            result = Runner(plan, store, on_step=collected).run()
+            result = Runner(plan, store, on_step=collected, lineage={"origin": "test"}).run()
             steps = [collected.by_idx[i] for i in sorted(collected.by_idx)]
     except AgentboxError as exc:
         out.reason = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
@@ -306,7 +328,7 @@ def run_file(
         return out
     expectations = [e.to_json() for e in result.expectations]
     out.passed, out.status, out.run_id = result.passed, result.status, result.run_id
-    out.reason, out.miss = result.reason, miss
+    out.reason, out.miss, out.miss_full = result.reason, miss, full
     out.failures = [e for e in expectations if not e["passed"]]
     out.metrics = run_metrics(
         result.counters.to_json(), steps, expectations, result.passed, result.run_id
