@@ -481,6 +481,8 @@ class TraceStore:
         self._stored_blobs: set[str] = set()  # digests known to be in the file
         self._pending: list[tuple[str, tuple[Any, ...]]] | None = None  # see batch()
         self._unchecked = 0  # commits since the last WAL checkpoint (see _checkpoint)
+        self._recent: dict[tuple[str, int], tuple[str, Any, Any]] = {}
+        """(run, idx) -> (kind, status, data JSON) of steps this connection wrote lately."""
         self._versions: set[str] = set()
         """Agent versions whose parts this connection knows are stored."""
         self._has_origin: bool | None = None
@@ -968,7 +970,11 @@ class TraceStore:
                 (:func:`agentbox.events.check_event`); nothing is written.
         """
         self._check_step(step.run_id, step.idx, step.kind, step.status, step.data)
+        data = _dump(step.data)
         with self._write():
+            if len(self._recent) >= 256:
+                self._recent.clear()
+            self._recent[(step.run_id, step.idx)] = (step.kind, step.status, data)
             self._exec(
                 "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -979,7 +985,7 @@ class TraceStore:
                     step.status,
                     step.started_at,
                     step.duration_s,
-                    _dump(step.data),
+                    data,
                     _dump(step.message),
                     _dump(step.patch or None),
                     step.input_tokens,
@@ -1003,6 +1009,10 @@ class TraceStore:
         }
         sets = ", ".join(f"{k}=?" for k in row)
         with self._write():
+            known = self._recent.get((run_id, idx))
+            if known is not None:
+                status, data = row.get("status", known[1]), row.get("data", known[2])
+                self._recent[(run_id, idx)] = (known[0], status, data)
             self._exec(
                 f"UPDATE steps SET {sets} WHERE run_id=? AND idx=?", (*row.values(), run_id, idx)
             )
@@ -1010,6 +1020,7 @@ class TraceStore:
     def delete_step(self, run_id: str, idx: int) -> None:
         """Remove one step (an unfinished intent that is about to be retried)."""
         with self._write():
+            self._recent.pop((run_id, idx), None)
             self._exec("DELETE FROM steps WHERE run_id=? AND idx=?", (run_id, idx))
 
     def steps(self, run_id: str, start: int = 0, stop: int | None = None) -> list[StepRow]:
@@ -1056,10 +1067,15 @@ class TraceStore:
         check_event(kind, status, data, where=f"run {run_id} step {idx}: ")
 
     def _check_updated(self, run_id: str, idx: int, fields: dict[str, Any]) -> None:
-        """Validate an update of ``status``/``data`` against the stored step's kind."""
-        row = self.conn.execute(
-            "SELECT kind, status, data FROM steps WHERE run_id=? AND idx=?", (run_id, idx)
-        ).fetchone()
+        """Validate an update of ``status``/``data`` against the stored step's kind (a
+        step this connection wrote lately is known without reading it back: a read would
+        commit a batch half-way, see :meth:`batch`)."""
+        row = (
+            self._recent.get((run_id, idx))
+            or self.conn.execute(
+                "SELECT kind, status, data FROM steps WHERE run_id=? AND idx=?", (run_id, idx)
+            ).fetchone()
+        )
         if row is None:
             return  # nothing to update
         status = fields.get("status", row[1])
@@ -1163,6 +1179,7 @@ class TraceStore:
             How many approvals were closed.
         """
         with self._lock:
+            self._recent.clear()  # their steps' status changes below
             cur = self.conn.execute(
                 "UPDATE approvals SET status='closed', decided_at=?, decided_by=?, "
                 "decision_reason=? WHERE run_id=? AND status='pending'",

@@ -49,13 +49,14 @@ def _steps(run_id: str, start: int, n: int) -> list[StepRow]:
             0.0002,
             data={
                 "args": {"order_id": f"ord_{i:05d}"},
-                "result": {
-                    "id": f"ord_{i:05d}",
-                    "status": "delivered",
-                    "items": [{"sku": f"sku-{i % 97}", "qty": 1 + i % 3, "price": 19.99}],
-                    "address": {"line1": f"{i} Main St", "city": "Denver", "zip": "80223"},
-                },
-                "decision": {"verdict": "allow", "tier": "green"},
+                "result": json.dumps(
+                    {
+                        "id": f"ord_{i:05d}",
+                        "status": "delivered",
+                        "items": [{"sku": f"sku-{i % 97}", "qty": 1 + i % 3, "price": 19.99}],
+                        "address": {"line1": f"{i} Main St", "city": "Denver", "zip": "80223"},
+                    }
+                ),
             },
             message={"role": "tool", "tool_call_id": f"call_{i}", "content": "{...}"},
             patch=[{"op": "replace", "path": f"/orders/ord_{i:05d}/status", "value": "seen"}],
