@@ -40,7 +40,7 @@ from agentbox.paths import parse_path, to_pointer
 from agentbox.planning import RunOptions, RunPlan, load_task_scenario, plan_from_scenario
 from agentbox.redact import restore
 from agentbox.runner import Incomplete, Runner, RunResult, StepObserver
-from agentbox.sandbox.loader import load_state_source, state_hash
+from agentbox.sandbox.loader import load_state_source, remember_state_hash, state_hash
 from agentbox.sandbox.state import State
 from agentbox.scenario import PolicySpec, Scenario, load_scenario, parse_scenario
 from agentbox.store import ApprovalRow, RunRow, StepRow, StopRequest, TraceStore
@@ -86,11 +86,14 @@ def plan_for_run(
             f"run {run.id} did not read a database: there is no live state to read",
             "--live-state is for runs whose state is sqlite:///... or postgresql://...",
         )
+    seed = None if source else store.get_blob(run.seed_hash)
+    if seed is not None:  # content-addressed: its hash is known, not computed again
+        remember_state_hash(seed, run.seed_hash)
     opts = dataclasses.replace(
         base,
         mode=base.mode or run.mode,  # type: ignore[arg-type]
         model=base.model or run.model,
-        seed=None if source else store.get_blob(run.seed_hash),
+        seed=seed,
         state_path=str(source["url"]) if source else base.state_path,
         sandbox_path=Path(run.sandbox_path) if run.sandbox_path else None,
     )
