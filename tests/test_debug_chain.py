@@ -295,3 +295,55 @@ def test_compact_diff_cuts_a_long_changed_line_to_the_change() -> None:
     assert "word200" in lines[1] and "WORD200" in lines[2]
     assert len(request_diff(old, new).splitlines()) > 4  # -v: everything, with context
     assert compact_request_diff(old, old) == ""
+
+
+@pytest.fixture()
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_tui_fork_with_an_edited_tool_result_exports_a_passing_case(
+    project: Path, anyio_backend: str
+) -> None:
+    """The same chain with the fork made in the TUI at 80x24 (Pilot)."""
+    import asyncio
+
+    from textual.widgets import TextArea
+
+    from agentbox.config import load_settings
+    from agentbox.store import TraceStore
+    from agentbox.tui.app import AgentboxApp
+    from agentbox.tui.screens.modals import ForkScreen
+    from agentbox.tui.screens.run import RunScreen
+
+    failing = run_json("run", "late-order.yaml")["run_id"]
+    store = TraceStore(project / "traces.db")
+    app = AgentboxApp(store, load_settings(project), run_id=failing)
+    async with app.run_test(size=(80, 24)) as pilot:
+
+        async def until(cond: Any) -> None:
+            for _ in range(300):
+                if cond():
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError("timed out")
+
+        await until(lambda: isinstance(app.screen, RunScreen))
+        await pilot.press("g", "f")  # step 0: the get_order call
+        await until(lambda: isinstance(app.screen, ForkScreen))
+        await pilot.pause()
+        result = app.screen.query_one("#fork-result", TextArea)
+        assert app.focused is result and '"status": "shipped"' in result.text
+        result.text = DELIVERED
+        await pilot.press("ctrl+s")
+        await until(lambda: isinstance(app.screen, RunScreen) and app.screen.run.id != failing)
+        fork_id = app.screen.run.id
+        await until(lambda: store.get_run(fork_id).finished)
+    fork = store.get_run(fork_id)
+    store.close()
+    assert fork.parent_id == failing and fork.passed is True
+
+    assert agentbox("export", fork_id, "--name", "tui-delivered").exit_code == 0
+    tested = agentbox("test", project / "cases" / "late" / "tui-delivered.yaml")
+    assert tested.exit_code == 0, tested.output
