@@ -913,6 +913,9 @@ class Runner:
                 **self._lineage,
             )
             self.store.add_checkpoint(self.run_id, -1, digest, "start")
+            if plan.version is not None:  # computed at planning (agentbox.versions)
+                v = plan.version
+                self.store.record_run_version(self.run_id, v.fingerprint, v.parts, v.label)
         return self._watch_agent()
 
     def _watch_agent(self) -> RunResult:
@@ -983,7 +986,7 @@ class Runner:
             self._finish_tool(step, status, f"Error: {reason}", update=intent)
         self._record(
             self._new_step(
-                "policy", status, status=status, data={"reason": reason, "kind": expired.kind}
+                "policy", status, status=status, data={"reason": reason, "cause": expired.kind}
             )
         )
         self._record(

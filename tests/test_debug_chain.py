@@ -217,9 +217,8 @@ def test_export_refuses_a_fork_that_read_its_database_again(
     parent = run_json("run", "scenarios/refund-clean.yaml", "--store", store)["run_id"]
     trace = TraceStore(store)
     steps = trace.steps(parent)
-    trace.add_step(
-        StepRow(parent, len(steps), "fork", "edit", data={"edits": {"live_state": True}})
-    )
+    fork = {"parent_id": parent, "at": 1, "edits": {"live_state": True}}
+    trace.add_step(StepRow(parent, len(steps), "fork", "edit", data=fork))
     with pytest.raises(AgentboxError, match="--live-state"):
         build_case(trace, parent, tmp_path / "suite", "x")
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from agentbox.store import SuiteRunRow
     from agentbox.suites.metrics import RunMetrics, SuiteMetrics
     from agentbox.suites.replay import CaseResult
 
@@ -324,6 +325,8 @@ def _test_once(
     junit: Path | None,
     as_json: bool,
     quiet: bool,
+    model: str | None = None,
+    label: str | None = None,
     verbose: bool = False,
 ) -> int:
     import time
@@ -360,6 +363,7 @@ def _test_once(
         progress.update(task, advance=1, failed=failed)
 
     started = time.perf_counter()
+    started_at = time.time()
     try:
         with user_output_to_stderr(as_json):  # printing agents must not break the JSON
             results = run_cases(
@@ -371,11 +375,14 @@ def _test_once(
                 jobs=worker_count(jobs),
                 on_result=advance,
                 on_start=progress.start,
+                model=model,
+                label=label,
             )
     finally:
         progress.stop()
     seconds = time.perf_counter() - started
     summary = summarize(results, repeat)
+    suite_run = _record(paths, files, store_path, results, repeat, live, model, label, started_at)
     if junit is not None:
         try:
             junit.parent.mkdir(parents=True, exist_ok=True)
@@ -388,6 +395,9 @@ def _test_once(
             to_json(
                 {
                     "passed": ok,
+                    "suite_run": suite_run.id,
+                    "fingerprint": suite_run.fingerprint,
+                    "label": suite_run.label,
                     "seconds": seconds,
                     "summary": summary.to_json(),
                     "results": [_result_json(r) for r in results],
@@ -410,7 +420,47 @@ def _test_once(
     console.print(metrics_table(summary))
     if junit is not None:
         console.print(f"[dim]JUnit XML: {junit}[/]")
+    label_text = f" ({suite_run.label})" if suite_run.label else ""
+    console.print(
+        f"[dim]suite run {suite_run.id}{label_text}, agent version {suite_run.fingerprint or '-'}"
+        f" · compare: agentbox compare --baseline {suite_run.id}[/]"
+    )
     return 0 if ok else 1
+
+
+def _record(
+    paths: list[Path],
+    files: list[Path],
+    store_path: Path,
+    results: list[CaseResult],
+    repeat: int,
+    live: bool,
+    model: str | None,
+    label: str | None,
+    started_at: float,
+) -> SuiteRunRow:
+    """Store this `test` invocation as a suite run."""
+    import time
+
+    from agentbox.store import TraceStore
+    from agentbox.suites.suite_runs import case_keys, record_suite_run, suite_name
+
+    trace = TraceStore(store_path)
+    try:
+        return record_suite_run(
+            trace,
+            suite=suite_name(paths),
+            keys=case_keys(paths, files),
+            results=results,
+            k=repeat,
+            live=live,
+            model=model,
+            label=label,
+            started_at=started_at,
+            ended_at=time.time(),
+        )
+    finally:
+        trace.close()
 
 
 @command("test")
@@ -425,6 +475,20 @@ def test_cmd(
     live: Annotated[
         bool, typer.Option("--live", help="Ask the recorded model again instead of the cassette.")
     ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="With --live: ask this model (`scripted` or a litellm string) instead of the recorded one; the recorded tool world stays.",
+        ),
+    ] = None,
+    label: Annotated[
+        str | None,
+        typer.Option(
+            "--label",
+            help="Name the agent version under test (e.g. v2-shorter-prompt); `agentbox compare` accepts it.",
+        ),
+    ] = None,
     repeat: Annotated[
         int,
         typer.Option(
@@ -473,8 +537,15 @@ def test_cmd(
 
       agentbox test suites/retail --repeat 5 --live
 
+      agentbox test suites/retail --live --model openai/gpt-4o-mini --label v2 -k 3
+
       agentbox test suites/ --watch
     """
+    if model is not None and not live:
+        fail(
+            "--model needs --live (a replay answers from the recorded cassette)",
+            f"agentbox test ... --live --model {model}",
+        )
     settings = _settings()
     from agentbox.suites.replay import default_paths
 
@@ -496,6 +567,8 @@ def test_cmd(
         junit=junit,
         as_json=as_json,
         quiet=quiet,
+        model=model,
+        label=label,
         verbose=verbose,
     )
     if not watch:
@@ -511,6 +584,8 @@ def test_cmd(
             junit=junit,
             as_json=as_json,
             quiet=quiet,
+            model=model,
+            label=label,
             verbose=verbose,
         ),
     )

@@ -28,10 +28,12 @@ nothing and prints nothing.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -404,9 +406,50 @@ def fast_yaml(text: str) -> Any:
         return load_yaml_text(text, "<case>")[0]
 
 
-def load_case(path: Path, text: str | None = None) -> Case:
-    """Read (unless ``text`` is given) and validate a case file (fast C parser; parsed
-    again with line numbers only when there is an error to report).
+class ParsedCache(Protocol):
+    """Where parsed case files are kept between runs (the trace store is one)."""
+
+    def parsed_case(self, digest: str) -> Any:
+        """The data cached under ``digest``, or None."""
+
+    def put_parsed_case(self, digest: str, data: Any) -> None:
+        """Cache ``data`` under ``digest``."""
+
+
+_PARSED_FORMAT = b"agentbox case, fast_yaml 1\0"
+"""Prefix of the hashed text: change it when ``fast_yaml``'s output would change."""
+
+
+def _json_exact(data: Any) -> bool:
+    """Whether ``data`` comes back from JSON unchanged (str keys; no dates, no NaN)."""
+    try:
+        return bool(json.loads(json.dumps(data, allow_nan=False)) == data)
+    except (TypeError, ValueError):
+        return False
+
+
+def parse_text(text: str, cache: ParsedCache | None = None) -> Any:
+    """:func:`fast_yaml`, or the same data from ``cache`` when this exact text was parsed
+    before (by content hash). Parsed data that JSON would change is not cached.
+
+    Raises:
+        yaml.YAMLError, ScenarioError: see :func:`fast_yaml`.
+    """
+    if cache is None:
+        return fast_yaml(text)
+    digest = hashlib.sha256(_PARSED_FORMAT + text.encode()).hexdigest()
+    data = cache.parsed_case(digest)
+    if data is None:
+        data = fast_yaml(text)
+        if _json_exact(data):
+            cache.put_parsed_case(digest, data)
+    return data
+
+
+def load_case(path: Path, text: str | None = None, cache: ParsedCache | None = None) -> Case:
+    """Read (unless ``text`` is given) and validate a case file (fast C parser, or the
+    data ``cache`` holds for this exact text; parsed again with line numbers only when
+    there is an error to report).
 
     Raises:
         ScenarioError: unreadable file, bad YAML, or invalid fields (``file:line: field``).
@@ -414,7 +457,7 @@ def load_case(path: Path, text: str | None = None) -> Case:
     try:
         if text is None:
             text = read_text(path)
-        data = fast_yaml(text)
+        data = parse_text(text, cache)
         return parse_case(data, path)
     except (ScenarioError, yaml.YAMLError, OSError, ValueError):
         data, lines = load_yaml(path)  # slow path: remember lines for the error

@@ -42,6 +42,7 @@ from agentbox.evals import matches_subset
 from agentbox.lifecycle import state_diff
 from agentbox.mcp.proxy import SEP
 from agentbox.otel.importer import is_imported
+from agentbox.paths import Segment, format_path, is_name
 from agentbox.planning import RunOptions, RunPlan, plan_from_scenario
 from agentbox.recording import recorded_results
 from agentbox.runner import seed_digest
@@ -53,7 +54,6 @@ from agentbox.suites.judge import judge
 MAX_STATE_CHECKS = 20
 """More derived state checks than this become one ``state_hash`` check (when possible)."""
 
-_SAFE = re.compile(r"^[^.\[\]]+$")
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -65,19 +65,20 @@ def slug(text: str) -> str:
 # ---- expectations ------------------------------------------------------------------
 def _dotted(coll: str, key: str, segments: list[str], root: Any) -> str | None:
     """``coll.key.a[0].b`` for a JSON-pointer path inside a record; None when unsafe."""
-    if not (_SAFE.match(coll) and _SAFE.match(key)):
+    if not (is_name(coll) and is_name(key)):
         return None
-    out, node = f"{coll}.{key}", root
+    parts: list[Segment] = [coll, key]
+    node = root
     for seg in segments:
         if isinstance(node, list) and seg.isdigit() and int(seg) < len(node):
-            out += f"[{seg}]"
+            parts.append(int(seg))
             node = node[int(seg)]
-        elif isinstance(node, dict) and _SAFE.match(seg) and not seg.lstrip("-").isdigit():
-            out += f".{seg}"
+        elif isinstance(node, dict) and is_name(seg) and not seg.lstrip("-").isdigit():
+            parts.append(seg)
             node = node.get(seg)
         else:
             return None
-    return out
+    return format_path(parts)
 
 
 def _resolve(root: Any, segments: list[str]) -> Any:

@@ -8,7 +8,9 @@ decisions; tools run for real on the sandbox seed. The run is stored like any ot
 
 Parallel runs (``jobs > 1``) use worker processes (fork where it is safe, else spawn);
 each worker opens its own :class:`TraceStore` connection on the same file (WAL lets them
-write side by side) and parses each case file once. Results come back as small
+write side by side) and parses each case file once per run of its repeats (a few parsed
+cases are kept, so memory stays flat in the suite's size). Each case is written in one
+transaction (:meth:`TraceStore.batch`): its run is stored whole or not at all. Results come back as small
 :class:`CaseResult` values, sorted into input order, so ``-j N`` reports exactly what
 ``-j 1`` does.
 """
@@ -32,7 +34,7 @@ from agentbox.config import Settings
 from agentbox.errors import AgentboxError, ModelError
 from agentbox.evals import ExpectationResult
 from agentbox.models import make_model
-from agentbox.planning import plan_from_scenario, plan_run
+from agentbox.planning import RunOptions, plan_from_scenario, plan_run
 from agentbox.runner import Runner, RunResult
 from agentbox.store import StepRow, TraceStore
 from agentbox.suites.case import (
@@ -46,6 +48,7 @@ from agentbox.suites.case import (
 from agentbox.suites.edits import edit_hook
 from agentbox.suites.judge import judge
 from agentbox.suites.metrics import RunMetrics, SuiteMetrics, run_metrics
+from agentbox.versions import agent_version
 from agentbox.watchdog import CallFailed, CallTimedOut, bounded_call
 from agentbox.yamlfile import read_text
 
@@ -200,39 +203,61 @@ def _judge(case: Case, result: RunResult, live: bool) -> list[ExpectationResult]
 
 
 def replay_case(
-    case: Case, store: TraceStore, settings: Settings, *, live: bool = False, key: str | None = None
+    case: Case,
+    store: TraceStore,
+    settings: Settings,
+    *,
+    live: bool = False,
+    key: str | None = None,
+    model: str | None = None,
+    label: str | None = None,
 ) -> tuple[RunResult, list[StepRow], str | None]:
     """Replay one case into ``store``; returns the run result, its steps and any miss
     (the compact diff; see :func:`replay_case_full` for the whole-request one).
 
+    ``model`` (live only): ask this model instead of the recorded one, keeping the
+    recorded tool world (MCP and gated-function results) so only the agent varies.
+    ``label`` names the agent version the run is stored with.
+
     Raises:
         AgentboxError: the scenario cannot be planned (unknown sandbox, bad policy...).
     """
-    result, steps, miss, _ = replay_case_full(case, store, settings, live=live, key=key)
+    result, steps, miss, _ = replay_case_full(
+        case, store, settings, live=live, key=key, model=model, label=label
+    )
     return result, steps, miss
 
 
 def replay_case_full(
-    case: Case, store: TraceStore, settings: Settings, *, live: bool = False, key: str | None = None
+    case: Case,
+    store: TraceStore,
+    settings: Settings,
+    *,
+    live: bool = False,
+    key: str | None = None,
+    model: str | None = None,
+    label: str | None = None,
 ) -> tuple[RunResult, list[StepRow], str | None, str | None]:
     """:func:`replay_case`, also returning the miss with the whole-request diff (``-v``)."""
-    plan = plan_from_scenario(case.scenario, settings)
-    for folder in case.file.python_path:
+    for folder in case.file.python_path:  # before planning: the agent version hashes the entry
         text = str((case.path.parent / folder).resolve())
         if text not in sys.path:
             sys.path.append(text)
+    plan = plan_from_scenario(case.scenario, settings, RunOptions(label=label))
     cassette = CaseCassette(case.cassette, settings.redactor())
     fallback: Approver | None = None
+    plan.model_name = (model if live else None) or case.cassette.model
     if live:
-        plan.model = make_model(
-            case.cassette.model, case.scenario.script, case.scenario.agent.params
-        )
+        plan.model = make_model(plan.model_name, case.scenario.script, case.scenario.agent.params)
         handler = plan.approvals.handler
         fallback = fixed_approver("fail" if handler in ("prompt", "wait") else handler)  # type: ignore[arg-type]
+        if model is not None:  # A/B: the recorded tool world stays, only the agent varies
+            plan.recording = case.cassette.recording("the case")
     else:
         plan.model = cassette
         plan.recording = case.cassette.recording("the case")
-    plan.model_name = case.cassette.model
+    if plan.version is not None and plan.version.parts.get("model") != plan.model_name:
+        plan.version = agent_version(plan, label)
     steps = _Steps()
     runner = Runner(
         plan,
@@ -242,16 +267,17 @@ def replay_case_full(
         lineage={"replay_of": f"case:{key or display_path(case.path)}"},
         after_prefix=edit_hook(case.file.edits, case.path.parent),
     )
-    result = runner.run()
-    if case.judges:
-        extra = _judge(case, result, live)
-        result.expectations += extra
-        result.passed = all(e.passed for e in result.expectations)
-        store.update_run(
-            result.run_id,
-            expectations=[e.to_json() for e in result.expectations],
-            passed=int(result.passed),
-        )
+    with store.batch():  # the case is atomic: one commit, not one per step
+        result = runner.run()
+        if case.judges:
+            extra = _judge(case, result, live)
+            result.expectations += extra
+            result.passed = all(e.passed for e in result.expectations)
+            store.update_run(
+                result.run_id,
+                expectations=[e.to_json() for e in result.expectations],
+                passed=int(result.passed),
+            )
     tool_miss = plan.recording.miss if plan.recording is not None else None
     miss, full = (tool_miss, tool_miss) if tool_miss else (cassette.miss, cassette.miss_full)
     return result, [steps.by_idx[i] for i in sorted(steps.by_idx)], miss, full
@@ -264,6 +290,8 @@ def run_file(
     *,
     live: bool = False,
     case: Case | None = None,
+    model: str | None = None,
+    label: str | None = None,
 ) -> CaseResult:
     """Replay a case file, or run a plain scenario file, and say how it went."""
     shown = display_path(path)
@@ -274,16 +302,16 @@ def run_file(
         if case is not None:
             out.name = case.name
             result, steps, miss, full = replay_case_full(
-                case, store, settings, live=live, key=shown
+                case, store, settings, live=live, key=shown, model=model, label=label
             )
         elif is_case_file(path):
             case = load_case(path)
             out.name, out.kind = case.name, "case"
             result, steps, miss, full = replay_case_full(
-                case, store, settings, live=live, key=shown
+                case, store, settings, live=live, key=shown, model=model, label=label
             )
         else:
-            plan = plan_run(path, settings)
+            plan = plan_run(path, settings, RunOptions(model=model, label=label))
             out.name = plan.scenario.name
             collected = _Steps()
             result = Runner(plan, store, on_step=collected, lineage={"origin": "test"}).run()
@@ -312,21 +340,36 @@ def run_file(
 # ---- many cases --------------------------------------------------------------------
 _WORKER: dict[str, Any] = {}
 _CASES: dict[str, tuple[tuple[int, int], Case | None]] = {}
+_CASES_KEPT = 4
+"""Parsed cases kept per process: a file's repeats run one after another, so a few
+suffice; more would grow memory with the suite (~60 KB a case)."""
 
 
-def _init_worker(store_path: str, settings: Settings, live: bool) -> None:
-    _WORKER.update(store=TraceStore(store_path), settings=settings, live=live)
+def _init_worker(
+    store_path: str,
+    settings: Settings,
+    live: bool,
+    model: str | None = None,
+    label: str | None = None,
+) -> None:
+    _WORKER.update(
+        store=TraceStore(store_path), settings=settings, live=live, model=model, label=label
+    )
 
 
-def _cached_case(path: Path) -> Case | None:
-    """The parsed case of a file (None: a plain scenario), parsed once per process."""
+def _cached_case(path: Path, store: TraceStore) -> Case | None:
+    """The parsed case of a file (None: a plain scenario): kept for its repeats, and its
+    YAML parsed once per content (the data is cached in the store)."""
     st = path.stat()
     stamp = (st.st_mtime_ns, st.st_size)
     hit = _CASES.get(str(path))
     if hit is not None and hit[0] == stamp:
         return hit[1]
     text = read_text(path)  # size-bounded, UTF-8 checked (ScenarioError)
-    case = load_case(path, text) if is_case_text(text) else None
+    case = load_case(path, text, store) if is_case_text(text) else None
+    _CASES.pop(str(path), None)
+    while len(_CASES) >= _CASES_KEPT:
+        _CASES.pop(next(iter(_CASES)))
     _CASES[str(path)] = (stamp, case)
     return case
 
@@ -336,14 +379,21 @@ def _run_tasks(tasks: list[tuple[int, str, int]]) -> list[CaseResult]:
     out = []
     for index, name, repeat in tasks:
         path = Path(name)
-        try:
-            case = _cached_case(path)
-        except OSError as exc:
-            result = CaseResult(display_path(path), path.stem, "case", reason=f"cannot read: {exc}")
-        except AgentboxError as exc:
-            result = CaseResult(display_path(path), path.stem, "case", reason=exc.message)
-        else:
-            result = run_file(path, store, settings, live=live, case=case)
+        result: CaseResult | None = None
+        extra = {"model": _WORKER.get("model"), "label": _WORKER.get("label")}
+        with store.batch():  # the cached parse and the case's run: one commit
+            try:
+                case = _cached_case(path, store)
+            except OSError as exc:
+                reason = f"cannot read: {exc}"
+                result = CaseResult(display_path(path), path.stem, "case", reason=reason)
+            except AgentboxError as exc:
+                result = CaseResult(display_path(path), path.stem, "case", reason=exc.message)
+            else:
+                if case is not None:
+                    result = run_file(path, store, settings, live=live, case=case, **extra)
+        if result is None:  # a plain scenario: committed step by step, as `agentbox run`
+            result = run_file(path, store, settings, live=live, **extra)  # (it may wait)
         result.index, result.repeat = index, repeat
         out.append(result)
     return out
@@ -367,8 +417,13 @@ def run_cases(
     jobs: int = 1,
     on_result: Callable[[CaseResult], None] | None = None,
     on_start: Callable[[], None] | None = None,
+    model: str | None = None,
+    label: str | None = None,
 ) -> list[CaseResult]:
     """Run every file ``repeat`` times with ``jobs`` processes; results in input order.
+
+    ``model`` (with ``live``) replaces the recorded model of every case (and the model of
+    plain scenarios); ``label`` names the agent version of every run.
 
     ``on_start`` is called once the workers exist (start progress displays and their
     threads only then: workers may be forked); ``on_result`` after each result.
@@ -377,7 +432,7 @@ def run_cases(
     TraceStore(store_path).close()  # create and migrate once, before workers race to
     results: list[CaseResult] = []
     if jobs <= 1 or len(tasks) <= 1:
-        _init_worker(str(store_path), settings, live)
+        _init_worker(str(store_path), settings, live, model, label)
         if on_start:
             on_start()
         try:
@@ -395,7 +450,7 @@ def run_cases(
         jobs,
         mp_context=_context(),
         initializer=_init_worker,
-        initargs=(str(store_path), settings, live),
+        initargs=(str(store_path), settings, live, model, label),
     ) as pool:
         futures = [pool.submit(_run_tasks, chunk) for chunk in chunks]
         if on_start:

@@ -84,6 +84,7 @@ class AgentboxApp(App[None]):
         settings: Settings,
         run_id: str | None = None,
         state_path: str | None = None,
+        compare: tuple[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.store = store
@@ -91,11 +92,33 @@ class AgentboxApp(App[None]):
         self.start_run = run_id
         self.state_path = state_path
         """The State tab shows only this part of the state (``p``; ``show --tui --path``)."""
+        self.start_compare = compare
+        """Open the compare screen of these two suite runs ``(A, B)`` (ids)."""
 
     def on_mount(self) -> None:
         self.push_screen(RunsScreen())
         if self.start_run:
             self.open_run(self.start_run)
+        if self.start_compare:
+            self.open_compare(*self.start_compare)
+
+    def action_suite_runs(self) -> None:
+        """Push the suite runs screen (``agentbox runs --suites``)."""
+        from agentbox.tui.screens.compare import SuiteRunsScreen
+
+        self.push_screen(SuiteRunsScreen(self.store))
+
+    def open_compare(self, a: str, b: str) -> None:
+        """Push the compare screen of suite runs ``a`` and ``b`` (ids or labels)."""
+        from agentbox.suites.suite_runs import resolve_suite_run
+        from agentbox.tui.screens.compare import CompareScreen
+
+        try:
+            run_a, run_b = resolve_suite_run(self.store, a), resolve_suite_run(self.store, b)
+        except AgentboxError as exc:
+            self.notify(exc.message, title="cannot compare", severity="error")
+            return
+        self.push_screen(CompareScreen(self.store, run_a, run_b))
 
     def notify(
         self,

@@ -153,7 +153,9 @@ class RunScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.title = run_title(self.run)
-        self.sub_title = ""
+        from agentbox.tui.screens.compare import version_subtitle  # the agent version
+
+        self.sub_title = version_subtitle(self.agentbox.store.run_version(self.run.id))
         self.query_one("#search", Input).display = False
         timeline = self.query_one(Timeline)
         timeline.focus()

@@ -2,8 +2,9 @@
 
 Only the first page of runs is read on open; the next page is read when the cursor gets
 near the end of what is loaded, so 10,000 stored runs open as fast as 100. A 1-second
-timer compares the store file's fingerprint (size and mtime of the file and its WAL) and
-re-reads the loaded runs only when another writer committed something.
+timer compares the store's change counter (SQLite's ``PRAGMA data_version``, see
+:meth:`TraceStore.change_counter`) and re-reads the loaded runs only when a writer
+committed something.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from agentbox.safe_text import visible
 from agentbox.statuses import short_word
 from agentbox.store import RunRow
-from agentbox.tui.actions import STATUSES, parse_filter, store_fingerprint
+from agentbox.tui.actions import STATUSES, parse_filter
 from agentbox.tui.present import STATUS_STYLE, started_text, usd
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ class RunsScreen(Screen[None]):
         Binding("A", "awaiting", "awaiting"),
         Binding("S", "stop", "stop"),
         Binding("t", "toggle_tests", "test runs"),
+        Binding("u", "app.suite_runs", "suite runs", show=False),
         Binding("question_mark", "help", "help"),
         Binding("q", "app.quit", "quit"),
         Binding("escape", "clear_filter", "clear filter", show=False),
@@ -143,7 +145,7 @@ class RunsScreen(Screen[None]):
         self.exhausted = False
         self.total = 0
         self.pending = 0
-        self._fingerprint: tuple[int, ...] = ()
+        self._changes: tuple[int, int] = (-1, -1)
         self._filter: tuple[str | None, str | None] = (None, None)
         self._origin: str | None = None
         """``origin:NAME`` from the filter box (None: every origin but the hidden ones)."""
@@ -215,7 +217,7 @@ class RunsScreen(Screen[None]):
     def reload(self, *, keep: int | None = None) -> None:
         """Re-read the first ``keep`` runs (at least a page) and redraw the table."""
         store = self.agentbox.store
-        self._fingerprint = store_fingerprint(store.path)
+        self._changes = store.change_counter()
         text, status = self._filter
         total = store.count_runs(origins=self.origins)
         grown = max(0, total - self.total) if keep else 0  # new runs push the list down
@@ -261,7 +263,7 @@ class RunsScreen(Screen[None]):
 
     def poll(self) -> None:
         """Timer: re-read when another writer committed to the store."""
-        if store_fingerprint(self.agentbox.store.path) != self._fingerprint:
+        if self.agentbox.store.change_counter() != self._changes:
             self.reload(keep=len(self.loaded))
 
     def _current_key(self) -> str | None:
