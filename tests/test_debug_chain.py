@@ -346,3 +346,28 @@ async def test_tui_fork_with_an_edited_tool_result_exports_a_passing_case(
     assert agentbox("export", fork_id, "--name", "tui-delivered").exit_code == 0
     tested = agentbox("test", project / "cases" / "late" / "tui-delivered.yaml")
     assert tested.exit_code == 0, tested.output
+
+
+def test_readme_walkthrough_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    monkeypatch.chdir(ROOT)
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Debug a failing run", 1)[1].split("\n### ", 1)[0]
+    pictures = re.findall(r"\((docs/tui/[\w-]+\.svg)\)", section)
+    assert len(pictures) >= 5
+    for picture in pictures:
+        assert (ROOT / picture).read_text().startswith("<svg"), picture
+    store = tmp_path / "t.db"
+    failing = run_json("run", "docs/walkthrough/late-order.yaml", "--store", store)
+    assert failing["passed"] is False  # as the walkthrough says
+    fork = run_json(
+        "fork", failing["run_id"], "--at", "0", "--tool-result", DELIVERED, "--store", store
+    )
+    assert fork["passed"] is True
+    case = ROOT / "suites" / "retail-regressions" / "late-order-delivered.yaml"
+    assert yaml.safe_load(case.read_text())["edits"][0]["tool_result"]["tool"] == "get_order"
+    tested = agentbox("test", case, "--store", store)
+    assert tested.exit_code == 0, tested.output
