@@ -639,9 +639,9 @@ def show_cmd(
 
             changes = state_diff(trace, run, diff_from, step)
             if path is not None:
-                from agentbox.checkpoints import path_parts
+                from agentbox.paths import parse_path
 
-                parts = path_parts(path)[:2]  # records of a collection, or one record
+                parts = [str(p) for p in parse_path(path)[:2]]  # a collection, or a record
                 changes = [c for c in changes if list(c[: len(parts)]) == parts]
             if as_json:
                 print(

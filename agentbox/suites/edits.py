@@ -40,8 +40,12 @@ def _apply(runner: Runner, edit: CaseEdit, folder: Path) -> None:
     step = runner.new_step(
         "fork",
         "edit",
-        data={"parent_id": parent or None, "at": int(at) if at.isdigit() else None}
-        | {"edits": edit_json(edit), "from_case": True},
+        data={
+            "parent_id": parent or "case",  # a hand-written edit names no run
+            "at": int(at) if at.isdigit() else edit.at,
+            "edits": edit_json(edit),
+            "from_case": True,
+        },
     )
     if edit.state:
         replacement = load_state_source(folder / edit.state)
