@@ -223,6 +223,7 @@ def main() -> None:
 
 
 from agentbox.cli import commands as _commands  # noqa: E402,F401  (registers commands)
+from agentbox.cli import compare_cmds as _compare  # noqa: E402,F401
 from agentbox.cli import control_cmds as _control  # noqa: E402,F401
 from agentbox.cli import lifecycle_cmds as _lifecycle  # noqa: E402,F401
 from agentbox.cli import mcp_cmds as _mcp  # noqa: E402,F401

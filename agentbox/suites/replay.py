@@ -8,7 +8,9 @@ decisions; tools run for real on the sandbox seed. The run is stored like any ot
 
 Parallel runs (``jobs > 1``) use worker processes (fork where it is safe, else spawn);
 each worker opens its own :class:`TraceStore` connection on the same file (WAL lets them
-write side by side) and parses each case file once. Results come back as small
+write side by side) and parses each case file once per run of its repeats (a few parsed
+cases are kept, so memory stays flat in the suite's size). Each case is written in one
+transaction (:meth:`TraceStore.batch`): its run is stored whole or not at all. Results come back as small
 :class:`CaseResult` values, sorted into input order, so ``-j N`` reports exactly what
 ``-j 1`` does.
 """
@@ -32,7 +34,7 @@ from agentbox.config import Settings
 from agentbox.errors import AgentboxError, ModelError
 from agentbox.evals import ExpectationResult
 from agentbox.models import make_model
-from agentbox.planning import plan_from_scenario, plan_run
+from agentbox.planning import RunOptions, plan_from_scenario, plan_run
 from agentbox.runner import Runner, RunResult
 from agentbox.store import StepRow, TraceStore
 from agentbox.suites.case import (
@@ -43,8 +45,10 @@ from agentbox.suites.case import (
     is_case_text,
     load_case,
 )
+from agentbox.suites.edits import edit_hook
 from agentbox.suites.judge import judge
 from agentbox.suites.metrics import RunMetrics, SuiteMetrics, run_metrics
+from agentbox.versions import agent_version
 from agentbox.watchdog import CallFailed, CallTimedOut, bounded_call
 from agentbox.yamlfile import read_text
 
@@ -59,7 +63,8 @@ class CaseResult:
         index / repeat: position in the input and repeat number (0-based).
         passed, status (the run's, or ``error`` when it could not start), run_id, reason.
         failures: failed expectations ``{name, passed, detail}``.
-        miss: the cassette-miss diff, when the recording did not match.
+        miss: the cassette miss with a compact diff (changed messages only), when the
+            recording did not match; miss_full: the same with the whole request (``-v``).
         metrics: the run's metrics. seconds: wall time of load + run + checks.
     """
 
@@ -74,14 +79,16 @@ class CaseResult:
     reason: str | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)
     miss: str | None = None
+    miss_full: str | None = None
     metrics: RunMetrics = field(default_factory=RunMetrics)
     seconds: float = 0.0
 
-    def explain(self) -> list[str]:
-        """Why it failed: the miss or reason first, then each failed expectation."""
+    def explain(self, verbose: bool = False) -> list[str]:
+        """Why it failed: the miss (whole requests when ``verbose``) or reason first, then
+        each failed expectation."""
         lines = []
         if self.miss:
-            lines.append(self.miss)
+            lines.append((self.miss_full or self.miss) if verbose else self.miss)
         elif self.reason and (self.status != "completed" or not self.failures):
             lines.append(f"{self.status}: {self.reason}")
         lines += [f"{f['name']}: {f['detail']}" for f in self.failures]
@@ -196,30 +203,61 @@ def _judge(case: Case, result: RunResult, live: bool) -> list[ExpectationResult]
 
 
 def replay_case(
-    case: Case, store: TraceStore, settings: Settings, *, live: bool = False, key: str | None = None
+    case: Case,
+    store: TraceStore,
+    settings: Settings,
+    *,
+    live: bool = False,
+    key: str | None = None,
+    model: str | None = None,
+    label: str | None = None,
 ) -> tuple[RunResult, list[StepRow], str | None]:
-    """Replay one case into ``store``; returns the run result, its steps and any miss.
+    """Replay one case into ``store``; returns the run result, its steps and any miss
+    (the compact diff; see :func:`replay_case_full` for the whole-request one).
+
+    ``model`` (live only): ask this model instead of the recorded one, keeping the
+    recorded tool world (MCP and gated-function results) so only the agent varies.
+    ``label`` names the agent version the run is stored with.
 
     Raises:
         AgentboxError: the scenario cannot be planned (unknown sandbox, bad policy...).
     """
-    plan = plan_from_scenario(case.scenario, settings)
-    for folder in case.file.python_path:
+    result, steps, miss, _ = replay_case_full(
+        case, store, settings, live=live, key=key, model=model, label=label
+    )
+    return result, steps, miss
+
+
+def replay_case_full(
+    case: Case,
+    store: TraceStore,
+    settings: Settings,
+    *,
+    live: bool = False,
+    key: str | None = None,
+    model: str | None = None,
+    label: str | None = None,
+) -> tuple[RunResult, list[StepRow], str | None, str | None]:
+    """:func:`replay_case`, also returning the miss with the whole-request diff (``-v``)."""
+    for folder in case.file.python_path:  # before planning: the agent version hashes the entry
         text = str((case.path.parent / folder).resolve())
         if text not in sys.path:
             sys.path.append(text)
+    plan = plan_from_scenario(case.scenario, settings, RunOptions(label=label))
     cassette = CaseCassette(case.cassette, settings.redactor())
     fallback: Approver | None = None
+    plan.model_name = (model if live else None) or case.cassette.model
     if live:
-        plan.model = make_model(
-            case.cassette.model, case.scenario.script, case.scenario.agent.params
-        )
+        plan.model = make_model(plan.model_name, case.scenario.script, case.scenario.agent.params)
         handler = plan.approvals.handler
         fallback = fixed_approver("fail" if handler in ("prompt", "wait") else handler)  # type: ignore[arg-type]
+        if model is not None:  # A/B: the recorded tool world stays, only the agent varies
+            plan.recording = case.cassette.recording("the case")
     else:
         plan.model = cassette
         plan.recording = case.cassette.recording("the case")
-    plan.model_name = case.cassette.model
+    if plan.version is not None and plan.version.parts.get("model") != plan.model_name:
+        plan.version = agent_version(plan, label)
     steps = _Steps()
     runner = Runner(
         plan,
@@ -227,19 +265,22 @@ def replay_case(
         approver=decisions_approver(case.file.decisions, fallback),
         on_step=steps,
         lineage={"replay_of": f"case:{key or display_path(case.path)}"},
+        after_prefix=edit_hook(case.file.edits, case.path.parent),
     )
-    result = runner.run()
-    if case.judges:
-        extra = _judge(case, result, live)
-        result.expectations += extra
-        result.passed = all(e.passed for e in result.expectations)
-        store.update_run(
-            result.run_id,
-            expectations=[e.to_json() for e in result.expectations],
-            passed=int(result.passed),
-        )
-    miss = (plan.recording.miss if plan.recording is not None else None) or cassette.miss
-    return result, [steps.by_idx[i] for i in sorted(steps.by_idx)], miss
+    with store.batch():  # the case is atomic: one commit, not one per step
+        result = runner.run()
+        if case.judges:
+            extra = _judge(case, result, live)
+            result.expectations += extra
+            result.passed = all(e.passed for e in result.expectations)
+            store.update_run(
+                result.run_id,
+                expectations=[e.to_json() for e in result.expectations],
+                passed=int(result.passed),
+            )
+    tool_miss = plan.recording.miss if plan.recording is not None else None
+    miss, full = (tool_miss, tool_miss) if tool_miss else (cassette.miss, cassette.miss_full)
+    return result, [steps.by_idx[i] for i in sorted(steps.by_idx)], miss, full
 
 
 def run_file(
@@ -249,25 +290,31 @@ def run_file(
     *,
     live: bool = False,
     case: Case | None = None,
+    model: str | None = None,
+    label: str | None = None,
 ) -> CaseResult:
     """Replay a case file, or run a plain scenario file, and say how it went."""
     shown = display_path(path)
     started = time.perf_counter()
     out = CaseResult(shown, path.stem, "case" if case is not None else "scenario")
     try:
-        miss = None
+        miss = full = None
         if case is not None:
             out.name = case.name
-            result, steps, miss = replay_case(case, store, settings, live=live, key=shown)
+            result, steps, miss, full = replay_case_full(
+                case, store, settings, live=live, key=shown, model=model, label=label
+            )
         elif is_case_file(path):
             case = load_case(path)
             out.name, out.kind = case.name, "case"
-            result, steps, miss = replay_case(case, store, settings, live=live, key=shown)
+            result, steps, miss, full = replay_case_full(
+                case, store, settings, live=live, key=shown, model=model, label=label
+            )
         else:
-            plan = plan_run(path, settings)
+            plan = plan_run(path, settings, RunOptions(model=model, label=label))
             out.name = plan.scenario.name
             collected = _Steps()
-            result = Runner(plan, store, on_step=collected).run()
+            result = Runner(plan, store, on_step=collected, lineage={"origin": "test"}).run()
             steps = [collected.by_idx[i] for i in sorted(collected.by_idx)]
     except AgentboxError as exc:
         out.reason = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
@@ -281,7 +328,7 @@ def run_file(
         return out
     expectations = [e.to_json() for e in result.expectations]
     out.passed, out.status, out.run_id = result.passed, result.status, result.run_id
-    out.reason, out.miss = result.reason, miss
+    out.reason, out.miss, out.miss_full = result.reason, miss, full
     out.failures = [e for e in expectations if not e["passed"]]
     out.metrics = run_metrics(
         result.counters.to_json(), steps, expectations, result.passed, result.run_id
@@ -293,21 +340,36 @@ def run_file(
 # ---- many cases --------------------------------------------------------------------
 _WORKER: dict[str, Any] = {}
 _CASES: dict[str, tuple[tuple[int, int], Case | None]] = {}
+_CASES_KEPT = 4
+"""Parsed cases kept per process: a file's repeats run one after another, so a few
+suffice; more would grow memory with the suite (~60 KB a case)."""
 
 
-def _init_worker(store_path: str, settings: Settings, live: bool) -> None:
-    _WORKER.update(store=TraceStore(store_path), settings=settings, live=live)
+def _init_worker(
+    store_path: str,
+    settings: Settings,
+    live: bool,
+    model: str | None = None,
+    label: str | None = None,
+) -> None:
+    _WORKER.update(
+        store=TraceStore(store_path), settings=settings, live=live, model=model, label=label
+    )
 
 
-def _cached_case(path: Path) -> Case | None:
-    """The parsed case of a file (None: a plain scenario), parsed once per process."""
+def _cached_case(path: Path, store: TraceStore) -> Case | None:
+    """The parsed case of a file (None: a plain scenario): kept for its repeats, and its
+    YAML parsed once per content (the data is cached in the store)."""
     st = path.stat()
     stamp = (st.st_mtime_ns, st.st_size)
     hit = _CASES.get(str(path))
     if hit is not None and hit[0] == stamp:
         return hit[1]
     text = read_text(path)  # size-bounded, UTF-8 checked (ScenarioError)
-    case = load_case(path, text) if is_case_text(text) else None
+    case = load_case(path, text, store) if is_case_text(text) else None
+    _CASES.pop(str(path), None)
+    while len(_CASES) >= _CASES_KEPT:
+        _CASES.pop(next(iter(_CASES)))
     _CASES[str(path)] = (stamp, case)
     return case
 
@@ -317,14 +379,21 @@ def _run_tasks(tasks: list[tuple[int, str, int]]) -> list[CaseResult]:
     out = []
     for index, name, repeat in tasks:
         path = Path(name)
-        try:
-            case = _cached_case(path)
-        except OSError as exc:
-            result = CaseResult(display_path(path), path.stem, "case", reason=f"cannot read: {exc}")
-        except AgentboxError as exc:
-            result = CaseResult(display_path(path), path.stem, "case", reason=exc.message)
-        else:
-            result = run_file(path, store, settings, live=live, case=case)
+        result: CaseResult | None = None
+        extra = {"model": _WORKER.get("model"), "label": _WORKER.get("label")}
+        with store.batch():  # the cached parse and the case's run: one commit
+            try:
+                case = _cached_case(path, store)
+            except OSError as exc:
+                reason = f"cannot read: {exc}"
+                result = CaseResult(display_path(path), path.stem, "case", reason=reason)
+            except AgentboxError as exc:
+                result = CaseResult(display_path(path), path.stem, "case", reason=exc.message)
+            else:
+                if case is not None:
+                    result = run_file(path, store, settings, live=live, case=case, **extra)
+        if result is None:  # a plain scenario: committed step by step, as `agentbox run`
+            result = run_file(path, store, settings, live=live, **extra)  # (it may wait)
         result.index, result.repeat = index, repeat
         out.append(result)
     return out
@@ -348,8 +417,13 @@ def run_cases(
     jobs: int = 1,
     on_result: Callable[[CaseResult], None] | None = None,
     on_start: Callable[[], None] | None = None,
+    model: str | None = None,
+    label: str | None = None,
 ) -> list[CaseResult]:
     """Run every file ``repeat`` times with ``jobs`` processes; results in input order.
+
+    ``model`` (with ``live``) replaces the recorded model of every case (and the model of
+    plain scenarios); ``label`` names the agent version of every run.
 
     ``on_start`` is called once the workers exist (start progress displays and their
     threads only then: workers may be forked); ``on_result`` after each result.
@@ -358,7 +432,7 @@ def run_cases(
     TraceStore(store_path).close()  # create and migrate once, before workers race to
     results: list[CaseResult] = []
     if jobs <= 1 or len(tasks) <= 1:
-        _init_worker(str(store_path), settings, live)
+        _init_worker(str(store_path), settings, live, model, label)
         if on_start:
             on_start()
         try:
@@ -376,7 +450,7 @@ def run_cases(
         jobs,
         mp_context=_context(),
         initializer=_init_worker,
-        initargs=(str(store_path), settings, live),
+        initargs=(str(store_path), settings, live, model, label),
     ) as pool:
         futures = [pool.submit(_run_tasks, chunk) for chunk in chunks]
         if on_start:
