@@ -246,6 +246,10 @@ def check_expectations(
                     f"expected {expect.state_hash[:16]}…, got {got[:16]}…",
                 )
             )
+    if expect.user_turns is not None or expect.user_final_contains or expect.confirmed_before:
+        from agentbox.conversation.expect import check_conversation
+
+        out += check_conversation(expect, outcome.steps)
     for i, spec in enumerate(expect.llm_judge):
         label = f"llm_judge[{i}]"
         if judge is None:

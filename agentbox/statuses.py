@@ -16,10 +16,11 @@ RUN_STATUSES = (
     "failed",
     "stopped",
     "timeout",
+    "simulator_error",
 )
 """Run statuses as stored (``runs.status``)."""
 
-FINISHED = ("completed", "halted", "failed", "stopped", "timeout")
+FINISHED = ("completed", "halted", "failed", "stopped", "timeout", "simulator_error")
 """Run statuses that are final."""
 
 UNFINISHED = "not finished"
@@ -47,6 +48,7 @@ STYLE = {
     UNFINISHED: "red",
     "stopped": "yellow",
     "timeout": "yellow",
+    "simulator_error": "magenta",
     # steps
     "ok": "green",
     "error": "yellow",

@@ -33,6 +33,7 @@ from jsonpointer import unescape
 
 from agentbox.checkpoints import state_at
 from agentbox.config import Settings, load_settings
+from agentbox.conversation.build import recorded_user_calls
 from agentbox.errors import AgentboxError
 from agentbox.evals import matches_subset
 from agentbox.lifecycle import state_diff
@@ -158,6 +159,9 @@ def derive_expect(
         out["state_hash"] = state_hash
     elif checks:
         out["state"] = checks
+    users = [s for s in steps if s.kind == "user"]
+    if users:  # a conversation: how many turns the user took
+        out["user_turns"] = len(users)
     if not c.get("cost_unknown"):
         out["max_cost_usd"] = math.ceil(float(c.get("cost_usd", 0.0)) * 1.5 * 1e6) / 1e6
     return out
@@ -183,6 +187,9 @@ def expectation_count(expect: Expect | None) -> int:
         + len(expect.no_tool_calls)
         + len(expect.state)
         + len(expect.output_contains)
+        + (expect.user_turns is not None)
+        + len(expect.user_final_contains)
+        + len(expect.confirmed_before)
     )
 
 
@@ -201,7 +208,7 @@ def merge_expect(original: dict[str, Any], derived: dict[str, Any]) -> dict[str,
             merged["state"] = list(value) + [
                 c for c in derived.get("state", []) if c["path"] not in paths
             ]
-        elif key in ("no_tool_calls", "output_contains"):
+        elif key in ("no_tool_calls", "output_contains", "user_final_contains", "confirmed_before"):
             items = [value] if isinstance(value, str) else list(value)
             merged[key] = items + [v for v in derived.get(key, []) if v not in items]
         else:
@@ -218,6 +225,9 @@ def merge_expect(original: dict[str, Any], derived: dict[str, Any]) -> dict[str,
         "state",
         "state_hash",
         "output_contains",
+        "user_turns",
+        "user_final_contains",
+        "confirmed_before",
         "max_cost_usd",
         "max_tokens",
         "llm_judge",
@@ -450,6 +460,9 @@ def build_case(
         "calls": recorded_calls(steps),
     }
     cassette.update(recorded_tools(run, steps, plan))
+    user_calls = recorded_user_calls(steps)
+    if user_calls:
+        cassette["user_calls"] = user_calls
     specs = [JudgeSpec.model_validate(j) for j in expect.pop("llm_judge", None) or []]
     specs += judges or []
     if specs:  # verdicts: recorded on the run (once the engine records them), else asked now
