@@ -491,3 +491,75 @@ def test_simulator_errors_are_counted_apart_in_suites(cli, make_scenario, tmp_pa
     assert (
         "SIM " in result.output or "SIMERR" in result.output or "simulator_error" in result.output
     )
+
+
+def test_words_before_the_stop_token_still_reach_the_agent(
+    cli, make_scenario, store_path: Path
+) -> None:
+    # tau2-bench#297: a simulator that confirms and stops in one message must not end the
+    # conversation before the agent acts on the confirmation
+    path = make_scenario(
+        "confirm-and-stop",
+        {
+            "name": "confirm-and-stop",
+            "sandbox": "retail",
+            "input": "Refund ord_5531 please.",
+            "script": [
+                {"say": "Refund $40 of ord_5531 to your card?"},
+                {
+                    "tool_calls": [
+                        {
+                            "create_refund": {
+                                "order_id": "ord_5531",
+                                "amount_usd": 40,
+                                "idempotency_key": "k1",
+                            }
+                        }
+                    ]
+                },
+                {"say": "Done."},
+                {"say": "Anything else?"},
+            ],
+            "user": {"model": "scripted", "script": ["Yes, do it. ###STOP###", "more"]},
+            "expect": {"confirmed_before": ["create_refund"], "user_turns": 1},
+        },
+    )
+    result = cli("run", path)
+    assert result.exit_code == 0, result.output
+    run, steps = load(store_path)
+    assert run.status == "completed" and run.output == "Done."
+    llm = [s for s in steps if s.kind == "llm"]
+    assert llm[1].data["request"]["delta"][-1] == {"role": "user", "content": "Yes, do it."}
+    assert len(llm) == 3, "the conversation ended when the agent next yielded"
+
+
+def test_a_budget_halts_a_conversation(cli, make_scenario, store_path: Path) -> None:
+    path = make_scenario(
+        "budget-conv",
+        {
+            "name": "budget-conv",
+            "sandbox": "retail",
+            "input": "hi",
+            "script": [{"say": "Yes?", "repeat": 20}],
+            "user": ["a", "b", "c", "d", "e", "f"],
+            "policy": {"budgets": {"max_steps": 5}},
+        },
+    )
+    result = cli("run", path)
+    assert result.exit_code == 1, result.output
+    run, steps = load(store_path)
+    assert run.status == "halted" and "max_steps=5" in run.reason
+    assert [s.kind for s in steps[:5]] == ["llm", "user", "llm", "user", "llm"]
+
+
+def test_pass_k_over_a_conversation_case(cli, tmp_path: Path, store_path: Path) -> None:
+    result = cli("run", "scenarios/conversation-refund.yaml")
+    assert result.exit_code == 0, result.output
+    run, _ = load(store_path)
+    suite = tmp_path / "suite"
+    assert cli("export", run.id, "--suite", str(suite), "--name", "conv").exit_code == 0
+    tested = cli("test", str(suite), "--repeat", "3", "--json")
+    assert tested.exit_code == 0, tested.output
+    report = json.loads(tested.stdout)
+    assert report["summary"]["pass_k"] == 1.0 and report["summary"]["k"] == 3
+    assert [r["passed"] for r in report["results"]] == [True, True, True]
