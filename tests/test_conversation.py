@@ -563,3 +563,25 @@ def test_pass_k_over_a_conversation_case(cli, tmp_path: Path, store_path: Path) 
     report = json.loads(tested.stdout)
     assert report["summary"]["pass_k"] == 1.0 and report["summary"]["k"] == 3
     assert [r["passed"] for r in report["results"]] == [True, True, True]
+
+
+def test_a_parked_conversation_resumes_without_repeating_turns(cli, store_path: Path) -> None:
+    parked = cli("run", "scenarios/conversation-refund.yaml", "--detach")
+    assert parked.exit_code == 0, parked.output
+    run, _ = load(store_path)
+    assert run.status == "awaiting_approval"
+    store = TraceStore(store_path)
+    try:
+        (approval,) = store.approvals(status="pending", run_id=run.id)
+    finally:
+        store.close()
+    assert cli("approve", approval.id).exit_code == 0
+    resumed = cli("resume", run.id)
+    assert resumed.exit_code == 0, resumed.output
+    run, steps = load(store_path, run.id)
+    assert run.status == "completed" and run.passed is True
+    assert [s.data["text"] for s in steps if s.kind == "user"] == [
+        "It's ord_5531.",
+        "Yes please, refund it.",
+        "No, that's all. Thanks!",
+    ]
