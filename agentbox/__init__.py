@@ -1,8 +1,17 @@
 """agentbox: a local-first developer sandbox for AI agents.
 
-The public API for sandbox authors and python agents::
+The public API (``docs/python-api.md``). Running and reading runs::
 
-    from agentbox import tool, State, ToolError, AgentContext
+    import agentbox
+
+    result = agentbox.run("scenarios/refund-clean.yaml")
+    replayed = agentbox.replay(result.run_id)
+    with agentbox.open_store(".agentbox/traces.db") as store:
+        steps = store.steps(result.run_id)
+
+Writing sandboxes (``docs/sandboxes.md``) and python agents::
+
+    from agentbox import tool, State, ToolError, Sandbox, AgentContext
 
 Names are loaded on first use (PEP 562), so ``import agentbox`` (and ``agentbox --help``)
 does not pay for pydantic or YAML until something needs them.
@@ -15,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agentbox.agents.context import AgentContext, ToolResult
+    from agentbox.api import ReplayResult, RunResult, Store, open_store, replay, run
     from agentbox.errors import AgentboxError, EndRun, ToolError
+    from agentbox.sandbox.loader import Sandbox
     from agentbox.sandbox.state import State
     from agentbox.sandbox.tools import tool
 
@@ -25,9 +36,16 @@ _LAZY = {
     "AgentContext": "agentbox.agents.context",
     "AgentboxError": "agentbox.errors",
     "EndRun": "agentbox.errors",
+    "ReplayResult": "agentbox.api",
+    "RunResult": "agentbox.api",
+    "Sandbox": "agentbox.sandbox.loader",
     "State": "agentbox.sandbox.state",
+    "Store": "agentbox.api",
     "ToolError": "agentbox.errors",
     "ToolResult": "agentbox.agents.context",
+    "open_store": "agentbox.api",
+    "replay": "agentbox.api",
+    "run": "agentbox.api",
     "tool": "agentbox.sandbox.tools",
 }
 
@@ -35,10 +53,17 @@ __all__ = [
     "AgentContext",
     "AgentboxError",
     "EndRun",
+    "ReplayResult",
+    "RunResult",
+    "Sandbox",
     "State",
+    "Store",
     "ToolError",
     "ToolResult",
     "__version__",
+    "open_store",
+    "replay",
+    "run",
     "tool",
 ]
 

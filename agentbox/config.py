@@ -46,6 +46,8 @@ class Settings(BaseModel):
     """Folder holding sandbox folders."""
     scenarios: str = "scenarios"
     """Folder holding scenario files."""
+    suite: str = "suites/regressions"
+    """Suite folder ``agentbox export`` (and the TUI's ``x``) writes cases into by default."""
     default_model: str = "scripted"
     """Model used when a scenario names none."""
     approvals: ApprovalHandler | None = None
@@ -79,6 +81,11 @@ class Settings(BaseModel):
     def sandboxes_path(self) -> Path:
         """The sandboxes folder."""
         return self.path(self.sandboxes)
+
+    @property
+    def suite_path(self) -> Path:
+        """The default suite folder for exports."""
+        return self.path(self.suite)
 
     @property
     def scenarios_path(self) -> Path:

@@ -8,12 +8,12 @@ refunds[-1].status``...).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from agentbox.errors import AgentboxError
+from agentbox.paths import parse_path
 from agentbox.policy import Counters
 from agentbox.sandbox.loader import Sandbox
 from agentbox.sandbox.state import State
@@ -21,7 +21,6 @@ from agentbox.scenario import Expect, JudgeExpectation
 from agentbox.store import StepRow
 
 _MISSING = object()
-_TOKEN = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
 
 
 @dataclass
@@ -55,45 +54,39 @@ class ExpectationResult:
 
 
 def resolve_path(state: State, path: str) -> Any:
-    """The value at a path like ``refunds[-1].status`` or ``orders.ord_5531.status``.
+    """The value at a path like ``refunds[-1].status`` or ``orders.ord_5531.status``
+    (grammar: :mod:`agentbox.paths`).
 
     The first name is a collection; ``[i]`` on a collection counts its records in
     insertion order. Returns a private sentinel (see :func:`path_exists`) when absent.
     """
-    tokens = [(m.group(1), m.group(2)) for m in _TOKEN.finditer(path)]
-    if not tokens or tokens[0][0] is None:
+    segments = parse_path(path)
+    if not segments or not isinstance(segments[0], str):
         return _MISSING
-    collection = tokens[0][0]
+    collection, rest = segments[0], segments[1:]
     if collection not in state.collections():
         return _MISSING
-    value: Any = None
-    rest = tokens[1:]
-    if rest and rest[0][1] is not None:
+    value: Any
+    if rest and isinstance(rest[0], int):
         keys = state.keys(collection)
-        position = int(rest[0][1])
-        if not -len(keys) <= position < len(keys):
+        if not -len(keys) <= rest[0] < len(keys):
             return _MISSING
-        value = state.get(collection, keys[position])
+        value = state.get(collection, keys[rest[0]])
         rest = rest[1:]
     elif rest:
-        key = rest[0][0]
-        if not state.has(collection, key):
+        if not state.has(collection, rest[0]):
             return _MISSING
-        value = state.get(collection, key)
+        value = state.get(collection, rest[0])
         rest = rest[1:]
     else:
         value = dict(state.items(collection))
-    for name, index in rest:
-        if name is not None and isinstance(value, dict) and name in value:
-            value = value[name]
-        elif (
-            index is not None and isinstance(value, list) and -len(value) <= int(index) < len(value)
-        ):
-            value = value[int(index)]
-        elif (
-            index is not None and isinstance(value, dict) and -len(value) <= int(index) < len(value)
-        ):
-            value = list(value.values())[int(index)]
+    for segment in rest:
+        if isinstance(segment, str):
+            if not (isinstance(value, dict) and segment in value):
+                return _MISSING
+            value = value[segment]
+        elif isinstance(value, list | dict) and -len(value) <= segment < len(value):
+            value = value[segment] if isinstance(value, list) else list(value.values())[segment]
         else:
             return _MISSING
     return value
@@ -236,7 +229,11 @@ def check_expectations(
     if expect.state_hash is not None:
         hasher = state_hasher or _sandbox_hasher(outcome.sandbox)
         if hasher is None:
-            out.append(ExpectationResult("state_hash", False, "the sandbox defines no state_hash"))
+            out.append(
+                ExpectationResult(
+                    "state_hash", False, "the sandbox defines no state_fingerprint hook (tools.py)"
+                )
+            )
         else:
             got = hasher(outcome.state)
             out.append(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from agentbox.config import Settings
 from agentbox.errors import AgentboxError, StoreError
 from agentbox.leases import RunClaimed, claim_run
 from agentbox.models import make_model
+from agentbox.paths import parse_path, to_pointer
 from agentbox.planning import RunOptions, RunPlan, load_task_scenario, plan_from_scenario
 from agentbox.redact import restore
 from agentbox.runner import Incomplete, Runner, RunResult, StepObserver
@@ -282,24 +282,19 @@ class ForkEdits:
         }
 
 
-_SEGMENT = re.compile(r"[^.\[\]]+|\[-?\d+\]")
-
-
 def set_ops(state: State, path: str, value: Any) -> list[dict[str, Any]]:
     """RFC 6902 ops setting ``value`` at a dotted path (``orders.ord_1.items[0].qty``).
 
     Raises:
         AgentboxError: the collection or record does not exist.
     """
-    from jsonpointer import escape
-
-    parts = [p[1:-1] if p.startswith("[") else p for p in _SEGMENT.findall(path)]
+    parts = [str(p) for p in parse_path(path)]
     if len(parts) < 2 or not state.has(parts[0], parts[1]):
         raise AgentboxError(
             f"--set {path}: no record {'/'.join(parts[:2])} in the state",
             "paths look like collection.key.field",
         )
-    pointer = "/" + "/".join(escape(p) for p in parts)
+    pointer = to_pointer(parts)
     record = state.get(parts[0], parts[1])
     target: Any = record
     exists = True

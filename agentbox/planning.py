@@ -28,6 +28,7 @@ from agentbox.scenario import (
     load_scenario,
     parse_scenario,
 )
+from agentbox.versions import AgentVersion, agent_version
 from agentbox.yamlfile import load_yaml
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class RunOptions:
     """Use this sandbox folder instead of resolving the scenario's name."""
     policy: PolicySpec | None = None
     """Replace the scenario's policy (fork --policy)."""
+    label: str | None = None
+    """``--label``: the agent version's name (beats the scenario's ``agent.label``)."""
 
 
 @dataclass
@@ -85,6 +88,9 @@ class RunPlan:
     """A simulated user's recorded answers (replays and suite cases): the user is
     answered from them instead of asking its model
     (:func:`agentbox.conversation.build.build_user`)."""
+    version: AgentVersion | None = None
+    """The agent version this plan runs (:func:`agentbox.versions.agent_version`), stored
+    with the run; recompute it after changing the model or scenario of a plan."""
 
     def tool(self, name: str) -> ToolSpec | None:
         """The spec of a sandbox tool or an extra tool, or None."""
@@ -239,6 +245,7 @@ def plan_from_scenario(
         extra_tools,
         source=source,
     )
+    plan.version = agent_version(plan, options.label)
     return plan
 
 

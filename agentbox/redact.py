@@ -355,6 +355,15 @@ class RedactedWrites:
         """See ``TraceStore.create_run``."""
         self._store.create_run(**self.redactor(fields))
 
+    def record_run_version(
+        self, run_id: str, fingerprint: str, parts: dict[str, Any] | None, label: str | None
+    ) -> None:
+        """See ``TraceStore.record_run_version`` (the parts redacted; the fingerprint was
+        taken over the real values)."""
+        known = self._store.knows_version(fingerprint)
+        clean = None if known or parts is None else self.redactor(parts)
+        self._store.record_run_version(run_id, fingerprint, clean, label)
+
     def update_run(self, run_id: str, **fields: Any) -> None:
         """See ``TraceStore.update_run``."""
         r = self.redactor

@@ -190,7 +190,8 @@ class Runner:
         lineage: extra run columns (``parent_id``, ``fork_step``, ``replay_of``).
         incomplete: what to do with a write whose intent was committed but whose result
             was not (``retry`` it, or ``skip`` it and tell the agent the outcome is unknown).
-        after_prefix: called once when the prefix is exhausted (fork edits).
+        after_prefix: called when the prefix is exhausted (fork edits); a hook returning
+            ``False`` is called again at the next call (a case's edits due at a later step).
     """
 
     def __init__(
@@ -205,7 +206,7 @@ class Runner:
         copy_prefix: bool = False,
         lineage: dict[str, Any] | None = None,
         incomplete: Incomplete | None = None,
-        after_prefix: Callable[[Runner], None] | None = None,
+        after_prefix: Callable[[Runner], bool | None] | None = None,
     ) -> None:
         self.plan = plan
         self.redactor = plan.settings.redactor()
@@ -488,7 +489,8 @@ class Runner:
     def _leave_prefix_if_done(self) -> None:
         if not self._prefix and self._after_prefix is not None:
             hook, self._after_prefix = self._after_prefix, None
-            hook(self)
+            if hook(self) is False:  # not its step yet: ask again at the next call
+                self._after_prefix = hook
 
     # ---- the two things an agent can do -------------------------------------------
     def model_call(self, messages: list[Message], tools: list[dict[str, Any]]) -> ModelResponse:
@@ -811,6 +813,9 @@ class Runner:
                 f"Error: denied by approver ({verdict.by}): {why}",
             )
         self.counters.approvals += 1
+        self._leave_prefix_if_done()  # a case's fork edit due right after this decision
+        if self.edited_results and self.edited_results[0][0] == name:
+            return self._edited_result(name, data)
         return self._execute(name, final_args, data)
 
     def _execute(self, name: str, args: dict[str, Any], data: dict[str, Any]) -> ToolResult:
@@ -908,6 +913,9 @@ class Runner:
                 **self._lineage,
             )
             self.store.add_checkpoint(self.run_id, -1, digest, "start")
+            if plan.version is not None:  # computed at planning (agentbox.versions)
+                v = plan.version
+                self.store.record_run_version(self.run_id, v.fingerprint, v.parts, v.label)
         return self._watch_agent()
 
     def _watch_agent(self) -> RunResult:

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from agentbox.errors import Problem, ScenarioError
+from agentbox.paths import format_path
 from agentbox.yamlfile import Loc, line_of, load_yaml
 
 Mode = Literal["execute", "shadow", "recommend"]
@@ -106,6 +107,9 @@ class AgentSpec(_Model):
     ``module:function`` form is still accepted."""
     params: dict[str, Any] = {}
     """Extra keyword arguments for the model call (temperature, api_base, ...)."""
+    label: str | None = None
+    """A name for this agent version (``v2-shorter-prompt``), shown with its fingerprint
+    and usable in ``agentbox compare``; ``--label`` on ``run``/``test`` wins."""
 
     _params = field_validator("params")(classmethod(lambda cls, v: _check_params(v)))
     allow_hosts: list[str] = []
@@ -599,13 +603,6 @@ def _generic(loc: Loc) -> Loc:
     return tuple(p for p in loc if not isinstance(p, int))
 
 
-def _dotted(loc: Loc) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
 def parse_scenario(data: Any, path: Path, lines: dict[Loc, int]) -> Scenario:
     """Validate parsed YAML as a Scenario. Raises ScenarioError listing every problem."""
     display = str(path)
@@ -620,7 +617,7 @@ def parse_scenario(data: Any, path: Path, lines: dict[Loc, int]) -> Scenario:
             loc = _normalise(error["loc"], {_generic(k): v for k, v in fields.items()})
             generic = _generic(loc)
             message = _message(error, generic, {_generic(k): v for k, v in fields.items()})
-            problems.append(Problem(display, user_line(lines, loc), _dotted(loc), message))
+            problems.append(Problem(display, user_line(lines, loc), format_path(loc), message))
         problems.sort(key=lambda p: p.line or 0)
         raise ScenarioError(problems) from None
     _check_expressions(scenario, display, lines)
@@ -666,7 +663,7 @@ def _check_expressions(scenario: Scenario, display: str, lines: dict[Loc, int]) 
                 if full:
                     message = _unknown_names(tree)
         if message:
-            problems.append(Problem(display, user_line(lines, loc), _dotted(loc), message))
+            problems.append(Problem(display, user_line(lines, loc), format_path(loc), message))
     if problems:
         raise ScenarioError(problems, "fix the expression; user turns may use last, tools, turn")
 

@@ -133,6 +133,50 @@ CREATE TABLE IF NOT EXISTS stop_requests (
 );
 """
 
+_VERSIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agent_versions (
+    fingerprint TEXT PRIMARY KEY,
+    parts TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_versions (
+    run_id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    label TEXT
+);
+CREATE INDEX IF NOT EXISTS run_versions_fingerprint ON run_versions (fingerprint);
+CREATE TABLE IF NOT EXISTS suite_runs (
+    id TEXT PRIMARY KEY,
+    suite TEXT NOT NULL,
+    label TEXT,
+    fingerprint TEXT,
+    live INTEGER NOT NULL,
+    model TEXT,
+    k INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    cases INTEGER NOT NULL,
+    passed_cases INTEGER NOT NULL,
+    totals TEXT
+);
+CREATE INDEX IF NOT EXISTS suite_runs_suite ON suite_runs (suite, started_at);
+CREATE TABLE IF NOT EXISTS suite_results (
+    suite_run_id TEXT NOT NULL,
+    case_key TEXT NOT NULL,
+    repeat INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    passed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    run_id TEXT,
+    fingerprint TEXT,
+    metrics TEXT,
+    detail TEXT,
+    PRIMARY KEY (suite_run_id, case_key, repeat)
+) WITHOUT ROWID;
+"""
+"""Migration step "versions" (issue 17): agent versions per run, suite runs and their
+per-case results. Tables only (no column on ``runs``), created if missing."""
+
 HOST = socket.gethostname()
 
 
@@ -291,6 +335,55 @@ class LeaseRow:
 
 
 @dataclass
+class VersionRow:
+    """A run's agent version: fingerprint, label and the parts hashed
+    (:class:`agentbox.versions.AgentVersion`)."""
+
+    run_id: str
+    fingerprint: str
+    label: str | None
+    parts: dict[str, Any]
+
+
+@dataclass
+class SuiteResultRow:
+    """One case repeat of a suite run. ``metrics`` is ``RunMetrics.to_json()`` plus its
+    step ``latencies`` (seconds); ``detail`` says why it failed (or None)."""
+
+    case_key: str
+    repeat: int
+    name: str
+    passed: bool
+    status: str
+    run_id: str | None = None
+    fingerprint: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    detail: str | None = None
+
+
+@dataclass
+class SuiteRunRow:
+    """One ``agentbox test`` invocation (times in Unix seconds).
+
+    ``suite`` names what was tested (the paths given, as displayed); ``fingerprint``
+    hashes the agent versions of its cases; ``totals`` is ``SuiteMetrics.to_json()``.
+    """
+
+    id: str
+    suite: str
+    label: str | None
+    fingerprint: str | None
+    live: bool
+    model: str | None
+    k: int
+    started_at: float
+    ended_at: float | None
+    cases: int
+    passed_cases: int
+    totals: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class StopRequest:
     """``agentbox stop``: who asked a run to stop (``user@host``, ``tui``), when and why."""
 
@@ -328,6 +421,8 @@ class TraceStore:
             ) from exc
         self._lock = threading.RLock()
         self._blobs: dict[str, Any] = {}
+        self._versions: set[str] = set()
+        """Agent versions whose parts this connection knows are stored."""
         self.read_only: str | None = None
         """Why the store is open for reading only (None: it is writable)."""
         try:
@@ -425,6 +520,7 @@ class TraceStore:
     def _migrate(self) -> None:
         with self._lock:
             self.conn.executescript(_SCHEMA)
+            self.conn.executescript(_VERSIONS_SCHEMA)
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             version = int(row[0]) if row else 0
             if version > SCHEMA_VERSION:
@@ -845,3 +941,189 @@ class TraceStore:
             (run_id,),
         ).fetchone()
         return None if row is None else StopRequest(run_id, *row)
+
+    # ---- agent versions and suite runs (issue 17) ----------------------------------
+    def knows_version(self, fingerprint: str) -> bool:
+        """Whether the parts of this agent version are stored already."""
+        if fingerprint in self._versions:
+            return True
+        row = self.conn.execute(
+            "SELECT 1 FROM agent_versions WHERE fingerprint=?", (fingerprint,)
+        ).fetchone()
+        if row is not None:
+            self._versions.add(fingerprint)
+        return row is not None
+
+    def record_run_version(
+        self, run_id: str, fingerprint: str, parts: dict[str, Any] | None, label: str | None
+    ) -> None:
+        """Store a run's agent version; its parts once per fingerprint (``parts`` None:
+        already stored, see :meth:`knows_version`)."""
+        with self._write():
+            if parts is not None and fingerprint not in self._versions:
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO agent_versions VALUES (?,?,?)",
+                    (fingerprint, _dump(parts), time.time()),
+                )
+            self.conn.execute(
+                "INSERT OR REPLACE INTO run_versions VALUES (?,?,?)", (run_id, fingerprint, label)
+            )
+        self._versions.add(fingerprint)
+
+    def run_version(self, run_id: str) -> VersionRow | None:
+        """The agent version of a run (None: recorded before versions, or imported)."""
+        try:
+            rows = self._query(
+                "SELECT r.run_id, r.fingerprint, r.label, v.parts FROM run_versions r "
+                "LEFT JOIN agent_versions v ON v.fingerprint = r.fingerprint WHERE r.run_id=?",
+                (run_id,),
+            )
+        except sqlite3.OperationalError:  # a read-only store from before versions
+            return None
+        if not rows:
+            return None
+        data = dict(rows[0])
+        self._json_columns(data, ("parts",), f"agent version {data['fingerprint']}")
+        data["parts"] = data["parts"] or {}
+        return VersionRow(**data)
+
+    def run_fingerprints(self, run_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+        """``{run_id: (fingerprint, label)}`` for those of ``run_ids`` that have one."""
+        ids = list(run_ids)
+        out: dict[str, tuple[str, str | None]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" for _ in chunk)
+            try:
+                rows = self.conn.execute(
+                    f"SELECT run_id, fingerprint, label FROM run_versions WHERE run_id IN ({marks})",
+                    chunk,
+                ).fetchall()
+            except sqlite3.OperationalError:
+                return out
+            out.update({r[0]: (r[1], r[2]) for r in rows})
+        return out
+
+    def add_suite_run(self, run: SuiteRunRow, results: Iterable[SuiteResultRow]) -> None:
+        """Store a suite run and its per-case results in one transaction."""
+        with self._write():
+            self.conn.execute("BEGIN")
+            try:
+                self.conn.execute(
+                    "INSERT INTO suite_runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        run.id,
+                        run.suite,
+                        run.label,
+                        run.fingerprint,
+                        int(run.live),
+                        run.model,
+                        run.k,
+                        run.started_at,
+                        run.ended_at,
+                        run.cases,
+                        run.passed_cases,
+                        _dump(run.totals),
+                    ),
+                )
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO suite_results VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            run.id,
+                            r.case_key,
+                            r.repeat,
+                            r.name,
+                            int(r.passed),
+                            r.status,
+                            r.run_id,
+                            r.fingerprint,
+                            _dump(r.metrics),
+                            r.detail,
+                        )
+                        for r in results
+                    ],
+                )
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def _suite_run_from(self, row: sqlite3.Row) -> SuiteRunRow:
+        data = dict(row)
+        self._json_columns(data, ("totals",), f"suite run {data.get('id')}")
+        data["totals"] = data["totals"] or {}
+        data["live"] = bool(data["live"])
+        return SuiteRunRow(**data)
+
+    def _suite_query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        try:
+            return self._query(sql, params)
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # a read-only store from before suite runs
+                return []
+            raise
+
+    def get_suite_run(self, suite_run_id: str) -> SuiteRunRow | None:
+        """A suite run by id or unique id prefix (None: no such id).
+
+        Raises:
+            StoreError: the prefix is ambiguous.
+        """
+        if not suite_run_id.strip():
+            return None
+        rows = self._suite_query("SELECT * FROM suite_runs WHERE id=?", (suite_run_id,))
+        if not rows:
+            rows = self._suite_query(
+                "SELECT * FROM suite_runs WHERE id LIKE ? ESCAPE '\\' "
+                "ORDER BY started_at DESC LIMIT 6",
+                (_like_prefix(suite_run_id),),
+            )
+        if len(rows) > 1:
+            ids = ", ".join(r["id"] for r in rows[:5])
+            raise StoreError(
+                f"suite run id prefix {suite_run_id!r} is ambiguous: {ids}", "type more of the id"
+            )
+        return self._suite_run_from(rows[0]) if rows else None
+
+    def list_suite_runs(
+        self,
+        *,
+        limit: int | None = 50,
+        suite: str | None = None,
+        label: str | None = None,
+        before: float | None = None,
+    ) -> list[SuiteRunRow]:
+        """Suite runs newest first, optionally of one suite, with one label, or started
+        before a time (Unix seconds)."""
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value, op in (
+            ("suite", suite, "="),
+            ("label", label, "="),
+            ("started_at", before, "<"),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                params.append(value)
+        sql = "SELECT * FROM suite_runs" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY started_at DESC, rowid DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [self._suite_run_from(r) for r in self._suite_query(sql, tuple(params))]
+
+    def suite_results(self, suite_run_id: str) -> list[SuiteResultRow]:
+        """The per-case results of a suite run, by case then repeat."""
+        rows = self._suite_query(
+            "SELECT case_key, repeat, name, passed, status, run_id, fingerprint, metrics, detail "
+            "FROM suite_results WHERE suite_run_id=? ORDER BY case_key, repeat",
+            (suite_run_id,),
+        )
+        out = []
+        for row in rows:
+            data = dict(row)
+            self._json_columns(data, ("metrics",), f"suite run {suite_run_id}")
+            data["metrics"] = data["metrics"] or {}
+            data["passed"] = bool(data["passed"])
+            out.append(SuiteResultRow(**data))
+        return out

@@ -89,10 +89,8 @@ def child(guard: str, calls: int, repeat: int) -> dict[str, Any]:
     """Run in a fresh interpreter: measure one configuration, return its figures."""
     import os
 
-    from agentbox import runner as runner_module
-    from agentbox.config import Settings
-    from agentbox.planning import plan_run
-    from agentbox.store import TraceStore
+    import agentbox
+    from agentbox import runner as runner_module  # its guard is switched off below
 
     if guard == "off":
         runner_module.egress_guard = lambda ctx, allow_hosts=None: nullcontext()  # type: ignore[assignment]
@@ -102,12 +100,9 @@ def child(guard: str, calls: int, repeat: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         scenario = make_project(root, calls)
-        settings = Settings(root=root)
 
         def one_run(i: int) -> dict[str, float]:
-            store = TraceStore(root / f"traces-{i}.db")
-            result = runner_module.Runner(plan_run(scenario, settings), store).run()
-            store.close()
+            result = agentbox.run(scenario, store=root / f"traces-{i}.db", root=root)
             assert result.status == "completed", result.reason
             return json.loads(result.output or "{}")  # type: ignore[no-any-return]
 

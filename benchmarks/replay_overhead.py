@@ -17,10 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from agentbox.config import Settings, load_settings
-from agentbox.lifecycle import replay_run
-from agentbox.runner import Runner, RunOptions, plan_run
-from agentbox.store import TraceStore
+import agentbox
 
 sys.path.insert(0, str(Path(__file__).parent))
 from run_overhead import make_project
@@ -33,14 +30,13 @@ def scripted(steps: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         scenario = make_project(root, 100, 100, steps)
-        settings = Settings(root=root)
-        store = TraceStore(root / "traces.db")
+        store = agentbox.open_store(root / "traces.db")
         t = time.perf_counter()
-        result = Runner(plan_run(scenario, settings), store).run()
+        result = agentbox.run(scenario, store=store, root=root)
         original = time.perf_counter() - t
-        n = store.step_count(result.run_id)
+        n = len(store.steps(result.run_id))
         t = time.perf_counter()
-        rep = replay_run(store, result.run_id, settings)
+        rep = agentbox.replay(result.run_id, store=store, root=root)
         replay = time.perf_counter() - t
         assert rep.identical, rep.differences[:3]
         print(
@@ -54,19 +50,15 @@ def tau() -> None:
     if not TAU.is_dir():
         print(f"tau-bench data not found at {TAU}: skipped")
         return
-    settings = load_settings(ROOT)
     with tempfile.TemporaryDirectory() as tmp:
-        store = TraceStore(Path(tmp) / "traces.db")
+        store = agentbox.open_store(Path(tmp) / "traces.db")
         task_file = ROOT / "sandboxes" / "tau_retail" / "task.yaml"
         t = time.perf_counter()
-        ids = [
-            Runner(plan_run(task_file, settings, RunOptions(task=i)), store).run().run_id
-            for i in range(115)
-        ]
+        ids = [agentbox.run(task_file, store=store, task=i, root=ROOT).run_id for i in range(115)]
         original = time.perf_counter() - t
-        steps = sum(store.step_count(i) for i in ids)
+        steps = sum(len(store.steps(i)) for i in ids)
         t = time.perf_counter()
-        same = sum(replay_run(store, i, settings).identical for i in ids)
+        same = sum(agentbox.replay(i, store=store, root=ROOT).identical for i in ids)
         replay = time.perf_counter() - t
         print(
             f"tau-bench retail, 115 tasks / {steps} steps: run {original:.2f} s, replay "

@@ -60,7 +60,7 @@ def box() -> Any:
 
 @pytest.fixture(scope="module")
 def hooks(box: Any) -> Any:
-    """The tools module (state_hash, task_scenario, direct_state_hash)."""
+    """The tools module (state_fingerprint, task_scenario, direct_state_hash)."""
     import sys
 
     return sys.modules[f"agentbox_sandbox_{SANDBOX.name}"]
@@ -87,7 +87,7 @@ def replay(
 
 def test_initial_hash(box: Any, hooks: Any, reference: dict[str, Any]) -> None:
     state = State(box.seed)
-    assert hooks.state_hash(state) == reference["initial_data_hash"]
+    assert hooks.state_fingerprint(state) == reference["initial_data_hash"]
     assert hooks.direct_state_hash(state.snapshot()) == reference["initial_data_hash"]
 
 
@@ -137,7 +137,7 @@ def test_hash_of_changed_state_matches_direct_computation(
     finally:
         store.close()
     assert state.changes()
-    assert hooks.state_hash(state) == hooks.direct_state_hash(state.snapshot())
+    assert hooks.state_fingerprint(state) == hooks.direct_state_hash(state.snapshot())
 
 
 def test_hash_edge_cases_match_direct_computation(hooks: Any, box: Any) -> None:
@@ -147,19 +147,19 @@ def test_hash_edge_cases_match_direct_computation(hooks: Any, box: Any) -> None:
         "users": {"u2": {"n": 1}, "u1": {"n": [True, 'q"q']}},
     }
     state = State(small)
-    assert hooks.state_hash(state) == hooks.direct_state_hash(small)
+    assert hooks.state_fingerprint(state) == hooks.direct_state_hash(small)
     state.put("products", "p1", {"v": 1.5})
     state.delete("users", "u2")
-    assert hooks.state_hash(state) == hooks.direct_state_hash(state.snapshot())
+    assert hooks.state_fingerprint(state) == hooks.direct_state_hash(state.snapshot())
     big = State(box.seed)  # the seed again, then records added, changed and removed
-    assert hooks.state_hash(big) == hooks.direct_state_hash(box.seed)
+    assert hooks.state_fingerprint(big) == hooks.direct_state_hash(box.seed)
     big.put("orders", "#W0", {"order_id": "#W0", "price": 100})
     with big.edit("users", next(iter(box.seed["users"]))) as user:
         user["email"] = "x@example.com"
-    assert hooks.state_hash(big) == hooks.direct_state_hash(big.snapshot())
+    assert hooks.state_fingerprint(big) == hooks.direct_state_hash(big.snapshot())
     big.delete("orders", "#W0")
-    assert hooks.state_hash(big) == hooks.direct_state_hash(big.snapshot())
-    assert hooks.state_hash(State(box.seed)) == hooks.direct_state_hash(box.seed)
+    assert hooks.state_fingerprint(big) == hooks.direct_state_hash(big.snapshot())
+    assert hooks.state_fingerprint(State(box.seed)) == hooks.direct_state_hash(box.seed)
 
 
 def test_show_renders_a_run(replay: Any) -> None:

@@ -643,7 +643,7 @@ async def test_export_needs_the_suites_module(
 
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.focused, Input))
-        assert app.focused.value == "suites/retail"  # the default: suites/SANDBOX
+        assert app.focused.value == settings.suite == "suites/retail-regressions"  # .agentbox.toml
         app.focused.value = str(tmp_path / "suite")
         await pilot.press("enter")
         await wait_for(pilot, lambda: bool(calls))

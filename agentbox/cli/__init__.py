@@ -223,10 +223,12 @@ def main() -> None:
 
 
 from agentbox.cli import commands as _commands  # noqa: E402,F401  (registers commands)
+from agentbox.cli import compare_cmds as _compare  # noqa: E402,F401
 from agentbox.cli import control_cmds as _control  # noqa: E402,F401
 from agentbox.cli import lifecycle_cmds as _lifecycle  # noqa: E402,F401
 from agentbox.cli import mcp_cmds as _mcp  # noqa: E402,F401
 from agentbox.cli import shadow_cmds as _shadow  # noqa: E402,F401
 from agentbox.cli import suite_cmds as _suites  # noqa: E402,F401
+from agentbox.cli import tools_cmds as _tools  # noqa: E402,F401  (tools, --version)
 from agentbox.cli import trace_cmds as _traces  # noqa: E402,F401
 from agentbox.cli import tui_cmd as _tui  # noqa: E402,F401

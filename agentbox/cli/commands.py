@@ -160,6 +160,12 @@ def run_cmd(
         int | None,
         typer.Option("--task", help="Task index, for sandboxes with a task set (e.g. tau_retail)."),
     ] = None,
+    label: Annotated[
+        str | None,
+        typer.Option(
+            "--label", help="Name this agent version (e.g. v2-shorter-prompt); see `agentbox show`."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
     watch: Annotated[
@@ -215,6 +221,7 @@ def run_cmd(
             data_path=data,
             approvals=handler,
             task=task,
+            label=label,
         )
         plan = plan_run(scenario, settings, options)
         for warning in getattr(plan.source.source, "warnings", []) if plan.source else []:
@@ -461,6 +468,9 @@ def runs_cmd(
     search: Annotated[
         str | None, typer.Option("--search", "-s", help="Text in the run id, scenario or model.")
     ] = None,
+    suites: Annotated[
+        bool, typer.Option("--suites", help="List suite runs (`agentbox test` invocations).")
+    ] = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -475,7 +485,14 @@ def runs_cmd(
       agentbox runs --status awaiting
 
       agentbox runs --search refund --json
+
+      agentbox runs --suites
     """
+    if suites:
+        from agentbox.cli.compare_cmds import print_suite_runs
+
+        print_suite_runs(_open_store(_settings(), store), limit, as_json)
+        return
     from agentbox.cli.render import runs_table
     from agentbox.statuses import parse_run_status, status_words
 
@@ -608,6 +625,9 @@ def show_cmd(
         shadow = state_diff(trace, run, -1, steps[-1].idx)
     if as_json:
         extra: dict[str, Any] = {"steps": [s.__dict__ for s in steps]}
+        version = trace.run_version(run.id)
+        if version is not None:
+            extra["version"] = {"fingerprint": version.fingerprint, "label": version.label}
         if run.mode == "shadow":
             from agentbox.sandbox.sources.shadow_diff import by_table
 
@@ -616,6 +636,11 @@ def show_cmd(
         return
     console = _console()
     console.print(run_header(run))
+    from agentbox.cli.compare_cmds import version_line
+
+    version = trace.run_version(run.id)
+    if version is not None:
+        console.print(version_line(version))
     console.print(f"[dim]input:[/] {escape(run.input or '')}")
     for s in steps:
         print_step(console, s)

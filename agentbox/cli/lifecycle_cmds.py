@@ -467,6 +467,20 @@ def replay_cmd(
     raise typer.Exit(1)
 
 
+def _version_json(trace: Any, a: str, b: str) -> dict[str, Any]:
+    """The two runs' agent versions and what changed between them (``diff --json``)."""
+    from agentbox.versions import version_changes
+
+    va, vb = trace.run_version(a), trace.run_version(b)
+    return {
+        "a": va.fingerprint if va else None,
+        "b": vb.fingerprint if vb else None,
+        "changes": [c.to_json() for c in version_changes(va.parts, vb.parts)]
+        if va and vb and va.fingerprint != vb.fingerprint
+        else [],
+    }
+
+
 @command("diff")
 def diff_cmd(
     run_a: Annotated[str, typer.Argument(help="First run.", show_default=False)],
@@ -504,6 +518,7 @@ def diff_cmd(
                         {"collection": c, "key": k, "a": x, "b": y} for c, k, x, y in changes
                     ],
                     "counters": {"a": a.counters, "b": b.counters},
+                    "version": _version_json(trace, a.id, b.id),
                 }
             )
         )
@@ -523,6 +538,9 @@ def diff_cmd(
             console.print("  " + escape(line))
     if changes:
         console.print(changes_table(changes, "final state: a → b"))
+    from agentbox.cli.compare_cmds import print_version_changes
+
+    print_version_changes(trace.run_version(a.id), trace.run_version(b.id))
     for key in ("steps", "tool_calls", "input_tokens", "output_tokens", "cost_usd"):
         va, vb = a.counters.get(key, 0), b.counters.get(key, 0)
         mark = "" if va == vb else "  [yellow]≠[/]"

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from agentbox.store import SuiteRunRow
     from agentbox.suites.metrics import RunMetrics, SuiteMetrics
     from agentbox.suites.replay import CaseResult
 
@@ -149,19 +150,26 @@ def export_cmd(
         str, typer.Argument(help="Run to export (id or unique prefix).", show_default=False)
     ],
     suite: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--suite",
-            help="Suite folder to write the case into, e.g. suites/retail.",
+            help="Suite folder to write the case into, e.g. suites/retail (default: `suite` in .agentbox.toml, else suites/regressions).",
             show_default=False,
         ),
-    ],
+    ] = None,
     name: Annotated[
         str | None,
         typer.Option(
-            "--name", help="Case name (file NAME.yaml; overwrites). Default: the scenario name."
+            "--name",
+            help="Case name (file NAME.yaml). Default: the scenario name (with the run id when that file exists).",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Overwrite an existing case file (without it: show the diff, exit 2)."
+        ),
+    ] = False,
     judge: Annotated[
         list[str] | None,
         typer.Option(
@@ -186,29 +194,36 @@ def export_cmd(
 
     The case inlines the scenario, the recorded model calls (cassette), the approval
     decisions and expectations derived from the run (status, tool calls in order, holds,
-    blocks, approvals, the state diff, a cost ceiling) merged with the scenario's own.
+    blocks, approvals, the state diff, a cost ceiling) merged with the scenario's own. A
+    fork's edits (state, tool result, message) go into the case and are re-applied when
+    it replays. An existing case file is never replaced silently: without --force the
+    export prints the diff it would make and exits 2.
 
     Examples:
 
+      agentbox export 3fa2
+
       agentbox export 3fa2 --suite suites/retail
 
-      agentbox export 3fa2 --suite suites/retail --name big-refund-held
+      agentbox export 3fa2 --suite suites/retail --name big-refund-held --force
 
       agentbox export 3fa2 --suite suites/retail --judge "The reply names the refund amount."
 
       agentbox export b273 --suite suites/prod --against retail
     """
     from agentbox.suites.case import JudgeSpec, load_case
-    from agentbox.suites.export import expectation_count, export_run
+    from agentbox.suites.export import CaseExists, expectation_count, export_run
     from agentbox.suites.replay import display_path
 
+    settings = _settings()
+    if suite is None:
+        suite = settings.suite_path
     if suite.exists() and not suite.is_dir():
         fail(
             f"--suite {suite} is a file, not a folder",
             "give the suite's folder, e.g. suites/retail",
         )
     writable_file(suite / "case.yaml", "--suite")
-    settings = _settings()
     trace = _open_store(settings, store)
     judges = [JudgeSpec(rubric=r, model=judge_model) for r in judge or []]
     run = trace.get_run(run_id)
@@ -223,16 +238,29 @@ def export_cmd(
             "you edit its `expect:`"
         )
     target = suite / f"{name}.yaml" if name else None
-    existed = target is not None and target.exists()
+    before = target.read_text(encoding="utf-8") if target is not None and target.exists() else None
     try:
         extra = {"against": against} if against else {}  # imported runs only (docs/traces.md)
         path = export_run(
-            trace, run_id, suite, name, settings=settings, judges=judges or None, **extra
+            trace,
+            run_id,
+            suite,
+            name,
+            settings=settings,
+            judges=judges or None,
+            force=force,
+            **extra,
         )
+    except CaseExists as exc:
+        for line in exc.diff.splitlines():
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
+            console.print(f"[{style}]{escape(line)}[/]" if style else escape(line), soft_wrap=True)
+        fail(exc.message, exc.hint)
     except OSError as exc:
         fail(f"cannot write the case into {suite}: {exc.strerror or exc}", "choose another folder")
     case = load_case(path)
-    verb = "overwrote" if existed else "wrote"
+    after = path.read_text(encoding="utf-8")
+    verb = "wrote" if before is None else "unchanged" if before == after else "overwrote"
     console.print(
         f"{verb} {display_path(path)}: {len(case.cassette.calls)} model call(s), "
         f"{len(case.file.decisions)} approval decision(s), "
@@ -294,6 +322,8 @@ def _test_once(
     junit: Path | None,
     as_json: bool,
     quiet: bool,
+    model: str | None = None,
+    label: str | None = None,
 ) -> int:
     import time
 
@@ -329,6 +359,7 @@ def _test_once(
         progress.update(task, advance=1, failed=failed)
 
     started = time.perf_counter()
+    started_at = time.time()
     try:
         with user_output_to_stderr(as_json):  # printing agents must not break the JSON
             results = run_cases(
@@ -340,11 +371,14 @@ def _test_once(
                 jobs=worker_count(jobs),
                 on_result=advance,
                 on_start=progress.start,
+                model=model,
+                label=label,
             )
     finally:
         progress.stop()
     seconds = time.perf_counter() - started
     summary = summarize(results, repeat)
+    suite_run = _record(paths, files, store_path, results, repeat, live, model, label, started_at)
     if junit is not None:
         try:
             junit.parent.mkdir(parents=True, exist_ok=True)
@@ -359,6 +393,9 @@ def _test_once(
                 {
                     "passed": ok,
                     "simulator_errors": simulator_errors,
+                    "suite_run": suite_run.id,
+                    "fingerprint": suite_run.fingerprint,
+                    "label": suite_run.label,
                     "seconds": seconds,
                     "summary": summary.to_json(),
                     "results": [_result_json(r) for r in results],
@@ -391,7 +428,47 @@ def _test_once(
     console.print(metrics_table(summary))
     if junit is not None:
         console.print(f"[dim]JUnit XML: {junit}[/]")
+    label_text = f" ({suite_run.label})" if suite_run.label else ""
+    console.print(
+        f"[dim]suite run {suite_run.id}{label_text}, agent version {suite_run.fingerprint or '-'}"
+        f" · compare: agentbox compare --baseline {suite_run.id}[/]"
+    )
     return 0 if ok else 1
+
+
+def _record(
+    paths: list[Path],
+    files: list[Path],
+    store_path: Path,
+    results: list[CaseResult],
+    repeat: int,
+    live: bool,
+    model: str | None,
+    label: str | None,
+    started_at: float,
+) -> SuiteRunRow:
+    """Store this `test` invocation as a suite run."""
+    import time
+
+    from agentbox.store import TraceStore
+    from agentbox.suites.suite_runs import case_keys, record_suite_run, suite_name
+
+    trace = TraceStore(store_path)
+    try:
+        return record_suite_run(
+            trace,
+            suite=suite_name(paths),
+            keys=case_keys(paths, files),
+            results=results,
+            k=repeat,
+            live=live,
+            model=model,
+            label=label,
+            started_at=started_at,
+            ended_at=time.time(),
+        )
+    finally:
+        trace.close()
 
 
 @command("test")
@@ -406,6 +483,20 @@ def test_cmd(
     live: Annotated[
         bool, typer.Option("--live", help="Ask the recorded model again instead of the cassette.")
     ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="With --live: ask this model (`scripted` or a litellm string) instead of the recorded one; the recorded tool world stays.",
+        ),
+    ] = None,
+    label: Annotated[
+        str | None,
+        typer.Option(
+            "--label",
+            help="Name the agent version under test (e.g. v2-shorter-prompt); `agentbox compare` accepts it.",
+        ),
+    ] = None,
     repeat: Annotated[
         int,
         typer.Option(
@@ -445,8 +536,15 @@ def test_cmd(
 
       agentbox test suites/retail --repeat 5 --live
 
+      agentbox test suites/retail --live --model openai/gpt-4o-mini --label v2 -k 3
+
       agentbox test suites/ --watch
     """
+    if model is not None and not live:
+        fail(
+            "--model needs --live (a replay answers from the recorded cassette)",
+            f"agentbox test ... --live --model {model}",
+        )
     settings = _settings()
     from agentbox.suites.replay import default_paths
 
@@ -468,6 +566,8 @@ def test_cmd(
         junit=junit,
         as_json=as_json,
         quiet=quiet,
+        model=model,
+        label=label,
     )
     if not watch:
         raise typer.Exit(code)
@@ -482,6 +582,8 @@ def test_cmd(
             junit=junit,
             as_json=as_json,
             quiet=quiet,
+            model=model,
+            label=label,
         ),
     )
 

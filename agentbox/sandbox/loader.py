@@ -1,19 +1,24 @@
 """Load a sandbox folder: tools, seed state and the policy text given to the agent.
 
-Layout of ``sandboxes/NAME/``::
+Layout of ``sandboxes/NAME/`` (the full guide: ``docs/sandboxes.md``)::
 
-    tools.py        functions decorated with @tool (required)
+    tools.py        functions decorated with @tool (required); may import sibling
+                    modules (``from .helpers import x``, or ``import helpers`` at the top)
     seed/           one JSON or YAML file per collection (``orders.json`` -> ``orders``)
     policy.md       optional text appended to the agent's system prompt
+    http_mocks.py   optional HTTP APIs for python agents (``agentbox.http.http_mock``)
     sandbox.toml    optional: ``seed = "path"`` (a folder or one JSON file, relative to
                     the sandbox; ``~`` and ``$VARS`` expanded), ``seed_env = "VAR"`` (an
-                    environment variable that overrides ``seed``), ``collections = [...]``
-                    (which files of the seed folder are collections), ``seed_hint`` (what
-                    to tell the user when the seed is missing), ``policy = "file.md"``
+                    environment variable that overrides ``seed``), ``collections``
+                    (which files of the seed folder are collections: a list of stems,
+                    or a table ``{collection = "file name"}`` such as
+                    ``users = "users.2024-11.json"``), ``seed_hint`` (what to tell the user
+                    when the seed is missing), ``policy = "file.md"``
 
-tools.py may also define ``state_hash(state) -> str`` (for the ``state_hash``
-expectation) and ``task_scenario(data: dict, task: int) -> dict`` (``--task N``: turn
-one task of a task set into scenario data).
+tools.py may also define ``state_fingerprint(state) -> str`` (the digest the
+``state_hash`` expectation compares; the hook's old name ``state_hash`` still works and
+warns) and ``task_scenario(data: dict, task: int) -> dict`` (``--task N``: turn one task
+of a task set into scenario data).
 
 A collection file holds either an object ``{key: record}`` or a list of records with an
 ``id`` field (keyed by it). A state snapshot for ``--state`` / shadow mode is either such
@@ -30,6 +35,7 @@ import json
 import os
 import sys
 import tomllib
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +43,7 @@ from typing import Any
 
 import yaml
 
-from agentbox.errors import SandboxError
+from agentbox.errors import SandboxError, ToolError
 from agentbox.sandbox.state import State, reading_only
 from agentbox.sandbox.tools import ToolSpec
 
@@ -56,8 +62,8 @@ class Sandbox:
         policy_text: text appended to the agent's system prompt ("" when none).
         seed_source: where the seed came from (shown in errors and summaries).
         config: the parsed sandbox.toml.
-        state_hasher: ``state_hash(state) -> str`` from tools.py, if defined (for the
-            ``state_hash`` expectation).
+        state_hasher: ``state_fingerprint(state) -> str`` from tools.py, if defined
+            (the digest the ``state_hash`` expectation compares).
         task_scenario: ``task_scenario(data, task) -> data`` from tools.py, if defined.
     """
 
@@ -70,6 +76,43 @@ class Sandbox:
     config: dict[str, Any] = field(default_factory=dict)
     state_hasher: Callable[[State], str] | None = None
     task_scenario: Callable[[dict[str, Any], int], dict[str, Any]] | None = None
+
+    @classmethod
+    def load(cls, path: str | Path, *, data: str | Path | None = None) -> Sandbox:
+        """Load a sandbox folder (cached per process; the seed is shared and read-only).
+
+        Args:
+            path: the folder holding ``tools.py`` (e.g. ``sandboxes/retail``).
+            data: a folder or file replacing the configured seed (``--data``).
+
+        Raises:
+            SandboxError: missing folder or tools.py, malformed seed or sandbox.toml, a
+                tools.py that does not import.
+        """
+        return load_sandbox(Path(path), seed_override=Path(data) if data is not None else None)
+
+    def state(self) -> State:
+        """A fresh run state over the seed (copy-on-write: the seed is never changed)."""
+        return State(self.seed)
+
+    def call(self, tool: str, state: State, /, **args: Any) -> Any:
+        """Call a tool as a run would: arguments validated by its policy, then executed.
+
+        For testing a sandbox's tools without a run (no policy, no trace).
+
+        Returns:
+            The tool's result (JSON-like).
+
+        Raises:
+            KeyError: no tool of that name.
+            ToolError: the arguments are invalid (the messages joined), or the tool
+                raised it.
+        """
+        spec = self.tools[tool]
+        checked, errors = spec.validate(args)
+        if checked is None:
+            raise ToolError(f"invalid arguments for {tool}: {'; '.join(errors)}")
+        return spec.fn(state, **checked)
 
 
 def _load_structured(path: Path) -> Any:
@@ -100,25 +143,46 @@ def _as_collection(path: Path, data: Any) -> dict[str, Any]:
     )
 
 
+CollectionFiles = list[str] | Mapping[str, str]
+"""Which files of a seed folder are collections: stems (``["orders", "users"]``) or
+``{collection: file name}`` (``{"users": "users.2024-11.json"}``)."""
+
+
+def _collection_files(path: Path, collections: CollectionFiles | None) -> dict[str, Path]:
+    """``{collection: file}`` of a seed folder (every JSON/YAML file by stem when None)."""
+    files = sorted(p for p in path.iterdir() if p.suffix in _SEED_SUFFIXES)
+    if collections is None:
+        return {p.stem: p for p in files}
+    if isinstance(collections, Mapping):
+        picked = {str(c): path / str(f) for c, f in collections.items()}
+        missing = [f"{c} ({f.name})" for c, f in picked.items() if not f.is_file()]
+    else:
+        by_stem = {p.stem: p for p in files}
+        picked = {c: by_stem[c] for c in collections if c in by_stem}
+        missing = [c for c in collections if c not in by_stem]
+    if missing:
+        raise SandboxError(
+            f"{path}: no file for collection(s) {', '.join(missing)}",
+            "fix `collections` in sandbox.toml (a list of file stems, or a table "
+            '{collection = "file name"})',
+        )
+    return picked
+
+
 def load_state_source(
-    path: Path, collections: list[str] | None = None
+    path: Path, collections: CollectionFiles | None = None
 ) -> dict[str, dict[str, Any]]:
     """Load a state snapshot: a folder of collection files or one file of collections.
 
-    ``collections`` limits a folder to those files (by stem), in that order.
+    ``collections`` limits a folder to those files, in that order: a list of file stems,
+    or a mapping ``{collection: file name}`` (``{"users": "users.2024-11.json"}``).
 
     Raises:
-        SandboxError: the path is missing or a file is malformed.
+        SandboxError: the path is missing, a named file is absent or a file is malformed.
     """
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in _SEED_SUFFIXES)
-        if collections is not None:
-            by_stem = {p.stem: p for p in files}
-            missing = [c for c in collections if c not in by_stem]
-            if missing:
-                raise SandboxError(f"{path}: no file for collection(s) {', '.join(missing)}")
-            files = [by_stem[c] for c in collections]
-        return {p.stem: _as_collection(p, _load_structured(p)) for p in files}
+        files = _collection_files(path, collections)
+        return {name: _as_collection(p, _load_structured(p)) for name, p in files.items()}
     if path.is_file():
         data = _load_structured(path)
         if not isinstance(data, dict):
@@ -133,8 +197,15 @@ def state_hash(collections: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def import_file(path: Path, module_name: str, hint: str = "") -> Any:
+def import_file(path: Path, module_name: str, hint: str = "", *, package: bool = False) -> Any:
     """Import a Python file as ``module_name`` (reused while it is the same file).
+
+    With ``package``, the file's folder is searched for its sibling modules: the module
+    is a package over that folder (``from .helpers import x`` imports
+    ``module_name.helpers``), and while it executes the folder is also on ``sys.path``
+    (``import helpers``). Siblings imported the second way are then taken out of
+    ``sys.modules`` again, so another sandbox's ``helpers.py`` is not mistaken for this
+    one; import them at the top of the file (or relatively).
 
     Raises:
         SandboxError: the file cannot be imported (its exception is named).
@@ -142,17 +213,37 @@ def import_file(path: Path, module_name: str, hint: str = "") -> Any:
     loaded = sys.modules.get(module_name)
     if loaded is not None and getattr(loaded, "__file__", None) == str(path):
         return loaded
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    folder = str(path.parent)
+    spec = importlib.util.spec_from_file_location(
+        module_name, path, submodule_search_locations=[folder] if package else None
+    )
     if spec is None or spec.loader is None:
         raise SandboxError(f"{path}: cannot import")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    before = set(sys.modules)
+    if package:
+        sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[module_name]
         raise SandboxError(f"{path}: import failed: {type(exc).__name__}: {exc}", hint) from exc
+    finally:
+        if package:
+            sys.path.remove(folder)
+            _forget_siblings(set(sys.modules) - before, path.parent, module_name)
     return module
+
+
+def _forget_siblings(names: set[str], folder: Path, package: str) -> None:
+    """Drop top-level modules imported from ``folder`` through ``sys.path``."""
+    for name in names:
+        if name == package or name.startswith(package + "."):
+            continue
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file and Path(file).resolve().is_relative_to(folder):
+            del sys.modules[name]
 
 
 def load_tools_module(path: Path, module_name: str) -> tuple[dict[str, ToolSpec], Any]:
@@ -165,7 +256,7 @@ def load_tools_module(path: Path, module_name: str) -> tuple[dict[str, ToolSpec]
         SandboxError: the file does not import, defines no tools, or two tools share a
             name (the message names both places).
     """
-    module = import_file(path, module_name)
+    module = import_file(path, module_name, package=True)
     _check_redefined(path)
     declared: dict[str, ToolSpec] = {}
     for value in vars(module).values():
@@ -292,7 +383,7 @@ def load_sandbox(path: Path, *, seed_override: Path | None = None) -> Sandbox:
     _check_mock_names(path, tools)
     seed_path = seed_override or _configured_seed(path, config)
     if seed_path.exists():
-        seed = load_state_source(seed_path, config.get("collections"))
+        seed = load_state_source(seed_path, _collections_setting(path, config))
     elif "seed" in config or seed_override:
         raise SandboxError(
             f"sandbox {path.name}: seed data not found at {seed_path}",
@@ -302,7 +393,7 @@ def load_sandbox(path: Path, *, seed_override: Path | None = None) -> Sandbox:
         seed = {}
     policy_file = path / str(config.get("policy", "policy.md"))
     policy_text = policy_file.read_text(encoding="utf-8") if policy_file.is_file() else ""
-    hasher = getattr(module, "state_hash", None)
+    hasher = _fingerprint_hook(module, tools_py)
     task_hook = getattr(module, "task_scenario", None)
     box = Sandbox(
         path.name,
@@ -312,11 +403,44 @@ def load_sandbox(path: Path, *, seed_override: Path | None = None) -> Sandbox:
         policy_text,
         str(seed_path),
         config,
-        hasher if callable(hasher) else None,
+        hasher,
         task_hook if callable(task_hook) else None,
     )
     _CACHE[key] = box
     return box
+
+
+def _collections_setting(path: Path, config: dict[str, Any]) -> CollectionFiles | None:
+    """sandbox.toml's ``collections``: a list of file stems or a table of file names."""
+    value = config.get("collections")
+    if value is None:
+        return None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return value
+    raise SandboxError(
+        f"{path / 'sandbox.toml'}: collections: expected a list of file stems or a table "
+        f"of file names, got {value!r}",
+        'e.g. collections = ["orders", "users"]  or  [collections] users = "users.2024-11.json"',
+    )
+
+
+def _fingerprint_hook(module: Any, tools_py: Path) -> Callable[[State], str] | None:
+    """tools.py's ``state_fingerprint``, or its deprecated name ``state_hash`` (warns)."""
+    hook = getattr(module, "state_fingerprint", None)
+    if callable(hook):
+        return hook  # type: ignore[no-any-return]
+    old = getattr(module, "state_hash", None)
+    if not callable(old) or old is state_hash:
+        return None  # agentbox's content hash imported under that name is no hook
+    warnings.warn(
+        f"{tools_py}: the sandbox hook `state_hash(state)` is now called "
+        "`state_fingerprint(state)`; rename it (the old name still works)",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return old  # type: ignore[no-any-return]
 
 
 def _configured_seed(path: Path, config: dict[str, Any]) -> Path:

@@ -112,9 +112,9 @@ class State:
         """Keys of ``collection`` in insertion order."""
         return [k for k, _ in self.items(collection)]
 
-    def values(self, collection: str) -> Iterator[Record]:
-        """Records of ``collection`` in insertion order (read-only)."""
-        return (v for _, v in self.items(collection))
+    def values(self, collection: str) -> list[Record]:
+        """Records of ``collection`` in insertion order (read-only), as a new list."""
+        return [v for _, v in self.items(collection)]
 
     def count(self, collection: str) -> int:
         """Number of records in ``collection``."""

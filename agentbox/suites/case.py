@@ -7,6 +7,7 @@ A case file (``suites/NAME/CASE.yaml``) is one self-contained, human-editable YA
     scenario: {...}                  # the scenario, inlined (its `expect` lives below)
     expect: {...}                    # what the replay must do (scenario expect + derived)
     decisions: [...]                 # the recorded approval decisions, in order
+    edits: [{at, set, state, tool_result, message}]   # a fork's edits, re-applied at `at`
     cassette:                        # the recorded model calls, in order
       model: scripted
       calls: [{reasoning, text, tool_calls, input_tokens, output_tokens, cost_usd,
@@ -226,6 +227,33 @@ class JudgeSpec(_Model):
     """Extra litellm ``completion`` arguments (``api_base``, ``temperature``...)."""
 
 
+class EditedToolResult(_Model):
+    """A tool result a fork replaced (the tool is not executed; the model sees this)."""
+
+    tool: str
+    """The tool whose next call gets this result."""
+    result: str
+    """The result text, as given to ``fork --tool-result`` (JSON or plain text)."""
+
+
+class CaseEdit(_Model):
+    """An edit a fork made, applied again when the replay reaches step ``at``."""
+
+    at: int = Field(ge=0)
+    """The step the edit is recorded at (the fork's ``fork`` step); steps before it replay
+    as recorded, everything after it runs on the edited world."""
+    forked_from: str = ""
+    """``RUN@STEP`` the fork started from (informational)."""
+    set: dict[str, Any] = {}
+    """State values set at the fork: ``{"orders.ord_5531.status": "shipped"}``."""
+    state: str | None = None
+    """A whole replacement state (JSON file, relative to the case file)."""
+    tool_result: EditedToolResult | None = None
+    """The replaced result of the tool call after the fork step."""
+    message: str | None = None
+    """A user message added before the next model call."""
+
+
 class CaseFile(_Model):
     """Everything in a case file except the scenario and expect (validated separately)."""
 
@@ -244,6 +272,8 @@ class CaseFile(_Model):
     ``llm_judge: [{rubric, model, params}]``."""
     decisions: list[RecordedDecision] = []
     """Recorded approval decisions, applied to held calls in order."""
+    edits: list[CaseEdit] = []
+    """What a fork changed (state, a tool result, a message), re-applied at its step."""
     cassette: Cassette
     """Recorded model calls."""
 

@@ -11,6 +11,10 @@ did, merged with the scenario's own ``expect``:
   more than :data:`MAX_STATE_CHECKS` (and the sandbox defines one);
 - ``max_cost_usd``: 1.5x the recorded cost (left out when a price was unknown).
 
+A fork's edits (state values, a whole state, a tool result, a user message) become the
+case's ``edits``, re-applied at the fork's step when the case replays (see
+:mod:`agentbox.suites.edits`); the cassette holds the recorded prefix and what followed.
+
 Merging: the scenario's scalar expectations win over derived ones; its ``state``,
 ``no_tool_calls`` and ``output_contains`` are kept and derived checks added; its
 ``tool_calls`` are replaced by the derived ordered list when that list satisfies every one
@@ -39,6 +43,7 @@ from agentbox.evals import matches_subset
 from agentbox.lifecycle import state_diff
 from agentbox.mcp.proxy import SEP
 from agentbox.otel.importer import is_imported
+from agentbox.paths import Segment, format_path, is_name
 from agentbox.planning import RunOptions, RunPlan, plan_from_scenario
 from agentbox.recording import recorded_results
 from agentbox.runner import seed_digest
@@ -50,7 +55,6 @@ from agentbox.suites.judge import judge
 MAX_STATE_CHECKS = 20
 """More derived state checks than this become one ``state_hash`` check (when possible)."""
 
-_SAFE = re.compile(r"^[^.\[\]]+$")
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -62,19 +66,20 @@ def slug(text: str) -> str:
 # ---- expectations ------------------------------------------------------------------
 def _dotted(coll: str, key: str, segments: list[str], root: Any) -> str | None:
     """``coll.key.a[0].b`` for a JSON-pointer path inside a record; None when unsafe."""
-    if not (_SAFE.match(coll) and _SAFE.match(key)):
+    if not (is_name(coll) and is_name(key)):
         return None
-    out, node = f"{coll}.{key}", root
+    parts: list[Segment] = [coll, key]
+    node = root
     for seg in segments:
         if isinstance(node, list) and seg.isdigit() and int(seg) < len(node):
-            out += f"[{seg}]"
+            parts.append(int(seg))
             node = node[int(seg)]
-        elif isinstance(node, dict) and _SAFE.match(seg) and not seg.lstrip("-").isdigit():
-            out += f".{seg}"
+        elif isinstance(node, dict) and is_name(seg) and not seg.lstrip("-").isdigit():
+            parts.append(seg)
             node = node.get(seg)
         else:
             return None
-    return out
+    return format_path(parts)
 
 
 def _resolve(root: Any, segments: list[str]) -> Any:
@@ -313,14 +318,60 @@ def _check_exportable(run: RunRow, steps: list[StepRow]) -> None:
             f"finish it first: agentbox resume {run.id}",
         )
     for s in steps:
-        edits = s.data.get("edits", {}) if s.kind == "fork" else {}
-        extra = sorted(set(edits) - {"model", "policy_file"})
-        if extra:
+        if s.kind == "fork" and (s.data.get("edits") or {}).get("live_state"):
             raise AgentboxError(
-                f"run {run.id} is a fork with edits ({', '.join(extra)}) at step {s.idx}; a case "
-                "replays from step 0 and cannot reproduce them",
-                "export the parent run, or write the edit into a scenario and run that",
+                f"run {run.id} is a fork that read its database again (--live-state) at step "
+                f"{s.idx}; a case replays from one recorded state",
+                "export the parent run, or fork without --live-state",
             )
+
+
+_CASE_EDITS = ("set_values", "state_file", "tool_result", "message")
+
+
+def edit_state_file(case: str, at: int) -> str:
+    """File name of the state a fork's ``--state-file`` edit put in place (next to the case)."""
+    return f"{case}.edit-{at}.state.json"
+
+
+def recorded_edits(
+    store: TraceStore, run: RunRow, steps: list[StepRow], case: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The case's ``edits`` (one per ``fork`` step with state, tool-result or message
+    edits) and the replacement states to write beside it (``{file name: state}``)."""
+    out: list[dict[str, Any]] = []
+    files: dict[str, Any] = {}
+    for s in steps:
+        edits = s.data.get("edits") or {} if s.kind == "fork" else {}
+        if not any(k in edits for k in _CASE_EDITS):
+            continue
+        edit: dict[str, Any] = {"at": s.idx}
+        if s.data.get("parent_id"):
+            edit["forked_from"] = f"{s.data['parent_id']}@{s.data.get('at')}"
+        if edits.get("set_values"):
+            edit["set"] = edits["set_values"]
+        if edits.get("state_file"):
+            point = store.checkpoint_before(run.id, s.idx)
+            if point is None or point[0] != s.idx:
+                raise AgentboxError(f"run {run.id}: the state set at step {s.idx} is not stored")
+            edit["state"] = edit_state_file(case, s.idx)
+            files[edit["state"]] = store.get_blob(point[1])
+        if edits.get("tool_result") is not None:
+            tool = next(
+                (
+                    t.name
+                    for t in steps
+                    if t.idx > s.idx and t.kind == "tool" and t.data.get("edited")
+                ),
+                None,
+            )
+            if tool is None:  # the fork ended before the call: the parent's step names it
+                tool = store.steps(s.data["parent_id"], s.data["at"], s.data["at"] + 1)[0].name
+            edit["tool_result"] = {"tool": tool, "result": edits["tool_result"]}
+        if edits.get("message"):
+            edit["message"] = edits["message"]
+        out.append(edit)
+    return out, files
 
 
 # ---- writing -----------------------------------------------------------------------
@@ -393,8 +444,8 @@ def build_case(
     agentbox redacted the store.
 
     Raises:
-        StoreError: unknown run. AgentboxError: unfinished run, a fork with edits, or a
-            start state the case cannot reproduce.
+        StoreError: unknown run. AgentboxError: unfinished run, a fork that read its
+            database again, or a start state the case cannot reproduce.
     """
     settings = settings or load_settings()
     run = store.get_run(run_id)
@@ -483,9 +534,35 @@ def build_case(
             cassette["judgments"].append(record)
     data["expect"] = expect
     data["decisions"] = recorded_decisions(steps)
+    edits, _ = recorded_edits(store, run, steps, name)
+    if edits:
+        data["edits"] = edits
     data["cassette"] = cassette
     redacted: dict[str, Any] = settings.redactor()(data)  # also runs stored before redaction
     return redacted
+
+
+class CaseExists(AgentboxError):
+    """The case file exists and the export would change it (``diff``: old → new)."""
+
+    def __init__(self, path: Path, diff: str) -> None:
+        super().__init__(
+            f"{_display(path)} exists and this export would change it",
+            "pass --force to overwrite it, or --name to write another case",
+        )
+        self.path = path
+        self.diff = diff
+
+
+def case_diff(old: str, new: str, path: Path) -> str:
+    """A unified diff (3 lines of context) of a case file's text, old → new."""
+    import difflib
+
+    name = _display(path)
+    lines = difflib.unified_diff(
+        old.splitlines(), new.splitlines(), f"{name} (now)", f"{name} (export)", lineterm=""
+    )
+    return "\n".join(lines)
 
 
 def export_run(
@@ -497,14 +574,18 @@ def export_run(
     settings: Settings | None = None,
     judges: list[JudgeSpec] | None = None,
     against: str | None = None,
+    force: bool = False,
 ) -> Path:
     """Write a stored run as ``suite_dir/NAME.yaml`` and return the path.
 
     Without ``name`` the case is named after the scenario (with the run id appended when
-    that file exists); an explicit ``name`` overwrites. ``judges`` adds ``llm_judge``
-    expectations whose verdicts are asked now and recorded in the cassette.
+    that file exists). An explicit ``name`` whose file exists is overwritten only with
+    ``force`` (an export that would leave it unchanged writes nothing and succeeds).
+    ``judges`` adds ``llm_judge`` expectations whose verdicts are asked now and recorded
+    in the cassette.
 
     Raises:
+        CaseExists: the file exists, would change, and ``force`` is false (nothing written).
         StoreError, AgentboxError: see :func:`build_case`; ScenarioError: the written file
             would not load (a bug).
     """
@@ -521,11 +602,21 @@ def export_run(
     text = _HEADER.format(folder=_display(suite_dir), run=run.id) + dump_case(data)
     assert is_case_text(text)
     parse_case(yaml.safe_load(text), path)  # what we write must load
+    if path.exists() and not force:
+        old = path.read_text(encoding="utf-8")
+        if old != text:
+            raise CaseExists(path, case_diff(old, text, path))
     suite_dir.mkdir(parents=True, exist_ok=True)
     if run.options.get("state_source") and run.seed_hash:  # the case's state: the read set
         reads = (settings or load_settings()).redactor()(store.get_blob(run.seed_hash))
         (suite_dir / read_set_file(name or base)).write_text(
             json.dumps(reads, indent=1),  # source order: scans replay in it
+            encoding="utf-8",
+        )
+    _, edit_states = recorded_edits(store, run, store.steps(run.id), name or base)
+    for file_name, state in edit_states.items():
+        (suite_dir / file_name).write_text(
+            json.dumps((settings or load_settings()).redactor()(state), indent=1),
             encoding="utf-8",
         )
     if is_imported(run.options) and not against:

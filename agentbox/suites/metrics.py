@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from agentbox.store import RunRow, StepRow, TraceStore
@@ -84,6 +84,13 @@ class RunMetrics:
     def p(self, q: float) -> float | None:
         """Step latency percentile in seconds."""
         return percentile(self.latencies, q)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunMetrics:
+        """The metrics back from :meth:`to_json` (plus ``latencies`` when kept); derived
+        keys (rates, percentiles) are ignored."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
     def to_json(self) -> dict[str, Any]:
         """Counts, rates and latency percentiles (no raw latencies)."""

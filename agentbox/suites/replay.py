@@ -32,7 +32,7 @@ from agentbox.config import Settings
 from agentbox.errors import AgentboxError, ModelError
 from agentbox.evals import ExpectationResult
 from agentbox.models import make_model
-from agentbox.planning import plan_from_scenario, plan_run
+from agentbox.planning import RunOptions, plan_from_scenario, plan_run
 from agentbox.runner import Runner, RunResult
 from agentbox.store import StepRow, TraceStore
 from agentbox.suites.case import (
@@ -43,8 +43,10 @@ from agentbox.suites.case import (
     is_case_text,
     load_case,
 )
+from agentbox.suites.edits import edit_hook
 from agentbox.suites.judge import judge
 from agentbox.suites.metrics import RunMetrics, SuiteMetrics, run_metrics
+from agentbox.versions import agent_version
 from agentbox.watchdog import CallFailed, CallTimedOut, bounded_call
 from agentbox.yamlfile import read_text
 
@@ -202,32 +204,45 @@ def _judge(case: Case, result: RunResult, live: bool) -> list[ExpectationResult]
 
 
 def replay_case(
-    case: Case, store: TraceStore, settings: Settings, *, live: bool = False, key: str | None = None
+    case: Case,
+    store: TraceStore,
+    settings: Settings,
+    *,
+    live: bool = False,
+    key: str | None = None,
+    model: str | None = None,
+    label: str | None = None,
 ) -> tuple[RunResult, list[StepRow], str | None]:
     """Replay one case into ``store``; returns the run result, its steps and any miss.
+
+    ``model`` (live only): ask this model instead of the recorded one, keeping the
+    recorded tool world (MCP and gated-function results) so only the agent varies.
+    ``label`` names the agent version the run is stored with.
 
     Raises:
         AgentboxError: the scenario cannot be planned (unknown sandbox, bad policy...).
     """
-    plan = plan_from_scenario(case.scenario, settings)
-    for folder in case.file.python_path:
+    for folder in case.file.python_path:  # before planning: the agent version hashes the entry
         text = str((case.path.parent / folder).resolve())
         if text not in sys.path:
             sys.path.append(text)
+    plan = plan_from_scenario(case.scenario, settings, RunOptions(label=label))
     cassette = CaseCassette(case.cassette, settings.redactor())
     fallback: Approver | None = None
+    plan.model_name = (model if live else None) or case.cassette.model
     if live:
-        plan.model = make_model(
-            case.cassette.model, case.scenario.script, case.scenario.agent.params
-        )
+        plan.model = make_model(plan.model_name, case.scenario.script, case.scenario.agent.params)
         handler = plan.approvals.handler
         fallback = fixed_approver("fail" if handler in ("prompt", "wait") else handler)  # type: ignore[arg-type]
+        if model is not None:  # A/B: the recorded tool world stays, only the agent varies
+            plan.recording = case.cassette.recording("the case")
     else:
         plan.model = cassette
         plan.recording = case.cassette.recording("the case")
         if case.cassette.user_calls is not None:  # a simulated user, answered offline
             plan.user_recording = [c.model_dump() for c in case.cassette.user_calls]
-    plan.model_name = case.cassette.model
+    if plan.version is not None and plan.version.parts.get("model") != plan.model_name:
+        plan.version = agent_version(plan, label)
     steps = _Steps()
     runner = Runner(
         plan,
@@ -235,6 +250,7 @@ def replay_case(
         approver=decisions_approver(case.file.decisions, fallback),
         on_step=steps,
         lineage={"replay_of": f"case:{key or display_path(case.path)}"},
+        after_prefix=edit_hook(case.file.edits, case.path.parent),
     )
     result = runner.run()
     if case.judges:
@@ -257,6 +273,8 @@ def run_file(
     *,
     live: bool = False,
     case: Case | None = None,
+    model: str | None = None,
+    label: str | None = None,
 ) -> CaseResult:
     """Replay a case file, or run a plain scenario file, and say how it went."""
     shown = display_path(path)
@@ -266,13 +284,17 @@ def run_file(
         miss = None
         if case is not None:
             out.name = case.name
-            result, steps, miss = replay_case(case, store, settings, live=live, key=shown)
+            result, steps, miss = replay_case(
+                case, store, settings, live=live, key=shown, model=model, label=label
+            )
         elif is_case_file(path):
             case = load_case(path)
             out.name, out.kind = case.name, "case"
-            result, steps, miss = replay_case(case, store, settings, live=live, key=shown)
+            result, steps, miss = replay_case(
+                case, store, settings, live=live, key=shown, model=model, label=label
+            )
         else:
-            plan = plan_run(path, settings)
+            plan = plan_run(path, settings, RunOptions(model=model, label=label))
             out.name = plan.scenario.name
             collected = _Steps()
             result = Runner(plan, store, on_step=collected).run()
@@ -303,8 +325,16 @@ _WORKER: dict[str, Any] = {}
 _CASES: dict[str, tuple[tuple[int, int], Case | None]] = {}
 
 
-def _init_worker(store_path: str, settings: Settings, live: bool) -> None:
-    _WORKER.update(store=TraceStore(store_path), settings=settings, live=live)
+def _init_worker(
+    store_path: str,
+    settings: Settings,
+    live: bool,
+    model: str | None = None,
+    label: str | None = None,
+) -> None:
+    _WORKER.update(
+        store=TraceStore(store_path), settings=settings, live=live, model=model, label=label
+    )
 
 
 def _cached_case(path: Path) -> Case | None:
@@ -332,7 +362,15 @@ def _run_tasks(tasks: list[tuple[int, str, int]]) -> list[CaseResult]:
         except AgentboxError as exc:
             result = CaseResult(display_path(path), path.stem, "case", reason=exc.message)
         else:
-            result = run_file(path, store, settings, live=live, case=case)
+            result = run_file(
+                path,
+                store,
+                settings,
+                live=live,
+                case=case,
+                model=_WORKER.get("model"),
+                label=_WORKER.get("label"),
+            )
         result.index, result.repeat = index, repeat
         out.append(result)
     return out
@@ -356,8 +394,13 @@ def run_cases(
     jobs: int = 1,
     on_result: Callable[[CaseResult], None] | None = None,
     on_start: Callable[[], None] | None = None,
+    model: str | None = None,
+    label: str | None = None,
 ) -> list[CaseResult]:
     """Run every file ``repeat`` times with ``jobs`` processes; results in input order.
+
+    ``model`` (with ``live``) replaces the recorded model of every case (and the model of
+    plain scenarios); ``label`` names the agent version of every run.
 
     ``on_start`` is called once the workers exist (start progress displays and their
     threads only then: workers may be forked); ``on_result`` after each result.
@@ -366,7 +409,7 @@ def run_cases(
     TraceStore(store_path).close()  # create and migrate once, before workers race to
     results: list[CaseResult] = []
     if jobs <= 1 or len(tasks) <= 1:
-        _init_worker(str(store_path), settings, live)
+        _init_worker(str(store_path), settings, live, model, label)
         if on_start:
             on_start()
         try:
@@ -384,7 +427,7 @@ def run_cases(
         jobs,
         mp_context=_context(),
         initializer=_init_worker,
-        initargs=(str(store_path), settings, live),
+        initargs=(str(store_path), settings, live, model, label),
     ) as pool:
         futures = [pool.submit(_run_tasks, chunk) for chunk in chunks]
         if on_start:

@@ -187,7 +187,7 @@ class AgentboxApp(App[None]):
             return
         from agentbox.tui.screens.modals import PromptScreen
 
-        default = str(Path("suites") / run.sandbox)
+        default = self.settings.suite  # `suite` in .agentbox.toml (relative to its folder)
 
         def chosen(folder: str | None) -> None:
             if folder:

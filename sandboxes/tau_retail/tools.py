@@ -11,7 +11,7 @@ tool becomes ``Error: <exception text>`` too, as in tau's environment loop.
 Collections: ``orders``, ``products``, ``users`` (tau's JSON files, keyed as there). The data
 is not part of this repository; see ``sandbox.toml``.
 
-Also defined here: ``state_hash`` (tau's data hash, for ``expect.state_hash``) and
+Also defined here: ``state_fingerprint`` (tau's data hash, for ``expect.state_hash``) and
 ``task_scenario`` (``agentbox run sandboxes/tau_retail/task.yaml --task N``).
 """
 
@@ -22,7 +22,6 @@ import contextlib
 import copy
 import functools
 import hashlib
-import inspect
 import json
 import operator
 import os
@@ -31,14 +30,13 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
-from pydantic import ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, create_model
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic_core import core_schema
 
-from agentbox import State, ToolError, tool
+from agentbox import Sandbox, State, ToolError, tool
 from agentbox.errors import EndRun, SandboxError
-from agentbox.sandbox.tools import Effect, ToolSpec, parse_docstring
 
 HERE = Path(__file__).resolve().parent
 CANCEL_REASONS = ("no longer needed", "ordered by mistake")
@@ -77,44 +75,6 @@ def _tau_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise ToolError(str(exc)) from exc
 
     return run
-
-
-def _tool_with_state_argument(effect: Effect) -> Callable[[Callable[..., Any]], Any]:
-    """Like ``@tool(effect=...)`` for a tool with an argument named ``state``.
-
-    tau's address tools take ``state`` (a US state), which clashes with agentbox's rule that
-    the first parameter is named ``state``. These functions take the State positional-only
-    under another name (``db``); the spec is built the way ``make_tool`` builds it.
-    """
-
-    def wrap(fn: Callable[..., Any]) -> Any:
-        params = list(inspect.signature(fn).parameters.values())
-        if not params or params[0].kind is not inspect.Parameter.POSITIONAL_ONLY:
-            raise TypeError(f"{fn.__name__}: the State must be the positional-only first parameter")
-        hints = get_type_hints(fn)
-        description, arg_docs = parse_docstring(fn.__doc__)
-        fields: dict[str, Any] = {
-            p.name: (
-                hints.get(p.name, Any),
-                Field(... if p.default is p.empty else p.default, description=arg_docs.get(p.name)),
-            )
-            for p in params[1:]
-        }
-        model = create_model(f"{fn.__name__}_args", __config__=ConfigDict(extra="forbid"), **fields)
-        schema = model.model_json_schema()
-        schema.pop("title", None)
-        schema["properties"] = {
-            name: {k: v for k, v in prop.items() if k != "title"}
-            for name, prop in schema.get("properties", {}).items()
-        }
-        schema.setdefault("required", [])
-        schema["additionalProperties"] = False
-        fn.__agentbox_tool__ = ToolSpec(  # type: ignore[attr-defined]
-            fn.__name__, effect, description, fn, model, schema
-        )
-        return fn
-
-    return wrap
 
 
 def _dumps(record: Any) -> str:
@@ -377,7 +337,7 @@ def exchange_delivered_order_items(
     return _dumps(draft)
 
 
-@_tool_with_state_argument("write")
+@tool(effect="write")  # tau's `state` argument (a US state): the State is `db`, positional-only
 @_tau_errors
 def modify_pending_order_address(
     db: State,
@@ -530,7 +490,7 @@ def modify_pending_order_payment(state: State, order_id: str, payment_method_id:
     return _dumps(draft)
 
 
-@_tool_with_state_argument("write")
+@tool(effect="write")  # tau's `state` argument (a US state): the State is `db`, positional-only
 @_tau_errors
 def modify_user_address(
     db: State,
@@ -768,7 +728,7 @@ def _collection_chunks(collection: str, records: dict[str, Any]) -> list[bytes]:
     return chunks
 
 
-def state_hash(state: State) -> str:
+def state_fingerprint(state: State) -> str:
     """tau-bench's data hash of the current state.
 
     ``sha256(str(to_hashable({"orders": ..., "products": ..., "users": ...})))``, fed to
@@ -787,7 +747,7 @@ def state_hash(state: State) -> str:
 
 
 def direct_state_hash(data: dict[str, Any]) -> str:
-    """The reference computation, for checking :func:`state_hash` (slow: no caching)."""
+    """The reference computation, for checking :func:`state_fingerprint` (slow: no caching)."""
     picked = {c: data.get(c, {}) for c in HASHED_COLLECTIONS}
     return hashlib.sha256(str(to_hashable(picked)).encode("utf-8")).hexdigest()
 
@@ -819,22 +779,17 @@ def _configured_data_folder(config: dict[str, Any]) -> Path:
 
 
 def _loaded_sandbox(sandbox: Any = None) -> Any:
-    """The loaded Sandbox of this folder whose seed a ``--task`` run uses, if known.
+    """The sandbox whose seed a ``--task`` run uses.
 
-    ``task_scenario(data, task)`` is not told which seed the run uses (``--data`` or the
-    configured one), so this looks at the sandboxes the loader has loaded from this folder:
-    when they all use one seed, that is it; otherwise the configured seed's one.
+    agentbox passes it (``sandbox=``, the seed of ``--data`` or the configured one); called
+    without it, this is the sandbox with the configured seed, or None when that is missing.
     """
     if sandbox is not None:
         return sandbox
-    from agentbox.sandbox import loader
-
-    boxes = [box for box in list(loader._CACHE.values()) if Path(box.path) == HERE]
-    sources = {Path(box.seed_source).resolve() for box in boxes}
-    if len(sources) == 1:
-        return boxes[0]
-    configured = _configured_data_folder(_config())
-    return next((b for b in boxes if Path(b.seed_source).resolve() == configured), None)
+    try:
+        return Sandbox.load(HERE)
+    except SandboxError:
+        return None
 
 
 def _data_folder(box: Any) -> Path:
@@ -852,7 +807,7 @@ def _replayed_hash(box: Any, folder: Path, actions: list[dict[str, Any]]) -> str
         fn = TOOLS[action["name"]]
         with contextlib.suppress(ToolError, EndRun):
             fn(db, **action["kwargs"])
-    return state_hash(db)
+    return state_fingerprint(db)
 
 
 def _customer_message(task: int, instruction: str) -> str:

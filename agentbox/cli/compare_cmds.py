@@ -1,0 +1,300 @@
+"""Agent versions and suite runs: ``compare``, ``runs --suites``, version lines for ``show``.
+
+Thin: the comparison is :mod:`agentbox.suites.compare`; this module resolves arguments,
+prints tables, writes ``--junit`` / ``--md`` files and picks the exit code (1: a gate
+was breached).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from agentbox.cli import (
+    JsonOpt,
+    StoreOpt,
+    _console,
+    _open_store,
+    _settings,
+    command,
+    emit,
+    fail,
+    to_json,
+    writable_file,
+)
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from agentbox.store import SuiteRunRow, TraceStore, VersionRow
+    from agentbox.suites.compare import Comparison
+    from agentbox.versions import VersionChange
+
+
+def version_line(version: VersionRow) -> str:
+    """``agent version 3fa2c1d09e7b (v2-shorter-prompt) · model scripted`` (rich markup)."""
+    from rich.markup import escape
+
+    label = f" ({escape(version.label)})" if version.label else ""
+    model = version.parts.get("model")
+    tools = version.parts.get("tools")
+    bits = [f"model {escape(str(model))}"] if model else []
+    if isinstance(tools, list):
+        bits.append(f"{len(tools)} tool(s)")
+    return (
+        f"[dim]agent version[/] [bold]{version.fingerprint}[/]{label} [dim]· {' · '.join(bits)}[/]"
+    )
+
+
+def print_version_changes(a: VersionRow | None, b: VersionRow | None) -> list[VersionChange]:
+    """Print what changed between two runs' agent versions (for ``agentbox diff``);
+    returns the changes ([] when the same or unknown)."""
+    from rich.markup import escape
+
+    from agentbox.versions import version_changes
+
+    console = _console()
+    if a is None or b is None:
+        console.print("[dim]agent version: not recorded for one of the runs[/]")
+        return []
+    if a.fingerprint == b.fingerprint:
+        console.print(f"agent version: same ({a.fingerprint})")
+        return []
+    changes = version_changes(a.parts, b.parts)
+    console.print(f"agent version: [bold]{a.fingerprint}[/] → [bold]{b.fingerprint}[/]")
+    for change in changes:
+        console.print(f"  [yellow]{escape(change.summary)}[/]")
+        for line in change.diff[:60]:
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+            console.print(f"    [{style}]{escape(line)}[/]", soft_wrap=True)
+    return changes
+
+
+def _suite_json(r: SuiteRunRow) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "suite": r.suite,
+        "label": r.label,
+        "fingerprint": r.fingerprint,
+        "live": r.live,
+        "model": r.model,
+        "k": r.k,
+        "cases": r.cases,
+        "passed_cases": r.passed_cases,
+        "started_at": r.started_at,
+        "ended_at": r.ended_at,
+        "totals": r.totals,
+    }
+
+
+def print_suite_runs(trace: TraceStore, limit: int, as_json: bool) -> None:
+    """``agentbox runs --suites``: the latest suite runs, newest first."""
+    import datetime as dt
+
+    from rich.table import Table
+    from rich.text import Text
+
+    rows = trace.list_suite_runs(limit=limit)
+    if as_json:
+        emit(to_json([_suite_json(r) for r in rows]))
+        return
+    console = _console()
+    if not rows:
+        console.print(
+            f"no suite runs in {trace.path} yet — try: agentbox test suites/NAME --label baseline"
+        )
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("suite run", "started", "suite", "label", "version", "k", "mode", "passed"):
+        table.add_column(col, no_wrap=col != "suite", overflow="ellipsis")
+    for r in rows:
+        when = dt.datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
+        style = "green" if r.passed_cases == r.cases else "red"
+        mode = "live" + (f" {r.model}" if r.model else "") if r.live else "replay"
+        table.add_row(
+            r.id,
+            when,
+            Text(r.suite),
+            Text(r.label or "-"),
+            r.fingerprint or "-",
+            str(r.k),
+            Text(mode),
+            Text(f"{r.passed_cases}/{r.cases}", style=style),
+        )
+    console.print(table)
+
+
+def _metrics_table(c: Comparison) -> Table:
+    from rich.table import Table
+
+    from agentbox.suites.compare import _fmt
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("metric", "A", "B", "Δ"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for m in c.metrics:
+        delta = "" if m.delta is None else _fmt(m.spec, m.delta)
+        if m.delta is not None and m.delta > 0:
+            delta = "+" + delta
+        style = "red" if m.worse else "green" if m.delta and m.spec.better else ""
+        table.add_row(
+            m.spec.title,
+            _fmt(m.spec, m.a),
+            _fmt(m.spec, m.b),
+            f"[{style}]{delta}[/]" if style else delta,
+        )
+    return table
+
+
+def print_comparison(c: Comparison) -> None:
+    """The comparison as tables: sides, flips (worst first), metrics, noise, gates."""
+    from rich.markup import escape
+
+    from agentbox.suites.compare import FLIP_ORDER
+
+    console = _console()
+    for side, run in (("A", c.a), ("B", c.b)):
+        label = f" [bold]{escape(run.label)}[/]" if run.label else ""
+        mode = f"live {run.model or ''}".strip() if run.live else "replay"
+        console.print(
+            f"{side} suite run {run.id}{label} · {escape(run.suite)} · k={run.k} · {escape(mode)}"
+            f" · version {run.fingerprint or '-'} · {run.passed_cases}/{run.cases} cases passed"
+        )
+    if c.a.suite != c.b.suite or c.only_a or c.only_b:
+        console.print(
+            f"[yellow]compared the {len(c.cases)} case(s) both ran[/]"
+            + (f"; only in A: {escape(', '.join(c.only_a))}" if c.only_a else "")
+            + (f"; only in B: {escape(', '.join(c.only_b))}" if c.only_b else "")
+        )
+    console.print()
+    styles = {"broken": "red", "fixed": "green", "still failing": "yellow"}
+    console.print(" · ".join(f"{len(c.flips(k))} {k}" for k in FLIP_ORDER))
+    for case in c.cases:
+        if case.kind == "still passing":
+            continue
+        rates = f"{case.a_rate * 100:.0f}% → {case.b_rate * 100:.0f}%"
+        console.print(
+            f"  [{styles[case.kind]}]{case.kind:<13}[/] {escape(case.key)}  [dim]{rates}  "
+            f"runs {case.a_run or '-'} → {case.b_run or '-'}[/]"
+        )
+    console.print()
+    console.print(_metrics_table(c))
+    console.print()
+    console.print(f"pass-rate difference: {escape(c.noise.summary())}")
+    for g in c.gates:
+        mark = "[red]FAIL[/]" if g.breached else "[green]ok[/]"
+        console.print(f"gate {escape(g.given)}: {mark} ({escape(g.reason)})")
+
+
+def _write(path: Path, text: str, what: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {what} {path}: {exc.strerror or exc}", "choose another path")
+
+
+@command("compare")
+def compare_cmd(
+    runs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Suite runs A (before) and B (after): ids, unique prefixes or labels. With --baseline, one (B) or none (the latest suite run).",
+            show_default=False,
+        ),
+    ] = None,
+    baseline: Annotated[
+        bool,
+        typer.Option("--baseline", help="A is the latest earlier suite run of B's suite."),
+    ] = False,
+    fail_on_regression: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on-regression",
+            help="Exit 1 when more than this share of the compared cases broke, or B's pass rate is lower than A's by more than this many points (e.g. 1%).",
+        ),
+    ] = None,
+    max_regression: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--max-regression",
+            help="METRIC=LIMIT: exit 1 when B is worse by more (rates in points, others relative with %, e.g. cost_per_success=10%). Repeatable.",
+        ),
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Write JUnit XML (cases and gates) here.")
+    ] = None,
+    md: Annotated[
+        Path | None,
+        typer.Option(
+            "--md", help="Write a Markdown summary (a pull-request comment) here; - prints it."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Compare two suite runs: flips per case, metrics side by side, noise, gates.
+
+    Cases are matched by their path inside the suite; cases only one side ran are listed
+    and left out. The pass-rate difference is judged with an exact sign test over paired
+    cases when both sides ran -k 3 or more. Metrics for --max-regression: pass_rate,
+    pass_k, validity, success, post_conditions, approval_rate, block_rate, tokens,
+    cost_per_run, cost_per_success, latency_p50, latency_p95, broken_cases. Exit 1 when
+    a gate is breached, 2 on bad input (unknown suite run or label).
+
+    Examples:
+
+      agentbox compare baseline v2-shorter-prompt
+
+      agentbox compare --baseline --fail-on-regression 1%
+
+      agentbox compare 3fa2 9c41 --max-regression cost_per_success=10% --md -
+
+      agentbox compare --baseline 9c41 --junit build/compare.xml --json
+    """
+    from agentbox.suites.compare import compare_suite_runs, parse_gate, regression_gates
+    from agentbox.suites.suite_runs import baseline_of, resolve_suite_run
+
+    refs = list(runs or [])
+    if baseline and len(refs) > 1:
+        fail("--baseline takes at most one suite run (B)", "agentbox compare --baseline B")
+    if not baseline and len(refs) != 2:
+        fail(
+            "compare needs two suite runs (A B), or --baseline [B]",
+            "`agentbox runs --suites` lists them; e.g. agentbox compare --baseline",
+        )
+    for path, what in ((junit, "--junit"), (md, "--md")):
+        if path is not None and str(path) != "-":
+            writable_file(path, what)
+    for item in max_regression or []:
+        if "=" not in item:
+            fail(f"--max-regression {item!r}: expected METRIC=LIMIT", "e.g. cost_per_run=10%")
+    gates = regression_gates(fail_on_regression) if fail_on_regression else []
+    gates += [parse_gate(g) for g in max_regression or []]
+    trace = _open_store(_settings(), store)
+    if baseline:
+        if refs:
+            b = resolve_suite_run(trace, refs[0])
+        else:
+            latest = trace.list_suite_runs(limit=1)
+            if not latest:
+                fail(f"no suite runs in {trace.path} yet", "agentbox test suites/NAME --label v1")
+            b = latest[0]
+        a = baseline_of(trace, b)
+    else:
+        a, b = resolve_suite_run(trace, refs[0]), resolve_suite_run(trace, refs[1])
+    comparison = compare_suite_runs(trace, a, b, gates)
+    if junit is not None:
+        _write(junit, comparison.to_junit(), "--junit")
+    if md is not None:
+        if str(md) == "-":
+            emit(comparison.to_markdown())
+        else:
+            _write(md, comparison.to_markdown(), "--md")
+    if as_json:
+        emit(to_json(comparison.to_json()))
+    elif md is None or str(md) != "-":
+        print_comparison(comparison)
+    raise typer.Exit(1 if comparison.regressed else 0)

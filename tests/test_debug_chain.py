@@ -1,0 +1,219 @@
+"""From a failing run to a committed regression case (issue 19), through the public surface.
+
+A python agent checks an order and adds a ticket note only when the order is delivered.
+The seed's order is shipped, so the run fails its expectation; a fork at the tool call
+with an edited result (the order delivered) passes; that fork exported as a case replays
+offline under `agentbox test` and `pytest`; a changed prompt fails it with a compact diff.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import Result
+from typer.testing import CliRunner
+
+from agentbox.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+AGENT = """\
+def run(ctx):
+    order = ctx.call_tool("get_order", order_id="ord_5771")
+    if order.ok and order.value.get("status") == "delivered":
+        ctx.call_tool("add_ticket_note", ticket_id="tkt_9024", text="Delivered: refund approved.")
+    reply = ctx.complete(
+        [{"role": "system", "content": ctx.system}, {"role": "user", "content": ctx.input}],
+        tools=[],
+    )
+    return reply.text
+"""
+
+SCENARIO = """\
+name: late-order
+sandbox: retail
+agent:
+  type: python
+  entry: agents/checker.py:run
+  system: |
+    You are the support agent of Northwind.
+    Check the order before you answer.
+    Be brief and kind.
+input: "Where is my order ord_5771? It should be delivered by now."
+script:
+  - say: "Your order ord_5771 has been delivered; a note is on your ticket."
+expect:
+  status: completed
+  tool_calls: [{add_ticket_note: {ticket_id: tkt_9024}}]
+"""
+
+DELIVERED = '{"id": "ord_5771", "status": "delivered"}'
+
+
+@pytest.fixture()
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder: the agent, the scenario, and settings using the repo's sandboxes."""
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents" / "checker.py").write_text(AGENT)
+    (tmp_path / "late-order.yaml").write_text(SCENARIO)
+    (tmp_path / ".agentbox.toml").write_text(
+        f'sandboxes = "{ROOT / "sandboxes"}"\nstore = "traces.db"\nsuite = "cases/late"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AGENTBOX_STORE", raising=False)
+    return tmp_path
+
+
+def agentbox(*args: str | Path) -> Result:
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def run_json(*args: str | Path) -> dict[str, Any]:
+    result = agentbox(*args, "--json")
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def pytest_cmd(folder: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:agentbox",
+        "-p",
+        "no:phoenix",
+        "-p",
+        "agentbox.pytest_plugin",
+        "-q",
+        str(folder),
+    ]
+
+
+def failing_then_forked() -> tuple[str, str]:
+    """The failing run and its fork with the edited tool result (which passes)."""
+    failing = run_json("run", "late-order.yaml")
+    assert failing["passed"] is False
+    assert [s["name"] for s in failing["steps"] if s["kind"] == "tool"] == ["get_order"]
+    fork = run_json("fork", failing["run_id"], "--at", "0", "--tool-result", DELIVERED)
+    assert fork["passed"] is True, fork
+    return failing["run_id"], fork["run_id"]
+
+
+def test_fork_edits_of_state_message_and_a_held_call_replay_as_a_case(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """refund-over-limit: fork at the held create_refund (after its approval) with an
+    edited result, and another fork with a state edit and a message; both replay."""
+    monkeypatch.chdir(ROOT)
+    store = tmp_path / "t.db"
+    parent = run_json("run", "scenarios/refund-over-limit.yaml", "--store", store)["run_id"]
+    forks = [
+        run_json(
+            "fork", parent, "--at", "4", "--tool-result", '{"error": "timeout"}', "--store", store
+        ),
+        run_json(
+            "fork",
+            parent,
+            "--at",
+            "2",
+            "--set",
+            "orders.ord_5531.total_usd=300",
+            "--message",
+            "Please hurry.",
+            "--store",
+            store,
+        ),
+    ]
+    suite = tmp_path / "suite"
+    for i, fork in enumerate(forks):
+        done = agentbox(
+            "export", fork["run_id"], "--suite", suite, "--name", f"f{i}", "--store", store
+        )
+        assert done.exit_code == 0, done.output
+        # the fork's own scenario expectations may fail; the case keeps what the fork did
+        data = yaml.safe_load((suite / f"f{i}.yaml").read_text())
+        data["expect"] = {k: v for k, v in data["expect"].items() if k != "state"}
+        (suite / f"f{i}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    first = yaml.safe_load((suite / "f0.yaml").read_text())
+    assert first["edits"] == [
+        {
+            "at": 4,
+            "forked_from": f"{parent}@4",
+            "tool_result": {"tool": "create_refund", "result": '{"error": "timeout"}'},
+        }
+    ]
+    assert first["decisions"][0]["verdict"] == "approve"
+    second = yaml.safe_load((suite / "f1.yaml").read_text())
+    assert second["edits"][0]["set"] == {"orders.ord_5531.total_usd": 300}
+    assert second["edits"][0]["message"] == "Please hurry."
+    tested = agentbox("test", suite, "--store", store, "--json")
+    results = json.loads(tested.stdout)["results"]
+    assert [r["passed"] for r in results] == [True, True], results
+    for fork, result in zip(forks, results, strict=True):  # the replay did what the fork did
+        replayed = run_json("show", result["run_id"], "--store", store)["steps"]
+        recorded = run_json("show", fork["run_id"], "--store", store)["steps"]
+        assert [(s["kind"], s["name"], s["status"]) for s in replayed] == [
+            (s["kind"], s["name"], s["status"]) for s in recorded
+        ]
+
+
+def test_export_refuses_a_fork_that_read_its_database_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentbox.errors import AgentboxError
+    from agentbox.store import StepRow, TraceStore
+    from agentbox.suites.export import build_case
+
+    monkeypatch.chdir(ROOT)
+    store = tmp_path / "t.db"
+    parent = run_json("run", "scenarios/refund-clean.yaml", "--store", store)["run_id"]
+    trace = TraceStore(store)
+    steps = trace.steps(parent)
+    trace.add_step(
+        StepRow(parent, len(steps), "fork", "edit", data={"edits": {"live_state": True}})
+    )
+    with pytest.raises(AgentboxError, match="--live-state"):
+        build_case(trace, parent, tmp_path / "suite", "x")
+
+
+def test_export_refuses_to_overwrite_without_force_and_shows_the_diff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    store = tmp_path / "t.db"
+    suite = tmp_path / "suite"
+    first = run_json("run", "scenarios/refund-over-limit.yaml", "--store", store)["run_id"]
+    second = run_json("run", "scenarios/refund-over-limit.yaml", "--store", store)["run_id"]
+    args = ("--suite", suite, "--name", "refund", "--store", store)
+    assert agentbox("export", first, *args).exit_code == 0
+    case = suite / "refund.yaml"
+    before = case.read_text()
+
+    again = agentbox("export", first, *args)  # the same run: nothing would change
+    assert again.exit_code == 0 and "unchanged" in again.output
+
+    refused = agentbox("export", second, *args)
+    assert refused.exit_code == 2
+    assert f"-  run: {first}" in refused.output and f"+  run: {second}" in refused.output
+    assert "exists and this export would change it" in refused.output
+    assert "--force" in refused.output
+    assert case.read_text() == before
+
+    forced = agentbox("export", second, *args, "--force")
+    assert forced.exit_code == 0 and "overwrote" in forced.output
+    assert f"run: {second}" in case.read_text()
+
+
+def test_export_suite_defaults_to_the_configured_folder(project: Path) -> None:
+    run_id = run_json("run", "late-order.yaml")["run_id"]
+    done = agentbox("export", run_id)
+    assert done.exit_code == 0, done.output
+    assert (project / "cases" / "late" / "late-order.yaml").is_file()
