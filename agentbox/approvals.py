@@ -18,7 +18,9 @@ from agentbox.errors import RunHalted
 from agentbox.policy import Decision
 from agentbox.store import TraceStore
 
-Verdict = Literal["approve", "deny", "fail", "park"]
+ApprovalVerdict = Literal["approve", "deny", "fail", "park"]
+"""What an approver decides about a held call (the policy's allow/hold/block is
+:data:`agentbox.events.PolicyVerdict`)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class ApprovalDecision:
         by: who decided (a user name, ``ci``, ``timeout``).
     """
 
-    verdict: Verdict
+    verdict: ApprovalVerdict
     args: dict[str, Any] | None = None
     reason: str = ""
     by: str = "ci"
@@ -63,7 +65,7 @@ class ApprovalDecision:
 Approver = Callable[[ApprovalRequest], ApprovalDecision]
 
 
-def fixed_approver(verdict: Verdict, by: str = "ci") -> Approver:
+def fixed_approver(verdict: ApprovalVerdict, by: str = "ci") -> Approver:
     """An approver that always gives ``verdict`` (``--approve``/``--deny``/``--fail-on-hold``)."""
 
     def decide(request: ApprovalRequest) -> ApprovalDecision:
@@ -108,7 +110,7 @@ def store_waiter(
                 raise RunHalted("stopped", stop.describe())
             row = store.get_approval(request.approval_id)
             if row.status != "pending":
-                verdict: Verdict = "approve" if row.status == "approved" else "deny"
+                verdict: ApprovalVerdict = "approve" if row.status == "approved" else "deny"
                 return ApprovalDecision(
                     verdict,
                     args=row.edited_args,

@@ -67,19 +67,17 @@ def resolve_path(state: State, path: str) -> Any:
     if collection not in state.collections():
         return _MISSING
     value: Any
-    if rest and isinstance(rest[0], int):
+    if not rest:
+        return dict(state.items(collection))
+    first, rest = rest[0], rest[1:]
+    if isinstance(first, int):
         keys = state.keys(collection)
-        if not -len(keys) <= rest[0] < len(keys):
+        if not -len(keys) <= first < len(keys):
             return _MISSING
-        value = state.get(collection, keys[rest[0]])
-        rest = rest[1:]
-    elif rest:
-        if not state.has(collection, rest[0]):
-            return _MISSING
-        value = state.get(collection, rest[0])
-        rest = rest[1:]
-    else:
-        value = dict(state.items(collection))
+        first = keys[first]
+    if not state.has(collection, first):
+        return _MISSING
+    value = state.get(collection, first)
     for segment in rest:
         if isinstance(segment, str):
             if not (isinstance(value, dict) and segment in value):

@@ -475,6 +475,8 @@ class ReplayResult:
 
     result: RunResult
     differences: list[str]
+    miss_full: str | None = None
+    """A cassette miss with the whole-request diff (the run's reason has the compact one)."""
 
     @property
     def identical(self) -> bool:
@@ -513,7 +515,8 @@ def replay_run(
     if scenario_override is not None:
         plan.scenario = scenario_override(plan.scenario)
     live = plan.model if mode == "live-on-miss" else None
-    plan.model = CassetteModel(steps, mode, live=live, redactor=settings.redactor())
+    cassette = CassetteModel.from_steps(steps, mode, live=live, redactor=settings.redactor())
+    plan.model = cassette
     if plan.scenario.user is not None and plan.scenario.user.model is not None:
         from agentbox.conversation.build import recorded_user_calls
 
@@ -527,7 +530,9 @@ def replay_run(
     )
     result = runner.run()
     # compared as stored (redacted, like the recording), not as the replay saw them
-    return ReplayResult(result, compare_steps(steps, store.steps(result.run_id)))
+    return ReplayResult(
+        result, compare_steps(steps, store.steps(result.run_id)), cassette.miss_full
+    )
 
 
 Change = tuple[str, str, Any, Any]

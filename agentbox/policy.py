@@ -19,17 +19,17 @@ import ast
 import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import simpleeval
 from simpleeval import EvalWithCompoundTypes, InvalidExpression
 
 from agentbox.errors import Problem
+from agentbox.events import PolicyVerdict
 from agentbox.sandbox.tools import ToolSpec
 from agentbox.scenario import Budgets, PolicySpec, Rule, Tier
 
-Verdict = Literal["allow", "hold", "block"]
-_VERDICT: dict[Tier, Verdict] = {"green": "allow", "yellow": "hold", "red": "block"}
+_VERDICT: dict[Tier, PolicyVerdict] = {"green": "allow", "yellow": "hold", "red": "block"}
 _SEVERITY = {"green": 0, "yellow": 1, "red": 2}
 MAX_DEPTH = 32
 """Deepest syntax tree a rule's ``when`` may have (deeper is a load error)."""
@@ -59,7 +59,7 @@ class Decision:
         reason: a sentence for the trace, the approver and the agent.
     """
 
-    verdict: Verdict
+    verdict: PolicyVerdict
     tier: Tier
     rule: str | None
     reason: str

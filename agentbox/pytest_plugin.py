@@ -142,7 +142,9 @@ class CaseItem(pytest.Item):
             head = f"case {r.name} ({r.path}) failed" + (
                 f": run {r.run_id}, status {r.status}" if r.run_id else ""
             )
-            return "\n".join([head, *("  " + line for line in "\n".join(r.explain()).splitlines())])
+            verbose = int(self.config.getoption("verbose") or 0) > 0  # pytest -v: whole requests
+            lines = "\n".join(r.explain(verbose)).splitlines()
+            return "\n".join([head, *("  " + line for line in lines)])
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

@@ -1,17 +1,22 @@
-"""Recorded results of tools agentbox cannot re-run offline: MCP tools and gated functions.
+"""Recorded results of tools agentbox cannot re-run offline: MCP tools, gated functions
+and the tools of an imported production trace.
 
 A replay must not call the agent's MCP servers (``SERVER__TOOL``) or its gated functions
 (``ctx.gate``, ``agentbox.adapters.gated``): they may be gone, or have side effects. A
-:class:`ToolRecording` answers their calls instead, from one of two sources:
+:class:`ToolRecording` answers their calls instead, from one of three sources:
 
 - ``agentbox replay RUN``: the recorded run's tool steps and its ``options.mcp_tools``;
 - ``agentbox test CASE``: the case cassette's ``mcp_tools`` and ``tool_results``
-  (written by ``agentbox export``, see :func:`recorded_results`).
+  (written by ``agentbox export``, see :func:`recorded_results`);
+- a case exported from an imported production run: its ``recorded.json``
+  (:mod:`agentbox.otel.recorded`, matched ``by_args``).
 
 Each result entry is ``{"tool", "args", "status", "value"}``: ``status`` is ``ok`` (the
 tool returned ``value``), ``error`` (a tool error whose message is ``value``) or
 ``crashed`` (the tool raised; ``value`` is what was recorded). Calls are answered in
-order per tool, and only while the arguments equal the recorded ones.
+order per tool, and only while the arguments equal the recorded ones; ``by_args``
+answers the first unused result with equal arguments, else the next unused one (a
+production trace need not be reproducible call for call).
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ if TYPE_CHECKING:
 
 Listing = dict[str, list[dict[str, Any]]]
 """MCP server name -> ``[{"name", "description", "input_schema"}, ...]``."""
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON (``1 == 1.0``; values JSON cannot hold compared by ``str``)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
 def _executed(step: StepRow) -> bool:
@@ -79,10 +89,16 @@ class ToolRecording:
     """
 
     def __init__(
-        self, listing: Listing | None, results: Iterable[dict[str, Any]], source: str
+        self,
+        listing: Listing | None,
+        results: Iterable[dict[str, Any]],
+        source: str,
+        *,
+        by_args: bool = False,
     ) -> None:
         self.listing = listing
         self.source = source
+        self.by_args = by_args
         self.miss: str | None = None
         self._queues: dict[str, list[dict[str, Any]]] = {}
         for entry in results:
@@ -103,13 +119,15 @@ class ToolRecording:
         queue = self._queues.get(name)
         if not queue:
             raise self._fail(f"replay: {self.source} has no further result for {name}")
-        entry = queue[0]
-        if entry.get("args") != args:
+        at = 0
+        if self.by_args:
+            at = next((i for i, e in enumerate(queue) if _same(e.get("args"), args)), 0)
+        elif queue[0].get("args") != args:
             raise self._fail(
-                f"replay: {name} was recorded with {json.dumps(entry.get('args'))}, "
+                f"replay: {name} was recorded with {json.dumps(queue[0].get('args'))}, "
                 f"now called with {json.dumps(args)}"
             )
-        queue.pop(0)
+        entry = queue.pop(at)
         value, status = entry.get("value"), entry.get("status", "ok")
         if status == "error":
             raise ToolError(str(value))

@@ -986,7 +986,7 @@ class Runner:
             self._finish_tool(step, status, f"Error: {reason}", update=intent)
         self._record(
             self._new_step(
-                "policy", status, status=status, data={"reason": reason, "kind": expired.kind}
+                "policy", status, status=status, data={"reason": reason, "cause": expired.kind}
             )
         )
         self._record(

@@ -2,26 +2,22 @@
 
 The one place the CLI (``agentbox runs``, ``show``, ``approvals``) and the TUI read status
 words and styles from, so what a view shows is always something ``--status`` (and the
-TUI's ``status:`` filter) accepts. Styles are rich style strings; this module imports
+TUI's ``status:`` filter) accepts. The statuses themselves are the Literals of
+:mod:`agentbox.events` (``RunStatus``, ``StepStatus``). Styles are rich style strings; this module imports
 nothing from rich.
 """
 
 from __future__ import annotations
 
-RUN_STATUSES = (
-    "running",
-    "awaiting_approval",
-    "completed",
-    "halted",
-    "failed",
-    "stopped",
-    "timeout",
-    "simulator_error",
-)
-"""Run statuses as stored (``runs.status``)."""
+from typing import get_args
 
-FINISHED = ("completed", "halted", "failed", "stopped", "timeout", "simulator_error")
-"""Run statuses that are final."""
+from agentbox.events import FinishedStatus, RunStatus
+
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+"""Run statuses as stored (``runs.status``): :data:`agentbox.events.RunStatus`."""
+
+FINISHED: tuple[str, ...] = get_args(FinishedStatus)
+"""Run statuses that are final (:data:`agentbox.events.FinishedStatus`)."""
 
 UNFINISHED = "not finished"
 """What a ``running`` run whose process is gone is shown as (it died unfinished)."""
@@ -57,6 +53,7 @@ STYLE = {
     "denied": "red",
     "recommended": "cyan",
     "crashed": "red",
+    "abandoned": "yellow",
     # approvals
     "pending": "magenta",
     "approved": "green",

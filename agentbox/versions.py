@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agentbox.planning import RunPlan
 
-PARTS = ("system", "model", "params", "tools", "policy", "entry", "agentbox")
+PARTS = ("system", "model", "params", "script", "tools", "policy", "entry", "agentbox")
 """The parts of a version, in the order they are shown."""
 
 _SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
@@ -39,7 +39,8 @@ class AgentVersion:
         fingerprint: 12 hex digits (:func:`fingerprint_of` over ``parts``).
         parts: ``system`` (the prompt the model sees: scenario ``agent.system`` plus the
             sandbox policy text), ``model`` (model string), ``params`` (model call
-            parameters without credentials), ``tools`` (the OpenAI schemas offered, sorted
+            parameters without credentials), ``script`` (the scenario's script turns when
+            the model is ``scripted``: they are that model, else None), ``tools`` (the OpenAI schemas offered, sorted
             by name), ``policy`` (the scenario policy as JSON), ``entry`` (a python agent's
             ``{"entry", "sha256"}`` of its source file, else None), ``agentbox`` (version).
         label: a name for it (``--label`` or the scenario's ``agent.label``), or None.
@@ -55,12 +56,13 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def fingerprint_of(parts: dict[str, Any], tools_digest: str | None = None) -> str:
+def fingerprint_of(parts: dict[str, Any]) -> str:
     """The fingerprint of version parts: 12 hex digits of SHA-256 over the canonical JSON
-    of ``parts`` with ``tools`` replaced by its own SHA-256 (``tools_digest``, when
-    already taken)."""
-    tools = tools_digest or _digest(parts.get("tools"))
-    return _digest({**parts, "tools": tools})[:12]
+    of ``{"base": B, "entry": parts["entry"]}``, where B is the SHA-256 of the other parts
+    with ``tools`` replaced by its own SHA-256."""
+    base = {k: v for k, v in parts.items() if k != "entry"}
+    base["tools"] = _digest(parts.get("tools"))
+    return _digest({"base": _digest(base), "entry": parts.get("entry")})[:12]
 
 
 _TOOLS: dict[tuple[int, Any, Any], tuple[Any, list[dict[str, Any]], str]] = {}
@@ -128,28 +130,50 @@ def _entry_part(plan: RunPlan) -> dict[str, Any] | None:
     return {"entry": entry, "sha256": digest}
 
 
+_BASES: dict[tuple[int, str, int], tuple[Any, Any, dict[str, Any], str]] = {}
+
+
+def _base(plan: RunPlan) -> tuple[dict[str, Any], str]:
+    """Every part but ``entry``, and their digest (cached per parsed scenario, model and
+    loaded sandbox: a suite replays the same case objects many times)."""
+    from agentbox import __version__
+
+    scenario, sandbox = plan.scenario, plan.sandbox
+    key = (id(scenario), plan.model_name, id(sandbox))
+    hit = _BASES.get(key)
+    if hit is not None and hit[0] is scenario and hit[1] is sandbox:
+        return hit[2], hit[3]
+    tools, tools_digest = _offered_tools(plan)
+    scripted = plan.model_name == "scripted"
+    base: dict[str, Any] = {
+        "system": "\n\n".join(p for p in (scenario.agent.system, sandbox.policy_text) if p),
+        "model": plan.model_name,
+        "params": _public_params(dict(scenario.agent.params)),
+        "script": [t.model_dump(mode="json", exclude_defaults=True) for t in scenario.script]
+        if scripted
+        else None,
+        "tools": tools,
+        "policy": scenario.policy.model_dump(mode="json", exclude_defaults=True),
+        "agentbox": __version__,
+    }
+    digest = _digest({**base, "tools": tools_digest})
+    if len(_BASES) > 256:
+        _BASES.clear()
+    _BASES[key] = (scenario, sandbox, base, digest)
+    return base, digest
+
+
 def agent_version(plan: RunPlan, label: str | None = None) -> AgentVersion:
     """The agent version a plan runs (see :class:`AgentVersion` for the parts).
 
     ``label`` wins over the scenario's ``agent.label``. Never raises for a missing entry
     file: its hash is then None (the run itself reports the problem).
     """
-    from agentbox import __version__
-
-    scenario = plan.scenario
-    system = "\n\n".join(p for p in (scenario.agent.system, plan.sandbox.policy_text) if p)
-    tools, tools_digest = _offered_tools(plan)
-    parts: dict[str, Any] = {
-        "system": system,
-        "model": plan.model_name,
-        "params": _public_params(dict(scenario.agent.params)),
-        "tools": tools,
-        "policy": scenario.policy.model_dump(mode="json", exclude_defaults=True),
-        "entry": _entry_part(plan),
-        "agentbox": __version__,
-    }
-    fingerprint = fingerprint_of(parts, tools_digest)
-    return AgentVersion(fingerprint, parts, label or scenario.agent.label)
+    base, digest = _base(plan)
+    entry = _entry_part(plan)
+    parts = {**base, "entry": entry}
+    fingerprint = _digest({"base": digest, "entry": entry})[:12]
+    return AgentVersion(fingerprint, parts, label or plan.scenario.agent.label)
 
 
 # ---- what changed between two versions ---------------------------------------------
@@ -217,6 +241,10 @@ def version_changes(a: dict[str, Any], b: dict[str, Any]) -> list[VersionChange]
             n_a, n_b = len(va or ""), len(vb or "")
             out.append(
                 VersionChange(part, f"system prompt: {n_a} -> {n_b} chars", _unified(va, vb))
+            )
+        elif part == "script":
+            out.append(
+                VersionChange(part, "script (the scripted model): changed", _unified(va, vb))
             )
         elif part in ("model", "agentbox"):
             out.append(VersionChange(part, f"{part}: {_short(va)} -> {_short(vb)}"))

@@ -1,16 +1,29 @@
-"""Suite replay throughput: `agentbox test` over 1,000 exported cases, -j 1 and -j 2.
+"""Suite replay: `agentbox test` over N distinct 5-tool-call cases, whole command timed.
 
-Builds, in a temporary folder, runs of two ~5-tool-call scenarios (the shipped
-``prompt-injection`` and a 5-call variant of ``refund-clean``), exports them as cases and
-copies them to N case files, then runs ``agentbox test DIR -q --json -j J`` in a
-subprocess and prints:
+What it builds (in a temporary folder, once): N different runs of the retail sandbox,
+each 6 scripted model calls and 5 *executed* tool calls (lookup_customer, get_order,
+list_refunds, create_refund, add_ticket_note; no call blocked or held), each on its own
+order, customer, ticket, amount and note text, exported as N case files.
 
-- cases/s over the replay itself (the command's own timer) and over the whole command
-  (interpreter start and imports included);
-- peak RSS in MB: the largest single process, and the whole process tree (sampled).
+What it measures, per ``agentbox test DIR -q --json -j J --store NEW.db`` subprocess:
 
-Usage: python benchmarks/suite_replay.py [--cases 1000] [--jobs 1 2] [--profile]
-Target (issue 7): >= 300 cases/s at -j 2, < 300 MB.
+- cases/s = N / wall seconds (bytecode caches warm, see ``_common.py``) of the whole command, from ``Popen`` to exit: interpreter
+  start, imports, discovery, replay and the JSON report all included;
+- cases per CPU-second (user + system time of the command and its workers, from
+  ``wait4``): less sensitive than wall time to other load on a shared machine;
+- peak RSS per process in MB: the largest ``VmHWM`` (the kernel's own per-process peak
+  resident set) among the command's processes (main + workers), sampled every 10 ms from
+  /proc; never ``RUSAGE_CHILDREN``, which is cumulative over every child this benchmark
+  ever started.
+
+The runs are interleaved (``-j 1``, ``-j 2``, ``-j 1``, ...; ``--repeats`` each) so load
+from other processes on the machine hits both alike; min / median / max are printed and
+the targets of issue 16 are checked on the medians.
+
+Usage: python benchmarks/suite_replay.py [--cases 1000] [--memory-cases 5000]
+       [--jobs 1 2] [--repeats 3] [--keep DIR]
+Targets (issue 16): >= 1,000 cases/s at -j 1 for 1,000 cases including start-up;
+-j 2 >= 1.7x -j 1; peak RSS < 100 MB per process, flat from 1,000 to 5,000 cases.
 """
 
 from __future__ import annotations
@@ -19,159 +32,225 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
-import yaml
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import ENV, warm_up
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTBOX = [str(Path(sys.executable).parent / "agentbox")]
 
-VARIANT = ROOT / "scenarios" / "refund-clean.yaml"
 
-
-def _five_call_variant(folder: Path) -> Path:
-    """refund-clean with two more reads: five tool calls."""
-    data = yaml.safe_load(VARIANT.read_text())
-    data["name"] = "refund-clean-5"
-    data["script"][0]["tool_calls"].insert(0, {"lookup_customer": {"customer_id": "cus_1007"}})
-    data["script"][1]["tool_calls"].insert(0, {"list_refunds": {"order_id": "ord_5120"}})
-    data["policy"]["allow"].append("list_refunds")
-    path = folder / "refund-clean-5.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+def _scenarios(count: int) -> list[dict[str, Any]]:
+    """``count`` different 5-call scenarios over the retail seed's delivered orders."""
+    seed = ROOT / "sandboxes" / "retail" / "seed"
+    orders = json.loads((seed / "orders.json").read_text())
+    tickets = sorted(json.loads((seed / "tickets.json").read_text()))
+    delivered = [o for o in orders.values() if o["status"] == "delivered"]
+    out = []
+    for i in range(count):
+        order = delivered[i % len(delivered)]
+        oid, cid = order["id"], order["customer_id"]
+        ticket = tickets[i % len(tickets)]
+        amount = round(min(order["total_usd"], 5 + (i * 7.31) % 150), 2)
+        key = f"r-{oid[4:]}-{i}"
+        out.append(
+            {
+                "name": f"refund-{i:05d}",
+                "sandbox": "retail",
+                "agent": {"type": "llm", "model": "scripted", "system": "You are support."},
+                "input": f"I'm {cid}; order {oid} is damaged ({i}). Refund ${amount}.",
+                "script": [
+                    {"tool_calls": [{"lookup_customer": {"customer_id": cid}}]},
+                    {"tool_calls": [{"get_order": {"order_id": oid}}]},
+                    {"tool_calls": [{"list_refunds": {"order_id": oid}}]},
+                    {
+                        "reasoning": f"Under the limit: refund {amount}.",
+                        "tool_calls": [
+                            {
+                                "create_refund": {
+                                    "order_id": oid,
+                                    "amount_usd": amount,
+                                    "idempotency_key": key,
+                                    "reason": f"damaged #{i}",
+                                }
+                            }
+                        ],
+                    },
+                    {
+                        "tool_calls": [
+                            {"add_ticket_note": {"ticket_id": ticket, "text": f"Refunded {key}"}}
+                        ]
+                    },
+                    {"say": f"Your refund of ${amount} for {oid} is pending."},
+                ],
+                "policy": {
+                    "allow": [
+                        "lookup_customer",
+                        "get_order",
+                        "list_refunds",
+                        "create_refund",
+                        "add_ticket_note",
+                    ],
+                    "budgets": {"max_tool_calls": 8},
+                },
+                "approvals": "fail",
+                "expect": {"status": "completed", "output_contains": "refund"},
+            }
+        )
+    return out
 
 
 def build_suite(folder: Path, cases: int) -> Path:
-    """Export two runs and copy them into ``cases`` case files under ``folder/suite``."""
-    store = folder / "seed.db"
-    base = folder / "base"
-    sources = [ROOT / "scenarios" / "prompt-injection.yaml", _five_call_variant(folder)]
-    for src in sources:
-        subprocess.run(
-            [*AGENTBOX, "run", str(src), "--store", str(store), "-q"],
-            check=True,
-            cwd=ROOT,
-            capture_output=True,
-        )
-    runs = json.loads(
-        subprocess.run(
-            [*AGENTBOX, "runs", "--json", "--store", str(store)],
-            check=True,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
-    for run in runs:
-        subprocess.run(
-            [*AGENTBOX, "export", run["run_id"], "--suite", str(base), "--store", str(store)],
-            check=True,
-            cwd=ROOT,
-            capture_output=True,
-        )
-    templates = sorted(base.glob("*.yaml"))
-    suite = folder / "suite"
-    suite.mkdir()
-    for i in range(cases):
-        template = templates[i % len(templates)]
-        text = template.read_text()
-        name = f"{template.stem}-{i:04d}"
-        text = text.replace(f"case: {template.stem}\n", f"case: {name}\n", 1)
-        (suite / f"{name}.yaml").write_text(text)
+    """Run and export ``cases`` different scenarios into ``folder/suite-N`` (in-process)."""
+    from agentbox.config import load_settings
+    from agentbox.planning import plan_from_scenario
+    from agentbox.runner import Runner
+    from agentbox.scenario import parse_scenario
+    from agentbox.store import TraceStore
+    from agentbox.suites.export import export_run
+
+    suite = folder / f"suite-{cases}"
+    if suite.is_dir() and len(list(suite.glob("*.yaml"))) == cases:
+        return suite
+    settings = load_settings(ROOT)
+    store = TraceStore(folder / f"seed-{cases}.db")
+    for data in _scenarios(cases):
+        scenario = parse_scenario(data, Path(f"{data['name']}.yaml"), {})
+        result = Runner(plan_from_scenario(scenario, settings), store).run()
+        assert result.passed and result.counters.tool_calls == 5, result.reason
+        export_run(store, result.run_id, suite, data["name"], settings=settings)
+    store.close()
     return suite
 
 
-def _tree_rss_kb(pid: int) -> int:
-    """RSS of ``pid`` and its descendants (Linux /proc), in kB."""
-    total, todo = 0, [pid]
+def _procs(pid: int) -> list[int]:
+    out, todo = [], [pid]
     while todo:
         p = todo.pop()
+        out.append(p)
         try:
-            with open(f"/proc/{p}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
             with open(f"/proc/{p}/task/{p}/children") as fh:
                 todo += [int(c) for c in fh.read().split()]
-        except (FileNotFoundError, ProcessLookupError):
+        except OSError:
             continue
-    return total
+    return out
+
+
+def _hwm_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def measure(suite: Path, jobs: int, store: Path) -> dict[str, float]:
-    """Run `agentbox test` once; cases/s and peak memory."""
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run ``agentbox test`` once: cases/s over the whole command, per-process peak RSS."""
+    store.unlink(missing_ok=True)
     started = time.perf_counter()
     proc = subprocess.Popen(
         [*AGENTBOX, "test", str(suite), "-q", "--json", "-j", str(jobs), "--store", str(store)],
         cwd=ROOT,
+        env=ENV,
         stdout=subprocess.PIPE,
         text=True,
     )
-    peak_tree = 0
+    peaks: dict[int, int] = {}
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak_tree
         while not done.is_set():
-            peak_tree = max(peak_tree, _tree_rss_kb(proc.pid))
-            time.sleep(0.02)
+            for p in _procs(proc.pid):
+                peaks[p] = max(peaks.get(p, 0), _hwm_kb(p))
+            time.sleep(0.01)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    out, _ = proc.communicate()
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # this command's own CPU (workers included)
     wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
     done.set()
     sampler.join()
-    data = json.loads(out)
-    n = len(data["results"])
-    failed = sum(1 for r in data["results"] if not r["passed"])
-    peak_one = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store}{suffix}").unlink(missing_ok=True)
+    results = json.loads(out)["results"]
     return {
-        "cases": n,
-        "failed": failed,
-        "replay_s": data["seconds"],
+        "cases": len(results),
+        "failed": sum(1 for r in results if not r["passed"]),
         "wall_s": wall,
-        "cases_per_s": n / data["seconds"],
-        "cases_per_s_wall": n / wall,
-        "peak_rss_mb": max(peak_one, before) / 1024,
-        "peak_tree_rss_mb": peak_tree / 1024,
+        "cases_per_s": len(results) / wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": max(peaks.values(), default=0) / 1024,
+        "processes": len(peaks),
     }
+
+
+def _spread(values: list[float], fmt: str = "{:.0f}") -> str:
+    return "/".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1000)
+    parser.add_argument("--memory-cases", type=int, default=5000)
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="build the suites here and keep them")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="agentbox-suite-bench-"))
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="agentbox-suite-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
     try:
+        t = time.perf_counter()
         suite = build_suite(folder, args.cases)
-        print(f"suite: {args.cases} cases in {suite}")
-        for jobs in args.jobs:
-            store = folder / f"bench-j{jobs}.db"
-            r = measure(suite, jobs, store)
+        print(
+            f"suite: {args.cases} distinct 5-call cases ({time.perf_counter() - t:.0f} s to build)"
+        )
+        warm_up([*AGENTBOX, "test", "--help"])
+        runs: dict[int, list[dict[str, float]]] = {j: [] for j in args.jobs}
+        for _ in range(args.repeats):  # interleaved: -j 1, -j 2, -j 1, -j 2 ...
+            for jobs in args.jobs:
+                runs[jobs].append(measure(suite, jobs, folder / "bench.db"))
+        print("min/median/max of", args.repeats, "interleaved runs, whole command timed:")
+        for jobs, rs in runs.items():
+            failed = sum(r["failed"] for r in rs)
             print(
-                f"-j {jobs}: {r['cases']} cases, {r['failed']} failed · "
-                f"{r['cases_per_s']:.0f} cases/s replay ({r['replay_s']:.2f} s), "
-                f"{r['cases_per_s_wall']:.0f} cases/s with start-up ({r['wall_s']:.2f} s) · "
-                f"peak RSS {r['peak_rss_mb']:.0f} MB per process, "
-                f"{r['peak_tree_rss_mb']:.0f} MB all processes · "
-                f"store {os.path.getsize(store) / 1e6:.1f} MB"
+                f"  -j {jobs}: {_spread([r['cases_per_s'] for r in rs])} cases/s · "
+                f"{_spread([r['wall_s'] for r in rs], '{:.2f}')} s · "
+                f"{_spread([r['cases'] / r['cpu_s'] for r in rs])} cases per CPU-second · "
+                f"peak RSS per process "
+                f"{_spread([r['peak_rss_mb'] for r in rs])} MB · {failed} failed"
+            )
+        one = statistics.median(r["cases_per_s"] for r in runs[args.jobs[0]])
+        print(f"  target -j {args.jobs[0]} >= 1000 cases/s: {one:.0f} ({one / 1000:.2f}x)")
+        if len(args.jobs) > 1:
+            two = statistics.median(r["cases_per_s"] for r in runs[args.jobs[1]])
+            print(f"  target -j {args.jobs[1]} / -j {args.jobs[0]} >= 1.7x: {two / one:.2f}x")
+        if args.memory_cases:
+            big = build_suite(folder, args.memory_cases)
+            small_mb = max(r["peak_rss_mb"] for r in runs[args.jobs[0]])
+            r = measure(big, 1, folder / "bench.db")
+            print(
+                f"  {args.memory_cases} cases -j 1: {r['cases_per_s']:.0f} cases/s, peak RSS "
+                f"{r['peak_rss_mb']:.0f} MB (target < 100 MB; {args.cases} cases: "
+                f"{small_mb:.0f} MB, ratio {r['peak_rss_mb'] / small_mb:.2f}x), "
+                f"{r['failed']} failed"
             )
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
-        else:
-            print(f"kept {folder}")
 
 
 if __name__ == "__main__":

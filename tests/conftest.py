@@ -1,8 +1,11 @@
-"""Shared fixtures: the repo root, a per-test trace store and a CLI runner helper."""
+"""Shared fixtures: the repo root, settings, a per-test trace store (closed after the
+test), a CLI runner helper and the anyio backend for Textual's async tests.
+
+Define a fixture here, not in a test module, when two modules need it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,10 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from agentbox.cli import app
+from agentbox.config import Settings, load_settings
+from agentbox.store import TraceStore
+
+pytest_plugins = ["pytester"]  # tests/test_suites.py runs the agentbox plugin in pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,6 +72,40 @@ def store_path(tmp_path: Path) -> Path:
     return tmp_path / "traces.db"
 
 
+@pytest.fixture()
+def settings() -> Settings:
+    """The repository's settings (``.agentbox.toml`` at the root)."""
+    return load_settings(ROOT)
+
+
+@pytest.fixture()
+def anyio_backend() -> str:
+    """Textual runs on asyncio: ``@pytest.mark.anyio`` tests use only that backend."""
+    return "asyncio"
+
+
+@pytest.fixture()
+def open_store(store_path: Path) -> Iterator[Callable[..., TraceStore]]:
+    """Open a :class:`TraceStore` (``store_path`` unless a path is given); every store
+    opened this way is closed when the test ends, passed or failed."""
+    opened: list[TraceStore] = []
+
+    def open_(path: Path | str | None = None) -> TraceStore:
+        trace = TraceStore(path or store_path)
+        opened.append(trace)
+        return trace
+
+    yield open_
+    for trace in opened:
+        trace.close()
+
+
+@pytest.fixture()
+def store(open_store: Callable[..., TraceStore]) -> TraceStore:
+    """A trace store on ``store_path``, closed after the test."""
+    return open_store()
+
+
 @pytest.fixture(autouse=True)
 def _no_store_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # The store option falls back to $AGENTBOX_STORE: never let a developer's value leak in.
@@ -109,7 +150,6 @@ def make_scenario(tmp_path: Path) -> Callable[[str, dict[str, Any] | str], Path]
 @pytest.fixture()
 def stored_runs(store_path: Path) -> Callable[[], list[Any]]:
     """Read the runs in ``store_path`` through a new TraceStore ([] when no file)."""
-    from agentbox.store import TraceStore
 
     def read() -> list[Any]:
         if not store_path.exists():

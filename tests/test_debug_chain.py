@@ -9,6 +9,7 @@ offline under `agentbox test` and `pytest`; a changed prompt fails it with a com
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,45 @@ def failing_then_forked() -> tuple[str, str]:
     fork = run_json("fork", failing["run_id"], "--at", "0", "--tool-result", DELIVERED)
     assert fork["passed"] is True, fork
     return failing["run_id"], fork["run_id"]
+
+
+def test_failing_run_to_forked_case_to_passing_suite_to_compact_miss(project: Path) -> None:
+    _, fork_id = failing_then_forked()
+
+    exported = agentbox("export", fork_id, "--name", "late-delivered")
+    assert exported.exit_code == 0, exported.output
+    case = project / "cases" / "late" / "late-delivered.yaml"  # from .agentbox.toml
+    data = yaml.safe_load(case.read_text())
+    (edit,) = data["edits"]
+    assert edit["tool_result"] == {"tool": "get_order", "result": DELIVERED}
+    assert len(data["cassette"]["calls"]) == 1
+
+    tested = agentbox("test", case.parent)
+    assert tested.exit_code == 0, tested.output
+    assert "1 passed, 0 failed" in tested.output
+    done = subprocess.run(
+        pytest_cmd(case.parent), cwd=project, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+
+    data["scenario"]["agent"]["system"] = data["scenario"]["agent"]["system"].replace(
+        "Be brief and kind.", "Be brief, kind and exact."
+    )
+    case.write_text(yaml.safe_dump(data, sort_keys=False))
+    failed = agentbox("test", case.parent)
+    assert failed.exit_code == 1
+    out = failed.output
+    assert "cassette miss at model call 0" in out
+    assert "-Be brief and kind." in out and "+Be brief, kind and exact." in out
+    assert "Check the order before you answer." not in out  # unchanged lines are not shown
+    assert out.count("Where is my order") == 0  # nor unchanged messages
+    done = subprocess.run(
+        pytest_cmd(case.parent), cwd=project, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert "+Be brief, kind and exact." in done.stdout
+    assert "Check the order before you answer." not in done.stdout
 
 
 def test_fork_edits_of_state_message_and_a_held_call_replay_as_a_case(
@@ -217,3 +257,41 @@ def test_export_suite_defaults_to_the_configured_folder(project: Path) -> None:
     done = agentbox("export", run_id)
     assert done.exit_code == 0, done.output
     assert (project / "cases" / "late" / "late-order.yaml").is_file()
+
+
+def test_replay_miss_is_compact_on_miss_option_and_mode_alias(project: Path) -> None:
+    run_id = run_json("run", "late-order.yaml")["run_id"]
+    scenario = project / "late-order.yaml"
+    scenario.write_text(SCENARIO.replace("Be brief and kind.", "Be brief, kind and exact."))
+
+    strict = agentbox("replay", run_id)
+    assert strict.exit_code == 1
+    assert "message 0 (system) changed:" in strict.output
+    assert "-Be brief and kind." in strict.output and "+Be brief, kind and exact." in strict.output
+    assert "Check the order before you answer." not in strict.output
+    assert "Where is my order" not in strict.output
+    verbose = agentbox("replay", run_id, "-v")
+    assert "Where is my order" in verbose.output  # every message, unchanged ones too
+
+    live = agentbox("replay", run_id, "--on-miss", "live")
+    assert live.exit_code == 0, live.output  # the scripted model answers from the miss on
+    old = agentbox("replay", run_id, "--mode", "live-on-miss")  # the deprecated name
+    assert old.exit_code == 0 and "deprecated" in old.output
+    bad = agentbox("replay", run_id, "--on-miss", "maybe")
+    assert bad.exit_code == 2 and "--on-miss must be strict or live" in bad.output
+    assert "--mode" not in agentbox("replay", "--help").output  # hidden
+
+
+def test_compact_diff_cuts_a_long_changed_line_to_the_change() -> None:
+    from agentbox.cassette import compact_request_diff, request_diff
+
+    words = " ".join(f"word{i}" for i in range(400))
+    old = [{"role": "system", "content": words}, {"role": "user", "content": "hi"}]
+    new = [{"role": "system", "content": words.replace("word200", "WORD200")}, old[1]]
+    diff = compact_request_diff(old, new)
+    lines = diff.splitlines()
+    assert lines[0] == "message 0 (system) changed:"
+    assert len(lines) == 3 and all(len(line) < 170 for line in lines)
+    assert "word200" in lines[1] and "WORD200" in lines[2]
+    assert len(request_diff(old, new).splitlines()) > 4  # -v: everything, with context
+    assert compact_request_diff(old, old) == ""

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from agentbox.config import Settings, load_settings
+from agentbox.config import Settings
 from agentbox.planning import RunPlan, plan_run
 from agentbox.runner import Runner, RunResult
 from agentbox.store import StepRow, TraceStore
@@ -175,18 +175,6 @@ def run(ctx):
         results.append(attempt("curl", curl))
     return json.dumps(results)
 """
-
-
-@pytest.fixture()
-def settings() -> Settings:
-    return load_settings(ROOT)
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Iterator[TraceStore]:
-    s = TraceStore(tmp_path / "traces.db")
-    yield s
-    s.close()
 
 
 @pytest.fixture()

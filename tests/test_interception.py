@@ -22,7 +22,7 @@ import yaml
 from agentbox.agents.context import ToolResult
 from agentbox.approvals import fixed_approver
 from agentbox.cassette import rebuild_requests
-from agentbox.config import Settings, load_settings
+from agentbox.config import Settings
 from agentbox.errors import ToolError
 from agentbox.http import (
     DUMMY_OPENAI_KEY,
@@ -45,18 +45,6 @@ SCENARIO = ROOT / "scenarios" / "openai-sdk-agent.yaml"
 SNAPSHOT = ROOT / "scenarios" / "snapshots" / "retail-prod-2026-11-20.json"
 GET_ORDER = "http GET api.northwind.test/orders/{order_id}"
 POST_REFUND = "http POST api.northwind.test/orders/{order_id}/refunds"
-
-
-@pytest.fixture()
-def settings() -> Settings:
-    return load_settings(ROOT)
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Iterator[TraceStore]:
-    s = TraceStore(tmp_path / "traces.db")
-    yield s
-    s.close()
 
 
 @pytest.fixture(autouse=True)

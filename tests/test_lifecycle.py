@@ -12,23 +12,13 @@ import yaml
 from agentbox.approvals import fixed_approver
 from agentbox.cassette import rebuild_requests
 from agentbox.checkpoints import state_at
-from agentbox.config import Settings, load_settings
+from agentbox.config import Settings
 from agentbox.lifecycle import ForkEdits, fork_run, replay_run, resume_run
 from agentbox.runner import Runner, plan_run
 from agentbox.store import TraceStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> TraceStore:
-    return TraceStore(tmp_path / "traces.db")
-
-
-@pytest.fixture()
-def settings() -> Settings:
-    return load_settings(ROOT)
 
 
 def _run(path: Path, settings: Settings, store: TraceStore, **kw: object) -> str:
@@ -246,7 +236,11 @@ def test_show_state_at_a_step_and_the_diff_between_steps(cli, store_path: Path) 
     assert [(d["collection"], d["key"], d["before"]) for d in diff] == [
         ("refunds", "ref_0001", None)
     ]
-    assert cli("show", run_id, "--diff", "1").exit_code == 2
+    last = json.loads(cli("show", run_id, "--diff", "1", "--json").output)  # to the last step
+    assert [(d["collection"], d["key"]) for d in last] == [
+        ("refunds", "ref_0001"),
+        ("tickets", "tkt_9002"),
+    ]
 
 
 def test_a_parked_fork_resumes(settings: Settings, store: TraceStore) -> None:

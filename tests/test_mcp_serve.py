@@ -46,11 +46,6 @@ LISTED = ["get_order", "list_refunds", "create_refund", "update_bank_details"]
 REFUND = {"order_id": "ord_5531", "amount_usd": 240, "idempotency_key": "r-5531"}
 
 
-@pytest.fixture(autouse=True)
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _scenario(tmp_path: Path) -> Path:
     path = tmp_path / "serve.yaml"
     path.write_text(SCENARIO)

@@ -154,7 +154,9 @@ def test_execute_mode_ignores_the_list(cli, prod: Production, tmp_path: Path, st
     result = cli("run", _scenario(tmp_path, prod.host, "execute"))
     assert prod.seen == []  # not allowed: blocked like any other host
     (run,) = stored_runs()
-    assert run.status == "failed" or "403" in (run.output or "") or result.exit_code != 0
+    # the agent got the guard's refusal instead of an order, and crashed reading it
+    assert (run.status, result.exit_code) == ("failed", 1), result.output
+    assert run.reason == "KeyError: 'status'"
 
 
 def test_a_fork_takes_the_reads_from_its_prefix_with_the_host_stopped(

@@ -303,3 +303,24 @@ def test_a_state_hash_expectation_without_the_hook_says_which_hook(tmp_path: Pat
     check = next(e for e in result.expectations if e.name == "state_hash")
     assert not check.passed
     assert check.detail == "the sandbox defines no state_fingerprint hook (tools.py)"
+
+
+def test_a_sibling_package_imported_by_name_is_forgotten_after_loading(tmp_path: Path) -> None:
+    import sys
+
+    box = tmp_path / "sandboxes" / "pkgbox"
+    (box / "helpers").mkdir(parents=True)
+    (box / "helpers" / "__init__.py").write_text("")
+    (box / "helpers" / "names.py").write_text("NAME = 'pkgbox'\n")
+    (box / "tools.py").write_text(
+        "from agentbox import State, tool\n"
+        "from helpers.names import NAME\n\n"
+        "@tool\n"
+        "def who(state: State) -> str:\n"
+        '    """Say the name."""\n'
+        "    return NAME\n"
+    )
+    loaded = Sandbox.load(box)
+    assert loaded.call("who", loaded.state()) == "pkgbox"
+    assert "helpers" not in sys.modules and "helpers.names" not in sys.modules
+    assert "agentbox.sandbox.loader" in sys.modules

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from agentbox.scenario import load_scenario
+
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted(p.name for p in (ROOT / "scenarios").glob("*.yaml"))
 
@@ -24,7 +26,9 @@ def test_scenario_passes(name: str, cli, store_path: Path, stored_runs) -> None:
     assert len(runs) == 1
     run = runs[0]
     assert run.passed is True
-    assert run.status in ("completed", "halted", "failed")
+    expected = load_scenario(ROOT / "scenarios" / name).expect
+    assert expected is not None and expected.status is not None, "every scenario says its status"
+    assert run.status == expected.status
     assert run.id in result.output
     assert run.scenario_path is not None and run.scenario_path.endswith(name)
     # Every expectation the scenario lists was checked and passed.

@@ -121,7 +121,10 @@ def test_changed_prompt_is_a_cassette_miss_with_a_diff(case: Path, store: Path) 
     result = agentbox(store, "test", case)
     assert result.exit_code == 1
     assert "cassette miss at model call 0" in result.output
-    assert '+{"content": "Refund ord_5531 now.", "role": "user"}' in result.output
+    assert "message 1 (user) changed:" in result.output
+    assert "+Refund ord_5531 now." in result.output
+    verbose = agentbox(store, "test", case, "-v")  # whole requests, one message per line
+    assert '+{"content": "Refund ord_5531 now.", "role": "user"}' in verbose.output
 
 
 def test_junit_xml_has_testsuite_testcase_failure(case: Path, store: Path, tmp_path: Path) -> None:
@@ -143,36 +146,24 @@ def test_junit_xml_has_testsuite_testcase_failure(case: Path, store: Path, tmp_p
     assert "approvals: expected 1, got 0" in (failure.text or "")
 
 
-def test_pytest_collects_and_runs_cases(case: Path, tmp_path: Path) -> None:
+def test_pytest_collects_and_runs_cases(
+    case: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plugin, loaded through its ``pytest11`` entry point, in a pytest run in this
+    process (pytester: no second interpreter start)."""
     (case.parent / "test_plain.py").write_text("def test_plain():\n    assert True\n")
     (case.parent / "notes.yaml").write_text("just: a yaml file\n")  # not a case: not collected
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:agentbox",
-        "-p",
-        "no:phoenix",  # arize-phoenix's client plugin (the phoenix extra) warns at import
-        "-p",
-        "agentbox.pytest_plugin",
-        "-W",
-        "error",
-        "-q",
-        str(case.parent),
-    ]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "2 passed" in done.stdout
+    monkeypatch.chdir(ROOT)  # where the case's sandbox is found
+    args = ["-p", "no:cacheprovider", "-p", "no:phoenix", "-W", "error", "-q", str(case.parent)]
+    done = pytester.runpytest_inprocess(*args)
+    done.assert_outcomes(passed=2)
 
     edit_case(case, drop_big_refund_rule)
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "1 failed, 1 passed" in done.stdout
-    assert "holds: expected 1, got 0" in done.stdout
-    assert "refund-over-limit.yaml::refund-over-limit" in done.stdout
+    done = pytester.runpytest_inprocess(*args)
+    done.assert_outcomes(passed=1, failed=1)
+    assert done.ret == pytest.ExitCode.TESTS_FAILED
+    done.stdout.fnmatch_lines(["*refund-over-limit.yaml::refund-over-limit*"])
+    assert "holds: expected 1, got 0" in done.stdout.str()
 
 
 def test_pass_k_over_repeats(case: Path, store: Path) -> None:

@@ -18,6 +18,8 @@ def test_tools_lists_effects_schemas_and_collections(cli) -> None:  # type: igno
     assert 'amount_usd: {"type": "number"} required — Amount in US dollars' in out
     assert "orders: 820 records  ord_5001, ord_5002, ord_5003, …" in out
     assert "refunds: 0 records" in out
+    assert "HTTP mocks (9;" in out
+    assert "  http POST api.northwind.test/orders/{order_id}/refunds [write]" in out
 
 
 def test_tools_json_has_full_schemas_and_sample_ids(cli) -> None:  # type: ignore[no-untyped-def]
@@ -31,6 +33,8 @@ def test_tools_json_has_full_schemas_and_sample_ids(cli) -> None:  # type: ignor
         "amount_usd",
         "idempotency_key",
     ]
+    mocks = {m["name"]: m for m in info["http_mocks"]}
+    assert mocks["http GET api.northwind.test/orders/{order_id}"]["effect"] == "read"
     customers = next(c for c in info["collections"] if c["name"] == "customers")
     assert customers == {"name": "customers", "count": 130, "sample_ids": ["cus_1001", "cus_1002"]}
 

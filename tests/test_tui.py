@@ -20,29 +20,12 @@ from typing import Any
 import pytest
 
 from agentbox.approvals import fixed_approver, store_waiter
-from agentbox.config import Settings, load_settings
+from agentbox.config import Settings
 from agentbox.runner import Runner, plan_run
 from agentbox.store import StepRow, TraceStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (120, 40)
-
-
-@pytest.fixture()
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture()
-def settings() -> Settings:
-    return load_settings(ROOT)
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Any:
-    trace = TraceStore(tmp_path / "traces.db")
-    yield trace
-    trace.close()
 
 
 def run_scenario(
@@ -221,16 +204,18 @@ def test_tui_approver_parks_when_the_app_closes(store: TraceStore, runs: dict[st
     assert (decision.verdict, decision.reason, decision.by) == ("deny", "no", "me")
 
 
-def test_store_fingerprint_changes_on_commit(store: TraceStore, settings: Settings) -> None:
-    from agentbox.tui.actions import store_fingerprint
-
+def test_change_counter_changes_on_every_commit(
+    store: TraceStore, settings: Settings, open_store: Any
+) -> None:
     run_scenario(store, settings, "refund-clean")
-    before = store_fingerprint(store.path)
-    assert store_fingerprint(store.path) == before
-    other = TraceStore(store.path)
-    run_scenario(other, settings, "refund-clean")
-    other.close()
-    assert store_fingerprint(store.path) != before
+    before = store.change_counter()
+    assert store.change_counter() == before  # nothing committed: the same value
+    other = open_store()
+    other.request_stop("nope", by="me", reason=None)  # another connection's commit
+    after_other = store.change_counter()
+    assert after_other != before
+    store.request_stop("nope", by="me", reason="again")  # this connection's own commit
+    assert store.change_counter() != after_other
 
 
 # ---- runs screen -------------------------------------------------------------------

@@ -4,12 +4,19 @@ The fixture store is built from real runs of the shipped scenarios, re-stored un
 run ids and timestamps so the pictures are deterministic. To accept a deliberate change:
 ``AGENTBOX_UPDATE_SNAPSHOTS=1 python -m pytest tests/test_tui_snapshots.py`` and review the
 SVG files in ``tests/snapshots/``.
+
+Why not pytest-textual-snapshot's ``snap_compare``: its current release (1.1.0) pins
+``syrupy==4.8.0``, which requires ``pytest<9`` (we run pytest 9), and the release pip picks
+with pytest 9 (1.0.0) stores snapshots in another format and is no longer maintained. The
+comparison here is the same idea (``export_screenshot`` SVG, byte-equal) in a few lines;
+revisit when a pytest-textual-snapshot release supports pytest 9.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +34,18 @@ T0 = 1_795_000_000.0  # a fixed start time for every fixture run
 
 
 @pytest.fixture()
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture()
-def fixture_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TraceStore:
+def fixture_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, open_store: Callable[..., TraceStore]
+) -> TraceStore:
     monkeypatch.setenv("TZ", "UTC")
     settings = load_settings(ROOT)
-    scratch = TraceStore(tmp_path / "scratch.db")
+    scratch = open_store(tmp_path / "scratch.db")
     runs = [
         ("run0000001", "refund-clean", None),
         ("run0000002", "prompt-injection", None),
         ("run0000003", "refund-over-limit", "park"),
     ]
-    store = TraceStore(tmp_path / "fixture.db")
+    store = open_store(tmp_path / "fixture.db")
     for n, (run_id, name, verdict) in enumerate(runs):
         approver = fixed_approver(verdict) if verdict else None  # type: ignore[arg-type]
         result = Runner(
@@ -105,12 +109,20 @@ async def _shot(store: TraceStore, run_id: str | None, keys: list[str]) -> str:
 
     app: Any = AgentboxApp(store, load_settings(ROOT), run_id=run_id)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.3)
+        await _settle(app, pilot)
         for key in keys:
             await pilot.press(key)
-            await pilot.pause(0.1)
-        await pilot.pause(0.3)
+            await _settle(app, pilot)
         return str(app.export_screenshot(title="agentbox"))
+
+
+async def _settle(app: Any, pilot: Any) -> None:
+    """Wait until the app is idle: pending messages handled, workers finished (loading
+    state, search...), scheduled animations run, and the messages those posted handled."""
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
 
 
 @pytest.mark.anyio

@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
-from typing import Any
 
 import pytest
 from test_tui import ROOT, run_scenario, screen_text, tui, wait_for
 
 from agentbox.approvals import store_waiter
-from agentbox.config import Settings, load_settings
+from agentbox.config import Settings
 from agentbox.runner import Runner, plan_run
 from agentbox.store import TraceStore
-
-
-@pytest.fixture()
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture()
-def settings() -> Settings:
-    return load_settings(ROOT)
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Any:
-    trace = TraceStore(tmp_path / "traces.db")
-    yield trace
-    trace.close()
 
 
 @pytest.mark.anyio

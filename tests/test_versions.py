@@ -156,3 +156,18 @@ def test_each_test_invocation_is_a_suite_run(cli, store_path: Path, tmp_path: Pa
 
     table = cli("runs", "--suites")
     assert base["id"] in table.output and "baseline" in table.output
+
+
+def test_a_scripted_models_script_is_part_of_its_version(
+    cli, make_scenario, store_path: Path
+) -> None:
+    a = scenario_with(make_scenario, "s1", "Hi.")
+    data = yaml.safe_load(a.read_text())
+    data["script"][0]["reasoning"] = "Something else entirely."
+    b = make_scenario("s2", data)
+    ids = [run_json(cli, p)["run_id"] for p in (a, b)]
+    store = TraceStore(store_path)
+    va, vb = (store.run_version(i) for i in ids)
+    store.close()
+    assert va and vb and va.fingerprint != vb.fingerprint
+    assert "script (the scripted model): changed" in cli("diff", *ids).output

@@ -21,7 +21,7 @@ import yaml
 from pydantic import TypeAdapter
 
 from agentbox.cassette import rebuild_requests
-from agentbox.config import Settings, load_settings
+from agentbox.config import Settings
 from agentbox.http.anthropic import anthropic_events, anthropic_message
 from agentbox.http.responses import response_events, response_object
 from agentbox.lifecycle import replay_run
@@ -56,18 +56,6 @@ SCRIPT: list[dict[str, Any]] = [
     },
     {"say": "Refunded $64.50 for ord_5120.", "usage": {"input_tokens": 80, "output_tokens": 8}},
 ]
-
-
-@pytest.fixture()
-def settings() -> Settings:
-    return load_settings(ROOT)
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Iterator[TraceStore]:
-    s = TraceStore(tmp_path / "traces.db")
-    yield s
-    s.close()
 
 
 @pytest.fixture(autouse=True)

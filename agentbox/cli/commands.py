@@ -236,11 +236,13 @@ def run_cmd(
         )
         live = not as_json and not quiet
         spans = live_export(settings, otlp, trace)  # None unless --otlp / `otlp` is set
+        from agentbox.cli.lifecycle_cmds import step_observer  # -q/--json: held calls only
+
         runner = Runner(
             plan,
             trace,
             approver=approver,
-            on_step=observers(_live_printer(console) if live else None, spans),
+            on_step=observers(step_observer(console, as_json=as_json, quiet=quiet), spans),
         )
         if live:
             console.print(
@@ -306,7 +308,8 @@ def report_result(
 
     run = trace.get_run(result.run_id)
     if as_json:
-        print(to_json(_result_json(run, result)))
+        steps = {"steps": [s.__dict__ for s in trace.steps(run.id)]}
+        print(to_json(_result_json(run, result) | steps))
     elif result.status == "awaiting_approval":
         console.print(
             f"\n[magenta]⏸ run {run.id} is parked, waiting for approval "
@@ -471,14 +474,35 @@ def runs_cmd(
     suites: Annotated[
         bool, typer.Option("--suites", help="List suite runs (`agentbox test` invocations).")
     ] = False,
+    origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--origin",
+            help="Only runs started this way: run, test, replay, fork, import. Repeatable.",
+        ),
+    ] = None,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all", "-a", help="Include the runs of `agentbox test` (hidden by default)."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """List stored runs, newest first.
+    """List stored runs, newest first; the runs `agentbox test` makes are hidden unless
+    --all or --origin test.
+
+    After a run id, ↺ marks a replay (of a run, or of a suite case by `agentbox test`)
+    and ⑂ a fork of another run.
 
     Examples:
 
       agentbox runs
+
+      agentbox runs --all
+
+      agentbox runs --origin fork --origin replay
 
       agentbox runs --status halted -n 50
 
@@ -501,33 +525,56 @@ def runs_cmd(
         if wanted is None:
             fail(f"--status must be one of {status_words()} (got {status!r})")
         status = wanted
+    from agentbox.store import ORIGINS
+
+    bad = [o for o in origin or [] if o not in ORIGINS]
+    if bad:
+        fail(f"--origin must be one of {', '.join(ORIGINS)} (got {bad[0]!r})")
+    origins = origin or (None if show_all else [o for o in ORIGINS if o != "test"])
     trace = _open_store(_settings(), store)
-    runs = trace.list_runs(limit=limit, status=status, text=search)
+    runs = trace.list_runs(limit=limit, status=status, text=search, origins=origins)
     if as_json:
         print(
             to_json(
                 [
-                    _result_json(r) | {"started_at": r.started_at, "ended_at": r.ended_at}
+                    _result_json(r)
+                    | {"started_at": r.started_at, "ended_at": r.ended_at, "origin": r.origin}
                     for r in runs
                 ]
             )
         )
         return
     console = _console()
-    filtered = bool(status or search)
+    filtered = bool(status or search or origin)
     if not runs:
         if filtered:
             console.print(f"no runs match (of {trace.count_runs()} in {trace.path})")
+        elif trace.count_runs():
+            console.print("no runs besides those of `agentbox test` — see them with --all")
         else:
             console.print(
                 f"no runs in {trace.path} yet — try: agentbox run scenarios/refund-clean.yaml"
             )
         return
     console.print(runs_table(runs, console.width))
-    total = trace.count_runs(status=status, text=search)
+    legend = [
+        text
+        for mark, text in (("↺", "↺ replay"), ("⑂", "⑂ fork"))
+        if any(r.replay_of if mark == "↺" else r.parent_id for r in runs)
+    ]
+    total = trace.count_runs(status=status, text=search, origins=origins)
+    notes = []
+    if legend:
+        notes.append(" · ".join(legend))
     if total > len(runs):
         what = "matching runs" if filtered else "runs"
-        console.print(f"[dim]{len(runs)} of {total} {what}; --limit for more[/]")
+        notes.append(f"{len(runs)} of {total} {what}; --limit for more")
+    if origins is not None and not origin:
+        hidden = trace.count_runs(status=status, text=search, origins=["test"])
+        if hidden:
+            notes.append(f"{hidden} test run(s) hidden; --all shows them")
+    if notes:
+        console.print(f"[dim]{' · '.join(notes)}[/]")
 
 
 @command("show")
@@ -539,13 +586,23 @@ def show_cmd(
         int | None, typer.Option("--step", help="Show only this step (with its full data).")
     ] = None,
     state: Annotated[
-        bool, typer.Option("--state", help="With --step: print the state after that step.")
+        bool,
+        typer.Option(
+            "--state", help="Print the state after --step N (without --step: after the last step)."
+        ),
     ] = False,
     diff_from: Annotated[
         int | None,
         typer.Option(
             "--diff",
-            help="With --step N: the state changes from after step M to after N (-1: the start).",
+            help="The state changes from after step M to after --step N (without --step: the last step; -1: the start).",
+        ),
+    ] = None,
+    path: Annotated[
+        str | None,
+        typer.Option(
+            "--path",
+            help="With --state or --diff: only this part of the state, e.g. orders.ord_5531 or orders.ord_5531.status (also the TUI's State tab with --tui).",
         ),
     ] = None,
     tui: Annotated[bool, typer.Option("--tui", help="Open the run in the terminal UI.")] = False,
@@ -560,9 +617,11 @@ def show_cmd(
 
       agentbox show 3fa2 --step 3 --json
 
-      agentbox show 3fa2 --step 3 --state
+      agentbox show 3fa2 --step 3 --state --path orders.ord_5531
 
-      agentbox show 3fa2 --step 6 --diff 2
+      agentbox show 3fa2 --state                # after the last step
+
+      agentbox show 3fa2 --step 6 --diff 2 --path orders
 
       agentbox show 3fa2 --tui
     """
@@ -576,10 +635,14 @@ def show_cmd(
     if tui:
         from agentbox.tui.app import AgentboxApp  # textual: ~0.3 s, only for --tui
 
-        AgentboxApp(trace, settings, run_id=run.id).run()
+        AgentboxApp(trace, settings, run_id=run.id, state_path=path).run()
         return
-    if diff_from is not None and step is None:
-        fail("--diff M needs --step N", "e.g. agentbox show RUN --step 6 --diff 2")
+    if path is not None and not (state or diff_from is not None):
+        fail("--path filters --state or --diff", "e.g. agentbox show RUN --state --path orders")
+    if step is None and (state or diff_from is not None):
+        step = trace.step_count(run.id) - 1  # --state / --diff without --step: the last step
+        if step < 0:
+            fail(f"run {run.id} has no steps yet", "wait for it, then show its state")
     if step is not None:
         steps = trace.steps(run.id, step, step + 1)
         if not steps:
@@ -592,6 +655,11 @@ def show_cmd(
             from agentbox.lifecycle import state_diff
 
             changes = state_diff(trace, run, diff_from, step)
+            if path is not None:
+                from agentbox.checkpoints import path_parts
+
+                parts = path_parts(path)[:2]  # records of a collection, or one record
+                changes = [c for c in changes if list(c[: len(parts)]) == parts]
             if as_json:
                 print(
                     to_json(
@@ -609,9 +677,10 @@ def show_cmd(
                 _console().print(f"no state changes between step {diff_from} and step {step}")
             return
         if state:
-            from agentbox.checkpoints import state_at
+            from agentbox.checkpoints import pick, state_at
 
-            print(to_json(state_at(trace, run, step).snapshot()))
+            after = state_at(trace, run, step)
+            print(to_json(after.snapshot() if path is None else pick(after, path)))
             return
         print(to_json(steps[0].__dict__))
         return
@@ -628,6 +697,13 @@ def show_cmd(
         version = trace.run_version(run.id)
         if version is not None:
             extra["version"] = {"fingerprint": version.fingerprint, "label": version.label}
+        if steps:  # the final state diff, as `run --json` gives it
+            from agentbox.lifecycle import state_diff
+
+            final = shadow or state_diff(trace, run, -1, steps[-1].idx)
+            extra["changes"] = [
+                {"collection": c, "key": k, "before": b, "after": a} for c, k, b, a in final
+            ]
         if run.mode == "shadow":
             from agentbox.sandbox.sources.shadow_diff import by_table
 

@@ -7,6 +7,7 @@ was breached).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -108,7 +109,9 @@ def print_suite_runs(trace: TraceStore, limit: int, as_json: bool) -> None:
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col in ("suite run", "started", "suite", "label", "version", "k", "mode", "passed"):
-        table.add_column(col, no_wrap=col != "suite", overflow="ellipsis")
+        table.add_column(
+            col, no_wrap=col != "suite", overflow="fold" if col == "suite" else "ellipsis"
+        )
     for r in rows:
         when = dt.datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
         style = "green" if r.passed_cases == r.cases else "red"
@@ -171,12 +174,13 @@ def print_comparison(c: Comparison) -> None:
     console.print()
     styles = {"broken": "red", "fixed": "green", "still failing": "yellow"}
     console.print(" · ".join(f"{len(c.flips(k))} {k}" for k in FLIP_ORDER))
+    width = max((len(case.key) for case in c.cases), default=0)
     for case in c.cases:
         if case.kind == "still passing":
             continue
         rates = f"{case.a_rate * 100:.0f}% → {case.b_rate * 100:.0f}%"
         console.print(
-            f"  [{styles[case.kind]}]{case.kind:<13}[/] {escape(case.key)}  [dim]{rates}  "
+            f"  [{styles[case.kind]}]{case.kind:<13}[/] {escape(case.key.ljust(width))}  [dim]{rates}  "
             f"runs {case.a_run or '-'} → {case.b_run or '-'}[/]"
         )
     console.print()
@@ -232,6 +236,9 @@ def compare_cmd(
             "--md", help="Write a Markdown summary (a pull-request comment) here; - prints it."
         ),
     ] = None,
+    tui: Annotated[
+        bool, typer.Option("--tui", help="Open the comparison in the terminal UI.")
+    ] = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -253,6 +260,8 @@ def compare_cmd(
       agentbox compare 3fa2 9c41 --max-regression cost_per_success=10% --md -
 
       agentbox compare --baseline 9c41 --junit build/compare.xml --json
+
+      agentbox compare v1 v2 --tui
     """
     from agentbox.suites.compare import compare_suite_runs, parse_gate, regression_gates
     from agentbox.suites.suite_runs import baseline_of, resolve_suite_run
@@ -285,6 +294,11 @@ def compare_cmd(
         a = baseline_of(trace, b)
     else:
         a, b = resolve_suite_run(trace, refs[0]), resolve_suite_run(trace, refs[1])
+    if tui:
+        from agentbox.tui.app import AgentboxApp  # textual: ~0.3 s, only for --tui
+
+        AgentboxApp(trace, _settings(), compare=(a.id, b.id)).run()
+        return
     comparison = compare_suite_runs(trace, a, b, gates)
     if junit is not None:
         _write(junit, comparison.to_junit(), "--junit")
@@ -298,3 +312,93 @@ def compare_cmd(
     elif md is None or str(md) != "-":
         print_comparison(comparison)
     raise typer.Exit(1 if comparison.regressed else 0)
+
+
+@command("deltas")
+def deltas_cmd(
+    suite_run: Annotated[
+        str | None,
+        typer.Argument(
+            help="Suite run id, prefix or label (default: the latest suite run).",
+            show_default=False,
+        ),
+    ] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            "--reference",
+            help="YAML/JSON file of what humans did per case: [{case: NAME, actions: [{TOOL: {ARG: VALUE}}]}] (default: each case's expect.tool_calls).",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Shadow deltas: the actions a recommend/shadow suite run proposed against a reference.
+
+    Per tool: reference and proposed actions, agreed, missing, extra and argument
+    mismatches (which arguments); per case the same as lists; overall the agreement rate
+    (agreed / (agreed + mismatched + missing + extra)).
+
+    Examples:
+
+      agentbox test suites/triage --label draft && agentbox deltas draft --reference humans.yaml
+
+      agentbox deltas --json
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from agentbox.suites.deltas import load_reference, suite_deltas
+    from agentbox.suites.suite_runs import resolve_suite_run
+
+    entries = load_reference(reference) if reference is not None else None
+    trace = _open_store(_settings(), store)
+    if suite_run is None:
+        latest = trace.list_suite_runs(limit=1)
+        if not latest:
+            fail(f"no suite runs in {trace.path} yet", "agentbox test suites/NAME first")
+        run = latest[0]
+    else:
+        run = resolve_suite_run(trace, suite_run)
+    deltas = suite_deltas(trace, run, entries)
+    if as_json:
+        emit(to_json(deltas.to_json()))
+        return
+    console = _console()
+    rate = deltas.agreement_rate
+    console.print(
+        f"suite run {run.id} · {escape(run.suite)} · {len(deltas.cases)} run(s) compared · "
+        f"agreement [bold]{'-' if rate is None else f'{rate * 100:.1f}%'}[/]"
+    )
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("tool", "reference", "proposed", "agreed", "missing", "extra", "mismatched"):
+        table.add_column(col, justify="left" if col in ("tool", "mismatched") else "right")
+    for name, t in sorted(deltas.tools.items()):
+        args = ", ".join(f"{k}×{n}" for k, n in t.mismatched_args.most_common())
+        table.add_row(
+            escape(name),
+            str(t.reference),
+            str(t.proposed),
+            str(t.agreed),
+            str(t.missing),
+            str(t.extra),
+            f"{t.mismatched}" + (f" ({escape(args)})" if args else ""),
+        )
+    console.print(table)
+    for case in deltas.cases:
+        if not (case.missing or case.extra or case.mismatched):
+            continue
+        console.print(f"[bold]{escape(case.case)}[/] [dim]run {case.run_id} · vs {case.source}[/]")
+        for tool, wanted in case.missing:
+            console.print(
+                f"  [red]missing[/]  {escape(tool)} {escape(json.dumps(wanted, default=str))}",
+                soft_wrap=True,
+            )
+        for tool, made in case.extra:
+            console.print(
+                f"  [yellow]extra[/]    {escape(tool)} {escape(json.dumps(made, default=str))}",
+                soft_wrap=True,
+            )
+        for (tool, want), (_, got), keys in case.mismatched:
+            diffs = "; ".join(f"{k}: {want.get(k)!r} ≠ {got.get(k)!r}" for k in keys)
+            console.print(f"  [magenta]args[/]     {escape(tool)}: {escape(diffs)}", soft_wrap=True)

@@ -32,6 +32,40 @@ def escape(text: str) -> str:
     return markup_escape(text)
 
 
+def held_printer(console: Any) -> Any:
+    """A step observer for -q and --json runs: prints only a call held for approval (its
+    approval id and the commands that decide it), so a run waiting on `approvals: wait`
+    never waits silently."""
+
+    def show(step: StepRow) -> None:
+        if step.kind != "approval" or step.status != "pending":
+            return
+        approval = step.data.get("approval_id")
+        console.print(
+            f"⏸ step {step.idx}: {escape(str(step.name))} held, waiting for approval "
+            f"{approval}  (agentbox approve {approval}  |  agentbox deny {approval} --reason ...)",
+            soft_wrap=True,
+        )
+
+    return show
+
+
+def step_observer(console: Any, *, as_json: bool, quiet: bool) -> Any:
+    """What a run/resume/fork prints per step: every step, or only held calls (-q on
+    stdout, --json on stderr)."""
+    from agentbox.cli import _console
+
+    if as_json:
+        return held_printer(_console(stderr=True))
+    return held_printer(console) if quiet else _live_printer(console)
+
+
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="Print only the summary (and any call held for approval)."),
+]
+
+
 @command("approvals")
 def approvals_cmd(
     all_: Annotated[bool, typer.Option("--all", help="Include decided approvals.")] = False,
@@ -210,6 +244,7 @@ def resume_cmd(
     detach: Annotated[
         bool, typer.Option("--detach", help="Park again at the next held call.")
     ] = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -231,6 +266,8 @@ def resume_cmd(
       agentbox approve ap_3f2a && agentbox resume 3fa2
 
       agentbox resume 3fa2 --incomplete skip
+
+      agentbox resume 3fa2 -q
     """
     import sys
 
@@ -262,7 +299,7 @@ def resume_cmd(
     approver = make_approver(
         spec, trace, console, detach=detach, interactive=not as_json, plan=plan
     )
-    if not as_json:
+    if not (as_json or quiet):
         console.print(
             f"[bold]resuming run {run.id}[/] · {escape(run.scenario)} · after step "
             f"{trace.step_count(run.id) - 1}"
@@ -275,13 +312,13 @@ def resume_cmd(
                 settings,
                 approver=approver,
                 incomplete=incomplete,  # type: ignore[arg-type]
-                on_step=None if as_json else _live_printer(console),
+                on_step=step_observer(console, as_json=as_json, quiet=quiet),
             )
     except KeyboardInterrupt:
         from agentbox.cli.control_cmds import interrupted
 
         interrupted(trace, run.id, store)
-    report_result(console, trace, result, run.mode, as_json=as_json)
+    report_result(console, trace, result, run.mode, as_json=as_json, quiet=quiet)
 
 
 @command("fork")
@@ -329,6 +366,7 @@ def fork_cmd(
             help="Read the parent's database again (a new snapshot) instead of what it recorded.",
         ),
     ] = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -346,6 +384,8 @@ def fork_cmd(
       agentbox fork 3fa2 --at 2 --model openai/gpt-4o-mini --message "Be brief."
 
       agentbox fork 3fa2 --at 3 --live-state
+
+      agentbox fork 3fa2 --at 4 --tool-result '{"status": "delivered"}' -q
     """
     from agentbox.lifecycle import ForkEdits, fork_run
 
@@ -362,7 +402,7 @@ def fork_cmd(
     last = trace.step_count(parent.id) - 1
     if not 0 <= at <= last:
         fail(f"run {parent.id} has steps 0..{last}; cannot fork at {at}")
-    if not as_json:
+    if not (as_json or quiet):
         console.print(f"[bold]forking run {parent.id} at step {at}[/] · {escape(parent.scenario)}")
     from agentbox.lifecycle import plan_for_run
 
@@ -374,10 +414,9 @@ def fork_cmd(
     def on_step(step: StepRow) -> None:
         if not forked:
             forked.append(step.run_id)
-        if not as_json:
-            printer(step)
+        printer(step)
 
-    printer = _live_printer(console)
+    printer = step_observer(console, as_json=as_json, quiet=quiet)
     try:
         with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
             result = fork_run(
@@ -399,7 +438,7 @@ def fork_cmd(
         (_console(stderr=True) if as_json else console).print(
             f"live state: {same} ({new}; the parent read {old})", soft_wrap=True
         )
-    report_result(console, trace, result, parent.mode, as_json=as_json)
+    report_result(console, trace, result, parent.mode, as_json=as_json, quiet=quiet)
 
 
 @command("replay")
@@ -407,13 +446,29 @@ def replay_cmd(
     run_id: Annotated[
         str, typer.Argument(help="Run to replay (id or unique prefix).", show_default=False)
     ],
-    mode: Annotated[
+    on_miss: Annotated[
         str,
         typer.Option(
-            "--mode",
-            help="strict: a changed model request fails; live-on-miss: ask the real model from the first miss.",
+            "--on-miss",
+            help="strict: a changed model request fails the replay; live: ask the real model from the first miss on.",
         ),
     ] = "strict",
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode",
+            hidden=True,
+            help="Deprecated: --on-miss (strict | live-on-miss).",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="On a cassette miss, show the whole request (default: the changed messages only).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -421,17 +476,26 @@ def replay_cmd(
 
     Model responses come from the recording; tools run for real on the recorded seed; the
     scenario is read from its file as it is now. Exit 0 when the step lists are identical.
+    A cassette miss shows the changed lines of the changed messages (-v: whole requests).
 
     Examples:
 
       agentbox replay 3fa2
 
-      agentbox replay 3fa2 --mode live-on-miss
+      agentbox replay 3fa2 --on-miss live
+
+      agentbox replay 3fa2 -v
     """
     from agentbox.lifecycle import replay_run
 
-    if mode not in ("strict", "live-on-miss"):
-        fail("--mode must be strict or live-on-miss")
+    if mode is not None:  # the old name, kept working (it clashed with `run --mode`)
+        _console(stderr=True).print(
+            "[yellow]warning:[/] replay --mode is deprecated; use --on-miss strict|live"
+        )
+        on_miss = {"live-on-miss": "live"}.get(mode, mode)
+    if on_miss not in ("strict", "live"):
+        fail(f"--on-miss must be strict or live (got {on_miss!r})")
+    mode = "live-on-miss" if on_miss == "live" else "strict"
     settings = _settings()
     trace = _open_store(settings, store)
     rep = replay_run(trace, run_id, settings, mode=mode)
@@ -446,6 +510,7 @@ def replay_cmd(
                     "status": run.status,
                     "reason": run.reason,
                     "differences": rep.differences,
+                    "miss_full": rep.miss_full,
                 }
             )
         )
@@ -460,8 +525,10 @@ def replay_cmd(
         )
         raise typer.Exit(0)
     console.print(f"[red]replay {run.id} of {run.replay_of} differs[/] (status {run.status})")
-    if run.reason:
-        console.print(escape(run.reason))
+    if verbose and rep.miss_full:
+        console.print(escape(rep.miss_full), soft_wrap=True)
+    elif run.reason:
+        console.print(escape(run.reason), soft_wrap=True)
     for line in rep.differences[:20]:
         console.print("  " + escape(line))
     raise typer.Exit(1)

@@ -1,8 +1,11 @@
-"""How runs and steps look on the terminal (rich). Used only by the CLI."""
+"""How runs and steps look on the terminal (rich). Used only by the CLI.
+
+What a step shows is decided per kind in :mod:`agentbox.steplook` (shared with the TUI);
+this module only turns its pieces into rich ``Text``.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import jsonpatch
@@ -12,137 +15,43 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from agentbox import statuses
+from agentbox import statuses, steplook
+from agentbox.steplook import Seg, Styled, call_text, short, usd
 from agentbox.store import RunRow, StepRow
+
+__all__ = [
+    "STATUS_STYLE",
+    "call_text",
+    "changes_table",
+    "print_step",
+    "rich_line",
+    "run_header",
+    "runs_table",
+    "short",
+    "step_lines",
+    "summary_table",
+    "usd",
+]
 
 STATUS_STYLE = statuses.STYLE
 """Status -> rich style (the one table in :mod:`agentbox.statuses`)."""
-TOOL_MARK = {
-    "ok": "✓",
-    "error": "✗",
-    "invalid": "✗",
-    "blocked": "⛔",
-    "denied": "✗",
-    "recommended": "→",
-    "crashed": "✗",
-    "pending": "…",
-}
 
 
-def short(value: Any, width: int = 100) -> str:
-    """One line of at most ``width`` characters."""
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def call_text(name: str | None, args: Any) -> str:
-    """``tool(a="x", b=2)`` for display."""
-    if isinstance(args, dict):
-        inner = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in args.items())
-    else:
-        inner = json.dumps(args, default=str)
-    return f"{name}({inner})"
-
-
-def money(value: float | None, unknown: int = 0, *, short: bool = False) -> str:
-    """USD (4 decimals below a cent), ``unknown`` when a price was unknown (never $0)."""
-    if value is None or (short and unknown):
-        return "unknown"
-    text = f"${value:.4f}" if 0 < value < 0.01 else f"${value:.2f}"
-    return text + f" (+{unknown} call(s) unknown)" if unknown else text
+def rich_line(line: Styled) -> Text:
+    """A display-neutral line (:mod:`agentbox.steplook`) as rich ``Text``."""
+    text = Text(style=line.style)
+    for part in line.parts:
+        if isinstance(part, Seg):
+            text.append(part.text, style=part.style or None)
+        else:  # a JSON value: one line here
+            text.append(short(part.value))
+    return text
 
 
 def step_lines(step: StepRow, *, width: int = 110, live: bool = False) -> list[Text]:
-    """Lines for one step: reasoning (dim) kept apart from actions.
-
-    ``live``: the step is being followed as it happens, so a decided approval (already
-    shown while pending) prints only its decision.
-    """
-    head = Text(f"{step.idx:>4} ", style="bold")
-    out: list[Text] = []
-    d = step.data
-    if step.kind == "llm":
-        resp = d.get("response", {})
-        tokens = (step.input_tokens or 0) + (step.output_tokens or 0)
-        line = (
-            head + Text(f"model  {step.name}", style="blue") + Text(f"  {tokens} tok", style="dim")
-        )
-        out.append(line)
-        if resp.get("reasoning"):
-            out.append(
-                Text("       thinks: ", style="dim")
-                + Text(short(resp["reasoning"], width), style="italic dim")
-            )
-        if resp.get("text"):
-            out.append(Text("       says:   ") + Text(short(resp["text"], width)))
-        if resp.get("tool_calls"):
-            names = ", ".join(c["name"] for c in resp["tool_calls"])
-            out.append(Text(f"       calls:  {names}", style="dim"))
-    elif step.kind == "tool":
-        style = STATUS_STYLE.get(step.status, "")
-        mark = TOOL_MARK.get(step.status, "?")
-        line = (
-            head
-            + Text("tool   ", style="magenta")
-            + Text(short(call_text(step.name, d.get("args")), width))
-        )
-        out.append(line)
-        decision = d.get("decision") or {}
-        verdict = (
-            f" [{decision.get('tier')}{' · ' + decision['rule'] if decision.get('rule') else ''}]"
-            if decision.get("rule")
-            else ""
-        )
-        result = short(d.get("result", ""), width - 12)
-        out.append(
-            Text(f"       {mark} {step.status}", style=style)
-            + Text(verdict, style="dim")
-            + Text("  " + result)
-        )
-        if step.patch:
-            paths = ", ".join(op["path"] for op in step.patch[:3]) + (
-                " …" if len(step.patch) > 3 else ""
-            )
-            out.append(Text(f"       state: {len(step.patch)} change(s) {paths}", style="dim"))
-    elif step.kind == "approval":
-        dec = d.get("decision", {})
-        style = STATUS_STYLE.get(step.status, "")
-        if not (live and step.status != "pending"):
-            out.append(
-                head
-                + Text("hold   ", style="magenta")
-                + Text(short(call_text(d.get("tool"), d.get("args")), width))
-            )
-            out.append(
-                Text(f"       ⏸ rule {dec.get('rule')}: {dec.get('reason')}", style="yellow")
-            )
-        if step.status == "pending":
-            out.append(
-                Text(f"       … waiting for a decision on {d.get('approval_id')}", style=style)
-            )
-        else:
-            who = d.get("decided_by") or "-"
-            reason = f": {d['reason']}" if d.get("reason") else ""
-            out.append(Text(f"       → {step.status} by {who}{reason}", style=style))
-        if d.get("edited_args"):
-            out.append(Text(f"       edited: {short(d['edited_args'], width)}", style="dim"))
-    elif step.kind == "fork":
-        edits = ", ".join(f"{k}={short(v, 40)}" for k, v in (d.get("edits") or {}).items())
-        out.append(
-            head
-            + Text(f"fork   from {d.get('parent_id')} at step {d.get('at')}", style="cyan")
-            + Text(f"  {edits or 'no edits'}", style="dim")
-        )
-    elif step.kind == "policy":
-        out.append(head + Text(f"policy ■ {step.status}: {d.get('reason')}", style="yellow"))
-    elif step.kind == "error":
-        out.append(head + Text(f"error  {step.name}: {short(d.get('error'), width)}", style="red"))
-    elif step.kind == "final":
-        out.append(head + Text(f"final  {step.status}", style=STATUS_STYLE.get(step.status, "")))
-    else:
-        out.append(head + Text(f"{step.kind} {short(d, width)}"))
-    return out
+    """Lines for one step (:func:`agentbox.steplook.cli_lines`): reasoning (dim) kept
+    apart from actions; ``live``: a decided approval prints only its decision."""
+    return [rich_line(line) for line in steplook.cli_lines(step, width=width, live=live)]
 
 
 def print_step(console: Console, step: StepRow, *, live: bool = False) -> None:
@@ -186,7 +95,15 @@ def summary_table(run: RunRow, changes: int | None = None) -> Table:
     table.add_row("tokens", f"{c.get('input_tokens', 0)} in / {c.get('output_tokens', 0)} out")
     unknown = int(c.get("cost_unknown", 0))
     cost = None if unknown and not c.get("cost_usd") else c.get("cost_usd", 0.0)
-    table.add_row("cost", money(cost, unknown if cost is not None else 0))
+    table.add_row("cost", usd(cost, unknown if cost is not None else 0))
+    if c.get("user_turns"):  # a conversation: the user's turns, its model's usage apart
+        text = str(c["user_turns"])
+        user_tokens = int(c.get("user_input_tokens", 0)) + int(c.get("user_output_tokens", 0))
+        if user_tokens or c.get("user_cost_unknown"):
+            user_unknown = int(c.get("user_cost_unknown", 0))
+            user_cost = usd(c.get("user_cost_usd", 0.0), user_unknown)
+            text += f" (simulated user: {user_tokens} tok, {user_cost}; not in the agent's cost)"
+        table.add_row("user turns", text)
     if run.duration_s is not None:
         table.add_row("duration", f"{run.duration_s:.3f} s")
     return table
@@ -269,7 +186,7 @@ def runs_table(runs: list[RunRow], width: int = 120) -> Table:
             str(c.get("steps", 0)),
             str(c.get("tool_calls", 0)),
             *([holds, blocks] if wide else [f"{holds}/{blocks}"]),
-            money(c.get("cost_usd", 0.0), unknown, short=True),
+            usd(c.get("cost_usd", 0.0), unknown, short=True),
         ]
         if wide:
             started = _dt.datetime.fromtimestamp(run.started_at)

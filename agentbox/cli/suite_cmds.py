@@ -270,7 +270,9 @@ def export_cmd(
 
 
 # ---- test --------------------------------------------------------------------------
-def _print_results(console: Console, results: list[CaseResult], repeat: int) -> None:
+def _print_results(
+    console: Console, results: list[CaseResult], repeat: int, verbose: bool = False
+) -> None:
     from rich.markup import escape
 
     by_file: dict[int, list[CaseResult]] = {}
@@ -290,8 +292,8 @@ def _print_results(console: Console, results: list[CaseResult], repeat: int) -> 
         bad = (agent_failed or failed)[0]
         word = "[red]FAIL[/]" if agent_failed else "[magenta]SIMERR[/]"
         console.print(f"{word}{rep} {escape(first.name)}  {where}  [dim]run {bad.run_id or '-'}[/]")
-        for line in bad.explain():
-            for part in line.splitlines()[:40]:
+        for line in bad.explain(verbose):
+            for part in line.splitlines()[: None if verbose else 60]:
                 console.print("     " + escape(part), soft_wrap=True)
 
 
@@ -306,6 +308,7 @@ def _result_json(r: CaseResult) -> dict[str, Any]:
         "run_id": r.run_id,
         "reason": r.reason,
         "miss": r.miss,
+        "miss_full": r.miss_full,
         "failures": r.failures,
         "metrics": r.metrics.to_json(),
         "seconds": r.seconds,
@@ -324,6 +327,7 @@ def _test_once(
     quiet: bool,
     model: str | None = None,
     label: str | None = None,
+    verbose: bool = False,
 ) -> int:
     import time
 
@@ -404,9 +408,9 @@ def _test_once(
         )
         return 0 if ok else 1
     if quiet:
-        _print_results(console, [r for r in results if not r.passed], repeat)
+        _print_results(console, [r for r in results if not r.passed], repeat, verbose)
     else:
-        _print_results(console, results, repeat)
+        _print_results(console, results, repeat, verbose)
     cases = len(files)
     failing = len({r.index for r in results if not r.passed and not r.simulator_error})
     simulated = len(
@@ -519,6 +523,14 @@ def test_cmd(
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="List only failing cases.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="On a cassette miss, show the whole request (default: the changed messages only).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -526,7 +538,8 @@ def test_cmd(
 
     Case files replay offline from their cassette and recorded approval decisions; plain
     scenario files just run. Each failure names the broken expectations or shows the
-    cassette-miss diff. Exit 0 when everything passed, 1 otherwise.
+    cassette-miss diff (the changed lines of the changed messages; -v for whole requests).
+    Exit 0 when everything passed, 1 otherwise.
 
     Examples:
 
@@ -568,6 +581,7 @@ def test_cmd(
         quiet=quiet,
         model=model,
         label=label,
+        verbose=verbose,
     )
     if not watch:
         raise typer.Exit(code)
@@ -584,6 +598,7 @@ def test_cmd(
             quiet=quiet,
             model=model,
             label=label,
+            verbose=verbose,
         ),
     )
 

@@ -82,8 +82,9 @@ def tools_cmd(
     """List a sandbox's tools and collections: what an agent can call and what it sees.
 
     Each tool with its effect (read/write), argument policy (validated/raw, unknown keys
-    forbidden/ignored), description and the JSON Schema of its arguments; each
-    collection of the seed with its record count and the first record ids.
+    forbidden/ignored), description and the JSON Schema of its arguments; the HTTP mocks
+    of http_mocks.py the same way; each collection of the seed with its record count and
+    the first record ids.
 
     Examples:
 
@@ -95,18 +96,44 @@ def tools_cmd(
     """
     from rich.markup import escape
 
-    from agentbox.sandbox.describe import describe_sandbox
+    from agentbox.sandbox.describe import describe_sandbox, describe_tool
     from agentbox.sandbox.loader import Sandbox
 
     box = Sandbox.load(_sandbox_folder(sandbox), data=data)
     info = describe_sandbox(box, samples=samples)
+    info["http_mocks"] = []
+    if (box.path / "http_mocks.py").is_file():
+        from agentbox.http.mocks import load_http_mocks  # httpx/respx: only for such sandboxes
+
+        info["http_mocks"] = [describe_tool(m.spec) for m in load_http_mocks(box.path)]
     if as_json:
         emit(to_json(info))
         return
     console = _console()
     console.print(f"[bold]sandbox {escape(box.name)}[/] · {escape(str(box.path))}")
     console.print(f"[bold]tools[/] ({len(info['tools'])})")
-    for t in info["tools"]:
+    _print_tools(console, info["tools"])
+    if info["http_mocks"]:
+        count = len(info["http_mocks"])
+        console.print(f"[bold]HTTP mocks[/] ({count}; tools for python agents' own HTTP calls)")
+        _print_tools(console, info["http_mocks"])
+    console.print(
+        f"[bold]collections[/] ({len(info['collections'])}) from {escape(box.seed_source)}"
+    )
+    for c in info["collections"]:
+        ids = ", ".join(str(i) for i in c["sample_ids"])
+        more = ", …" if c["count"] > len(c["sample_ids"]) and ids else ""
+        console.print(f"  {escape(c['name'])}: {c['count']} records  [dim]{escape(ids + more)}[/]")
+    hooks = [name for name, present in info["hooks"].items() if present]
+    if hooks:
+        console.print(f"[bold]hooks[/] {', '.join(hooks)}")
+
+
+def _print_tools(console: Any, tools: list[dict[str, Any]]) -> None:
+    """Each tool: name, effect, a non-default argument policy, description, arguments."""
+    from rich.markup import escape
+
+    for t in tools:
         policy = [] if t["args"] == "validated" else [f"args={t['args']}"]
         policy += [] if t["extra"] == "forbid" else [f"extra={t['extra']}"]
         suffix = f"  [dim]{escape(' '.join(policy))}[/]" if policy else ""
@@ -121,13 +148,3 @@ def tools_cmd(
         if params.get("$defs"):
             defs = json.dumps(params["$defs"], separators=(", ", ": "))
             console.print(f"    [dim]$defs: {escape(defs)}[/]", soft_wrap=True)
-    console.print(
-        f"[bold]collections[/] ({len(info['collections'])}) from {escape(box.seed_source)}"
-    )
-    for c in info["collections"]:
-        ids = ", ".join(str(i) for i in c["sample_ids"])
-        more = ", …" if c["count"] > len(c["sample_ids"]) and ids else ""
-        console.print(f"  {escape(c['name'])}: {c['count']} records  [dim]{escape(ids + more)}[/]")
-    hooks = [name for name, present in info["hooks"].items() if present]
-    if hooks:
-        console.print(f"[bold]hooks[/] {', '.join(hooks)}")

@@ -4,10 +4,11 @@ imported production run (whose real tools are not here).
 A case exported from an imported run gets a small sandbox folder beside it
 (``.recorded/CASE/``, hidden from ``agentbox test``'s discovery) holding
 ``recorded.json`` and a two-line ``tools.py`` that calls :func:`recorded_tools`. Each tool
-named in the recording is a read tool accepting any arguments; a call returns the first
-not yet used recorded result of that tool with equal arguments (else the next unused one
-of that tool), so a replay sees exactly what production saw. The cursor is per run (per
-state object), so repeats and parallel cases do not interfere.
+named in the recording is a read tool accepting any arguments, answered by a
+:class:`~agentbox.recording.ToolRecording` matched ``by_args``: the first not yet used
+recorded result of that tool with equal arguments (else the next unused one of that
+tool), so a replay sees exactly what production saw. One recording per run (per state
+object), so repeats and parallel cases do not interfere.
 
 ``recorded.json``: ``{"tools": [{"name", "description", "parameters"}], "calls":
 [{"tool", "args", "result", "status"}]}`` (``status`` ``ok`` or ``error``; an error
@@ -23,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from agentbox.errors import ToolError
+from agentbox.recording import ToolRecording
 from agentbox.sandbox.tools import ToolSpec
 
 RECORDING = "recorded.json"
@@ -41,41 +42,39 @@ class _AnyArgs(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-def _same(a: Any, b: Any) -> bool:
-    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+def _entry(call: dict[str, Any]) -> dict[str, Any]:
+    """A ``recorded.json`` call as a :class:`ToolRecording` result entry."""
+    result = call.get("result", "")
+    if call.get("status") == "error":
+        return {**call, "status": "error", "value": str(result).removeprefix("Error: ")}
+    try:
+        value = json.loads(result) if isinstance(result, str) else result
+    except json.JSONDecodeError:
+        value = result
+    return {**call, "status": "ok", "value": value}
 
 
 class _Tool:
-    """One recorded tool: ``fn(state, **args)`` serving its recorded results in order."""
+    """One recorded tool: ``fn(state, **args)`` answering from a :class:`ToolRecording`
+    matched by arguments, one per run (per state object)."""
 
     def __init__(self, name: str, calls: list[dict[str, Any]]) -> None:
         self.name = name
-        self.calls = calls
-        self.used: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
+        self.entries = [_entry(c) for c in calls]
+        self.runs: weakref.WeakKeyDictionary[Any, ToolRecording] = weakref.WeakKeyDictionary()
 
     def __call__(self, state: Any, **args: Any) -> Any:
-        try:
-            used = self.used.setdefault(state, set())
-        except TypeError:  # not weak-referenceable: one cursor for all
-            used = self.used.setdefault(self, set())
-        free = [i for i in range(len(self.calls)) if i not in used]
-        pick = next((i for i in free if _same(self.calls[i].get("args"), args)), None)
-        if pick is None and free:
-            pick = free[0]
-        if pick is None:
-            raise ToolError(
-                f"no recorded result left for {self.name} (the recording has "
-                f"{len(self.calls)} call(s) of it)"
+        key = state if type(state).__weakrefoffset__ else self  # else: one for all runs
+        recording = self.runs.get(key)
+        if recording is None:
+            recording = ToolRecording(
+                None,
+                self.entries,
+                f"the recording ({len(self.entries)} call(s) of {self.name})",
+                by_args=True,
             )
-        used.add(pick)
-        call = self.calls[pick]
-        result = call.get("result", "")
-        if call.get("status") == "error":
-            raise ToolError(str(result).removeprefix("Error: "))
-        try:
-            return json.loads(result) if isinstance(result, str) else result
-        except json.JSONDecodeError:
-            return result
+            self.runs[key] = recording
+        return recording.call(self.name, args)
 
 
 def recorded_tools(tools_py: str | Path) -> dict[str, Any]:

@@ -237,13 +237,24 @@ def import_file(path: Path, module_name: str, hint: str = "", *, package: bool =
 
 
 def _forget_siblings(names: set[str], folder: Path, package: str) -> None:
-    """Drop top-level modules imported from ``folder`` through ``sys.path``."""
+    """Drop the modules in ``names`` that were found in ``folder`` through ``sys.path``:
+    ``folder/NAME.py`` and ``folder/NAME/`` packages, with their submodules."""
+    folder = folder.resolve()
+    tops = set()
     for name in names:
-        if name == package or name.startswith(package + "."):
+        if "." in name or name == package:
             continue
         file = getattr(sys.modules.get(name), "__file__", None)
-        if file and Path(file).resolve().is_relative_to(folder):
-            del sys.modules[name]
+        if file is None:
+            continue
+        where = Path(file).resolve()
+        if where.parent == folder or (
+            where.name == "__init__.py" and where.parent.parent == folder
+        ):
+            tops.add(name)
+    for name in names:
+        if name.split(".")[0] in tops:
+            sys.modules.pop(name, None)
 
 
 def load_tools_module(path: Path, module_name: str) -> tuple[dict[str, ToolSpec], Any]:

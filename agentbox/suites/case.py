@@ -28,18 +28,20 @@ nothing and prints nothing.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver
-from agentbox.cassette import RequestHasher, expand_requests, request_diff
-from agentbox.errors import ModelError, Problem, ScenarioError
-from agentbox.models import Message, ModelResponse, ToolCall
+from agentbox.cassette import CassetteModel, Recording
+from agentbox.errors import Problem, ScenarioError
+from agentbox.models import ModelResponse, ToolCall
 from agentbox.recording import ToolRecording
 from agentbox.scenario import Scenario, parse_scenario
 from agentbox.yamlfile import MAX_DEPTH, Loc, line_of, load_yaml, load_yaml_text, read_text
@@ -425,9 +427,50 @@ def fast_yaml(text: str) -> Any:
         return load_yaml_text(text, "<case>")[0]
 
 
-def load_case(path: Path, text: str | None = None) -> Case:
-    """Read (unless ``text`` is given) and validate a case file (fast C parser; parsed
-    again with line numbers only when there is an error to report).
+class ParsedCache(Protocol):
+    """Where parsed case files are kept between runs (the trace store is one)."""
+
+    def parsed_case(self, digest: str) -> Any:
+        """The data cached under ``digest``, or None."""
+
+    def put_parsed_case(self, digest: str, data: Any) -> None:
+        """Cache ``data`` under ``digest``."""
+
+
+_PARSED_FORMAT = b"agentbox case, fast_yaml 1\0"
+"""Prefix of the hashed text: change it when ``fast_yaml``'s output would change."""
+
+
+def _json_exact(data: Any) -> bool:
+    """Whether ``data`` comes back from JSON unchanged (str keys; no dates, no NaN)."""
+    try:
+        return bool(json.loads(json.dumps(data, allow_nan=False)) == data)
+    except (TypeError, ValueError):
+        return False
+
+
+def parse_text(text: str, cache: ParsedCache | None = None) -> Any:
+    """:func:`fast_yaml`, or the same data from ``cache`` when this exact text was parsed
+    before (by content hash). Parsed data that JSON would change is not cached.
+
+    Raises:
+        yaml.YAMLError, ScenarioError: see :func:`fast_yaml`.
+    """
+    if cache is None:
+        return fast_yaml(text)
+    digest = hashlib.sha256(_PARSED_FORMAT + text.encode()).hexdigest()
+    data = cache.parsed_case(digest)
+    if data is None:
+        data = fast_yaml(text)
+        if _json_exact(data):
+            cache.put_parsed_case(digest, data)
+    return data
+
+
+def load_case(path: Path, text: str | None = None, cache: ParsedCache | None = None) -> Case:
+    """Read (unless ``text`` is given) and validate a case file (fast C parser, or the
+    data ``cache`` holds for this exact text; parsed again with line numbers only when
+    there is an error to report).
 
     Raises:
         ScenarioError: unreadable file, bad YAML, or invalid fields (``file:line: field``).
@@ -435,15 +478,16 @@ def load_case(path: Path, text: str | None = None) -> Case:
     try:
         if text is None:
             text = read_text(path)
-        data = fast_yaml(text)
+        data = parse_text(text, cache)
         return parse_case(data, path)
     except (ScenarioError, yaml.YAMLError, OSError, ValueError):
         data, lines = load_yaml(path)  # slow path: remember lines for the error
         return parse_case(data, path, lines)
 
 
-class CaseCassette:
-    """A model backend that answers from a case's cassette (no model access).
+class CaseCassette(CassetteModel):
+    """A model backend that answers from a case's cassette (no model access): a
+    :class:`~agentbox.cassette.CassetteModel` over the case's recorded calls.
 
     Args:
         cassette: the recorded calls.
@@ -451,76 +495,20 @@ class CaseCassette:
     """
 
     def __init__(self, cassette: Cassette, redactor: Callable[[Any], Any] | None = None) -> None:
-        self.calls = cassette.calls
-        self.name = cassette.model
-        self.miss: str | None = None
-        """The first miss message (kept even if an agent swallows the error)."""
-        self._hasher = RequestHasher(redactor)
-
-    def _hash(self, messages: list[Message], tools: list[dict[str, Any]]) -> str:
-        """:func:`agentbox.cassette.request_hash`, incrementally over the run's calls."""
-        return self._hasher.hash(messages, tools)[0]
-
-    def complete(
-        self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int
-    ) -> ModelResponse:
-        """Answer call ``ordinal`` with its recording when the request hash matches.
-
-        Raises:
-            ModelError: a miss (changed request, or more calls than recorded), with a diff.
-        """
-        if ordinal < len(self.calls):
-            call = self.calls[ordinal]
-            expected = call.request.hash
-            if expected is None or expected == self._hash(messages, tools):
-                return call.response()
-        message = self._miss_message(messages, tools, ordinal)
-        if self.miss is None:
-            self.miss = message
-        raise ModelError(
-            message,
-            "the scenario, prompt, tools, policy or sandbox changed since "
-            "the recording; re-export the case, or run `agentbox test --live`",
+        calls = [
+            Recording(
+                c.request.hash, c.request.prefix, c.request.messages, c.request.tools, c.response
+            )
+            for c in cassette.calls
+        ]
+        super().__init__(
+            calls,
+            redactor=redactor,
+            name=cassette.model,
+            source="the case",
+            hint="the scenario, prompt, tools, policy or sandbox changed since the recording; "
+            "re-export the case, or run `agentbox test --live`",
         )
-
-    def recorded_requests(self) -> list[list[Message]]:
-        """The full message list of every recorded request (rebuilt from the deltas)."""
-        return expand_requests((c.request.prefix, c.request.messages) for c in self.calls)
-
-    def _miss_message(
-        self, messages: list[Message], tools: list[dict[str, Any]], ordinal: int
-    ) -> str:
-        if ordinal >= len(self.calls):
-            return (
-                f"cassette miss at model call {ordinal}: the case recorded only "
-                f"{len(self.calls)} model call(s)"
-            )
-        recorded = self.recorded_requests()[ordinal]
-        diff = "\n".join(_clip(line) for line in request_diff(recorded, messages).splitlines())
-        if not diff:
-            names = [t.get("function", {}).get("name") for t in tools]
-            was = next(
-                (
-                    c.request.tools
-                    for c in reversed(self.calls[: ordinal + 1])
-                    if c.request.tools is not None
-                ),
-                [],
-            )
-            diff = (
-                f"(messages are identical: the offered tools differ: recorded {was}, now {names})"
-                if names != was
-                else "(messages and tool names match the recording but the "
-                "request hash does not: a tool's schema or description changed, or the "
-                "recorded messages or hash were edited)"
-            )
-        return f"cassette miss at model call {ordinal}; request vs recording:\n{diff}"
-
-
-def _clip(line: str) -> str:
-    """Shorten a diff line: context to 120 characters, changes to 600."""
-    limit = 120 if line.startswith(" ") else 600
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def decisions_approver(

@@ -272,7 +272,13 @@ def _check(gate: Gate, row: MetricDelta) -> Gate:
     better = row.spec.better
     worse_by = -delta if better == "higher" else delta if better == "lower" else abs(delta)
     gate.breached = worse_by > allowed + 1e-12
-    gate.reason = f"worse by {_fmt(row.spec, worse_by)} (allowed {_fmt(row.spec, allowed)})"
+    limit = f"(allowed {_fmt(row.spec, allowed)} worse)"
+    if worse_by > 1e-12:
+        gate.reason = f"worse by {_fmt(row.spec, worse_by)} {limit}"
+    elif worse_by < -1e-12 and better is not None:
+        gate.reason = f"better by {_fmt(row.spec, -worse_by)} {limit}"
+    else:
+        gate.reason = f"unchanged {limit}"
     return gate
 
 
@@ -359,6 +365,8 @@ class Comparison:
         lines += ["| metric | A | B | Δ |", "|---|---|---|---|"]
         for m in self.metrics:
             delta = "" if m.delta is None else _fmt(m.spec, m.delta)
+            if m.delta is not None and m.delta > 0:
+                delta = "+" + delta
             mark = " ⚠️" if m.worse else ""
             lines.append(
                 f"| {m.spec.title} | {_fmt(m.spec, m.a)} | {_fmt(m.spec, m.b)} | {delta}{mark} |"

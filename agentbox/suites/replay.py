@@ -8,7 +8,9 @@ decisions; tools run for real on the sandbox seed. The run is stored like any ot
 
 Parallel runs (``jobs > 1``) use worker processes (fork where it is safe, else spawn);
 each worker opens its own :class:`TraceStore` connection on the same file (WAL lets them
-write side by side) and parses each case file once. Results come back as small
+write side by side) and parses each case file once per run of its repeats (a few parsed
+cases are kept, so memory stays flat in the suite's size). Each case is written in one
+transaction (:meth:`TraceStore.batch`): its run is stored whole or not at all. Results come back as small
 :class:`CaseResult` values, sorted into input order, so ``-j N`` reports exactly what
 ``-j 1`` does.
 """
@@ -61,7 +63,8 @@ class CaseResult:
         index / repeat: position in the input and repeat number (0-based).
         passed, status (the run's, or ``error`` when it could not start), run_id, reason.
         failures: failed expectations ``{name, passed, detail}``.
-        miss: the cassette-miss diff, when the recording did not match.
+        miss: the cassette miss with a compact diff (changed messages only), when the
+            recording did not match; miss_full: the same with the whole request (``-v``).
         metrics: the run's metrics. seconds: wall time of load + run + checks.
     """
 
@@ -76,6 +79,7 @@ class CaseResult:
     reason: str | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)
     miss: str | None = None
+    miss_full: str | None = None
     metrics: RunMetrics = field(default_factory=RunMetrics)
     seconds: float = 0.0
 
@@ -85,11 +89,12 @@ class CaseResult:
         failure of the simulator, counted apart from the agent's failures."""
         return self.status == "simulator_error"
 
-    def explain(self) -> list[str]:
-        """Why it failed: the miss or reason first, then each failed expectation."""
+    def explain(self, verbose: bool = False) -> list[str]:
+        """Why it failed: the miss (whole requests when ``verbose``) or reason first, then
+        each failed expectation."""
         lines = []
         if self.miss:
-            lines.append(self.miss)
+            lines.append((self.miss_full or self.miss) if verbose else self.miss)
         elif self.reason and (self.status != "completed" or not self.failures):
             lines.append(f"{self.status}: {self.reason}")
         lines += [f"{f['name']}: {f['detail']}" for f in self.failures]
@@ -213,7 +218,8 @@ def replay_case(
     model: str | None = None,
     label: str | None = None,
 ) -> tuple[RunResult, list[StepRow], str | None]:
-    """Replay one case into ``store``; returns the run result, its steps and any miss.
+    """Replay one case into ``store``; returns the run result, its steps and any miss
+    (the compact diff; see :func:`replay_case_full` for the whole-request one).
 
     ``model`` (live only): ask this model instead of the recorded one, keeping the
     recorded tool world (MCP and gated-function results) so only the agent varies.
@@ -222,6 +228,23 @@ def replay_case(
     Raises:
         AgentboxError: the scenario cannot be planned (unknown sandbox, bad policy...).
     """
+    result, steps, miss, _ = replay_case_full(
+        case, store, settings, live=live, key=key, model=model, label=label
+    )
+    return result, steps, miss
+
+
+def replay_case_full(
+    case: Case,
+    store: TraceStore,
+    settings: Settings,
+    *,
+    live: bool = False,
+    key: str | None = None,
+    model: str | None = None,
+    label: str | None = None,
+) -> tuple[RunResult, list[StepRow], str | None, str | None]:
+    """:func:`replay_case`, also returning the miss with the whole-request diff (``-v``)."""
     for folder in case.file.python_path:  # before planning: the agent version hashes the entry
         text = str((case.path.parent / folder).resolve())
         if text not in sys.path:
@@ -252,18 +275,20 @@ def replay_case(
         lineage={"replay_of": f"case:{key or display_path(case.path)}"},
         after_prefix=edit_hook(case.file.edits, case.path.parent),
     )
-    result = runner.run()
-    if case.judges:
-        extra = _judge(case, result, live)
-        result.expectations += extra
-        result.passed = all(e.passed for e in result.expectations)
-        store.update_run(
-            result.run_id,
-            expectations=[e.to_json() for e in result.expectations],
-            passed=int(result.passed),
-        )
-    miss = (plan.recording.miss if plan.recording is not None else None) or cassette.miss
-    return result, [steps.by_idx[i] for i in sorted(steps.by_idx)], miss
+    with store.batch():  # the case is atomic: one commit, not one per step
+        result = runner.run()
+        if case.judges:
+            extra = _judge(case, result, live)
+            result.expectations += extra
+            result.passed = all(e.passed for e in result.expectations)
+            store.update_run(
+                result.run_id,
+                expectations=[e.to_json() for e in result.expectations],
+                passed=int(result.passed),
+            )
+    tool_miss = plan.recording.miss if plan.recording is not None else None
+    miss, full = (tool_miss, tool_miss) if tool_miss else (cassette.miss, cassette.miss_full)
+    return result, [steps.by_idx[i] for i in sorted(steps.by_idx)], miss, full
 
 
 def run_file(
@@ -281,23 +306,23 @@ def run_file(
     started = time.perf_counter()
     out = CaseResult(shown, path.stem, "case" if case is not None else "scenario")
     try:
-        miss = None
+        miss = full = None
         if case is not None:
             out.name = case.name
-            result, steps, miss = replay_case(
+            result, steps, miss, full = replay_case_full(
                 case, store, settings, live=live, key=shown, model=model, label=label
             )
         elif is_case_file(path):
             case = load_case(path)
             out.name, out.kind = case.name, "case"
-            result, steps, miss = replay_case(
+            result, steps, miss, full = replay_case_full(
                 case, store, settings, live=live, key=shown, model=model, label=label
             )
         else:
             plan = plan_run(path, settings, RunOptions(model=model, label=label))
             out.name = plan.scenario.name
             collected = _Steps()
-            result = Runner(plan, store, on_step=collected).run()
+            result = Runner(plan, store, on_step=collected, lineage={"origin": "test"}).run()
             steps = [collected.by_idx[i] for i in sorted(collected.by_idx)]
     except AgentboxError as exc:
         out.reason = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
@@ -311,7 +336,7 @@ def run_file(
         return out
     expectations = [e.to_json() for e in result.expectations]
     out.passed, out.status, out.run_id = result.passed, result.status, result.run_id
-    out.reason, out.miss = result.reason, miss
+    out.reason, out.miss, out.miss_full = result.reason, miss, full
     out.failures = [e for e in expectations if not e["passed"]]
     out.metrics = run_metrics(
         result.counters.to_json(), steps, expectations, result.passed, result.run_id
@@ -323,6 +348,9 @@ def run_file(
 # ---- many cases --------------------------------------------------------------------
 _WORKER: dict[str, Any] = {}
 _CASES: dict[str, tuple[tuple[int, int], Case | None]] = {}
+_CASES_KEPT = 4
+"""Parsed cases kept per process: a file's repeats run one after another, so a few
+suffice; more would grow memory with the suite (~60 KB a case)."""
 
 
 def _init_worker(
@@ -337,15 +365,19 @@ def _init_worker(
     )
 
 
-def _cached_case(path: Path) -> Case | None:
-    """The parsed case of a file (None: a plain scenario), parsed once per process."""
+def _cached_case(path: Path, store: TraceStore) -> Case | None:
+    """The parsed case of a file (None: a plain scenario): kept for its repeats, and its
+    YAML parsed once per content (the data is cached in the store)."""
     st = path.stat()
     stamp = (st.st_mtime_ns, st.st_size)
     hit = _CASES.get(str(path))
     if hit is not None and hit[0] == stamp:
         return hit[1]
     text = read_text(path)  # size-bounded, UTF-8 checked (ScenarioError)
-    case = load_case(path, text) if is_case_text(text) else None
+    case = load_case(path, text, store) if is_case_text(text) else None
+    _CASES.pop(str(path), None)
+    while len(_CASES) >= _CASES_KEPT:
+        _CASES.pop(next(iter(_CASES)))
     _CASES[str(path)] = (stamp, case)
     return case
 
@@ -355,22 +387,21 @@ def _run_tasks(tasks: list[tuple[int, str, int]]) -> list[CaseResult]:
     out = []
     for index, name, repeat in tasks:
         path = Path(name)
-        try:
-            case = _cached_case(path)
-        except OSError as exc:
-            result = CaseResult(display_path(path), path.stem, "case", reason=f"cannot read: {exc}")
-        except AgentboxError as exc:
-            result = CaseResult(display_path(path), path.stem, "case", reason=exc.message)
-        else:
-            result = run_file(
-                path,
-                store,
-                settings,
-                live=live,
-                case=case,
-                model=_WORKER.get("model"),
-                label=_WORKER.get("label"),
-            )
+        result: CaseResult | None = None
+        extra = {"model": _WORKER.get("model"), "label": _WORKER.get("label")}
+        with store.batch():  # the cached parse and the case's run: one commit
+            try:
+                case = _cached_case(path, store)
+            except OSError as exc:
+                reason = f"cannot read: {exc}"
+                result = CaseResult(display_path(path), path.stem, "case", reason=reason)
+            except AgentboxError as exc:
+                result = CaseResult(display_path(path), path.stem, "case", reason=exc.message)
+            else:
+                if case is not None:
+                    result = run_file(path, store, settings, live=live, case=case, **extra)
+        if result is None:  # a plain scenario: committed step by step, as `agentbox run`
+            result = run_file(path, store, settings, live=live, **extra)  # (it may wait)
         result.index, result.repeat = index, repeat
         out.append(result)
     return out

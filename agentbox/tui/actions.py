@@ -48,19 +48,6 @@ def parse_filter(value: str) -> tuple[str | None, str | None]:
     return (" ".join(words) or None), status
 
 
-def store_fingerprint(path: Path) -> tuple[int, ...]:
-    """Changes whenever any process commits to the store (file and WAL size and mtime)."""
-    out: list[int] = []
-    for p in (path, path.with_name(path.name + "-wal")):
-        try:
-            st = p.stat()
-        except OSError:
-            out += [0, 0]
-            continue
-        out += [st.st_mtime_ns, st.st_size]
-    return tuple(out)
-
-
 def stop(store: TraceStore, run_id: str, reason: str | None) -> str:
     """Stop a run from the TUI (see :func:`agentbox.lifecycle.stop_run`); a sentence saying
     what happened."""

@@ -78,16 +78,47 @@ class AgentboxApp(App[None]):
         status: str
         reason: str | None
 
-    def __init__(self, store: TraceStore, settings: Settings, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        store: TraceStore,
+        settings: Settings,
+        run_id: str | None = None,
+        state_path: str | None = None,
+        compare: tuple[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self.store = store
         self.settings = settings
         self.start_run = run_id
+        self.state_path = state_path
+        """The State tab shows only this part of the state (``p``; ``show --tui --path``)."""
+        self.start_compare = compare
+        """Open the compare screen of these two suite runs ``(A, B)`` (ids)."""
 
     def on_mount(self) -> None:
         self.push_screen(RunsScreen())
         if self.start_run:
             self.open_run(self.start_run)
+        if self.start_compare:
+            self.open_compare(*self.start_compare)
+
+    def action_suite_runs(self) -> None:
+        """Push the suite runs screen (``agentbox runs --suites``)."""
+        from agentbox.tui.screens.compare import SuiteRunsScreen
+
+        self.push_screen(SuiteRunsScreen(self.store))
+
+    def open_compare(self, a: str, b: str) -> None:
+        """Push the compare screen of suite runs ``a`` and ``b`` (ids or labels)."""
+        from agentbox.suites.suite_runs import resolve_suite_run
+        from agentbox.tui.screens.compare import CompareScreen
+
+        try:
+            run_a, run_b = resolve_suite_run(self.store, a), resolve_suite_run(self.store, b)
+        except AgentboxError as exc:
+            self.notify(exc.message, title="cannot compare", severity="error")
+            return
+        self.push_screen(CompareScreen(self.store, run_a, run_b))
 
     def notify(
         self,
@@ -133,6 +164,7 @@ class AgentboxApp(App[None]):
             rows.append(("pgup / pgdn", "page through the timeline"))
         else:
             rows.append(("pgup / pgdn", "page through the runs"))
+            rows.append(("↺ / ⑂", "after a run id: a replay (of a run or a case) / a fork"))
         self.push_screen(HelpScreen(title, rows))
 
     # ---- engine workers --------------------------------------------------------------

@@ -1,5 +1,8 @@
 """What the run screen shows for one step, as rich ``Text`` (headless: no Textual).
 
+What each step kind shows is decided in :mod:`agentbox.steplook` (shared with the CLI);
+this module turns its pieces into rich ``Text`` and adds the TUI-only panels.
+
 Reasoning (what the model said or thought) is kept apart from the action (the tool call:
 arguments, validation, policy verdict, result or error), as everywhere in agentbox.
 Long values are clipped so moving the cursor stays cheap whatever a step holds.
@@ -14,13 +17,31 @@ from typing import Any
 from rich.highlighter import JSONHighlighter
 from rich.text import Span, Text
 
-from agentbox import statuses
+from agentbox import statuses, steplook
+from agentbox.events import LlmEvent
 from agentbox.safe_text import has_control, visible
+from agentbox.steplook import CLIP, Json, Piece, Seg, args_text, clip
 from agentbox.store import ApprovalRow, RunRow, StepRow
-from agentbox.tui.steps import args_text
 
-CLIP = 4000
-"""Characters shown of one value (a result, a state record) before ``… N more``."""
+__all__ = [
+    "CLIP",
+    "STATUS_STYLE",
+    "action_text",
+    "changes_text",
+    "clip",
+    "op_text",
+    "patch_text",
+    "pretty",
+    "reasoning_text",
+    "rich_text",
+    "run_status_text",
+    "run_title",
+    "shadow_diff_text",
+    "started_text",
+    "usage_text",
+    "usd",
+    "visible_text",
+]
 
 STATUS_STYLE = statuses.STYLE
 """Run status -> rich style (the one table in :mod:`agentbox.statuses`)."""
@@ -53,13 +74,6 @@ def visible_text(text: Text) -> Text:
     )
 
 
-def clip(text: str, limit: int = CLIP) -> str:
-    """``text`` cut to ``limit`` characters with a note saying how much was left out."""
-    if len(text) <= limit:
-        return text
-    return text[:limit] + f"\n… {len(text) - limit:,} more characters"
-
-
 def pretty(value: Any, limit: int = CLIP) -> Text:
     """A JSON value (or a string holding JSON) indented and highlighted, clipped."""
     if isinstance(value, str):
@@ -73,10 +87,22 @@ def pretty(value: Any, limit: int = CLIP) -> Text:
 
 
 def usd(value: float | None, unknown: int = 0) -> str:
-    """``$0.0012``; ``unknown`` when the price is not known (never shown as $0)."""
-    if value is None or (unknown and not value):
-        return "unknown"
-    return f"${value:.4f}" + (f" (+{unknown} unknown)" if unknown else "")
+    """``$0.0012`` (:func:`agentbox.steplook.usd` with 4 decimals, the TUI's columns)."""
+    return steplook.usd(value, unknown, places=4)
+
+
+def rich_text(pieces: list[Piece], out: Text | None = None) -> Text:
+    """Display-neutral pieces (:mod:`agentbox.steplook`) as rich ``Text``; JSON values
+    indented and highlighted (:func:`pretty`)."""
+    out = Text() if out is None else out
+    for piece in pieces:
+        if isinstance(piece, Seg):
+            out.append(piece.text, style=piece.style or None)
+        elif isinstance(piece, Json):
+            out.append_text(pretty(piece.value, piece.limit))
+        else:
+            out.append_text(rich_text(list(piece.parts), Text(style=piece.style)))
+    return out
 
 
 def _section(title: str) -> Text:
@@ -90,9 +116,12 @@ def reasoning_text(step: StepRow, origin: StepRow | None = None) -> Text:
         step: the selected step.
         origin: for a tool call or a hold, the model step that asked for it.
     """
+    if step.kind == "user":  # a user turn: the exchange, in conversation order
+        return _user_turn_text(step)
     source = step if step.kind == "llm" else origin
+    event = source.event if source is not None else None
     out = Text()
-    if source is None or source.kind != "llm":
+    if source is None or not isinstance(event, LlmEvent):
         out.append("No model output at this step.", style="dim")
         if step.kind == "final" and step.data.get("output"):
             out.append("\n\n")
@@ -101,142 +130,41 @@ def reasoning_text(step: StepRow, origin: StepRow | None = None) -> Text:
         return out
     if source is not step:
         out.append(f"↳ asked for at step {source.idx} (model {source.name})\n\n", style="dim")
-    resp = source.data.get("response") or {}
-    if resp.get("reasoning"):
+    resp = event.response
+    if resp.reasoning:
         out.append_text(_section("Thinking"))
-        out.append("\n" + clip(str(resp["reasoning"])) + "\n\n", style="italic")
-    if resp.get("text"):
+        out.append("\n" + clip(resp.reasoning) + "\n\n", style="italic")
+    if resp.text:
         out.append_text(_section("Says"))
-        out.append("\n" + clip(str(resp["text"])) + "\n\n")
-    calls = resp.get("tool_calls") or []
+        out.append("\n" + clip(resp.text) + "\n\n")
+    calls = resp.tool_calls
     if calls:
         out.append_text(_section("Asks to call"))
         for call in calls:
-            out.append(
-                f"\n• {call.get('name')}({args_text(call.get('arguments'))})", style="magenta"
-            )
+            out.append(f"\n• {call.name}({args_text(call.arguments)})", style="magenta")
         out.append("\n")
-    if not (resp.get("reasoning") or resp.get("text") or calls):
+    if not (resp.reasoning or resp.text or calls):
         out.append("The model returned an empty response.", style="dim")
     return out
 
 
-def _verdict(decision: dict[str, Any]) -> Text:
-    verdict = decision.get("verdict", "?")
-    style = {"allow": "green", "hold": "magenta", "block": "red"}.get(verdict, "")
-    out = Text(f"{verdict}", style=f"bold {style}")
-    out.append(f" ({decision.get('tier', '?')})")
-    if decision.get("rule"):
-        out.append(f" · rule {decision['rule']}", style="bold")
-    if decision.get("reason"):
-        out.append(f" · {decision['reason']}")
+def _user_turn_text(step: StepRow) -> Text:
+    out = Text()
+    said = str(step.data.get("in_reply_to") or "")
+    if said:
+        out.append_text(_section("Agent said"))
+        out.append("\n" + clip(said) + "\n\n")
+    out.append_text(_section(f"User says ({step.data.get('by', 'user')})"))
+    out.append("\n" + clip(str(step.data.get("text") or "")) + "\n", style="bold")
+    if step.data.get("stop"):
+        out.append("\nThe user ended the conversation.", style="dim")
     return out
 
 
 def action_text(step: StepRow, approval: ApprovalRow | None = None) -> Text:
-    """The action at ``step``: tool, arguments, validation, policy, result or error."""
-    d = step.data
-    out = Text()
-    if step.kind == "llm":
-        calls = (d.get("response") or {}).get("tool_calls") or []
-        if not calls:
-            out.append("No tool call: the model answered in text.", style="dim")
-            return out
-        out.append(
-            f"{len(calls)} tool call(s) requested; each is gated at the next step(s).\n",
-            style="dim",
-        )
-        for call in calls:
-            out.append(f"\n{call.get('name')}\n", style="bold magenta")
-            out.append_text(pretty(call.get("arguments")))
-            out.append("\n")
-        return out
-    if step.kind == "tool":
-        out.append("tool    ", style="dim")
-        out.append(str(step.name), style="bold magenta")
-        if d.get("effect"):
-            out.append(f"  ({d['effect']})", style="dim")
-        out.append("\nargs    ", style="dim")
-        out.append_text(pretty(d.get("args")))
-        out.append("\nvalid   ", style="dim")
-        if d.get("valid") is False:
-            out.append(
-                "no: " + "; ".join(map(str, d.get("validation_errors") or [])), style="yellow"
-            )
-        else:
-            out.append("yes", style="green")
-        if d.get("decision"):
-            out.append("\npolicy  ", style="dim")
-            out.append_text(_verdict(d["decision"]))
-        if d.get("approval_id"):
-            out.append(f"\nheld    {d['approval_id']} (decided at the hold step)", style="dim")
-        if d.get("edited"):
-            out.append("\nresult edited at a fork", style="cyan")
-        label = {"ok": "result", "recommended": "recorded"}.get(step.status, step.status)
-        style = (
-            "green"
-            if step.status == "ok"
-            else "yellow"
-            if step.status in ("error", "invalid", "recommended", "pending")
-            else "red"
-        )
-        out.append(f"\n{label:<8}", style=f"bold {style}")
-        if step.status == "pending":
-            out.append("executing (intent committed, result not yet recorded)")
-        else:
-            out.append_text(pretty(d.get("result", "")))
-        if d.get("traceback"):
-            out.append("\n" + clip(str(d["traceback"]), 1500), style="dim red")
-        return out
-    if step.kind == "approval":
-        out.append("held    ", style="dim")
-        out.append(f"{d.get('tool')}", style="bold magenta")
-        out.append(f"  approval {d.get('approval_id')}", style="dim")
-        out.append("\nargs    ", style="dim")
-        out.append_text(pretty(d.get("args")))
-        if d.get("decision"):
-            out.append("\npolicy  ", style="dim")
-            out.append_text(_verdict(d["decision"]))
-        status = approval.status if approval is not None else step.status
-        by = (approval.decided_by if approval is not None else d.get("decided_by")) or "-"
-        reason = (approval.decision_reason if approval is not None else d.get("reason")) or ""
-        edited = approval.edited_args if approval is not None else d.get("edited_args")
-        out.append("\ndecision ", style="dim")
-        style = {"pending": "bold magenta", "denied": "red", "failed": "red"}.get(status, "green")
-        out.append(status, style=style)
-        if status != "pending":
-            out.append(f" by {by}" + (f": {reason}" if reason else ""))
-        if edited:
-            out.append("\nedited  ", style="dim")
-            out.append_text(pretty(edited))
-        return out
-    if step.kind == "policy":
-        out.append(f"run {step.status} by a budget or policy\n", style="bold yellow")
-        out.append(str(d.get("reason") or ""))
-        return out
-    if step.kind == "error":
-        out.append(f"{step.name}: ", style="bold red")
-        out.append(clip(str(d.get("error") or "")))
-        if d.get("hint"):
-            out.append(f"\nhint: {d['hint']}", style="dim")
-        if d.get("traceback"):
-            out.append("\n\n" + clip(str(d["traceback"]), 2000), style="dim")
-        return out
-    if step.kind == "final":
-        out.append(f"run {step.status}", style=STATUS_STYLE.get(step.status, "bold"))
-        if d.get("reason"):
-            out.append(f"\nreason  {d['reason']}")
-        if d.get("output"):
-            out.append("\noutput  ", style="dim")
-            out.append(clip(str(d["output"])))
-        return out
-    if step.kind == "fork":
-        out.append(f"fork of run {d.get('parent_id')} at step {d.get('at')}\n", style="bold cyan")
-        out.append("edits   ", style="dim")
-        out.append_text(pretty(d.get("edits") or {}))
-        return out
-    out.append_text(pretty(d))
-    return out
+    """The action at ``step``: tool, arguments, validation, policy, result or error
+    (:func:`agentbox.steplook.detail`)."""
+    return rich_text(steplook.detail(step, approval))
 
 
 def usage_text(step: StepRow) -> Text:

@@ -1,5 +1,6 @@
 """Paged, cached access to one run's steps, and how a step reads in one timeline line.
 
+How each kind reads is decided in :mod:`agentbox.steplook` (shared with the CLI).
 Headless (no Textual): the run screen asks :class:`StepPages` for the step at a position;
 only the page holding it is read from the store (``store.steps(run, start, stop)``), and a
 bounded number of pages is kept. A 10,000-step run therefore costs one page read to open,
@@ -8,12 +9,13 @@ and moving the cursor costs a dictionary lookup.
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
 
+from agentbox import steplook
+from agentbox.steplook import Summary, args_text, oneline
 from agentbox.store import StepRow, TraceStore
+
+__all__ = ["PAGE", "StepPages", "Summary", "args_text", "held_approval_id", "oneline", "summarize"]
 
 PAGE = 100
 """Steps per page read from the store."""
@@ -118,118 +120,14 @@ class StepPages:
         return None
 
 
-@dataclass(frozen=True)
-class Summary:
-    """How a step reads in the timeline: ``icon label text`` in ``style``."""
-
-    icon: str
-    label: str
-    style: str
-    text: str
-
-
-TOOL_LOOK = {
-    "ok": ("✓", "tool", "green"),
-    "error": ("✗", "error", "yellow"),
-    "invalid": ("✗", "invalid", "yellow"),
-    "crashed": ("✗", "crashed", "red"),
-    "blocked": ("■", "blocked", "red"),
-    "denied": ("✗", "denied", "red"),
-    "recommended": ("→", "recommend", "cyan"),
-    "pending": ("…", "running", "magenta"),
-    "abandoned": ("?", "unknown", "yellow"),
-}
-HOLD_LOOK = {
-    "pending": ("‖", "held", "bold magenta"),
-    "approved": ("✔", "approved", "green"),
-    "edited": ("✔", "edited", "green"),
-    "denied": ("✗", "denied", "red"),
-    "failed": ("✗", "held", "red"),
-}
-FINAL_STYLE = {"completed": "bold green", "halted": "bold yellow", "failed": "bold red"}
-
-
-def args_text(args: Any) -> str:
-    """``a="x", b=2`` for a dict of arguments."""
-    if isinstance(args, dict):
-        return ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in args.items())
-    return json.dumps(args, default=str)
-
-
-def oneline(text: Any) -> str:
-    """Whitespace collapsed to single spaces (JSON-encoded when not a string)."""
-    value = text if isinstance(text, str) else json.dumps(text, default=str)
-    return " ".join(value.split())
-
-
 def summarize(step: StepRow) -> Summary:
-    """The timeline line for a step."""
-    d = step.data
-    if step.kind == "llm":
-        resp = d.get("response") or {}
-        calls = resp.get("tool_calls") or []
-        if calls:
-            text = "→ " + ", ".join(str(c.get("name")) for c in calls)
-        elif resp.get("text"):
-            text = "says: " + oneline(resp["text"])
-        elif resp.get("reasoning"):
-            text = "thinks: " + oneline(resp["reasoning"])
-        else:
-            text = "(empty response)"
-        return Summary("◆", "model", "blue", text)
-    if step.kind == "tool":
-        icon, label, style = TOOL_LOOK.get(step.status, ("?", step.status, ""))
-        return Summary(icon, label, style, f"{step.name}({args_text(d.get('args'))})")
-    if step.kind == "approval":
-        icon, label, style = HOLD_LOOK.get(step.status, ("?", step.status, ""))
-        return Summary(icon, label, style, f"{d.get('tool')}({args_text(d.get('args'))})")
-    if step.kind == "policy":
-        return Summary("■", step.status, "yellow", oneline(d.get("reason") or ""))
-    if step.kind == "error":
-        return Summary("!", "error", "bold red", f"{step.name}: {oneline(d.get('error') or '')}")
-    if step.kind == "final":
-        text = d.get("output") or d.get("reason") or ""
-        return Summary(
-            "●",
-            "final",
-            FINAL_STYLE.get(step.status, "bold"),
-            f"{step.status}: {oneline(text)}" if text else step.status,
-        )
-    if step.kind == "fork":
-        return Summary(
-            "⑂",
-            "fork",
-            "cyan",
-            f"from {d.get('parent_id')}@{d.get('at')} {oneline(d.get('edits') or {})}",
-        )
-    return Summary("·", step.kind, "", oneline(d))
+    """The timeline line for a step (:func:`agentbox.steplook.summary`)."""
+    return steplook.summary(step)
 
 
 def search_text(step: StepRow) -> str:
-    """What ``/`` search looks in: kind, status, tool names, args, model text, results."""
-    d = step.data
-    parts: list[str] = [step.kind, step.status, step.name or ""]
-    if step.kind == "llm":
-        resp = d.get("response") or {}
-        parts += [resp.get("text") or "", resp.get("reasoning") or ""]
-        for call in resp.get("tool_calls") or []:
-            parts += [str(call.get("name")), json.dumps(call.get("arguments"), default=str)]
-    else:
-        for key in (
-            "tool",
-            "args",
-            "result",
-            "error",
-            "reason",
-            "output",
-            "edited_args",
-            "validation_errors",
-            "decision",
-        ):
-            value = d.get(key)
-            if value:
-                parts.append(value if isinstance(value, str) else json.dumps(value, default=str))
-    return "\n".join(parts)
+    """What ``/`` search looks in (:func:`agentbox.steplook.search_text`)."""
+    return steplook.search_text(step)
 
 
 def held_approval_id(step: StepRow | None) -> str | None:

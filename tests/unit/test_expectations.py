@@ -148,7 +148,7 @@ def test_output_contains_ignores_case(state: State) -> None:
 
 def test_state_hash_needs_a_hasher(state: State) -> None:
     got = check({"state_hash": "abc"}, outcome(state))
-    assert got["state_hash"] == (False, "the sandbox defines no state_hash")
+    assert got["state_hash"] == (False, "the sandbox defines no state_fingerprint hook (tools.py)")
     got = check({"state_hash": "abc"}, outcome(state), state_hasher=lambda s: "abc")
     assert got["state_hash"][0] is True
 

@@ -34,6 +34,7 @@ from agentbox.tui.present import (
     action_text,
     changes_text,
     patch_text,
+    pretty,
     reasoning_text,
     run_status_text,
     run_title,
@@ -78,6 +79,7 @@ class RunScreen(Screen[None]):
         Binding("S", "stop", "stop"),
         Binding("1", "tab('tab-step')", "step tab", show=False),
         Binding("2", "tab('tab-state')", "state tab", show=False),
+        Binding("p", "state_path", "state path", show=False),
         Binding("question_mark", "help", "help"),
     ]
 
@@ -88,6 +90,9 @@ class RunScreen(Screen[None]):
         index: int
         changes: list[tuple[str, str, Any, Any]]
         collections: dict[str, int]
+        picked: Any = None
+        """The value at the app's ``state_path`` (or the error naming what is missing)."""
+        path: str | None = None
 
     @dataclass
     class SearchDone(Message):
@@ -142,7 +147,9 @@ class RunScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.title = run_title(self.run)
-        self.sub_title = ""
+        from agentbox.tui.screens.compare import version_subtitle  # the agent version
+
+        self.sub_title = version_subtitle(self.agentbox.store.run_version(self.run.id))
         self.query_one("#search", Input).display = False
         timeline = self.query_one(Timeline)
         timeline.focus()
@@ -275,11 +282,18 @@ class RunScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="state", exit_on_error=False)
     def load_state(self, index: int) -> None:
-        from agentbox.checkpoints import state_at
+        from agentbox.checkpoints import pick, state_at
 
         state = state_at(self.agentbox.store, self.run, index)
         counts = {c: state.count(c) for c in state.collections()}
-        self.post_message(self.StateReady(index, state.changes(), counts))
+        path = self.agentbox.state_path
+        picked: Any = None
+        if path:
+            try:
+                picked = pick(state, path)
+            except AgentboxError as exc:
+                picked = exc
+        self.post_message(self.StateReady(index, state.changes(), counts, picked, path))
 
     def on_run_screen_state_ready(self, message: StateReady) -> None:
         if message.index != self.cursor:
@@ -295,6 +309,17 @@ class RunScreen(Screen[None]):
             "\ncollections: " + ", ".join(f"{c} ({n})" for c, n in message.collections.items()),
             style="dim",
         )
+        if message.path:
+            text.append(f"\n\n{message.path}", style="bold")
+            text.append("  (p: another path, empty: none)\n", style="dim")
+            if isinstance(message.picked, AgentboxError):
+                text.append(message.picked.message, style="red")
+                if message.picked.hint:
+                    text.append(f"\n{message.picked.hint}", style="dim")
+            else:
+                text.append_text(pretty(message.picked))
+        else:
+            text.append("\np: show one part of the state (orders.ord_5531)", style="dim")
         self.query_one("#state", TextPane).update(text)
 
     # ---- live follow -----------------------------------------------------------------
@@ -556,6 +581,26 @@ class RunScreen(Screen[None]):
 
     def action_export(self) -> None:
         self.agentbox.export(self.run)
+
+    def action_state_path(self) -> None:
+        """Ask for a state path (as ``show --state --path``) and show the State tab."""
+        from agentbox.tui.screens.modals import PromptScreen
+
+        def chosen(path: str | None) -> None:
+            if path is None:
+                return
+            self.agentbox.state_path = path.strip() or None
+            self._state_for = None
+            self.query_one(TabbedContent).active = "tab-state"
+            self._schedule_state(self.cursor)
+
+        self.app.push_screen(
+            PromptScreen(
+                "State path (e.g. orders.ord_5531; empty: the whole state)",
+                value=self.agentbox.state_path or "",
+            ),
+            chosen,
+        )
 
     def action_help(self) -> None:
         self.agentbox.show_help("Run", self)

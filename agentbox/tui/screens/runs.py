@@ -2,8 +2,9 @@
 
 Only the first page of runs is read on open; the next page is read when the cursor gets
 near the end of what is loaded, so 10,000 stored runs open as fast as 100. A 1-second
-timer compares the store file's fingerprint (size and mtime of the file and its WAL) and
-re-reads the loaded runs only when another writer committed something.
+timer compares the store's change counter (SQLite's ``PRAGMA data_version``, see
+:meth:`TraceStore.change_counter`) and re-reads the loaded runs only when a writer
+committed something.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from agentbox.safe_text import visible
 from agentbox.statuses import short_word
 from agentbox.store import RunRow
-from agentbox.tui.actions import STATUSES, parse_filter, store_fingerprint
+from agentbox.tui.actions import STATUSES, parse_filter
 from agentbox.tui.present import STATUS_STYLE, started_text, usd
 
 if TYPE_CHECKING:
@@ -42,6 +43,54 @@ COLUMNS = (
     "took",
 )
 
+DROP_ORDER = ("took", "started", "mode", "tools", "steps", "held/blk")
+"""Columns left out first when the terminal is narrow (``run``, ``status``, ``scenario``
+and ``cost`` always stay)."""
+
+WIDTHS = {
+    "run": 13,
+    "status": 11,
+    "scenario": 29,
+    "steps": 6,
+    "tools": 6,
+    "held/blk": 9,
+    "cost": 8,
+    "mode": 10,
+    "started": 15,
+    "took": 8,
+}
+"""About how many cells each column takes (content, padding and its share of the rest)."""
+
+HIDDEN_BY_DEFAULT = ("test",)
+"""Origins the runs screen leaves out unless asked (``t``, or ``origin:`` in the filter)."""
+
+
+def columns_for(width: int) -> tuple[str, ...]:
+    """The columns that fit ``width`` cells, dropping :data:`DROP_ORDER` first."""
+    shown = list(COLUMNS)
+    for col in DROP_ORDER:
+        if sum(WIDTHS[c] for c in shown) <= width:
+            break
+        shown.remove(col)
+    return tuple(shown)
+
+
+def lineage_mark(run: RunRow) -> str:
+    """`` ↺`` for a replay (of a run or a suite case), `` ⑂`` for a fork, else ``""``."""
+    return " ↺" if run.replay_of else " ⑂" if run.parent_id else ""
+
+
+def split_origin(value: str) -> tuple[str, str | None]:
+    """The filter box without its ``origin:NAME`` word, and that name (None: not given)."""
+    words, origin = [], None
+    for word in value.split():
+        key, sep, rest = word.partition(":")
+        if sep and key == "origin":
+            origin = rest
+        else:
+            words.append(word)
+    return " ".join(words), origin
+
 
 def status_cell(run: RunRow) -> Text:
     """Coloured status; runs waiting for a decision get the ``‖`` marker."""
@@ -57,7 +106,7 @@ def run_cells(run: RunRow) -> tuple[str | Text, ...]:
     holds, blocks = c.get("holds", 0), c.get("blocks", 0)
     scenario = visible(run.scenario)
     return (
-        run.id,
+        run.id + lineage_mark(run),
         status_cell(run),
         scenario if len(scenario) <= 28 else scenario[:27] + "…",
         str(c.get("steps", 0)),
@@ -79,6 +128,8 @@ class RunsScreen(Screen[None]):
         Binding("s", "cycle_status", "status"),
         Binding("A", "awaiting", "awaiting"),
         Binding("S", "stop", "stop"),
+        Binding("t", "toggle_tests", "test runs"),
+        Binding("u", "app.suite_runs", "suite runs", show=False),
         Binding("question_mark", "help", "help"),
         Binding("q", "app.quit", "quit"),
         Binding("escape", "clear_filter", "clear filter", show=False),
@@ -94,8 +145,13 @@ class RunsScreen(Screen[None]):
         self.exhausted = False
         self.total = 0
         self.pending = 0
-        self._fingerprint: tuple[int, ...] = ()
+        self._changes: tuple[int, int] = (-1, -1)
         self._filter: tuple[str | None, str | None] = (None, None)
+        self._origin: str | None = None
+        """``origin:NAME`` from the filter box (None: every origin but the hidden ones)."""
+        self.show_tests = False
+        """Whether runs made by ``agentbox test`` are listed (``t``)."""
+        self._columns: tuple[str, ...] = COLUMNS
 
     @property
     def agentbox(self) -> AgentboxApp:
@@ -104,7 +160,7 @@ class RunsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(
-            placeholder="/ filter: words in id, scenario or model · status:awaiting",
+            placeholder="/ filter: words · status:awaiting · origin:fork",
             id="runs-filter",
             compact=True,
         )
@@ -117,12 +173,40 @@ class RunsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for col in COLUMNS:
+        self._columns = columns_for(self.app.size.width)
+        for col in self._columns:
             table.add_column(col, key=col)
         self.reload()
         table.focus()
         self.watch(table, "scroll_y", self._scrolled, init=False)
         self.set_interval(1.0, self.poll, name="runs-poll")
+
+    def on_resize(self) -> None:
+        wanted = columns_for(self.size.width)
+        if wanted == self._columns:
+            return
+        self._columns = wanted
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        for col in wanted:
+            table.add_column(col, key=col)
+        for run in self.loaded:
+            table.add_row(*self._cells(run), key=run.id)
+
+    def _cells(self, run: RunRow) -> list[str | Text]:
+        cells = dict(zip(COLUMNS, run_cells(run), strict=True))
+        return [cells[c] for c in self._columns]
+
+    @property
+    def origins(self) -> list[str] | None:
+        """The origins listed (None: all)."""
+        from agentbox.store import ORIGINS
+
+        if self._origin is not None:
+            return [self._origin]
+        if self.show_tests:
+            return None
+        return [o for o in ORIGINS if o not in HIDDEN_BY_DEFAULT]
 
     def _scrolled(self, _old: float, new: float) -> None:
         table = self.query_one(DataTable)
@@ -133,12 +217,14 @@ class RunsScreen(Screen[None]):
     def reload(self, *, keep: int | None = None) -> None:
         """Re-read the first ``keep`` runs (at least a page) and redraw the table."""
         store = self.agentbox.store
-        self._fingerprint = store_fingerprint(store.path)
+        self._changes = store.change_counter()
         text, status = self._filter
-        total = store.count_runs()
+        total = store.count_runs(origins=self.origins)
         grown = max(0, total - self.total) if keep else 0  # new runs push the list down
         limit = max(PAGE, (keep or 0) + grown)
-        runs = store.list_runs(limit=limit, offset=0, status=status, text=text)
+        runs = store.list_runs(
+            limit=limit, offset=0, status=status, text=text, origins=self.origins
+        )
         self.exhausted = len(runs) < limit
         self.total = total
         self.pending = len(store.approvals(status="pending"))
@@ -148,12 +234,12 @@ class RunsScreen(Screen[None]):
         self.loaded = runs
         if same:
             for run in runs:
-                for col, value in zip(COLUMNS, run_cells(run), strict=True):
+                for col, value in zip(self._columns, self._cells(run), strict=True):
                     table.update_cell(run.id, col, value)
         else:
             table.clear()
             for run in runs:
-                table.add_row(*run_cells(run), key=run.id)
+                table.add_row(*self._cells(run), key=run.id)
             if current is not None and current in table.rows:
                 table.move_cursor(row=table.get_row_index(current), animate=False)
         self._show_info()
@@ -164,20 +250,20 @@ class RunsScreen(Screen[None]):
             return
         text, status = self._filter
         runs = self.agentbox.store.list_runs(
-            limit=PAGE, offset=len(self.loaded), status=status, text=text
+            limit=PAGE, offset=len(self.loaded), status=status, text=text, origins=self.origins
         )
         self.exhausted = len(runs) < PAGE
         table = self.query_one(DataTable)
         known = set(table.rows)
         for run in runs:
             if run.id not in known:
-                table.add_row(*run_cells(run), key=run.id)
+                table.add_row(*self._cells(run), key=run.id)
                 self.loaded.append(run)
         self._show_info()
 
     def poll(self) -> None:
         """Timer: re-read when another writer committed to the store."""
-        if store_fingerprint(self.agentbox.store.path) != self._fingerprint:
+        if self.agentbox.store.change_counter() != self._changes:
             self.reload(keep=len(self.loaded))
 
     def _current_key(self) -> str | None:
@@ -194,11 +280,16 @@ class RunsScreen(Screen[None]):
         shown = len(self.loaded)
         more = "" if self.exhausted else "+"
         info = Text(f"{shown}{more} shown", style="dim")
-        if text or status:
-            info.append(
-                f" (filter: {text or ''}{' status:' + status if status else ''})", style="dim"
-            )
-        info.append(f" · {self.total} runs in {self.agentbox.store.path.name}", style="dim")
+        if text or status or self._origin:
+            words = [
+                text or "",
+                f"status:{status}" if status else "",
+                f"origin:{self._origin}" if self._origin else "",
+            ]
+            info.append(f" (filter: {' '.join(w for w in words if w)})", style="dim")
+        info.append(f" · {self.total} runs", style="dim")
+        if self._origin is None and not self.show_tests:
+            info.append(" · test runs hidden (t)", style="dim")
         if self.pending:
             info.append(f"   ‖ {self.pending} pending approval(s)", style="bold magenta")
         self.query_one("#runs-info", Static).update(info)
@@ -220,9 +311,10 @@ class RunsScreen(Screen[None]):
 
     @on(Input.Changed, "#runs-filter")
     def filter_changed(self, event: Input.Changed) -> None:
-        parsed = parse_filter(event.value)
-        if parsed != self._filter:
-            self._filter = parsed
+        rest, origin = split_origin(event.value)
+        parsed = parse_filter(rest)
+        if parsed != self._filter or origin != self._origin:
+            self._filter, self._origin = parsed, origin
             self.loaded = []
             self.reload()
 
@@ -268,6 +360,13 @@ class RunsScreen(Screen[None]):
     def action_awaiting(self) -> None:
         box = self.query_one("#runs-filter", Input)
         box.value = f"status:{short_word('awaiting_approval')}"
+
+    def action_toggle_tests(self) -> None:
+        """Show or hide the runs ``agentbox test`` made (hidden by default)."""
+        self.show_tests = not self.show_tests
+        self.loaded = []
+        self.reload()
+        self.notify("test runs shown" if self.show_tests else "test runs hidden", timeout=2)
 
     def action_help(self) -> None:
         self.agentbox.show_help("Runs", self)

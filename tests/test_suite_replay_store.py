@@ -1,0 +1,75 @@
+"""Suite replay and the store: each case's YAML is parsed once per content (cached in the
+store, re-parsed when the file changes), each case is one transaction, and the worker
+keeps a few parsed cases, not the whole suite."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from agentbox.cli import app
+from agentbox.suites import replay
+
+ROOT = Path(__file__).resolve().parent.parent
+CASE = ROOT / "suites" / "retail-regressions" / "refund-over-limit.yaml"
+
+
+def agentbox(store: Path, *args: str | Path) -> Result:
+    argv = [str(a) for a in args] + ["--store", str(store)]
+    return CliRunner().invoke(app, argv, catch_exceptions=False)
+
+
+@pytest.fixture()
+def suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("AGENTBOX_STORE", raising=False)
+    folder = tmp_path / "suite"
+    folder.mkdir()
+    for i in range(10):
+        text = CASE.read_text().replace("case: refund-over-limit", f"case: copy-{i}", 1)
+        (folder / f"copy-{i}.yaml").write_text(text)
+    return folder
+
+
+def _cached_rows(store: Path) -> int:
+    conn = sqlite3.connect(store)
+    try:
+        return int(conn.execute("SELECT count(*) FROM parsed_cases").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _results(result: Result) -> list[tuple[str, bool]]:
+    return [(r["name"], r["passed"]) for r in json.loads(result.stdout)["results"]]
+
+
+def test_parsed_cases_are_cached_by_content_and_edits_are_seen(suite: Path, tmp_path: Path) -> None:
+    store = tmp_path / "t.db"
+    first = agentbox(store, "test", suite, "--json")
+    assert first.exit_code == 0, first.output
+    assert _cached_rows(store) == 10  # one per distinct text
+    again = agentbox(store, "test", suite, "--json")
+    assert _results(again) == _results(first)
+    assert _cached_rows(store) == 10
+    case = suite / "copy-3.yaml"  # an edit makes another text: parsed again, and it fails
+    case.write_text(case.read_text().replace("approvals: 1", "approvals: 2", 1))
+    edited = agentbox(store, "test", suite, "--json")
+    assert edited.exit_code == 1
+    assert ("copy-3", False) in _results(edited)
+    assert _cached_rows(store) == 11
+
+
+def test_a_worker_keeps_a_few_parsed_cases_not_the_suite(suite: Path, tmp_path: Path) -> None:
+    for i in range(10, 30):
+        shutil.copy(suite / "copy-0.yaml", suite / f"copy-{i}.yaml")
+    replay._CASES.clear()
+    result = agentbox(tmp_path / "t.db", "test", suite, "-j", "1", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["results"]) == 30
+    assert 0 < len(replay._CASES) <= 4
