@@ -59,6 +59,7 @@ def test_scripted_conversation_runs_is_shown_and_replays(cli, store_path: Path) 
 
     shown = cli("show", run.id)
     assert shown.exit_code == 0, shown.output
+    assert "user   scripted" in shown.output and "user turns  3" in shown.output
     for text in ("It's ord_5531.", "Yes please, refund it.", "No, that's all. Thanks!"):
         assert text in shown.output
     assert shown.output.index("It's ord_5531.") < shown.output.index("Yes please, refund it.")
@@ -374,6 +375,9 @@ def test_simulated_user_stops_and_replays_offline(
     c = run.counters
     assert (c["user_input_tokens"], c["user_output_tokens"]) == (300, 30)
     assert c["user_cost_usd"] > 0 and c["cost_usd"] == 0
+    summary = " ".join(result.output.split())
+    assert "user turns 3 (simulated user: 330 tok, $0.0001; not in the agent's cost)" in summary
+    assert "user simulated gpt-4o-mini 110 tok" in " ".join(result.output.split())
     assert users[0].data["usage"]["input_tokens"] == 100
     # the first agent request starts with the customer's opening words
     first_llm = next(s for s in steps if s.kind == "llm")

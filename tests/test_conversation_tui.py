@@ -109,13 +109,15 @@ async def test_user_turns_show_and_a_fork_edits_one(
     async with tui(store, settings, parent) as (app, pilot):
         await wait_for(pilot, lambda: "ord_5531" in timeline_text(app))
         lines = timeline_text(app).splitlines()
-        assert "user" in lines[0] and "ord_5531" in lines[0]
+        assert "user" in lines[0] and "says: ord_5531" in lines[0]
         assert "yes please" in lines[second.idx]
         for _ in range(second.idx):
             await pilot.press("j")
         assert cursor(app) == second.idx
         await wait_for(pilot, lambda: "yes please" in panes(app))
-        assert "Shall I refund it in full?" in panes(app)  # what the user answered
+        text = panes(app)
+        assert "Agent said" in text and "User says (scripted)" in text
+        assert text.index("Shall I refund it in full?") < text.index("yes please")
 
         await pilot.press("f")
         await wait_for(pilot, lambda: isinstance(app.screen, ForkScreen))
