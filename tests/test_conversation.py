@@ -589,3 +589,20 @@ def test_a_parked_conversation_resumes_without_repeating_turns(cli, store_path: 
         "Yes please, refund it.",
         "No, that's all. Thanks!",
     ]
+
+
+def test_the_readme_shows_the_conversation_as_it_runs(cli) -> None:
+    import re
+
+    result = cli("run", "scenarios/conversation-refund.yaml", env={"COLUMNS": "92"})
+    assert result.exit_code == 0, result.output
+
+    def steps(text: str) -> list[str]:
+        lines = text.splitlines()
+        start = next(i for i, ln in enumerate(lines) if ln.startswith("   0 model"))
+        end = next(i for i, ln in enumerate(lines) if ln.startswith("  12 final"))
+        return [re.sub(r"ap_[0-9a-f]{8}", "ap_ID", ln.rstrip()) for ln in lines[start : end + 1]]
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("$ agentbox run scenarios/conversation-refund.yaml") :]
+    assert steps(block) == steps(result.output)
