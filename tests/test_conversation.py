@@ -606,3 +606,24 @@ def test_the_readme_shows_the_conversation_as_it_runs(cli) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme[readme.index("$ agentbox run scenarios/conversation-refund.yaml") :]
     assert steps(block) == steps(result.output)
+
+
+def test_a_python_user_that_raises_is_a_simulator_error(
+    cli, make_scenario, store_path: Path
+) -> None:
+    path = make_scenario(
+        "python-user-broken",
+        {
+            "name": "python-user-broken",
+            "sandbox": "retail",
+            "input": "hello",
+            "script": [{"say": "How can I help?"}],
+            "user": {"entry": str(FIXTURES / "customer.py") + ":broken"},
+        },
+    )
+    result = cli("run", path)
+    assert result.exit_code == 1, result.output
+    run, steps = load(store_path)
+    assert run.status == "simulator_error"
+    assert "RuntimeError: the customer script has a bug" in run.reason
+    assert steps[-1].kind == "final" and steps[-1].status == "simulator_error"
