@@ -627,3 +627,20 @@ def test_a_python_user_that_raises_is_a_simulator_error(
     assert run.status == "simulator_error"
     assert "RuntimeError: the customer script has a bug" in run.reason
     assert steps[-1].kind == "final" and steps[-1].status == "simulator_error"
+
+
+def test_user_turns_are_events_of_the_exported_trace(cli, store_path: Path, tmp_path) -> None:
+    assert cli("run", "scenarios/conversation-refund.yaml").exit_code == 0
+    run, _ = load(store_path)
+    out = tmp_path / "runs.jsonl"
+    assert cli("export-traces", run.id, "--to", str(out)).exit_code == 0
+    said = []
+    for line in out.read_text().splitlines():
+        for rs in json.loads(line)["resourceSpans"]:
+            for ss in rs["scopeSpans"]:
+                for span in ss["spans"]:
+                    for event in span.get("events", []):
+                        if event["name"] == "agentbox.user_turn":
+                            attrs = {a["key"]: a["value"] for a in event["attributes"]}
+                            said.append(attrs["gen_ai.user.message"]["stringValue"])
+    assert said == ["It's ord_5531.", "Yes please, refund it.", "No, that's all. Thanks!"]
