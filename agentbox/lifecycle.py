@@ -518,7 +518,7 @@ def replay_run(
     cassette = CassetteModel.from_steps(steps, mode, live=live, redactor=settings.redactor())
     plan.model = cassette
     if plan.scenario.user is not None and plan.scenario.user.model is not None:
-        from agentbox.conversation.build import recorded_user_calls
+        from agentbox.conversation.recording import recorded_user_calls
 
         plan.user_recording = recorded_user_calls(steps)  # the simulated user, offline
     runner = Runner(

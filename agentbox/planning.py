@@ -87,7 +87,7 @@ class RunPlan:
     user_recording: list[dict[str, Any]] | None = None
     """A simulated user's recorded answers (replays and suite cases): the user is
     answered from them instead of asking its model
-    (:func:`agentbox.conversation.build.build_user`)."""
+    (:func:`agentbox.agents.conversation.build_user`)."""
     version: AgentVersion | None = None
     """The agent version this plan runs (:func:`agentbox.versions.agent_version`), stored
     with the run; recompute it after changing the model or scenario of a plan."""
@@ -215,7 +215,7 @@ def plan_from_scenario(
         str(scenario.path or "<scenario>"), lambda loc: scenario.locate(*loc)[1]
     )
     if scenario.user is not None:
-        from agentbox.conversation.build import user_problems
+        from agentbox.conversation.recording import user_problems
 
         problems += user_problems(scenario, {*sandbox.tools, *extra_tools})
     if problems and (scenario.mcp_servers or scenario.agent.type == "python"):

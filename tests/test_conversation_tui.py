@@ -120,7 +120,10 @@ async def test_user_turns_show_and_a_fork_edits_one(
         assert text.index("Shall I refund it in full?") < text.index("yes please")
 
         await pilot.press("f")
-        await wait_for(pilot, lambda: isinstance(app.screen, ForkScreen))
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ForkScreen) and app.screen.query("#fork-result"),
+        )
         message = app.screen.query_one("#fork-result", TextArea)
         assert message.text == "yes please"
         message.text = "no, keep it"

@@ -8,7 +8,7 @@ nothing more to say. With an empty ``input`` the user opens the conversation.
 from __future__ import annotations
 
 from agentbox.agents.context import AgentContext
-from agentbox.conversation import has_user, next_user_message
+from agentbox.agents.conversation import has_user, next_user_message
 from agentbox.errors import RunHalted
 
 

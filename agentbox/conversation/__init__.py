@@ -1,13 +1,11 @@
-"""Conversations: the user who answers the agent, and user turns as ``user`` steps.
+"""Conversations: the users who answer an agent, and what their turns leave behind.
 
 A scenario's ``user:`` section (:class:`agentbox.scenario.UserSpec`) names scripted
 turns, a simulated user (a model playing the customer from instructions) or a python
-function. :func:`next_user_message` asks it when the agent yields the floor and records
-the answer as a ``user`` step (:mod:`agentbox.conversation.turns`); the users themselves
-live in :mod:`agentbox.conversation.users`, and conversation expectations in
-:mod:`agentbox.conversation.expect`.
+function. The users themselves are here (:mod:`agentbox.conversation.users`), with what a
+run's ``user`` steps give back (:mod:`agentbox.conversation.recording`: the simulated
+user's cassette, guard checks). Asking the user when the agent yields the floor and
+recording the answer as a ``user`` step is the agents' side:
+:mod:`agentbox.agents.conversation` (``ctx.next_user_message()``, ``ctx.ask_user()``).
+Conversation expectations live with the others in :mod:`agentbox.evals`.
 """
-
-from agentbox.conversation.turns import ask_user, has_user, next_user_message
-
-__all__ = ["ask_user", "has_user", "next_user_message"]

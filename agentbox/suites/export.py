@@ -37,7 +37,7 @@ from jsonpointer import unescape
 
 from agentbox.checkpoints import state_at
 from agentbox.config import Settings, load_settings
-from agentbox.conversation.build import recorded_user_calls
+from agentbox.conversation.recording import recorded_user_calls
 from agentbox.errors import AgentboxError
 from agentbox.evals import matches_subset
 from agentbox.lifecycle import state_diff

@@ -21,15 +21,29 @@ step with ``--message`` makes that message the user's turn (``by: fork``).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agentbox.agents.python import load_entry
+from agentbox.cassette import RequestHasher
+from agentbox.conversation.users import (
+    PythonUser,
+    RecordedUser,
+    Reply,
+    ScriptedUser,
+    SimulatedUser,
+    TurnView,
+)
 from agentbox.errors import RunHalted
+from agentbox.http.guard import host_traffic
 from agentbox.models import Message
+from agentbox.watchdog import CallFailed, CallTimedOut, bounded_call
 
 if TYPE_CHECKING:
     from agentbox.agents.context import AgentContext
-    from agentbox.conversation.users import Reply, UserSource
+    from agentbox.conversation.users import UserSource
+    from agentbox.planning import RunPlan
     from agentbox.runner import Runner
 
 
@@ -54,8 +68,6 @@ def conversation_for(ctx: AgentContext) -> Conversation | None:
     runner = ctx._runner
     if runner in _CONVERSATIONS:
         return _CONVERSATIONS[runner]
-    from agentbox.conversation.build import build_user
-
     spec = runner.plan.scenario.user
     conv = None
     if spec is not None:
@@ -107,8 +119,6 @@ def next_user_message(ctx: AgentContext, agent_text: str | None = None) -> str |
         runner._leave_prefix_if_done()  # a fork's edits apply here (fork --message)
         spec = runner.plan.scenario.user
         assert spec is not None
-        from agentbox.conversation.users import Reply, TurnView
-
         view = TurnView(
             [dict(m) for m in conv.history] + ([_agent(said)] if said else []),
             said,
@@ -146,10 +156,6 @@ def _agent(text: str) -> Message:
 
 def _ask(runner: Runner, conv: Conversation, view: Any) -> Reply:
     """Ask the user, bounded by ``timeouts.model_s`` for a simulated one."""
-    from agentbox.conversation.users import Reply
-    from agentbox.http.guard import host_traffic
-    from agentbox.watchdog import CallFailed, CallTimedOut, bounded_call
-
     if conv.source.kind != "simulated":
         return conv.source.reply(view)
     limit = runner.plan.policy.spec.timeouts.model_s
@@ -229,3 +235,34 @@ def ask_user(ctx: AgentContext, text: str) -> str | None:
     The same as :func:`next_user_message` with the agent's message given.
     """
     return next_user_message(ctx, text)
+
+
+def _hasher(redactor: Callable[[Any], Any] | None) -> Callable[[list[Message]], str]:
+    def digest(messages: list[Message]) -> str:
+        return RequestHasher(redactor).hash(messages, [])[0]
+
+    return digest
+
+
+def build_user(plan: RunPlan, redactor: Callable[[Any], Any] | None = None) -> UserSource:
+    """The user of a planned run (its scenario must have a ``user:`` section).
+
+    Raises:
+        SandboxError: a python user's entry cannot be loaded.
+        ModelError: a simulated user's model string is unusable.
+    """
+    spec = plan.scenario.user
+    assert spec is not None
+    if spec.turns is not None:
+        return ScriptedUser(spec.turns)
+    if spec.entry is not None:
+        scenario = plan.scenario
+        search = [scenario.path.parent] if scenario.path else []
+        search.append(plan.settings.root)
+        wrapped = load_entry(spec.entry, search, intercept=False)
+        fn: Any = getattr(wrapped, "__wrapped__", wrapped)  # the user's own function
+        return PythonUser(fn)
+    recording = plan.user_recording
+    if recording is not None:
+        return RecordedUser(spec, recording, _hasher(redactor))
+    return SimulatedUser(spec, hasher=_hasher(redactor))
