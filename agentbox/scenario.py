@@ -507,7 +507,8 @@ class Scenario(_Model):
     agent: AgentSpec = AgentSpec()
     """The agent and its model."""
     input: str
-    """The user's message that starts the run."""
+    """The user's message that starts the run. Empty with a ``user:`` section: the user
+    opens the conversation (a simulated user is told the agent greeted them)."""
     user: UserSpec | None = None
     """Who answers the agent after ``input`` (a conversation): scripted turns, a
     simulated user or a python user. Without it the run ends when the agent first
