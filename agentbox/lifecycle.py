@@ -53,7 +53,7 @@ def stored_scenario(run: RunRow, settings: Settings, *, current: bool = False) -
     if current and path is not None and path.is_file():
         task = run.options.get("task")
         if task is not None:
-            return load_task_scenario(path, settings, int(task))
+            return load_task_scenario(path, settings, int(task), model=run.model)
         return load_scenario(path)
     recorded = run.scenario_json
     if path is not None and path.is_file() and run.options.get("task") is None:
@@ -523,6 +523,10 @@ def replay_run(
     live = plan.model if mode == "live-on-miss" else None
     cassette = CassetteModel.from_steps(steps, mode, live=live, redactor=settings.redactor())
     plan.model = cassette
+    if plan.scenario.user is not None and plan.scenario.user.model is not None:
+        from agentbox.conversation.recording import recorded_user_calls
+
+        plan.user_recording = recorded_user_calls(steps)  # the simulated user, offline
     runner = Runner(
         plan,
         store,

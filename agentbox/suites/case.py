@@ -159,6 +159,24 @@ class RecordedToolResult(_Model):
     """The returned value, or the error message."""
 
 
+class RecordedUserCall(_Model):
+    """One recorded answer of a simulated user (``user: {model: ...}``)."""
+
+    text: str | None = None
+    """What the simulated user said (the stop token included)."""
+    model: str | None = None
+    """The model that played the user."""
+    request: dict[str, Any] = {}
+    """``{hash}`` of the simulated user's request; remove it to serve this answer
+    unchecked."""
+    input_tokens: int = Field(0, ge=0)
+    """Prompt tokens."""
+    output_tokens: int = Field(0, ge=0)
+    """Completion tokens."""
+    cost_usd: float | None = None
+    """Cost in USD (``null``: unknown)."""
+
+
 class Cassette(_Model):
     """The recorded model calls (and MCP / gated-function results) of the exported run."""
 
@@ -174,6 +192,9 @@ class Cassette(_Model):
     tool_results: list[RecordedToolResult] | None = None
     """MCP tool and gated-function results, in call order; a replay serves them instead
     of calling the server or function (absent: they run live; ``--live``: always)."""
+    user_calls: list[RecordedUserCall] | None = None
+    """A simulated user's answers, in order; a replay serves them instead of asking its
+    model (``--live``: asked again)."""
 
     def recording(self, source: str) -> ToolRecording | None:
         """The MCP listing and tool results as a replay's recording (None: none recorded)."""

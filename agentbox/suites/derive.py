@@ -137,6 +137,9 @@ def derive_expect(
         out["state_hash"] = state_hash
     elif checks:
         out["state"] = checks
+    users = [s for s in steps if s.kind == "user"]
+    if users:  # a conversation: how many turns the user took
+        out["user_turns"] = len(users)
     if not c.get("cost_unknown"):
         out["max_cost_usd"] = math.ceil(float(c.get("cost_usd", 0.0)) * 1.5 * 1e6) / 1e6
     return out
@@ -162,6 +165,9 @@ def expectation_count(expect: Expect | None) -> int:
         + len(expect.no_tool_calls)
         + len(expect.state)
         + len(expect.output_contains)
+        + (expect.user_turns is not None)
+        + len(expect.user_final_contains)
+        + len(expect.confirmed_before)
     )
 
 
@@ -180,7 +186,7 @@ def merge_expect(original: dict[str, Any], derived: dict[str, Any]) -> dict[str,
             merged["state"] = list(value) + [
                 c for c in derived.get("state", []) if c["path"] not in paths
             ]
-        elif key in ("no_tool_calls", "output_contains"):
+        elif key in ("no_tool_calls", "output_contains", "user_final_contains", "confirmed_before"):
             items = [value] if isinstance(value, str) else list(value)
             merged[key] = items + [v for v in derived.get(key, []) if v not in items]
         else:
@@ -197,6 +203,9 @@ def merge_expect(original: dict[str, Any], derived: dict[str, Any]) -> dict[str,
         "state",
         "state_hash",
         "output_contains",
+        "user_turns",
+        "user_final_contains",
+        "confirmed_before",
         "max_cost_usd",
         "max_tokens",
         "llm_judge",

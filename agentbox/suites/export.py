@@ -34,6 +34,7 @@ import yaml
 
 from agentbox.checkpoints import state_at
 from agentbox.config import Settings, load_settings
+from agentbox.conversation.recording import recorded_user_calls
 from agentbox.errors import AgentboxError
 from agentbox.lifecycle import state_diff
 from agentbox.llm_judge import judge
@@ -253,6 +254,9 @@ def build_case(
         "calls": recorded_calls(steps),
     }
     cassette.update(recorded_tools(run, steps, plan))
+    user_calls = recorded_user_calls(steps)
+    if user_calls:
+        cassette["user_calls"] = user_calls
     specs = [JudgeSpec.model_validate(j) for j in expect.pop("llm_judge", None) or []]
     specs += judges or []
     if specs:  # verdicts: recorded on the run (once the engine records them), else asked now

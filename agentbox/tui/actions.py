@@ -182,14 +182,18 @@ def fork_edits(
     result_text: str | None,
     work_dir: Path,
     shown: dict[str, Any] | None = None,
+    *,
+    user_message: bool = False,
 ) -> ForkEdits:
     """Turn what was edited in the fork dialog into :class:`ForkEdits`.
 
     A state whose edits only change fields of existing records becomes ``set_values``
     (``collection.key.field``: value); anything else (records added or removed, fields
     removed) is written whole to ``work_dir/fork-state.json`` as ``state_file``. A
-    changed tool result becomes ``tool_result``. ``shown``: the part of ``before`` the
-    editor held (:func:`state_subset`; None: all of it).
+    changed tool result becomes ``tool_result``; with ``user_message`` (a fork at a
+    ``user`` step) the changed text is what the user says there instead (``message``).
+    ``shown``: the part of ``before`` the editor held (:func:`state_subset`; None: all of
+    it).
 
     Raises:
         ValueError: the state is not valid JSON or not ``{collection: {key: record}}``.
@@ -231,7 +235,10 @@ def fork_edits(
             else:
                 edits.set_values = values
     if result_text is not None and result_text != result_before:
-        edits.tool_result = result_text
+        if user_message:
+            edits.message = result_text
+        else:
+            edits.tool_result = result_text
     return edits
 
 
