@@ -33,6 +33,7 @@ from agentbox.approvals import Approver, recorded_holds, replay_approver
 from agentbox.cassette import CassetteModel
 from agentbox.checkpoints import state_at
 from agentbox.config import Settings
+from agentbox.conversation.recording import recorded_user_calls
 from agentbox.errors import AgentboxError, StoreError
 from agentbox.leases import RunClaimed, claim_run
 from agentbox.models import make_model
@@ -524,8 +525,6 @@ def replay_run(
     cassette = CassetteModel.from_steps(steps, mode, live=live, redactor=settings.redactor())
     plan.model = cassette
     if plan.scenario.user is not None and plan.scenario.user.model is not None:
-        from agentbox.conversation.recording import recorded_user_calls
-
         plan.user_recording = recorded_user_calls(steps)  # the simulated user, offline
     runner = Runner(
         plan,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentbox.config import Settings
+from agentbox.conversation.recording import user_problems
 from agentbox.errors import ModelError, Problem, SandboxError, ScenarioError
 from agentbox.models import ModelBackend, make_model
 from agentbox.policy import Policy, merge_budgets
@@ -215,8 +216,6 @@ def plan_from_scenario(
         str(scenario.path or "<scenario>"), lambda loc: scenario.locate(*loc)[1]
     )
     if scenario.user is not None:
-        from agentbox.conversation.recording import user_problems
-
         problems += user_problems(scenario, {*sandbox.tools, *extra_tools})
     if problems and (scenario.mcp_servers or scenario.agent.type == "python"):
         from agentbox.mcp.proxy import tool_known_at_run_time  # MCP and gated tools

@@ -109,14 +109,14 @@ def next_user_message(ctx: AgentContext, agent_text: str | None = None) -> str |
         return None
     runner: Runner = ctx._runner
     said = agent_text or ""
-    with ctx._serialized():
-        runner._skip_markers()  # a resumed fork's markers come before its next step
-        if runner._prefix:
-            head = runner._prefix[0]
+    with runner.serialized():
+        runner.prefix.skip_markers()  # a resumed fork's markers come before its next step
+        if runner.prefix.active:
+            head = runner.prefix.head
             data = ctx.record_step("user", head.name or "", status=head.status, data={})
             conv.source.served(data)
             return _delivered(conv, said, data)
-        runner._leave_prefix_if_done()  # a fork's edits apply here (fork --message)
+        runner.prefix.leave_if_done()  # a fork's edits apply here (fork --message)
         spec = runner.plan.scenario.user
         assert spec is not None
         view = TurnView(
@@ -139,7 +139,7 @@ def next_user_message(ctx: AgentContext, agent_text: str | None = None) -> str |
                     f"user.max_turns={conv.limit} user turns reached and the "
                     f"{conv.source.kind} user had not said {spec.stop!r}",
                 )
-            runner._halt_if_over_budget(next_is_tool=False)
+            runner.check_limits(next_is_tool=False)
             reply = _ask(runner, conv, view)
         if reply.text is None and reply.error is None:
             conv.ended = True
