@@ -152,8 +152,12 @@ def test_an_exported_case_replays_offline_with_the_server_gone(
     tested = agentbox(ROOT, "test", str(case_file), "--store", str(store))
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "1 passed" in tested.stdout
-    monkeypatch.chdir(ROOT)  # `pytest CASE` too, in this process (pytester)
-    collected = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", str(case_file))
+    # in this process (pytester); -p no:phoenix: a case file outside the repo does not get
+    # pyproject's addopts, and Phoenix's pytest plugin imports its whole server
+    monkeypatch.chdir(ROOT)
+    collected = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "-p", "no:phoenix", "-q", str(case_file)
+    )
     collected.assert_outcomes(passed=1)
     assert log.read_text() == "ch_5531 240\n"  # nothing was forwarded by the replays
 

@@ -60,6 +60,8 @@ def test_stop_halts_a_running_agent_at_its_next_step(tmp_path: Path) -> None:
     assert (request.requested_by, request.reason) == (who(), "runaway loop")
     steps = store.steps(run_id)
     assert [(s.kind, s.status) for s in steps[-2:]] == [("policy", "stopped"), ("final", "stopped")]
+    # seen at a step boundary, recorded as Runner.interrupt records a stop
+    assert (steps[-2].name, steps[-2].data["cause"]) == ("stopped", "interrupt")
     pays = [s for s in steps if s.kind == "tool" and s.name == "pay"]
     assert all(s.status == "ok" for s in pays)
     assert pay_count(log) == len(pays) < 400  # every execution is in the trace; none after
@@ -83,6 +85,8 @@ def test_stop_reaches_a_run_waiting_for_approval(tmp_path: Path) -> None:
     assert "not today" in (row.decision_reason or "")
     hold = next(s for s in store.steps(run_id) if s.kind == "approval")
     assert hold.status == "closed"
+    stop = store.steps(run_id)[-2]  # reached the approver: recorded as any other stop
+    assert (stop.kind, stop.name, stop.data["cause"]) == ("policy", "stopped", "interrupt")
     assert pay_count(log) == 0
     assert store.approvals(status="pending") == []
     late = agentbox(cwd, "approve", approval)

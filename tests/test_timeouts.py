@@ -245,7 +245,7 @@ def test_hung_agent_code_times_out_and_cannot_record_afterwards(project: Path) -
     run, before = stored(project, result.run_id)
     release.write_text("go")
     wait_for(seen)
-    assert seen.read_text() == "_Abandoned"
+    assert seen.read_text() == "Abandoned"
     run, after = stored(project, result.run_id)
     assert len(after) == len(before)
     assert_timed_out(run, after, "the agent's own code ran 0.3 s without calling")

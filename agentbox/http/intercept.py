@@ -44,6 +44,7 @@ import httpx
 
 from agentbox.http import transports
 from agentbox.http.anthropic import is_anthropic_messages
+from agentbox.http.bypass import bypassed, own_traffic
 from agentbox.http.chat import is_chat_completions
 from agentbox.http.guard import host_allowed, host_patterns
 from agentbox.http.mocks import _INFLIGHT, HttpMock, load_http_mocks, response_for
@@ -73,7 +74,6 @@ _PLACEHOLDERS = {"OPENAI_API_KEY": DUMMY_OPENAI_KEY, "ANTHROPIC_API_KEY": DUMMY_
 _ALSO_CREDENTIALS = {"ANTHROPIC_API_KEY": "ANTHROPIC_AUTH_TOKEN"}
 
 _CURRENT: ContextVar[HttpInterceptor | None] = ContextVar("agentbox_http_current", default=None)
-_BYPASS: ContextVar[bool] = ContextVar("agentbox_http_bypass", default=False)
 _ACTIVE: list[HttpInterceptor] = []
 _LOCK = threading.Lock()
 
@@ -209,19 +209,18 @@ class HttpInterceptor:
     @contextmanager
     def backend_traffic(self) -> Iterator[None]:
         """Let agentbox's own model calls through (entered by AgentContext.complete)."""
-        token = _BYPASS.set(True)
-        hidden = _unset_placeholder_keys(self._set_keys)  # never sent to a real backend
-        try:
-            yield
-        finally:
-            for name in hidden:
-                os.environ[name] = _PLACEHOLDERS[name]
-            _BYPASS.reset(token)
+        with own_traffic():
+            hidden = _unset_placeholder_keys(self._set_keys)  # never sent to a real backend
+            try:
+                yield
+            finally:
+                for name in hidden:
+                    os.environ[name] = _PLACEHOLDERS[name]
 
     # ---- routing -------------------------------------------------------------------
     def _dispatch(self, request: httpx.Request) -> httpx.Response | None:
         """Route one request; None sends it on for real. Carries runner signals."""
-        if _BYPASS.get():
+        if bypassed():
             return None  # pass through
         if self._stop is not None:
             raise self._stop

@@ -53,7 +53,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from agentbox.errors import SandboxError, ToolError
-from agentbox.sandbox.loader import import_file
+from agentbox.sandbox.loader import import_file, load_tools_module
 from agentbox.sandbox.tools import Effect, ToolSpec, parse_docstring
 
 __all__ = ["HttpMock", "http_mock", "load_http_mocks", "response_for", "sandbox_tools"]
@@ -382,8 +382,6 @@ def sandbox_tools(file: str | Path) -> dict[str, ToolSpec]:
 
     Lets HTTP handlers reuse the sandbox's tool logic: ``tools["get_order"].fn(state, ...)``.
     """
-    from agentbox.sandbox.loader import load_tools_module
-
     folder = Path(file).resolve().parent
     tools, _ = load_tools_module(folder / "tools.py", f"agentbox_sandbox_{folder.name}")
     return tools
