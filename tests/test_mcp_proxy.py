@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +132,9 @@ def _export(tmp_path: Path, store: Path) -> Path:
     return tmp_path / "mcp-refund.yaml"
 
 
-def test_an_exported_case_replays_offline_with_the_server_gone(tmp_path: Path) -> None:
+def test_an_exported_case_replays_offline_with_the_server_gone(
+    tmp_path: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The case carries the MCP listing and results: `agentbox test` needs no server, and
     fails when a recorded argument no longer matches the call."""
     store, log = tmp_path / "t.db", tmp_path / "refunds.log"
@@ -151,19 +152,13 @@ def test_an_exported_case_replays_offline_with_the_server_gone(tmp_path: Path) -
     tested = agentbox(ROOT, "test", str(case_file), "--store", str(store))
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "1 passed" in tested.stdout
-    # -p no:phoenix: a case file outside the repo does not get pyproject's addopts, and
-    # Phoenix's pytest plugin imports its whole server (a minute under load)
-    plugin = ["-p", "no:cacheprovider", "-p", "no:phoenix", "-p", "no:agentbox"]
-    plugin += ["-p", "agentbox.pytest_plugin"]
-    collected = subprocess.run(
-        [sys.executable, "-m", "pytest", *plugin, "-q", str(case_file)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    # in this process (pytester); -p no:phoenix: a case file outside the repo does not get
+    # pyproject's addopts, and Phoenix's pytest plugin imports its whole server
+    monkeypatch.chdir(ROOT)
+    collected = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "-p", "no:phoenix", "-q", str(case_file)
     )
-    assert collected.returncode == 0, collected.stdout + collected.stderr  # `pytest DIR` too
-    assert "1 passed" in collected.stdout
+    collected.assert_outcomes(passed=1)
     assert log.read_text() == "ch_5531 240\n"  # nothing was forwarded by the replays
 
     results[1]["args"]["amount_usd"] = 24  # the recording no longer matches the call
@@ -351,7 +346,6 @@ def test_a_url_server_is_reached_past_the_agents_http_interception(tmp_path: Pat
     agentbox's own MCP traffic is not mistaken for the agent's egress (it deadlocked)."""
     import signal
     import socket
-    import subprocess
 
     from procs import CLI, wait_for
 
