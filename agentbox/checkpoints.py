@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from agentbox.errors import AgentboxError, StoreError
+from agentbox.paths import format_path, parse_path
 from agentbox.sandbox.state import State
 from agentbox.store import RunRow, TraceStore
 
@@ -30,14 +30,6 @@ def state_at(store: TraceStore, run: RunRow, step: int) -> State:
     return state
 
 
-_SEGMENT = re.compile(r"[^.\[\]]+|\[-?\d+\]")
-
-
-def path_parts(path: str) -> list[str]:
-    """``orders.ord_1.items[0]`` as ``["orders", "ord_1", "items", "0"]``."""
-    return [p[1:-1] if p.startswith("[") else p for p in _SEGMENT.findall(path)]
-
-
 def pick(state: State, path: str) -> Any:
     """The value at a dotted path in a state: ``orders`` (a whole collection, as a
     ``{key: record}`` mapping), ``orders.ord_5531`` (a record), ``orders.ord_5531.items[0]``.
@@ -46,10 +38,10 @@ def pick(state: State, path: str) -> Any:
         AgentboxError: the path is empty or names nothing in the state (the message says
             which part is missing and what is there instead).
     """
-    parts = path_parts(path)
+    parts = parse_path(path)
     if not parts:
         raise AgentboxError(f"--path {path!r}: empty", "paths look like orders.ord_5531.status")
-    coll = parts[0]
+    coll = str(parts[0])
     if coll not in state.collections():
         raise AgentboxError(
             f"--path {path}: no collection {coll!r} in the state",
@@ -57,25 +49,21 @@ def pick(state: State, path: str) -> Any:
         )
     if len(parts) == 1:
         return dict(state.items(coll))
-    if not state.has(coll, parts[1]):
+    key = str(parts[1])
+    if not state.has(coll, key):
         raise AgentboxError(
-            f"--path {path}: no record {parts[1]!r} in {coll}",
+            f"--path {path}: no record {key!r} in {coll}",
             f"{coll} has {state.count(coll)} record(s); e.g. " + ", ".join(state.keys(coll)[:5]),
         )
-    node: Any = state.get(coll, parts[1])
+    node: Any = state.get(coll, key)
     for i, part in enumerate(parts[2:], start=2):
         if isinstance(node, dict) and part in node:
             node = node[part]
-        elif (
-            isinstance(node, list)
-            and part.lstrip("-").isdigit()
-            and -len(node) <= int(part) < len(node)
-        ):
-            node = node[int(part)]
-        else:
-            where = ".".join(parts[:i])
-            have = (
-                ", ".join(map(str, node)) if isinstance(node, dict) else f"a {type(node).__name__}"
-            )
-            raise AgentboxError(f"--path {path}: {where} has no {part!r}", f"{where} has: {have}")
+            continue
+        if isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node):
+            node = node[part]
+            continue
+        where = format_path(parts[:i])  # nothing there: say what is
+        have = ", ".join(map(str, node)) if isinstance(node, dict) else f"a {type(node).__name__}"
+        raise AgentboxError(f"--path {path}: {where} has no {part!r}", f"{where} has: {have}")
     return node

@@ -10,7 +10,9 @@ Tables (schema version in ``meta``)::
     runs         one row per run: scenario, mode, model, status, totals, lineage, origin
                  (run | test | replay | fork | import; its own migration step)
     steps        (run_id, idx): kind, name, status, data JSON, message JSON, patch JSON,
-                 tokens, cost, latency and the counters after the step
+                 tokens, cost, latency and the counters after the step; ``data`` per
+                 kind is :mod:`agentbox.events` (docs/trace-format.md; its version is
+                 ``meta.trace_format``, checked on every write)
     checkpoints  (run_id, step): full-state restore points (the seed by hash at step -1,
                  an edited state at a fork); state at step N = checkpoint + patches
     blobs        content-addressed, zlib-compressed JSON (seed states, edited states)
@@ -965,12 +967,16 @@ class TraceStore:
     def add_step(self, step: StepRow) -> None:
         """Insert and commit one step (the runner's durability point).
 
+        Data in an older trace format's shape (a step of an old export being imported) is
+        stored upgraded (:func:`agentbox.events.upgrade_data`).
+
         Raises:
             TraceFormatError: the step does not match the trace format
                 (:func:`agentbox.events.check_event`); nothing is written.
         """
-        self._check_step(step.run_id, step.idx, step.kind, step.status, step.data)
-        data = _dump(step.data)
+        upgraded = upgrade_data(step.kind, step.data) if step.data else step.data
+        self._check_step(step.run_id, step.idx, step.kind, step.status, upgraded)
+        data = _dump(upgraded)
         with self._write():
             if len(self._recent) >= 256:
                 self._recent.clear()

@@ -217,15 +217,8 @@ def test_export_refuses_a_fork_that_read_its_database_again(
     parent = run_json("run", "scenarios/refund-clean.yaml", "--store", store)["run_id"]
     trace = TraceStore(store)
     steps = trace.steps(parent)
-    trace.add_step(
-        StepRow(
-            parent,
-            len(steps),
-            "fork",
-            "edit",
-            data={"parent_id": parent, "at": 1, "edits": {"live_state": True}},
-        )
-    )
+    fork = {"parent_id": parent, "at": 1, "edits": {"live_state": True}}
+    trace.add_step(StepRow(parent, len(steps), "fork", "edit", data=fork))
     with pytest.raises(AgentboxError, match="--live-state"):
         build_case(trace, parent, tmp_path / "suite", "x")
 
@@ -301,3 +294,80 @@ def test_compact_diff_cuts_a_long_changed_line_to_the_change() -> None:
     assert "word200" in lines[1] and "WORD200" in lines[2]
     assert len(request_diff(old, new).splitlines()) > 4  # -v: everything, with context
     assert compact_request_diff(old, old) == ""
+
+
+@pytest.fixture()
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_tui_fork_with_an_edited_tool_result_exports_a_passing_case(
+    project: Path, anyio_backend: str
+) -> None:
+    """The same chain with the fork made in the TUI at 80x24 (Pilot)."""
+    import asyncio
+
+    from textual.widgets import TextArea
+
+    from agentbox.config import load_settings
+    from agentbox.store import TraceStore
+    from agentbox.tui.app import AgentboxApp
+    from agentbox.tui.screens.modals import ForkScreen
+    from agentbox.tui.screens.run import RunScreen
+
+    failing = run_json("run", "late-order.yaml")["run_id"]
+    store = TraceStore(project / "traces.db")
+    app = AgentboxApp(store, load_settings(project), run_id=failing)
+    async with app.run_test(size=(80, 24)) as pilot:
+
+        async def until(cond: Any) -> None:
+            for _ in range(300):
+                if cond():
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError("timed out")
+
+        await until(lambda: isinstance(app.screen, RunScreen))
+        await pilot.press("g", "f")  # step 0: the get_order call
+        await until(lambda: isinstance(app.screen, ForkScreen))
+        await pilot.pause()
+        result = app.screen.query_one("#fork-result", TextArea)
+        assert app.focused is result and '"status": "shipped"' in result.text
+        result.text = DELIVERED
+        await pilot.press("ctrl+s")
+        await until(lambda: isinstance(app.screen, RunScreen) and app.screen.run.id != failing)
+        fork_id = app.screen.run.id
+        await until(lambda: store.get_run(fork_id).finished)
+    fork = store.get_run(fork_id)
+    store.close()
+    assert fork.parent_id == failing and fork.passed is True
+
+    assert agentbox("export", fork_id, "--name", "tui-delivered").exit_code == 0
+    tested = agentbox("test", project / "cases" / "late" / "tui-delivered.yaml")
+    assert tested.exit_code == 0, tested.output
+
+
+def test_readme_walkthrough_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    monkeypatch.chdir(ROOT)
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Debug a failing run", 1)[1].split("\n### ", 1)[0]
+    pictures = re.findall(r"\((docs/tui/[\w-]+\.svg)\)", section)
+    assert len(pictures) >= 5
+    for picture in pictures:
+        assert (ROOT / picture).read_text().startswith("<svg"), picture
+    store = tmp_path / "t.db"
+    failing = run_json("run", "docs/walkthrough/late-order.yaml", "--store", store)
+    assert failing["passed"] is False  # as the walkthrough says
+    fork = run_json(
+        "fork", failing["run_id"], "--at", "0", "--tool-result", DELIVERED, "--store", store
+    )
+    assert fork["passed"] is True
+    case = ROOT / "suites" / "retail-regressions" / "late-order-delivered.yaml"
+    assert yaml.safe_load(case.read_text())["edits"][0]["tool_result"]["tool"] == "get_order"
+    tested = agentbox("test", case, "--store", store)
+    assert tested.exit_code == 0, tested.output

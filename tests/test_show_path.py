@@ -111,3 +111,18 @@ async def test_tui_state_tab_follows_the_path(refund: tuple[Path, str], anyio_ba
         await pilot.press("enter")
         await wait(lambda: "no record 'ref_9999' in refunds" in state_text())
     trace.close()
+
+
+def test_pick_follows_the_dotted_path_grammar() -> None:
+    from agentbox.checkpoints import pick
+    from agentbox.errors import AgentboxError
+    from agentbox.sandbox.state import State
+
+    state = State({"orders": {"o1": {"items": [{"q": 1}, {"q": 2}], "status": "a"}}})
+    assert pick(state, "orders.o1.items[-1].q") == 2
+    assert pick(state, "orders.o1.items[0]") == {"q": 1}
+    with pytest.raises(AgentboxError, match=r"orders\.o1 has no 'nope'") as info:
+        pick(state, "orders.o1.nope")
+    assert info.value.hint == "orders.o1 has: items, status"
+    with pytest.raises(AgentboxError, match=r"items has no 5"):
+        pick(state, "orders.o1.items[5]")

@@ -104,15 +104,30 @@ def _check(name: str, svg: str) -> None:
     )
 
 
-async def _shot(store: TraceStore, run_id: str | None, keys: list[str]) -> str:
+async def _shot(
+    store: TraceStore,
+    run_id: str | None,
+    keys: list[str],
+    size: tuple[int, int] = SIZE,
+    until: Any = None,
+) -> str:
+    from textual.widgets import TextArea
+
     from agentbox.tui.app import AgentboxApp
 
     app: Any = AgentboxApp(store, load_settings(ROOT), run_id=run_id)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await _settle(app, pilot)
         for key in keys:
             await pilot.press(key)
             await _settle(app, pilot)
+        for _ in range(100):  # a screen a worker opens (the fork dialog)
+            if until is None or isinstance(app.screen, until):
+                break
+            await pilot.pause(0.05)
+        for area in app.screen.query(TextArea):
+            area.cursor_blink = False  # a blinking cursor would make the picture flaky
+        await _settle(app, pilot)
         return str(app.export_screenshot(title="agentbox"))
 
 
@@ -138,3 +153,33 @@ async def test_run_screen_blocked_call_snapshot(fixture_store: TraceStore) -> No
 @pytest.mark.anyio
 async def test_run_screen_held_call_snapshot(fixture_store: TraceStore) -> None:
     _check("run_held_call", await _shot(fixture_store, "run0000003", []))
+
+
+# ---- 80x24: a laptop split or an SSH session (issue 19) ------------------------------
+SMALL = (80, 24)
+
+
+@pytest.mark.anyio
+async def test_runs_screen_80x24_snapshot(fixture_store: TraceStore) -> None:
+    _check("runs_screen_80x24", await _shot(fixture_store, None, [], SMALL))
+
+
+@pytest.mark.anyio
+async def test_run_screen_held_call_80x24_snapshot(fixture_store: TraceStore) -> None:
+    _check("run_held_call_80x24", await _shot(fixture_store, "run0000003", [], SMALL))
+
+
+@pytest.mark.anyio
+async def test_help_modal_80x24_snapshot(fixture_store: TraceStore) -> None:
+    from agentbox.tui.screens.modals import HelpScreen
+
+    shot = await _shot(fixture_store, "run0000003", ["question_mark"], SMALL, HelpScreen)
+    _check("help_80x24", shot)
+
+
+@pytest.mark.anyio
+async def test_fork_dialog_80x24_snapshot(fixture_store: TraceStore) -> None:
+    from agentbox.tui.screens.modals import ForkScreen
+
+    shot = await _shot(fixture_store, "run0000003", ["g", "j", "f"], SMALL, ForkScreen)
+    _check("fork_dialog_80x24", shot)

@@ -37,11 +37,15 @@ def edit_json(edit: CaseEdit) -> dict[str, Any]:
 
 def _apply(runner: Runner, edit: CaseEdit, folder: Path) -> None:
     parent, _, at = edit.forked_from.partition("@")
-    step = runner._new_step(
+    step = runner.new_step(
         "fork",
         "edit",
-        data={"parent_id": parent or None, "at": int(at) if at.isdigit() else None}
-        | {"edits": edit_json(edit), "from_case": True},
+        data={
+            "parent_id": parent or "case",  # a hand-written edit names no run
+            "at": int(at) if at.isdigit() else edit.at,
+            "edits": edit_json(edit),
+            "from_case": True,
+        },
     )
     if edit.state:
         replacement = load_state_source(folder / edit.state)
@@ -60,7 +64,7 @@ def _apply(runner: Runner, edit: CaseEdit, folder: Path) -> None:
         runner.injected.append({"role": "user", "content": edit.message})
     if edit.tool_result is not None:
         runner.edited_results.append((edit.tool_result.tool, edit.tool_result.result))
-    runner._record(step)
+    runner.record(step)
 
 
 def edit_hook(edits: list[CaseEdit], folder: Path) -> Callable[[Runner], bool] | None:

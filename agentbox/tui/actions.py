@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentbox import statuses
-from agentbox.approvals import Approver, store_waiter
+from agentbox.approvals import Approver, check_edit, store_waiter
 from agentbox.store import FINISHED, RunRow, TraceStore
 
 if TYPE_CHECKING:
@@ -96,16 +96,8 @@ def check_edited_args(
     from agentbox.lifecycle import plan_for_run  # runner, models, scenario: ~0.1 s at startup
 
     plan = plan_for_run(store, run, settings)
-    spec = plan.tool(tool)
-    if spec is None:
-        return None, [f"the sandbox has no tool {tool!r}"]
-    args, errors = spec.validate(raw)
-    if args is None:
-        return None, errors
-    decision = plan.policy.check(tool, args)
-    if decision.verdict == "block":
-        return None, [f"blocked by policy ({decision.rule}): {decision.reason}"]
-    return args, []
+    check = check_edit(plan.tool(tool), plan.policy, tool, raw)
+    return (check.args, []) if check.ok else (None, check.errors)
 
 
 def decide(
@@ -152,6 +144,33 @@ def focus_state(state: dict[str, Any], keys: set[str]) -> dict[str, Any]:
     return out
 
 
+def state_subset(state: dict[str, Any], keys: set[str]) -> dict[str, Any]:
+    """Only the records under ``keys`` (``{collection: {key: record}}``): what the fork
+    dialog edits. The whole retail state is ~33,000 lines of JSON, which took the dialog
+    2-4 s to open; the records a step is about are a few dozen."""
+    out: dict[str, Any] = {}
+    for coll, records in state.items():
+        picked = {k: records[k] for k in records if k in keys}
+        if picked:
+            out[coll] = picked
+    return out
+
+
+def merge_subset(
+    before: dict[str, Any], shown: dict[str, Any], edited: dict[str, Any]
+) -> dict[str, Any]:
+    """The whole state after editing the records ``shown`` into ``edited``: records
+    removed from the editor are deleted, added ones added, other records kept."""
+    out = {coll: dict(records) for coll, records in before.items()}
+    for coll, records in shown.items():
+        for key in records:
+            if key not in edited.get(coll, {}):
+                out.get(coll, {}).pop(key, None)
+    for coll, records in edited.items():
+        out.setdefault(coll, {}).update(records)
+    return out
+
+
 def _simple_key(part: str) -> bool:
     return bool(part) and not any(ch in part for ch in ".[]")
 
@@ -162,13 +181,19 @@ def fork_edits(
     result_before: str | None,
     result_text: str | None,
     work_dir: Path,
+    shown: dict[str, Any] | None = None,
+    *,
+    user_message: bool = False,
 ) -> ForkEdits:
     """Turn what was edited in the fork dialog into :class:`ForkEdits`.
 
     A state whose edits only change fields of existing records becomes ``set_values``
     (``collection.key.field``: value); anything else (records added or removed, fields
     removed) is written whole to ``work_dir/fork-state.json`` as ``state_file``. A
-    changed tool result becomes ``tool_result``.
+    changed tool result becomes ``tool_result``; with ``user_message`` (a fork at a
+    ``user`` step) the changed text is what the user says there instead (``message``).
+    ``shown``: the part of ``before`` the editor held (:func:`state_subset`; None: all of
+    it).
 
     Raises:
         ValueError: the state is not valid JSON or not ``{collection: {key: record}}``.
@@ -176,6 +201,21 @@ def fork_edits(
     from agentbox.lifecycle import ForkEdits  # runner, models, scenario: ~0.1 s at startup
 
     edits = ForkEdits()
+    if state_text is not None and shown is not None:
+        try:
+            edited = json.loads(state_text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"state: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+            ) from None
+        if not isinstance(edited, dict) or not all(isinstance(v, dict) for v in edited.values()):
+            raise ValueError("state: must be an object {collection: {key: record}}")
+        values = _set_values(shown, edited)
+        if values is not None:  # field edits only: no need to build the whole state
+            edits.set_values = values
+            state_text = None
+        else:
+            state_text = json.dumps(merge_subset(before, shown, edited))
     if state_text is not None:
         try:
             after = json.loads(state_text)
@@ -195,7 +235,10 @@ def fork_edits(
             else:
                 edits.set_values = values
     if result_text is not None and result_text != result_before:
-        edits.tool_result = result_text
+        if user_message:
+            edits.message = result_text
+        else:
+            edits.tool_result = result_text
     return edits
 
 

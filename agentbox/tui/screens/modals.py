@@ -25,7 +25,13 @@ from agentbox.safe_text import visible
 class HelpScreen(ModalScreen[None]):
     """Every key binding of the screen it was opened from."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "dismiss", "close")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "dismiss", "close"),
+        Binding("j,down", "scroll(1)", "scroll down", show=False),
+        Binding("k,up", "scroll(-1)", "scroll up", show=False),
+        Binding("pagedown,space", "scroll(10)", "page down", show=False),
+        Binding("pageup", "scroll(-10)", "page up", show=False),
+    ]
 
     def __init__(self, title: str, rows: list[tuple[str, str]]) -> None:
         super().__init__()
@@ -39,9 +45,23 @@ class HelpScreen(ModalScreen[None]):
             table.append(f"  {description}\n")
         with Vertical(id="help-dialog", classes="dialog"):
             yield Label(f"[b]{self.title_text}[/b] — keys", classes="dialog-title")
-            with VerticalScroll():
+            with VerticalScroll(id="help-scroll"):
                 yield Static(table, id="help-body")
-            yield Label("escape closes", classes="dialog-hint")
+            yield Label("escape closes · j/k, pgup/pgdn scroll", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Keep the whole dialog on screen (title, hint and border take 4 rows)."""
+        scroll = self.query_one("#help-scroll", VerticalScroll)
+        scroll.styles.max_height = max(3, min(30, self.app.size.height - 4))
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one("#help-scroll", VerticalScroll).scroll_relative(y=lines, animate=False)
 
     def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
         self.dismiss(None)
@@ -160,12 +180,17 @@ ForkCheck = Callable[[str | None, str | None], Any]
 
 
 class ForkScreen(ModalScreen[Any]):
-    """Edit the state (and, at a tool step, the tool result) before forking at a step.
+    """Edit the tool result (at a tool step) and the state before forking at a step.
+
+    Focus order: the tool result (when there is one), the state, Fork, Cancel; Tab moves
+    between them (it never indents).
 
     Args:
         title: what is forked, at which step.
         state_text: the state after the previous step, as indented JSON.
-        result_text: the tool result at the fork step (None: not a tool step).
+        result_text: the tool result at the fork step, or the user's message at a
+            ``user`` step (None: neither).
+        result_label: the hint above ``result_text``.
         check: ``(state_text, result_text) -> edits``; raises ValueError to keep the
             dialog open with the message.
     """
@@ -176,19 +201,30 @@ class ForkScreen(ModalScreen[Any]):
     ]
 
     def __init__(
-        self, title: str, state_text: str, result_text: str | None, check: ForkCheck
+        self,
+        title: str,
+        state_text: str,
+        result_text: str | None,
+        check: ForkCheck,
+        result_label: str = "tool result: edit it to replace it (the call is then not run)",
     ) -> None:
         super().__init__()
         self.title_text = title
         self.state_text = state_text
         self.result_text = result_text
         self.check = check
+        self.result_label = result_label
 
     def compose(self) -> ComposeResult:
         with Vertical(id="fork-dialog", classes="dialog"):
             yield Label(visible(self.title_text), classes="dialog-title", markup=False)
+            if self.result_text is not None:
+                yield Label(self.result_label, classes="dialog-hint")
+                yield TextArea(
+                    self.result_text, id="fork-result", soft_wrap=True, tab_behavior="focus"
+                )
             yield Label(
-                "state before this step (JSON; the records it mentions first)",
+                "state before this step: the records it is about (JSON; others stay)",
                 classes="dialog-hint",
             )
             yield TextArea(
@@ -196,23 +232,17 @@ class ForkScreen(ModalScreen[Any]):
                 id="fork-state",
                 soft_wrap=False,
                 show_line_numbers=True,
-                tab_behavior="indent",
+                tab_behavior="focus",
             )
-            if self.result_text is not None:
-                yield Label(
-                    "tool result (edit it to replace the result; the call is then not run)",
-                    classes="dialog-hint",
-                )
-                yield TextArea(
-                    self.result_text, id="fork-result", soft_wrap=True, tab_behavior="indent"
-                )
             yield Static("", id="fork-error", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Fork (ctrl+s)", variant="primary", id="fork-ok", compact=True)
                 yield Button("Cancel (esc)", id="fork-cancel", compact=True)
+            yield Label("tab / shift+tab: next / previous box", classes="dialog-hint")
 
     def on_mount(self) -> None:
-        self.query_one("#fork-state", TextArea).focus()
+        first = "#fork-result" if self.result_text is not None else "#fork-state"
+        self.query_one(first, TextArea).focus()
 
     @on(Button.Pressed, "#fork-ok")
     def action_submit(self) -> None:

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from agentbox.tui.app import AgentboxApp
 
 WIDE = 150
+SHORT = 30
+"""Below this many rows the Reasoning pane shrinks to its text (at most 5 lines)."""
 """Terminal width from which Reasoning and Action sit side by side."""
 
 
@@ -80,6 +82,10 @@ class RunScreen(Screen[None]):
         Binding("1", "tab('tab-step')", "step tab", show=False),
         Binding("2", "tab('tab-state')", "state tab", show=False),
         Binding("p", "state_path", "state path", show=False),
+        Binding(
+            "J,shift+down", "scroll_detail(3)", "scroll the Action/State pane down", show=False
+        ),
+        Binding("K,shift+up", "scroll_detail(-3)", "scroll the Action/State pane up", show=False),
         Binding("question_mark", "help", "help"),
     ]
 
@@ -153,7 +159,7 @@ class RunScreen(Screen[None]):
         self.query_one("#search", Input).display = False
         timeline = self.query_one(Timeline)
         timeline.focus()
-        self._wide(self.app.size.width)
+        self._wide(self.app.size.width, self.app.size.height)
         self._show_status()
         self.show_step(0)
         if not self.run.finished and self.pages.count > 1:  # live or parked: its newest step
@@ -161,10 +167,18 @@ class RunScreen(Screen[None]):
         self.set_interval(0.5, self.poll, name="run-follow")
 
     def on_resize(self, event: Resize) -> None:
-        self._wide(event.size.width)
+        self._wide(event.size.width, event.size.height)
 
-    def _wide(self, width: int) -> None:
-        self.query_one("#step-panes").set_class(width >= WIDE, "-wide")
+    def _wide(self, width: int, height: int | None = None) -> None:
+        panes = self.query_one("#step-panes")
+        panes.set_class(width >= WIDE, "-wide")
+        panes.set_class((height or self.app.size.height) < SHORT, "-short")
+
+    def action_scroll_detail(self, lines: int) -> None:
+        """Scroll the Action pane (the State pane on the State tab) without focusing it."""
+        tab = self.query_one(TabbedContent).active
+        pane = self.query_one("#state" if tab == "tab-state" else "#action", TextPane)
+        pane.scroll_relative(y=lines, animate=False)
 
     # ---- the selected step -----------------------------------------------------------
     @property
@@ -533,23 +547,32 @@ class RunScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="fork-prepare", exit_on_error=False)
     def prepare_fork(self, step: StepRow) -> None:
         from agentbox.checkpoints import state_at
-        from agentbox.tui.actions import focus_state, strings_in
+        from agentbox.tui.actions import state_subset, strings_in
 
         state = state_at(self.agentbox.store, self.run, step.idx - 1)
         before = state.snapshot()
         mentioned = strings_in(step.data.get("args"))
         for call in (step.data.get("response") or {}).get("tool_calls") or []:
             mentioned |= strings_in(call.get("arguments"))
+        mentioned |= strings_in(step.data.get("result"))
         mentioned |= {key for _, key, _, _ in state.changes()}
-        text = json.dumps(focus_state(before, mentioned), indent=2, ensure_ascii=False)
+        shown = state_subset(before, mentioned)  # the editor holds only these records
+        text = json.dumps(shown, indent=2, ensure_ascii=False)
         # JSON escapes C0 itself; DEL and C1 too here, so the editor never draws them raw
         text = re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
         # shown (and compared on submit) with control characters made visible
         result = visible(str(step.data.get("result", ""))) if step.kind == "tool" else None
-        self.app.call_from_thread(self._open_fork, step, before, text, result)
+        if step.kind == "user":  # what the user says here can be edited
+            result = visible(str(step.data.get("text", "")))
+        self.app.call_from_thread(self._open_fork, step, before, shown, text, result)
 
     def _open_fork(
-        self, step: StepRow, before: dict[str, Any], text: str, result: str | None
+        self,
+        step: StepRow,
+        before: dict[str, Any],
+        shown: dict[str, Any],
+        text: str,
+        result: str | None,
     ) -> None:
         import secrets
         import tempfile
@@ -560,7 +583,15 @@ class RunScreen(Screen[None]):
 
         def check(state_text: str | None, result_text: str | None) -> Any:
             work_dir = Path(tempfile.gettempdir()) / f"agentbox-fork-{secrets.token_hex(4)}"
-            return fork_edits(before, state_text, result, result_text, work_dir)
+            return fork_edits(
+                before,
+                state_text,
+                result,
+                result_text,
+                work_dir,
+                shown,
+                user_message=step.kind == "user",
+            )
 
         def chosen(edits: Any) -> None:
             if edits is not None:
@@ -569,7 +600,11 @@ class RunScreen(Screen[None]):
         title = visible(
             f"Fork run {self.run.id} at step {step.idx} ({step.kind} {step.name or ''})"
         )
-        self.app.push_screen(ForkScreen(title, text, result, check), chosen)
+        if step.kind == "user":
+            label = "user message (edit what the user says here; the run goes on from it)"
+            self.app.push_screen(ForkScreen(title, text, result, check, label), chosen)
+        else:
+            self.app.push_screen(ForkScreen(title, text, result, check), chosen)
 
     def action_export(self) -> None:
         self.agentbox.export(self.run)
