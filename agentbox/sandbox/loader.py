@@ -441,6 +441,8 @@ def load_sandbox(path: Path, *, seed_override: Path | None = None) -> Sandbox:
             str(config.get("seed_hint", "pass --data PATH or fix `seed` in sandbox.toml")),
         )
     collections = _collections_setting(path, config)
+    if seed_path.is_dir():  # its files are found now (cheap), read on first use
+        _collection_files(seed_path, collections)
 
     def read_seed() -> dict[str, dict[str, Any]]:
         return load_state_source(seed_path, collections) if seed_path.exists() else {}
