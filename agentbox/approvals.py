@@ -8,15 +8,21 @@ The runner asks an :data:`Approver` for every held call. Non-interactive approve
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agentbox.errors import RunHalted
 from agentbox.policy import Decision
-from agentbox.store import TraceStore
+from agentbox.store import StepRow, TraceStore
+
+if TYPE_CHECKING:
+    from agentbox.policy import Policy
+    from agentbox.sandbox.tools import ToolSpec
+    from agentbox.scenario import ApprovalsSpec
 
 ApprovalVerdict = Literal["approve", "deny", "fail", "park"]
 """What an approver decides about a held call (the policy's allow/hold/block is
@@ -136,3 +142,176 @@ def user_name(fallback: str = "unknown") -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return os.environ.get("USER") or fallback
+
+
+@dataclass(frozen=True)
+class EditCheck:
+    """Edited arguments of a held call, checked as the runner will use them.
+
+    Attributes:
+        args: the schema-validated (normalised) arguments, None when invalid.
+        errors: one sentence per problem ([] when ``args`` may be used).
+        recheck: the policy's verdict on ``args`` (None when invalid).
+    """
+
+    args: dict[str, Any] | None
+    errors: list[str]
+    recheck: Decision | None = None
+
+    @property
+    def blocked(self) -> bool:
+        """Whether the policy blocks the edited arguments."""
+        return self.recheck is not None and self.recheck.verdict == "block"
+
+    @property
+    def ok(self) -> bool:
+        """Whether the edited arguments may be used."""
+        return self.args is not None and not self.blocked
+
+
+def check_edit(spec: ToolSpec | None, policy: Policy, tool: str, raw: dict[str, Any]) -> EditCheck:
+    """Validate edited arguments for ``tool`` (schema, then policy): the one check used by
+    the runner, ``agentbox approve --edit``, the terminal prompt and the TUI.
+
+    Args:
+        spec: the tool (None: the sandbox has no such tool any more).
+        policy: the run's policy; ``raw``: the edited arguments (all of them).
+    """
+    if spec is None:
+        return EditCheck(None, [f"the sandbox has no tool {tool!r}"])
+    args, errors = spec.validate(raw)
+    if args is None:
+        return EditCheck(None, list(errors))
+    recheck = policy.check(tool, args)
+    if recheck.verdict == "block":
+        return EditCheck(args, [f"blocked by policy ({recheck.rule}): {recheck.reason}"], recheck)
+    return EditCheck(args, [], recheck)
+
+
+@dataclass(frozen=True)
+class RecordedHold:
+    """How one held call was decided in a recording: the held ``tool`` and its decision."""
+
+    tool: str
+    decision: ApprovalDecision
+
+
+_VERDICTS: dict[str, ApprovalVerdict] = {
+    "approved": "approve",
+    "edited": "approve",
+    "denied": "deny",
+}
+
+
+def recorded_holds(steps: list[StepRow]) -> list[RecordedHold]:
+    """The decisions a run's ``approval`` steps got, in order (``approved``/``edited`` ->
+    approve with the edited arguments, ``denied`` -> deny, anything else -> fail)."""
+    out = []
+    for step in steps:
+        if step.kind != "approval":
+            continue
+        d = step.data
+        verdict = _VERDICTS.get(step.status, "fail")
+        args = d.get("edited_args") if step.status == "edited" else None
+        by = d.get("decided_by") or "replay"
+        decision = ApprovalDecision(verdict, args=args, reason=d.get("reason") or "", by=by)
+        out.append(RecordedHold(d.get("tool", step.name or ""), decision))
+    return out
+
+
+def replay_approver(holds: list[RecordedHold], fallback: Approver | None = None) -> Approver:
+    """Decide held calls with recorded decisions, in order (a replay, a suite case).
+
+    When the recording has no decision left (or the next one is for another tool), the
+    ``fallback`` decides (``--live``); without one the hold fails the run, naming the call.
+    """
+    queue = list(holds)
+
+    def decide(request: ApprovalRequest) -> ApprovalDecision:
+        if queue and queue[0].tool == request.tool:
+            return queue.pop(0).decision
+        if fallback is not None:
+            return fallback(request)
+        why = (
+            f"the recording has a decision for {queue[0].tool}, not {request.tool}"
+            if queue
+            else "the recording has no decision for this hold"
+        )
+        rule = request.decision.rule
+        return ApprovalDecision(
+            "fail", reason=f"{why} ({request.tool} held by rule {rule!r})", by="replay"
+        )
+
+    return decide
+
+
+def parse_edits(items: list[str]) -> dict[str, Any]:
+    """``['amount_usd=180', 'note="x"']`` -> ``{'amount_usd': 180, 'note': 'x'}`` (values
+    are JSON when they parse as JSON, else strings).
+
+    Raises:
+        ValueError: an item is not ``key=value``.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected key=value, got {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def stop_aware(ask: Approver, store: TraceStore) -> Approver:
+    """``ask``, then halt the run if ``agentbox stop`` came while it waited.
+
+    Raises:
+        RunHalted: status ``stopped``.
+    """
+
+    def decide(request: ApprovalRequest) -> ApprovalDecision:
+        decision = ask(request)
+        stop = store.stop_request(request.run_id)
+        if stop is not None:
+            raise RunHalted("stopped", stop.describe())
+        return decision
+
+    return decide
+
+
+def _no_terminal(request: ApprovalRequest) -> ApprovalDecision:
+    return ApprovalDecision(
+        "fail",
+        reason="no terminal to ask for approval; pass --approve, "
+        "--deny or --detach, or set `approvals:` in the scenario",
+    )
+
+
+def approver_for(
+    spec: ApprovalsSpec,
+    store: TraceStore,
+    *,
+    detach: bool = False,
+    ask: Callable[[], Approver] | None = None,
+) -> Approver:
+    """The approver a run gets from its ``approvals:`` section and how it was started.
+
+    Args:
+        spec: the run's approvals (``handler``, ``timeout_s``, ``on_timeout``).
+        store: where ``wait`` polls for decisions and stop requests are read.
+        detach: park every hold (``--detach``).
+        ask: makes the approver that asks a person (the ``prompt`` handler), or None
+            when nobody can be asked (no terminal, ``--json``): such holds fail the run.
+    """
+    if detach:
+        return fixed_approver("park")
+    handler = spec.handler
+    if handler == "wait":
+        return store_waiter(store, timeout_s=spec.timeout_s, on_timeout=spec.on_timeout)
+    if handler in ("approve", "deny", "fail"):
+        return fixed_approver(handler)
+    if ask is not None:
+        return stop_aware(ask(), store)
+    return _no_terminal

@@ -61,10 +61,12 @@ RunStatus = Literal[
     "failed",
     "stopped",
     "timeout",
+    "simulator_error",
 ]
-"""A run's status as stored (``runs.status``)."""
+"""A run's status as stored (``runs.status``). ``simulator_error``: the conversation's
+simulated (or python) user failed -- errored or broke character -- not the agent."""
 
-FinishedStatus = Literal["completed", "halted", "failed", "stopped", "timeout"]
+FinishedStatus = Literal["completed", "halted", "failed", "stopped", "timeout", "simulator_error"]
 """Run statuses that are final (also the status of the ``final`` step)."""
 
 ToolStatus = Literal[
@@ -109,6 +111,7 @@ StepStatus = Literal[
     "failed",
     "stopped",
     "timeout",
+    "simulator_error",
 ]
 """Every status a step may have (each kind allows a subset: its ``STATUSES``)."""
 
@@ -320,7 +323,13 @@ class PolicyEvent(StepEvent):
     (``name`` and ``status``: ``halted``, ``timeout``, ``stopped``...)."""
 
     kind: Literal["policy"] = "policy"
-    STATUSES: ClassVar[tuple[str, ...]] = ("halted", "timeout", "stopped", "failed")
+    STATUSES: ClassVar[tuple[str, ...]] = (
+        "halted",
+        "timeout",
+        "stopped",
+        "failed",
+        "simulator_error",
+    )
     reason: str
     """Why, in one sentence (also the run's reason)."""
     cause: Literal["tool", "model", "agent", "run", "interrupt"] | None = None
@@ -360,13 +369,57 @@ class ForkEvent(StepEvent):
     (``name`` ``edit``). A ``--set`` edit is the step's state patch."""
 
     kind: Literal["fork"] = "fork"
-    parent_id: str
-    """The run it was forked from."""
-    at: int
-    """The parent's step it was forked at."""
+    parent_id: str | None = None
+    """The run it was forked from (None: a case's edit that names no run)."""
+    at: int | None = None
+    """The parent's step it was forked at (None: a case's edit that names no step)."""
+    from_case: bool = False
+    """Written by a case's ``edits:`` on replay (``agentbox test``), not by ``agentbox fork``."""
     edits: dict[str, Any] = {}
     """The edits given (``set_values``, ``state_file``, ``message``, ``tool_result``,
     ``model``, ...)."""
+
+
+class UserUsage(_Model):
+    """What one answer of a simulated user cost (kept apart from the agent's usage)."""
+
+    input_tokens: int = 0
+    """Prompt tokens."""
+    output_tokens: int = 0
+    """Completion tokens."""
+    cost_usd: float | None = None
+    """Cost in USD (None: the price is unknown)."""
+
+
+class UserEvent(StepEvent):
+    """A message from the conversation's user, answering the agent when it yielded the
+    floor (``name``: who said it, as ``by``). ``error``: the simulated or python user
+    failed; the run ends as ``simulator_error``."""
+
+    kind: Literal["user"] = "user"
+    STATUSES: ClassVar[tuple[str, ...]] = ("ok", "error")
+    text: str
+    """What the user said, as said (a stop token included)."""
+    by: Literal["scripted", "simulated", "python", "fork"]
+    """Who: a scripted turn, a simulated user (a model), a python user, or the message
+    given at a fork (``fork --message``)."""
+    turn: int
+    """This user turn's number, from 1 (the scenario's ``input`` is not counted)."""
+    stop: bool = False
+    """The user ended the conversation with its stop token."""
+    in_reply_to: str = ""
+    """The agent's message this answers ("" when the user opened the conversation)."""
+    turn_index: int | None = None
+    """Scripted users: which of ``user.turns`` was said (resume and fork continue
+    after it)."""
+    model: str | None = None
+    """Simulated users: the model that played the user."""
+    request: dict[str, Any] | None = None
+    """Simulated users: ``{hash}`` of its request (its cassette key)."""
+    usage: UserUsage | None = None
+    """Simulated users: tokens and cost of this answer."""
+    error: str | None = None
+    """Why the simulated or python user failed (status ``error``)."""
 
 
 class NoteEvent(StepEvent):
@@ -407,6 +460,7 @@ Event: TypeAlias = Annotated[
         FinalEvent,
         ForkEvent,
         NoteEvent,
+        UserEvent,
     ],
     Field(discriminator="kind"),
 ]
@@ -421,6 +475,7 @@ EVENT_TYPES: dict[str, type[StepEvent]] = {
     "final": FinalEvent,
     "fork": ForkEvent,
     "note": NoteEvent,
+    "user": UserEvent,
 }
 """Each known step kind's model, in the order the docs list them."""
 
@@ -543,14 +598,19 @@ def _fields_table(model: type[BaseModel]) -> list[str]:
     for name, info in model.model_fields.items():
         if name == "kind":
             continue
-        text = " ".join((info.description or "").split()).replace("|", "\\|")
+        text = _md(info.description or "").replace("|", "\\|")
         required = "yes" if info.is_required() else ""
         rows.append(f"| `{name}` | {_type_text(info.annotation)} | {required} | {text} |")
     return rows
 
 
+def _md(text: str) -> str:
+    """A docstring as one line of Markdown (RST double backquotes made single)."""
+    return " ".join(text.split()).replace("``", "`")
+
+
 def _doc(obj: Any) -> str:
-    return " ".join((obj.__doc__ or "").split())
+    return _md(obj.__doc__ or "")
 
 
 def render_markdown() -> str:

@@ -29,10 +29,11 @@ from typing import Any, Literal
 
 import yaml
 
-from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver
+from agentbox.approvals import Approver, recorded_holds, replay_approver
 from agentbox.cassette import CassetteModel
 from agentbox.checkpoints import state_at
 from agentbox.config import Settings
+from agentbox.conversation.recording import recorded_user_calls
 from agentbox.errors import AgentboxError, StoreError
 from agentbox.leases import RunClaimed, claim_run
 from agentbox.models import make_model
@@ -40,7 +41,7 @@ from agentbox.paths import parse_path, to_pointer
 from agentbox.planning import RunOptions, RunPlan, load_task_scenario, plan_from_scenario
 from agentbox.redact import restore
 from agentbox.runner import Incomplete, Runner, RunResult, StepObserver
-from agentbox.sandbox.loader import load_state_source, state_hash
+from agentbox.sandbox.loader import load_state_source, remember_state_hash, state_hash
 from agentbox.sandbox.state import State
 from agentbox.scenario import PolicySpec, Scenario, load_scenario, parse_scenario
 from agentbox.store import ApprovalRow, RunRow, StepRow, StopRequest, TraceStore
@@ -53,7 +54,7 @@ def stored_scenario(run: RunRow, settings: Settings, *, current: bool = False) -
     if current and path is not None and path.is_file():
         task = run.options.get("task")
         if task is not None:
-            return load_task_scenario(path, settings, int(task))
+            return load_task_scenario(path, settings, int(task), model=run.model)
         return load_scenario(path)
     recorded = run.scenario_json
     if path is not None and path.is_file() and run.options.get("task") is None:
@@ -86,11 +87,14 @@ def plan_for_run(
             f"run {run.id} did not read a database: there is no live state to read",
             "--live-state is for runs whose state is sqlite:///... or postgresql://...",
         )
+    seed = None if source else store.get_blob(run.seed_hash)
+    if seed is not None:  # content-addressed: its hash is known, not computed again
+        remember_state_hash(seed, run.seed_hash)
     opts = dataclasses.replace(
         base,
         mode=base.mode or run.mode,  # type: ignore[arg-type]
         model=base.model or run.model,
-        seed=None if source else store.get_blob(run.seed_hash),
+        seed=seed,
         state_path=str(source["url"]) if source else base.state_path,
         sandbox_path=Path(run.sandbox_path) if run.sandbox_path else None,
     )
@@ -316,6 +320,72 @@ def set_ops(state: State, path: str, value: Any) -> list[dict[str, Any]]:
 _UNDECIDED = ("pending", "failed", "closed")
 
 
+def _fork_prefix(parent: RunRow, steps: list[StepRow], at: int, edits: ForkEdits) -> list[StepRow]:
+    """The parent's steps a fork at ``at`` serves before going live.
+
+    Raises:
+        StoreError: ``at`` is out of range; ``--tool-result`` at a step that is no tool call.
+    """
+    last = steps[-1].idx if steps else -1
+    if not 0 <= at <= last:
+        raise StoreError(f"run {parent.id} has steps 0..{last}; cannot fork at {at}")
+    prefix = [s for s in steps if s.idx < at and s.kind not in ("final", "policy", "error")]
+    prefix = [s for s in prefix if not (s.kind == "tool" and s.status == "pending")]
+    if prefix and prefix[-1].kind == "approval" and prefix[-1].status in _UNDECIDED:
+        prefix.pop()  # a hold the parent never decided is asked again in the fork
+    if edits.tool_result is not None:
+        target = steps[at]
+        if target.kind != "tool":
+            raise StoreError(
+                f"step {at} of run {parent.id} is a {target.kind} step, not a tool call",
+                "--tool-result needs --at pointing at a tool step",
+            )
+    return prefix
+
+
+def _fork_policy(edits: ForkEdits) -> PolicySpec | None:
+    """The policy a fork runs under (``--policy FILE``), else None (the parent's)."""
+    if edits.policy_file is None:
+        return None
+    try:
+        raw = yaml.safe_load(edits.policy_file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise AgentboxError(f"{edits.policy_file}: cannot read policy: {exc}") from exc
+    return PolicySpec.model_validate(raw.get("policy", raw) if isinstance(raw, dict) else raw)
+
+
+def _edit_applier(
+    store: TraceStore,
+    parent: RunRow,
+    at: int,
+    edits: ForkEdits,
+    replacement: dict[str, Any] | None,
+) -> Callable[[Runner], None]:
+    """The hook that records the fork step at ``at`` and applies ``edits`` to the run."""
+
+    def apply_edits(runner: Runner) -> None:
+        step = runner.new_step(
+            "fork", "edit", data={"parent_id": parent.id, "at": at, "edits": edits.to_json()}
+        )
+        if replacement is not None:
+            digest = state_hash(replacement)
+            store.put_blob(digest, replacement)
+            store.add_checkpoint(runner.run_id, step.idx, digest, "fork --state-file")
+            runner.state = State(replacement)
+        ops: list[dict[str, Any]] = []
+        for path, value in edits.set_values.items():
+            new_ops = set_ops(runner.state, path, value)
+            runner.state.apply_patch(new_ops)
+            ops += new_ops
+        runner.state.drain_patch()
+        step.patch = ops or None
+        if edits.message:
+            runner.injected.append({"role": "user", "content": edits.message})
+        runner.record(step)
+
+    return apply_edits
+
+
 def fork_run(
     store: TraceStore,
     run_id: str,
@@ -334,32 +404,12 @@ def fork_run(
     """
     parent = store.get_run(run_id)
     steps = store.steps(parent.id)
-    last = steps[-1].idx if steps else -1
-    if not 0 <= at <= last:
-        raise StoreError(f"run {parent.id} has steps 0..{last}; cannot fork at {at}")
-    prefix = [s for s in steps if s.idx < at and s.kind not in ("final", "policy", "error")]
-    prefix = [s for s in prefix if not (s.kind == "tool" and s.status == "pending")]
-    if prefix and prefix[-1].kind == "approval" and prefix[-1].status in _UNDECIDED:
-        prefix.pop()  # a hold the parent never decided is asked again in the fork
-    if edits.tool_result is not None:
-        target = steps[at]
-        if target.kind != "tool":
-            raise StoreError(
-                f"step {at} of run {parent.id} is a {target.kind} step, not a tool call",
-                "--tool-result needs --at pointing at a tool step",
-            )
-    policy = None
-    if edits.policy_file is not None:
-        try:
-            raw = yaml.safe_load(edits.policy_file.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise AgentboxError(f"{edits.policy_file}: cannot read policy: {exc}") from exc
-        policy = PolicySpec.model_validate(raw.get("policy", raw) if isinstance(raw, dict) else raw)
+    prefix = _fork_prefix(parent, steps, at, edits)
     plan = plan_for_run(
         store,
         parent,
         settings,
-        options=RunOptions(model=edits.model, approvals=approvals, policy=policy),
+        options=RunOptions(model=edits.model, approvals=approvals, policy=_fork_policy(edits)),
         live_state=bool(edits.live_state),
     )
     if edits.model and edits.model != parent.model:
@@ -369,27 +419,6 @@ def fork_run(
     probe = State(replacement) if replacement is not None else state_at(store, parent, at - 1)
     for path, value in edits.set_values.items():  # refuse a bad --set before writing a run
         probe.apply_patch(set_ops(probe, path, value))
-
-    def apply_edits(runner: Runner) -> None:
-        step = runner._new_step(
-            "fork", "edit", data={"parent_id": parent.id, "at": at, "edits": edits.to_json()}
-        )
-        if replacement is not None:
-            digest = state_hash(replacement)
-            store.put_blob(digest, replacement)
-            store.add_checkpoint(runner.run_id, step.idx, digest, "fork --state-file")
-            runner.state = State(replacement)
-        ops: list[dict[str, Any]] = []
-        for path, value in edits.set_values.items():
-            new_ops = set_ops(runner.state, path, value)
-            runner.state.apply_patch(new_ops)
-            ops += new_ops
-        runner.state.drain_patch()
-        step.patch = ops or None
-        if edits.message:
-            runner.injected.append({"role": "user", "content": edits.message})
-        runner._record(step)
-
     runner = Runner(
         plan,
         store,
@@ -398,7 +427,7 @@ def fork_run(
         prefix=prefix,
         copy_prefix=True,
         lineage={"parent_id": parent.id, "fork_step": at},
-        after_prefix=apply_edits,
+        after_prefix=_edit_applier(store, parent, at, edits, replacement),
     )
     if edits.tool_result is not None:  # answered at N+1, after the fork step at N
         runner.edited_results.append((steps[at].name or "", edits.tool_result))
@@ -407,29 +436,7 @@ def fork_run(
 
 def recorded_approver(steps: list[StepRow]) -> Approver:
     """Give the decisions a recorded run's approvals got, in order."""
-    decisions = [s for s in steps if s.kind == "approval"]
-
-    def decide(request: ApprovalRequest) -> ApprovalDecision:
-        if not decisions:
-            return ApprovalDecision(
-                "fail", reason="the recording has no decision for this hold", by="replay"
-            )
-        step = decisions.pop(0)
-        d = step.data
-        if step.status in ("approved", "edited"):
-            return ApprovalDecision(
-                "approve",
-                args=d.get("edited_args"),
-                reason=d.get("reason", ""),
-                by=d.get("decided_by") or "replay",
-            )
-        if step.status == "denied":
-            return ApprovalDecision(
-                "deny", reason=d.get("reason", ""), by=d.get("decided_by") or "replay"
-            )
-        return ApprovalDecision("fail", reason=f"recorded hold was {step.status}", by="replay")
-
-    return decide
+    return replay_approver(recorded_holds(steps))
 
 
 _COMPARED = ("kind", "name", "status", "patch")
@@ -517,6 +524,8 @@ def replay_run(
     live = plan.model if mode == "live-on-miss" else None
     cassette = CassetteModel.from_steps(steps, mode, live=live, redactor=settings.redactor())
     plan.model = cassette
+    if plan.scenario.user is not None and plan.scenario.user.model is not None:
+        plan.user_recording = recorded_user_calls(steps)  # the simulated user, offline
     runner = Runner(
         plan,
         store,

@@ -159,7 +159,7 @@ def _import_litellm() -> Any:
     # to download a price list at import time.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("LITELLM_LOG", "ERROR")
-    import litellm
+    import litellm  # start-up cost (see above)
 
     litellm.suppress_debug_info = True
     return litellm

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentbox.config import Settings
+from agentbox.conversation.recording import user_problems
 from agentbox.errors import ModelError, Problem, SandboxError, ScenarioError
 from agentbox.models import ModelBackend, make_model
 from agentbox.policy import Policy, merge_budgets
@@ -84,6 +85,10 @@ class RunPlan:
     recording: ToolRecording | None = None
     """Where MCP tool and gated-function calls are answered from instead of running
     (a suite case's replay; :func:`agentbox.recording.recording_for`)."""
+    user_recording: list[dict[str, Any]] | None = None
+    """A simulated user's recorded answers (replays and suite cases): the user is
+    answered from them instead of asking its model
+    (:func:`agentbox.agents.conversation.build_user`)."""
     version: AgentVersion | None = None
     """The agent version this plan runs (:func:`agentbox.versions.agent_version`), stored
     with the run; recompute it after changing the model or scenario of a plan."""
@@ -210,6 +215,8 @@ def plan_from_scenario(
     problems = policy.problems(
         str(scenario.path or "<scenario>"), lambda loc: scenario.locate(*loc)[1]
     )
+    if scenario.user is not None:
+        problems += user_problems(scenario, {*sandbox.tools, *extra_tools})
     if problems and (scenario.mcp_servers or scenario.agent.type == "python"):
         from agentbox.mcp.proxy import tool_known_at_run_time  # MCP and gated tools
 
@@ -292,7 +299,11 @@ def _open_database(scenario: Scenario, sandbox: Sandbox, options: RunOptions) ->
 
 
 def load_task_scenario(
-    scenario_path: Path, settings: Settings, task: int, data_path: Path | None = None
+    scenario_path: Path,
+    settings: Settings,
+    task: int,
+    data_path: Path | None = None,
+    model: str | None = None,
 ) -> Scenario:
     """A scenario file rewritten for one task by its sandbox's ``task_scenario`` hook.
 
@@ -310,10 +321,13 @@ def load_task_scenario(
             "--task needs a sandbox whose tools.py defines task_scenario()",
         )
     hook = sandbox.task_scenario
-    if "sandbox" in inspect.signature(hook).parameters:  # hooks may need the data folder in use
-        data = hook(data, task, sandbox=sandbox)  # type: ignore[call-arg]
-    else:
-        data = hook(data, task)
+    extra: dict[str, Any] = {}
+    parameters = inspect.signature(hook).parameters
+    if "sandbox" in parameters:  # hooks may need the data folder in use
+        extra["sandbox"] = sandbox
+    if "model" in parameters:  # and the run's model (--model): a live task differs
+        extra["model"] = model
+    data = hook(data, task, **extra)
     return parse_scenario(data, scenario_path, lines)
 
 
@@ -325,7 +339,9 @@ def plan_run(scenario_path: Path, settings: Settings, options: RunOptions | None
     """
     if options is None or options.task is None:
         return plan_from_scenario(load_scenario(scenario_path), settings, options)
-    scenario = load_task_scenario(scenario_path, settings, options.task, options.data_path)
+    scenario = load_task_scenario(
+        scenario_path, settings, options.task, options.data_path, options.model
+    )
     plan = plan_from_scenario(scenario, settings, options)
     plan.task = options.task
     return plan

@@ -312,6 +312,14 @@ class Counters:
     cost_usd: float = 0.0
     cost_unknown: int = 0
     elapsed_s: float = 0.0
+    user_turns: int = 0
+    """Messages from the conversation's user (``user`` steps); the input is not one."""
+    user_input_tokens: int = 0
+    user_output_tokens: int = 0
+    user_cost_usd: float = 0.0
+    """What the simulated user's model cost, in USD: kept apart from the agent's
+    ``cost_usd`` (budgets and ``max_cost_usd`` count the agent only)."""
+    user_cost_unknown: int = 0
 
     @property
     def tokens(self) -> int:

@@ -68,7 +68,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def _store(config: pytest.Config) -> TraceStore:
     store = config.stash.get(_STORE, None)
     if store is None:
-        from agentbox.store import TraceStore
+        from agentbox.store import TraceStore  # plugin start-up: every pytest session loads it
 
         path = config.getoption("agentbox_store")
         if path is None:
@@ -90,7 +90,7 @@ class CaseFileCollector(pytest.File):
     """One case file: yields one item."""
 
     def collect(self) -> Any:
-        import yaml
+        import yaml  # plugin start-up: every pytest session loads it
 
         from agentbox.errors import AgentboxError
         from agentbox.suites.case import fast_yaml
@@ -110,7 +110,10 @@ class CaseItem(pytest.Item):
     """Replays one case file."""
 
     def runtest(self) -> None:
-        from agentbox.config import find_config, load_settings
+        from agentbox.config import (
+            find_config,
+            load_settings,
+        )  # plugin start-up: every pytest session loads it
         from agentbox.errors import AgentboxError
         from agentbox.suites.case import load_case
         from agentbox.suites.replay import CaseResult, run_file
@@ -131,6 +134,8 @@ class CaseItem(pytest.Item):
             case=case,
         )
         self.user_properties.append(("run_id", result.run_id))
+        if result.simulator_error:  # the simulated user failed, not the agent
+            pytest.skip(f"simulator_error: {result.reason} (run {result.run_id})")
         if not result.passed:
             raise CaseFailed(result)
 

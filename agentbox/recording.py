@@ -145,7 +145,7 @@ def recording_for(runner: Runner) -> ToolRecording | None:
     plan = runner.plan
     if plan.recording is not None:
         return plan.recording
-    replay_of = runner._lineage.get("replay_of")
+    replay_of = runner.lineage.get("replay_of")
     if not isinstance(replay_of, str) or replay_of.startswith("case:"):
         return None
     run = runner.store.get_run(replay_of)

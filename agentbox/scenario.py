@@ -254,6 +254,107 @@ class JudgeExpectation(_Model):
     _params = field_validator("params")(classmethod(lambda cls, v: _check_params(v)))
 
 
+USER_NAMES = ("last", "tools", "turn")
+"""Names a user turn's ``when:`` may use: ``last`` (the agent's last message, a string),
+``tools`` (names of the tools that ran so far, a list), ``turn`` (this user turn's number,
+from 1)."""
+
+USER_FUNCTIONS = ("len", "abs", "min", "max", "lower", "any", "all")
+"""Functions a user turn's ``when:`` may call (the policy rules' functions)."""
+
+
+class UserTurn(_Model):
+    """One scripted user message, delivered when the agent yields the floor (answers
+    without tool calls). A turn whose guard is false when its time comes is skipped."""
+
+    say: str
+    """What the user says."""
+    after: str | None = None
+    """Deliver only if this tool has run (successfully) earlier in the run."""
+    when: str | None = Field(None, max_length=2000)
+    """Deliver only if this safe expression is true; names: ``last`` (the agent's last
+    message), ``tools`` (tools that ran), ``turn`` (this turn's number, from 1); e.g.
+    ``"'confirm' in lower(last)"``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"say": value} if isinstance(value, str) else value
+
+
+class UserSpec(_Model):
+    """Who answers the agent in a conversation: scripted ``turns``, a simulated user
+    (``model`` + ``instructions``) or your python function (``entry``) -- exactly one.
+
+    Each user message is a ``user`` step. The conversation ends when the user stops
+    (no turns left, the ``stop`` token, a python user returning None), at ``max_turns``,
+    or when a budget halts the run.
+    """
+
+    turns: list[UserTurn] | None = None
+    """Scripted user messages, in order (strings, or ``{say, after, when}``)."""
+    model: str | None = None
+    """A simulated user: a litellm model string (``openai/gpt-4o-mini``) or ``scripted``
+    (replies from ``script``). Its calls are recorded like the agent's, so replays are
+    offline and identical."""
+    instructions: str = ""
+    """The simulated user's brief: who they are, what they want (its system prompt)."""
+    stop: str = "###STOP###"
+    """The simulated (or python) user ends the conversation by saying this token. Text
+    before it is still delivered, and the conversation ends when the agent next yields."""
+    max_turns: int | None = Field(None, ge=1, le=10_000)
+    """Most user turns (default 20 for simulated and python users). A simulated or python
+    user still talking at this point halts the run, naming the limit."""
+    params: dict[str, Any] = {}
+    """Extra keyword arguments for the simulated user's model call (api_base, ...)."""
+    script: list[str] = []
+    """For ``model: scripted``: the simulated user's replies, in order."""
+    entry: str | None = None
+    """A python user: ``path/to/file.py:function`` (relative to the scenario's folder)
+    called with the conversation (a list of ``{role, content}`` messages, the agent as
+    ``assistant``); it returns the next message, or None to stop."""
+    out_of_character: list[str] = ["as an ai", "as a language model", "how can i assist you"]
+    """Phrases (case-insensitive) that mean the simulated user broke character: the run
+    ends with status ``simulator_error`` (a simulator failure, not the agent's)."""
+
+    _params = field_validator("params")(classmethod(lambda cls, v: _check_params(v)))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"turns": value} if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> UserSpec:
+        given = [k for k in ("turns", "model", "entry") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of `turns` (scripted), `model` (simulated) or `entry` "
+                f"(python){'; got ' + ', '.join(given) if given else ''}"
+            )
+        if self.entry is not None and ":" not in self.entry:
+            raise ValueError("entry must look like path/to/file.py:function")
+        if self.model == "scripted" and not self.script:
+            raise ValueError("a `model: scripted` user needs `script:` (its replies, in order)")
+        if not self.stop:
+            raise ValueError("stop must not be empty")
+        return self
+
+    @property
+    def kind(self) -> Literal["scripted", "simulated", "python"]:
+        """Which user this is."""
+        if self.turns is not None:
+            return "scripted"
+        return "simulated" if self.model is not None else "python"
+
+    @property
+    def turn_limit(self) -> int:
+        """``max_turns`` after defaults (scripted: the number of turns)."""
+        if self.max_turns is not None:
+            return self.max_turns
+        return len(self.turns) if self.turns is not None else 20
+
+
 class Expect(_Model):
     """What the run must do to pass. Every listed expectation is checked and named."""
 
@@ -287,10 +388,18 @@ class Expect(_Model):
     llm_judge: list[JudgeExpectation] = []
     """Rubrics a judge model grades the final output against; verdicts are recorded (in
     the run's expectations and in exported cassettes) so replays need no model."""
+    user_turns: int | None = Field(None, ge=0)
+    """Number of user turns (``user`` steps) in the conversation."""
+    user_final_contains: list[str] = []
+    """Strings the user's last message must contain (case-insensitive)."""
+    confirmed_before: list[str] = []
+    """Write tools the agent must have asked the user about first: each successful call
+    needs a user answer after the agent asked a question ('?') and after any earlier
+    call of the same tool."""
 
     _check = field_validator("tool_calls")(classmethod(lambda cls, v: _check_calls(v)))
 
-    @field_validator("output_contains", mode="before")
+    @field_validator("output_contains", "user_final_contains", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
@@ -398,7 +507,12 @@ class Scenario(_Model):
     agent: AgentSpec = AgentSpec()
     """The agent and its model."""
     input: str
-    """The user's message that starts the run."""
+    """The user's message that starts the run. Empty with a ``user:`` section: the user
+    opens the conversation (a simulated user is told the agent greeted them)."""
+    user: UserSpec | None = None
+    """Who answers the agent after ``input`` (a conversation): scripted turns, a
+    simulated user or a python user. Without it the run ends when the agent first
+    answers without tool calls."""
     script: list[ScriptTurn] = []
     """Turns for the scripted model, played in order."""
     policy: PolicySpec = PolicySpec()
@@ -424,7 +538,7 @@ class Scenario(_Model):
 
     def locate(self, *loc: str | int) -> tuple[str, int | None]:
         """``(file, line)`` of a field location, for errors found after loading."""
-        return str(self._path or "<scenario>"), line_of(self._lines, tuple(loc))
+        return str(self._path or "<scenario>"), user_line(self._lines, tuple(loc))
 
     @property
     def path(self) -> Path | None:
@@ -504,7 +618,7 @@ def parse_scenario(data: Any, path: Path, lines: dict[Loc, int]) -> Scenario:
             loc = _normalise(error["loc"], {_generic(k): v for k, v in fields.items()})
             generic = _generic(loc)
             message = _message(error, generic, {_generic(k): v for k, v in fields.items()})
-            problems.append(Problem(display, line_of(lines, loc), format_path(loc), message))
+            problems.append(Problem(display, user_line(lines, loc), format_path(loc), message))
         problems.sort(key=lambda p: p.line or 0)
         raise ScenarioError(problems) from None
     _check_expressions(scenario, display, lines)
@@ -520,26 +634,59 @@ MAX_EXPRESSION = 2000
 def _check_expressions(scenario: Scenario, display: str, lines: dict[Loc, int]) -> None:
     """Refuse ``when:`` expressions Python cannot even parse safely (too long, nested so
     deep the parser recurses out, or exhausting memory) at load, with their line; the
-    policy reports ordinary syntax errors and unknown names when the run is planned."""
+    policy reports ordinary syntax errors and unknown names when the run is planned.
+    A user turn's ``when:`` is checked fully here: syntax and names."""
     problems = []
-    for i, rule in enumerate(scenario.policy.rules):
-        if rule.when is None:
-            continue
-        loc: Loc = ("policy", "rules", i, "when")
+    exprs: list[tuple[Loc, str, bool]] = [
+        (("policy", "rules", i, "when"), rule.when, False)
+        for i, rule in enumerate(scenario.policy.rules)
+        if rule.when is not None
+    ]
+    if scenario.user is not None and scenario.user.turns:
+        exprs += [
+            (("user", "turns", i, "when"), turn.when, True)
+            for i, turn in enumerate(scenario.user.turns)
+            if turn.when is not None
+        ]
+    for loc, text, full in exprs:
         message = None
-        if len(rule.when) > MAX_EXPRESSION:
+        if len(text) > MAX_EXPRESSION:
             message = f"expression longer than {MAX_EXPRESSION} characters"
         else:
             try:
-                ast.parse(rule.when.strip(), mode="eval")
+                tree = ast.parse(text.strip(), mode="eval")
             except (RecursionError, MemoryError):
                 message = "expression is nested too deeply to parse"
-            except (SyntaxError, ValueError):
-                pass  # the policy reports it, with what it expected
+            except (SyntaxError, ValueError) as exc:
+                if full:  # the policy reports its own rules' syntax errors
+                    message = f"invalid expression: {getattr(exc, 'msg', exc)}"
+            else:
+                if full:
+                    message = _unknown_names(tree)
         if message:
-            problems.append(Problem(display, line_of(lines, loc), format_path(loc), message))
+            problems.append(Problem(display, user_line(lines, loc), format_path(loc), message))
     if problems:
-        raise ScenarioError(problems, "simplify the expression")
+        raise ScenarioError(problems, "fix the expression; user turns may use last, tools, turn")
+
+
+def user_line(lines: dict[Loc, int], loc: Loc) -> int | None:
+    """The line of ``loc``, also when ``user:`` was written as a bare list of turns."""
+    if loc[:2] == ("user", "turns") and loc[:3] not in lines:
+        short = ("user", *loc[2:])
+        if short[:2] in lines:
+            return line_of(lines, short)
+    return line_of(lines, loc)
+
+
+def _unknown_names(tree: ast.AST) -> str | None:
+    """A message naming the first name a user turn's ``when:`` may not use, else None."""
+    known = set(USER_NAMES) | set(USER_FUNCTIONS) | {"True", "False", "None"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id not in known:
+            return f"unknown name {node.id!r} (use {', '.join(USER_NAMES)})"
+        if isinstance(node, ast.Attribute | ast.Lambda | ast.NamedExpr):
+            return "attributes, lambdas and assignments are not allowed"
+    return None
 
 
 def load_scenario(path: Path) -> Scenario:

@@ -44,6 +44,7 @@ STYLE = {
     UNFINISHED: "red",
     "stopped": "yellow",
     "timeout": "yellow",
+    "simulator_error": "magenta",
     # steps
     "ok": "green",
     "error": "yellow",

@@ -35,6 +35,7 @@ from agentbox.events import (
     StepEvent,
     ToolEvent,
     UnknownEvent,
+    UserEvent,
 )
 
 CLIP = 4000
@@ -486,6 +487,59 @@ class ForkLook(KindLook):
         ]
 
 
+class UserLook(KindLook):
+    """A user turn: what the user said, who said it, and a simulated user's usage."""
+
+    def lines(self, step: StepLike, event: UserEvent, width: int, live: bool) -> list[Line]:
+        head = [Seg(f"user   {event.by}", "green")]
+        if event.usage is not None:
+            tokens = event.usage.input_tokens + event.usage.output_tokens
+            head.append(Seg(f"  {event.model or ''}  {tokens} tok".replace("    ", "  "), "dim"))
+        out = [_head(step, *head)]
+        style = "red" if step.status == "error" else ""
+        out.append(
+            line(style, Seg("       says:   "), Seg(short(event.text, width) or "(nothing)"))
+        )
+        if event.stop:
+            out.append(line("dim", Seg("       ends the conversation")))
+        if event.error:
+            out.append(line("red", Seg(f"       ✗ {short(event.error, width)}")))
+        return out
+
+    def summary(self, step: StepLike, event: UserEvent) -> Summary:
+        if step.status == "error":
+            return Summary("✗", "user", "red", oneline(event.error or event.text))
+        return Summary("▸", "user", "green", "says: " + oneline(event.text))
+
+    def detail(
+        self, step: StepLike, event: UserEvent, approval: ApprovalLike | None
+    ) -> list[Piece]:
+        out: list[Piece] = [
+            Seg(f"user turn {event.turn}", "bold green"),
+            Seg(f"  ({event.by}{' · ' + event.model if event.model else ''})", "dim"),
+        ]
+        if event.in_reply_to:
+            out += [Seg("\nagent   ", "dim"), Seg(clip(event.in_reply_to))]
+        out += [Seg("\nuser    ", "dim"), Seg(clip(event.text), "bold")]
+        if event.stop:
+            out.append(Seg("\nthe user ended the conversation (stop token)", "dim"))
+        if event.usage is not None:
+            u = event.usage
+            out.append(
+                Seg(
+                    f"\nusage   {u.input_tokens}+{u.output_tokens} tok · {usd(u.cost_usd)} "
+                    "(the simulated user's, not the agent's)",
+                    "dim",
+                )
+            )
+        if event.error:
+            out.append(Seg(f"\nsimulator error: {event.error}", "bold red"))
+        return out
+
+    def search(self, step: StepLike, event: UserEvent) -> list[str]:
+        return [event.text, event.by, event.in_reply_to, event.error or ""]
+
+
 RAW = KindLook()
 """The look of a step shown raw."""
 
@@ -497,6 +551,7 @@ LOOKS: dict[str, KindLook] = {
     "error": ErrorLook(),
     "final": FinalLook(),
     "fork": ForkLook(),
+    "user": UserLook(),
 }
 """Each step kind's look (kinds not listed, e.g. ``note``, are shown raw)."""
 

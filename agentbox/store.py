@@ -10,7 +10,9 @@ Tables (schema version in ``meta``)::
     runs         one row per run: scenario, mode, model, status, totals, lineage, origin
                  (run | test | replay | fork | import; its own migration step)
     steps        (run_id, idx): kind, name, status, data JSON, message JSON, patch JSON,
-                 tokens, cost, latency and the counters after the step
+                 tokens, cost, latency and the counters after the step; ``data`` per
+                 kind is :mod:`agentbox.events` (docs/trace-format.md; its version is
+                 ``meta.trace_format``, checked on every write)
     checkpoints  (run_id, step): full-state restore points (the seed by hash at step -1,
                  an edited state at a fork); state at step N = checkpoint + patches
     blobs        content-addressed, zlib-compressed JSON (seed states, edited states)
@@ -29,6 +31,7 @@ WAL checkpoints run between runs (:meth:`TraceStore._checkpoint`), not inside a 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -480,6 +483,8 @@ class TraceStore:
         self._stored_blobs: set[str] = set()  # digests known to be in the file
         self._pending: list[tuple[str, tuple[Any, ...]]] | None = None  # see batch()
         self._unchecked = 0  # commits since the last WAL checkpoint (see _checkpoint)
+        self._recent: dict[tuple[str, int], tuple[str, Any, Any]] = {}
+        """(run, idx) -> (kind, status, data JSON) of steps this connection wrote lately."""
         self._versions: set[str] = set()
         """Agent versions whose parts this connection knows are stored."""
         self._has_origin: bool | None = None
@@ -618,8 +623,8 @@ class TraceStore:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for sql, params in pending:
-                    conn.execute(sql, params)
+                for sql, group in itertools.groupby(pending, key=lambda p: p[0]):
+                    conn.executemany(sql, [params for _, params in group])
             except BaseException:
                 conn.execute("ROLLBACK")
                 self._stored_blobs.clear()  # some of them were in this batch
@@ -962,12 +967,20 @@ class TraceStore:
     def add_step(self, step: StepRow) -> None:
         """Insert and commit one step (the runner's durability point).
 
+        Data in an older trace format's shape (a step of an old export being imported) is
+        stored upgraded (:func:`agentbox.events.upgrade_data`).
+
         Raises:
             TraceFormatError: the step does not match the trace format
                 (:func:`agentbox.events.check_event`); nothing is written.
         """
-        self._check_step(step.run_id, step.idx, step.kind, step.status, step.data)
+        upgraded = upgrade_data(step.kind, step.data) if step.data else step.data
+        self._check_step(step.run_id, step.idx, step.kind, step.status, upgraded)
+        data = _dump(upgraded)
         with self._write():
+            if len(self._recent) >= 256:
+                self._recent.clear()
+            self._recent[(step.run_id, step.idx)] = (step.kind, step.status, data)
             self._exec(
                 "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -978,7 +991,7 @@ class TraceStore:
                     step.status,
                     step.started_at,
                     step.duration_s,
-                    _dump(step.data),
+                    data,
                     _dump(step.message),
                     _dump(step.patch or None),
                     step.input_tokens,
@@ -1002,6 +1015,10 @@ class TraceStore:
         }
         sets = ", ".join(f"{k}=?" for k in row)
         with self._write():
+            known = self._recent.get((run_id, idx))
+            if known is not None:
+                status, data = row.get("status", known[1]), row.get("data", known[2])
+                self._recent[(run_id, idx)] = (known[0], status, data)
             self._exec(
                 f"UPDATE steps SET {sets} WHERE run_id=? AND idx=?", (*row.values(), run_id, idx)
             )
@@ -1009,6 +1026,7 @@ class TraceStore:
     def delete_step(self, run_id: str, idx: int) -> None:
         """Remove one step (an unfinished intent that is about to be retried)."""
         with self._write():
+            self._recent.pop((run_id, idx), None)
             self._exec("DELETE FROM steps WHERE run_id=? AND idx=?", (run_id, idx))
 
     def steps(self, run_id: str, start: int = 0, stop: int | None = None) -> list[StepRow]:
@@ -1055,10 +1073,15 @@ class TraceStore:
         check_event(kind, status, data, where=f"run {run_id} step {idx}: ")
 
     def _check_updated(self, run_id: str, idx: int, fields: dict[str, Any]) -> None:
-        """Validate an update of ``status``/``data`` against the stored step's kind."""
-        row = self.conn.execute(
-            "SELECT kind, status, data FROM steps WHERE run_id=? AND idx=?", (run_id, idx)
-        ).fetchone()
+        """Validate an update of ``status``/``data`` against the stored step's kind (a
+        step this connection wrote lately is known without reading it back: a read would
+        commit a batch half-way, see :meth:`batch`)."""
+        row = (
+            self._recent.get((run_id, idx))
+            or self.conn.execute(
+                "SELECT kind, status, data FROM steps WHERE run_id=? AND idx=?", (run_id, idx)
+            ).fetchone()
+        )
         if row is None:
             return  # nothing to update
         status = fields.get("status", row[1])
@@ -1162,6 +1185,7 @@ class TraceStore:
             How many approvals were closed.
         """
         with self._lock:
+            self._recent.clear()  # their steps' status changes below
             cur = self.conn.execute(
                 "UPDATE approvals SET status='closed', decided_at=?, decided_by=?, "
                 "decision_reason=? WHERE run_id=? AND status='pending'",

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentbox import __version__
+
 if TYPE_CHECKING:
     from agentbox.planning import RunPlan
 
@@ -136,8 +138,6 @@ _BASES: dict[tuple[int, str, int], tuple[Any, Any, dict[str, Any], str]] = {}
 def _base(plan: RunPlan) -> tuple[dict[str, Any], str]:
     """Every part but ``entry``, and their digest (cached per parsed scenario, model and
     loaded sandbox: a suite replays the same case objects many times)."""
-    from agentbox import __version__
-
     scenario, sandbox = plan.scenario, plan.sandbox
     key = (id(scenario), plan.model_name, id(sandbox))
     hit = _BASES.get(key)

@@ -116,58 +116,8 @@ def check_bounds(text: str, file: str) -> None:
         ScenarioError: the first problem, with its line.
     """
     loader = _PARSER(text)
-    sizes: dict[str, int] = {}  # anchor -> nodes it expands to
-    open_anchors: set[str] = set()
-    stack: list[list[Any]] = [[None, 0]]  # [anchor, nodes so far] per open collection
-    extra = 0  # nodes added by aliases
-
-    def fail(event: Any, message: str, hint: str = "") -> None:
-        raise ScenarioError([Problem(file, event.start_mark.line + 1, "", message)], hint)
-
     try:
-        while loader.check_event():
-            event = loader.get_event()
-            if isinstance(event, yaml.CollectionStartEvent):
-                if len(stack) > MAX_DEPTH:
-                    fail(event, f"nested deeper than {MAX_DEPTH} levels", "flatten the data")
-                stack.append([event.anchor, 1])
-                if event.anchor:
-                    open_anchors.add(event.anchor)
-            elif isinstance(event, yaml.CollectionEndEvent):
-                anchor, size = stack.pop()
-                stack[-1][1] += size
-                if anchor:
-                    sizes[anchor] = size
-                    open_anchors.discard(anchor)
-            elif isinstance(event, yaml.ScalarEvent):
-                value = event.value
-                if _SURROGATE.search(value):
-                    fail(event, "a string holds a lone surrogate (such as \\ud800)")
-                if (
-                    len(value) > MAX_INT_DIGITS
-                    and event.implicit[0]
-                    and not event.style
-                    and _INT.fullmatch(value)
-                ):
-                    fail(event, f"a number longer than {MAX_INT_DIGITS} digits")
-                stack[-1][1] += 1
-                if event.anchor:
-                    sizes[event.anchor] = 1
-            elif isinstance(event, yaml.AliasEvent):
-                if event.anchor in open_anchors:
-                    fail(event, f"alias *{event.anchor} refers to a node that contains it")
-                size = sizes.get(event.anchor or "", 1)
-                extra += size
-                stack[-1][1] += size
-                if extra > MAX_ALIAS_NODES:
-                    fail(
-                        event,
-                        f"aliases expand to more than {MAX_ALIAS_NODES:,} nodes "
-                        f"(at *{event.anchor})",
-                        "write the data out instead of nesting aliases of aliases",
-                    )
-    except yaml.YAMLError as exc:
-        raise ScenarioError([yaml_problem(exc, file, text)]) from None
+        _Composer(loader, file, text, build=False).run()
     finally:
         loader.dispose()
 
@@ -181,17 +131,24 @@ def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
 
     Raises:
         ScenarioError: the file is missing, unreadable, too large, not UTF-8, not valid
-            YAML or unbounded (with its line).
+            YAML, has a duplicate key or is unbounded (with its line).
     """
     return load_yaml_text(read_text(path), path)
 
 
 def load_yaml_text(text: str, path: Path | str) -> tuple[Any, dict[Loc, int]]:
-    """:func:`load_yaml` for text already read; ``path`` names it in errors."""
-    check_bounds(text, str(path))
-    loader = yaml.SafeLoader(text)
+    """:func:`load_yaml` for text already read; ``path`` names it in errors.
+
+    The text is parsed once: one pass over libyaml's events checks the bounds, builds
+    PyYAML's node tree (iteratively: depth costs no stack), finds duplicate keys and
+    notes every location's line; PyYAML's safe constructor then builds the values.
+    """
+    loader = _PARSER(text)
     try:
-        node = loader.get_single_node()
+        composer = _Composer(loader, str(path), text, build=True)
+        node = composer.run()
+        if composer.duplicates:
+            raise ScenarioError(composer.duplicates)
         data = None if node is None else loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise ScenarioError([yaml_problem(exc, str(path), text)]) from exc
@@ -199,33 +156,209 @@ def load_yaml_text(text: str, path: Path | str) -> tuple[Any, dict[Loc, int]]:
         raise ScenarioError([Problem(str(path), None, "", f"invalid value: {exc}")]) from None
     finally:
         loader.dispose()
-    lines: dict[Loc, int] = {}
-    if node is not None:
-        duplicates: list[Problem] = []
-        _find_duplicates(node, path, duplicates)
-        if duplicates:
-            raise ScenarioError(duplicates)
-        _walk(node, (), lines)
-    return data, lines
+    return data, composer.lines
 
 
-def _find_duplicates(node: yaml.Node, path: Path | str, out: list[Problem]) -> None:
-    """A repeated mapping key silently replaces the first: report it instead."""
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            key, line = str(key_node.value), key_node.start_mark.line + 1
-            if key != "<<" and key in seen:
-                out.append(
-                    Problem(
-                        str(path), line, "", f"duplicate key {key!r} (first at line {seen[key]})"
-                    )
+class _Composer:
+    """One pass over a loader's parser events: the bounds of :func:`check_bounds`, and
+    with ``build`` what PyYAML's ``Composer.get_single_node`` returns (same nodes, same
+    errors), the duplicate keys and the line of every location (:func:`load_yaml`).
+
+    The stack holds one frame per open collection: ``[node, anchor, nodes so far,
+    location (None inside a mapping key), index or pending key, keys seen]``.
+    """
+
+    def __init__(self, loader: Any, file: str, text: str, *, build: bool) -> None:
+        self.loader, self.file, self.text, self.build = loader, file, text, build
+        self.lines: dict[Loc, int] = {}
+        self.duplicates: list[Problem] = []
+        self.sizes: dict[str, int] = {}  # anchor -> nodes it expands to
+        self.open_anchors: set[str] = set()
+        self.anchors: dict[str, yaml.Node] = {}
+        self.extra = 0  # nodes added by aliases
+
+    def fail(self, event: Any, message: str, hint: str = "") -> None:
+        raise ScenarioError([Problem(self.file, event.start_mark.line + 1, "", message)], hint)
+
+    def run(self) -> yaml.Node | None:
+        """The document's root node (None: empty stream; always None without ``build``).
+
+        Raises:
+            ScenarioError: a bound is exceeded, or the text is not valid YAML.
+        """
+        loader = self.loader
+        try:
+            loader.get_event()  # StreamStart
+            if loader.check_event(yaml.StreamEndEvent):
+                return None
+            first = loader.get_event()  # DocumentStart
+            root = self._document()
+            loader.get_event()  # DocumentEnd
+            if not loader.check_event(yaml.StreamEndEvent):
+                event = loader.get_event()
+                raise yaml.composer.ComposerError(
+                    "expected a single document in the stream",
+                    first.start_mark,
+                    "but found another document",
+                    event.start_mark,
                 )
-            seen.setdefault(key, line)
-            _find_duplicates(value_node, path, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _find_duplicates(item, path, out)
+            return root
+        except yaml.YAMLError as exc:
+            raise ScenarioError([yaml_problem(exc, self.file, self.text)]) from None
+
+    def _document(self) -> yaml.Node | None:
+        loader, build = self.loader, self.build
+        stack: list[list[Any]] = [[None, None, 0, (), None, None]]
+        node: yaml.Node | None
+        while True:
+            event: Any = loader.get_event()  # libyaml's and PyYAML's events alike
+            frame = stack[-1]
+            if _isa(event, yaml.CollectionEndEvent):
+                node, anchor, size, _loc, _at, _keys = stack.pop()
+                if build:
+                    node.end_mark = event.end_mark
+                stack[-1][2] += size
+                if anchor:
+                    self.sizes[anchor] = size
+                    self.open_anchors.discard(anchor)
+                if len(stack) == 1:
+                    return node if build else None
+                self._add(stack[-1], node, event)
+                continue
+            loc = self._location(frame)
+            if _isa(event, yaml.AliasEvent):
+                anchor = event.anchor or ""
+                if anchor in self.open_anchors:
+                    self.fail(event, f"alias *{anchor} refers to a node that contains it")
+                size = self.sizes.get(anchor, 1)
+                self.extra += size
+                frame[2] += size
+                if self.extra > MAX_ALIAS_NODES:
+                    self.fail(
+                        event,
+                        f"aliases expand to more than {MAX_ALIAS_NODES:,} nodes (at *{anchor})",
+                        "write the data out instead of nesting aliases of aliases",
+                    )
+                node = self.anchors.get(anchor) if build else None
+                if build and node is None:
+                    raise yaml.composer.ComposerError(
+                        None, None, f"found undefined alias {anchor!r}", event.start_mark
+                    )
+                if node is not None and loc is not None:  # its lines, at this location too
+                    _walk(node, loc, self.lines)
+            elif _isa(event, yaml.ScalarEvent):
+                value = event.value
+                if _SURROGATE.search(value):
+                    self.fail(event, "a string holds a lone surrogate (such as \\ud800)")
+                if (
+                    len(value) > MAX_INT_DIGITS
+                    and event.implicit[0]
+                    and not event.style
+                    and _INT.fullmatch(value)
+                ):
+                    self.fail(event, f"a number longer than {MAX_INT_DIGITS} digits")
+                frame[2] += 1
+                node = None
+                if event.anchor:
+                    self.sizes[event.anchor] = 1
+                if build:
+                    tag = event.tag
+                    if tag is None or tag == "!":
+                        tag = loader.resolve(yaml.ScalarNode, value, event.implicit)
+                    node = yaml.ScalarNode(
+                        tag, value, event.start_mark, event.end_mark, style=event.style
+                    )
+                    self._anchor(event, node)
+                    if loc is not None:
+                        self.lines[loc] = event.start_mark.line + 1
+            else:  # a collection starts
+                if len(stack) > MAX_DEPTH:
+                    self.fail(event, f"nested deeper than {MAX_DEPTH} levels", "flatten the data")
+                node = None
+                if build:
+                    kind = (
+                        yaml.SequenceNode
+                        if _isa(event, yaml.SequenceStartEvent)
+                        else yaml.MappingNode
+                    )
+                    tag = event.tag
+                    if tag is None or tag == "!":
+                        tag = loader.resolve(kind, None, event.implicit)
+                    node = kind(tag, [], event.start_mark, None, flow_style=event.flow_style)
+                    self._anchor(event, node)
+                    if loc is not None:
+                        self.lines[loc] = event.start_mark.line + 1
+                if event.anchor:
+                    self.open_anchors.add(event.anchor)
+                keys: dict[str, int] | None = {} if _isa(event, yaml.MappingStartEvent) else None
+                stack.append([node, event.anchor, 1, loc, 0 if keys is None else None, keys])
+                continue
+            if len(stack) == 1:  # a scalar (or alias) document
+                return node if build else None
+            self._add(frame, node, event)
+
+    def _anchor(self, event: Any, node: yaml.Node) -> None:
+        anchor = event.anchor
+        if anchor is None:
+            return
+        if anchor in self.anchors:
+            raise yaml.composer.ComposerError(
+                f"found duplicate anchor {anchor!r}; first occurrence",
+                self.anchors[anchor].start_mark,
+                "second occurrence",
+                event.start_mark,
+            )
+        self.anchors[anchor] = node
+
+    def _location(self, frame: list[Any]) -> Loc | None:
+        """Where the next node of ``frame`` sits (None: not built, inside a mapping key,
+        a key itself, or the value of a key that is not a scalar)."""
+        parent, _anchor, _size, loc, at, keys = frame
+        if loc is None or not self.build:
+            return None
+        if keys is None:
+            return loc if parent is None else (*loc, at)
+        if not isinstance(at, yaml.ScalarNode):  # a key comes next, or a complex key's value
+            return None
+        return (*loc, at.value)
+
+    def _add(self, frame: list[Any], node: Any, event: Any) -> None:
+        """Put a finished node into its parent collection's frame."""
+        parent, _anchor, _size, loc, at, keys = frame
+        if keys is None:  # a sequence
+            if self.build:
+                parent.value.append(node)
+            frame[4] = at + 1
+            return
+        if at is None:  # a key: its value comes next
+            frame[4] = node if self.build else _KEY
+            if self.build:
+                name, line = str(node.value), node.start_mark.line + 1
+                if name != "<<" and name in keys:
+                    self.duplicates.append(
+                        Problem(
+                            self.file,
+                            line,
+                            "",
+                            f"duplicate key {name!r} (first at line {keys[name]})",
+                        )
+                    )
+                keys.setdefault(name, line)
+            return
+        if self.build:
+            parent.value.append((at, node))
+            if loc is not None and isinstance(at, yaml.ScalarNode):
+                self.lines[(*loc, at.value)] = at.start_mark.line + 1
+        frame[4] = None
+
+
+def _isa(event: Any, kind: type) -> bool:
+    """``isinstance`` that leaves ``event`` typed ``Any`` (libyaml's marks are another type)."""
+    return isinstance(event, kind)
+
+
+_KEY = object()
+"""Stands for a finished mapping key when nodes are not built."""
 
 
 def line_of(lines: dict[Loc, int], loc: Loc) -> int | None:

@@ -90,11 +90,12 @@ def child(guard: str, calls: int, repeat: int) -> dict[str, Any]:
     import os
 
     import agentbox
-    from agentbox import runner as runner_module  # its guard is switched off below
 
     if guard == "off":
-        runner_module.egress_guard = lambda ctx, allow_hosts=None: nullcontext()  # type: ignore[assignment]
-        runner_module.host_traffic = nullcontext  # type: ignore[assignment]
+        from agentbox.runner import core, model
+
+        core.egress_guard = lambda ctx, allow_hosts=None: nullcontext()  # type: ignore[assignment]
+        model.host_traffic = nullcontext  # type: ignore[assignment]
     os.environ["GUARD_BENCH_CALLS"] = str(calls)
     figures: dict[str, Any] = {"guard": guard}
     with tempfile.TemporaryDirectory() as tmp:

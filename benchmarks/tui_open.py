@@ -2,9 +2,11 @@
 
 Builds a trace store holding 10,000 runs and one run of 10,000 steps (model turns and
 write tool calls with state patches, written straight through ``TraceStore``), then
-measures, in one process:
+measures, in a fresh process:
 
-- opening the runs screen (app start until the first page of runs is on screen);
+- opening the runs screen: from the process's first statement (before importing Textual
+  and agentbox.tui) until the first page of runs is on screen, and the same from app
+  start (imports done);
 - opening the 10,000-step run screen (push until it is drawn);
 - moving the cursor one step: key press until the last frame it caused was drawn
   (timeline and details), median and p95 over 50 moves, near the start and the end;
@@ -14,15 +16,24 @@ Usage: python benchmarks/tui_open.py [--runs 10000] [--steps 10000] [--store PAT
 Targets (issue 6): runs screen < 1 s, run screen < 1 s, one step move < 50 ms.
 """
 
+# ruff: noqa: E402 (the clock starts before the imports)
 from __future__ import annotations
+
+import time
+
+T0 = time.perf_counter()  # before any import: the cold open counts Textual's import too
 
 import argparse
 import asyncio
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import ENV, warm_up
 
 from agentbox.config import load_settings
 from agentbox.sandbox.loader import state_hash
@@ -180,7 +191,8 @@ async def measure(path: Path, long_id: str) -> dict[str, float]:
             await pilot.pause()
         clock.attach(app.screen)
         await pilot.pause()
-        out["runs screen open (s)"] = clock.last - started
+        out["runs screen open, from process start (s)"] = clock.last - T0
+        out["runs screen open, after imports (s)"] = clock.last - started
         t = time.perf_counter()
         app.open_run(long_id)
         while not isinstance(app.screen, RunScreen):
@@ -239,7 +251,11 @@ def main() -> None:
         default=None,
         help="Keep the built store here (default: a temporary folder).",
     )
+    parser.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)  # PATH RUN_ID
     args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(asyncio.run(measure(Path(args.measure[0]), args.measure[1]))))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         path = args.store or Path(tmp) / "bench.db"
         path.unlink(missing_ok=True)
@@ -249,9 +265,13 @@ def main() -> None:
             f"built {args.runs} runs + one {args.steps}-step run in "
             f"{time.perf_counter() - t:.1f} s ({path.stat().st_size / 1e6:.1f} MB)"
         )
-        results = asyncio.run(measure(path, long_id))
+        # a fresh process: its clock starts before it imports Textual or agentbox.tui
+        argv = [sys.executable, __file__, "--measure", str(path), long_id]
+        warm_up(argv)  # bytecode caches written, as on a developer's machine
+        out = subprocess.run(argv, check=True, capture_output=True, text=True, env=ENV).stdout
+        results = json.loads(out.strip().splitlines()[-1])
     targets = {
-        "runs screen open (s)": 1.0,
+        "runs screen open, from process start (s)": 1.0,
         "run screen open, 10k steps (s)": 1.0,
         "step move near start, median (ms)": 50.0,
         "step move near end, median (ms)": 50.0,

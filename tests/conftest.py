@@ -107,6 +107,16 @@ def store(open_store: Callable[..., TraceStore]) -> TraceStore:
 
 
 @pytest.fixture(autouse=True)
+def _reap_cli_processes() -> Iterator[None]:
+    """A failed test must not leave a run (and its pipes) behind: kill what
+    ``procs.start`` started."""
+    yield
+    from procs import reap
+
+    reap()
+
+
+@pytest.fixture(autouse=True)
 def _no_store_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # The store option falls back to $AGENTBOX_STORE: never let a developer's value leak in.
     monkeypatch.delenv("AGENTBOX_STORE", raising=False)
@@ -119,14 +129,21 @@ def cli(root: Path, store_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliHel
 
     The working folder is the repo root (tests may chdir elsewhere afterwards). Commands
     that take ``--store`` get ``--store store_path`` appended unless the args name one.
+    ``cwd=FOLDER`` runs in a project folder instead, whose ``.agentbox.toml`` names the
+    store (nothing is appended).
     """
     monkeypatch.chdir(root)
 
     def invoke(
-        *args: str | Path, env: dict[str, str] | None = None, input: str | None = None
+        *args: str | Path,
+        env: dict[str, str] | None = None,
+        input: str | None = None,
+        cwd: Path | None = None,
     ) -> Result:
         argv: list[str] = [str(a) for a in args]
-        if argv and argv[0] in STORE_COMMANDS and "--store" not in argv and "--help" not in argv:
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        elif argv and argv[0] in STORE_COMMANDS and "--store" not in argv and "--help" not in argv:
             argv += ["--store", str(store_path)]
         return CliRunner().invoke(app, argv, env=env, input=input, catch_exceptions=False)
 

@@ -1,8 +1,12 @@
 """A small bank project and helpers to drive the `agentbox` CLI in real subprocesses.
 
-Shared by the lease, stop and fail-closed tests. The ``pay`` tool appends a line to the
-file named by ``$PAY_LOG`` every time it really executes, so tests can count executions
-across processes; ``$PAY_SLEEP`` seconds are slept before paying (a slow tool).
+Shared by the durability, lease, stop and fail-closed tests. The ``pay`` tool appends a
+line to the file named by ``$PAY_LOG`` every time it really executes, so tests can count
+executions across processes; a key already paid returns its payment (idempotent); with
+``$SLOW_PAY`` naming a file it writes that file and sleeps 60 s (to be killed mid-write);
+``$PAY_SLEEP`` seconds are slept before paying (a slow tool).
+
+Processes started with :func:`start` are killed and reaped after each test (conftest).
 """
 
 from __future__ import annotations
@@ -47,6 +51,13 @@ def pay(state: State, account_id: str, amount_usd: float, idempotency_key: str) 
     if log:
         with open(log, "a") as f:
             f.write(idempotency_key + "\\n")
+    for p in state.values("payments"):
+        if p["key"] == idempotency_key:
+            return p
+    marker = os.environ.get("SLOW_PAY")
+    if marker:
+        open(marker, "w").write("started")
+        time.sleep(60)
     time.sleep(float(os.environ.get("PAY_SLEEP", "0")))
     with state.edit("accounts", account_id) as acct:
         acct["balance"] -= amount_usd
@@ -72,6 +83,14 @@ policy:
 approvals: APPROVALS
 """
 
+EXPECT = """
+expect:
+  status: completed
+  state:
+    - {path: accounts.acc_1.balance, equals: 700}
+    - {path: payments.p1.amount_usd, equals: 300}
+"""
+
 SLOW_AGENT = '''
 import os, time
 
@@ -92,15 +111,17 @@ agent: {type: python, entry: "slow_agent:run"}
 """
 
 
-def project(tmp_path: Path, approvals: str = "wait") -> Path:
-    """Write the bank sandbox, ``payout.yaml`` and ``slow.yaml`` under ``tmp_path``."""
+def project(tmp_path: Path, approvals: str = "wait", *, expect: bool = False) -> Path:
+    """Write the bank sandbox, ``payout.yaml`` and ``slow.yaml`` under ``tmp_path``;
+    ``expect`` adds expectations to ``payout.yaml`` (paid once: balance 700)."""
     box = tmp_path / "sandboxes" / "bank"
     (box / "seed").mkdir(parents=True)
     (box / "tools.py").write_text(TOOLS)
     (box / "seed" / "accounts.json").write_text('{"acc_1": {"balance": 1000}}')
     (box / "seed" / "payments.json").write_text("{}")
     (tmp_path / ".agentbox.toml").write_text('store = "traces.db"\n')
-    (tmp_path / "payout.yaml").write_text(SCENARIO.replace("APPROVALS", approvals))
+    payout = SCENARIO.replace("APPROVALS", approvals) + (EXPECT if expect else "")
+    (tmp_path / "payout.yaml").write_text(payout)
     (tmp_path / "slow_agent.py").write_text(SLOW_AGENT)
     (tmp_path / "slow.yaml").write_text(SLOW_SCENARIO)
     return tmp_path
@@ -130,6 +151,25 @@ def popen(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subproces
         text=True,
         env={**os.environ, **(env or {})},
     )
+
+
+STARTED: list[subprocess.Popen[str]] = []
+
+
+def start(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """:func:`popen`, reaped after the test (:func:`reap`) even when it fails."""
+    proc = popen(cwd, *args, env=env)
+    STARTED.append(proc)
+    return proc
+
+
+def reap() -> None:
+    """Kill what :func:`start` started and is still running; collect its pipes."""
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:

@@ -169,3 +169,11 @@ def test_sign_test_p_values() -> None:
     assert sign_test_p(3, 3) == 1.0
     assert sign_test_p(0, 6) == pytest.approx(2 / 64)  # all six cases got worse
     assert sign_test_p(1, 9) == pytest.approx(2 * 11 / 1024)
+
+
+def test_suite_runs_without_a_common_case_exit_2(cli, tmp_path: Path) -> None:
+    a = run_suite(cli, make_suite(tmp_path / "one", CASES[:1]))
+    b = run_suite(cli, make_suite(tmp_path / "two", CASES[1:2]))
+    result = cli("compare", a, b)
+    assert result.exit_code == 2
+    assert f"suite runs {a}" in result.output and "share no case" in result.output

@@ -7,159 +7,32 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from procs import agentbox, pending_approval, start, wait_for
+from procs import project as bank_project
 
+from agentbox.checkpoints import state_at
 from agentbox.store import TraceStore
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-c", "from agentbox.cli import main; main()"]
-
-TOOLS = '''
-import os, time
-from agentbox import State, ToolError, tool
-
-
-@tool
-def get_account(state: State, account_id: str) -> dict:
-    """Read an account.
-
-    Args:
-        account_id: Account id.
-    """
-    return state.get("accounts", account_id)
-
-
-@tool(effect="write")
-def pay(state: State, account_id: str, amount_usd: float, idempotency_key: str) -> dict:
-    """Pay out money (slow when SLOW_PAY names a marker file).
-
-    Args:
-        account_id: Account id.
-        amount_usd: Amount in USD.
-        idempotency_key: Same key, same payment.
-    """
-    for p in state.values("payments"):
-        if p["key"] == idempotency_key:
-            return p
-    marker = os.environ.get("SLOW_PAY")
-    if marker:
-        open(marker, "w").write("started")
-        time.sleep(60)
-    with state.edit("accounts", account_id) as acct:
-        acct["balance"] -= amount_usd
-    n = state.count("payments") + 1
-    payment = {"id": f"p{n}", "key": idempotency_key, "amount_usd": amount_usd}
-    state.put("payments", payment["id"], payment)
-    return payment
-'''
-
-SCENARIO = """
-name: payout
-sandbox: bank
-input: pay 300 to acc_1
-agent: {type: scripted}
-script:
-  - tool_calls: [{get_account: {account_id: acc_1}}]
-  - tool_calls: [{pay: {account_id: acc_1, amount_usd: 300, idempotency_key: k-1}}]
-  - tool_calls: [{get_account: {account_id: acc_1}}]
-  - say: paid
-policy:
-  rules:
-    - {name: big-payout, tool: pay, when: "amount_usd > 100", tier: yellow}
-approvals: APPROVALS
-expect:
-  status: completed
-  state:
-    - {path: accounts.acc_1.balance, equals: 700}
-    - {path: payments.p1.amount_usd, equals: 300}
-"""
 
 
 def project(tmp_path: Path, approvals: str = "wait") -> Path:
-    box = tmp_path / "sandboxes" / "bank"
-    (box / "seed").mkdir(parents=True)
-    (box / "tools.py").write_text(TOOLS)
-    (box / "seed" / "accounts.json").write_text('{"acc_1": {"balance": 1000}}')
-    (box / "seed" / "payments.json").write_text("{}")
-    (tmp_path / ".agentbox.toml").write_text('store = "traces.db"\n')
-    (tmp_path / "payout.yaml").write_text(SCENARIO.replace("APPROVALS", approvals))
-    return tmp_path
-
-
-def agentbox(
-    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
-_STARTED: list[subprocess.Popen[str]] = []
-
-
-@pytest.fixture(autouse=True)
-def _reap_processes():  # type: ignore[no-untyped-def]
-    """A failed test must not leave a run (and its pipes) behind for later tests."""
-    yield
-    while _STARTED:
-        proc = _STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-
-
-def start(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    proc = _popen(cwd, args, env)
-    _STARTED.append(proc)
-    return proc
-
-
-def _popen(cwd: Path, args: tuple[str, ...], env: dict[str, str] | None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*CLI, *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def wait_for(predicate, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
-
-
-def pending_approval(store_file: Path) -> str | None:
-    if not store_file.exists():
-        return None
-    rows = TraceStore(store_file).approvals(status="pending")
-    return rows[0].id if rows else None
+    """The shared bank project (tests/procs.py), expecting one payment of 300."""
+    return bank_project(tmp_path, approvals, expect=True)
 
 
 def final_state(cwd: Path, run_id: str) -> tuple[float, int]:
     store = TraceStore(cwd / "traces.db")
-    run = store.get_run(run_id)
-    from agentbox.checkpoints import state_at
-
-    steps = store.steps(run.id)
-    state = state_at(store, run, steps[-1].idx)
-    return state.get("accounts", "acc_1")["balance"], state.count("payments")
+    try:
+        run = store.get_run(run_id)
+        state = state_at(store, run, store.steps(run.id)[-1].idx)
+        return state.get("accounts", "acc_1")["balance"], state.count("payments")
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("decision", ["approve", "deny"])
@@ -256,16 +129,18 @@ def test_skip_an_incomplete_write_tells_the_agent(tmp_path: Path) -> None:
     assert final_state(cwd, run.id) == (1000, 0)
 
 
-def test_approval_timeout_denies(tmp_path: Path) -> None:
+def test_approval_timeout_denies(tmp_path: Path, open_store: Callable[..., TraceStore]) -> None:
     cwd = project(tmp_path, approvals="{handler: wait, timeout_s: 0.3, on_timeout: deny}")
     done = agentbox(cwd, "run", "payout.yaml", "-q")
     assert done.returncode == 1
-    store = TraceStore(cwd / "traces.db")
+    store = open_store(cwd / "traces.db")
     hold = [s for s in store.steps(store.list_runs(limit=1)[0].id) if s.kind == "approval"][0]
     assert hold.status == "denied" and hold.data["decided_by"] == "timeout"
 
 
-def test_two_runs_write_one_store_concurrently(tmp_path: Path) -> None:
+def test_two_runs_write_one_store_concurrently(
+    tmp_path: Path, open_store: Callable[..., TraceStore]
+) -> None:
     procs = [
         start(ROOT, "run", "scenarios/runaway-loop.yaml", "-q", "--store", str(tmp_path / "t.db"))
         for _ in range(2)
@@ -277,7 +152,7 @@ def test_two_runs_write_one_store_concurrently(tmp_path: Path) -> None:
     for p in procs:
         out, err = p.communicate(timeout=60)
         assert p.returncode == 0, out + err
-    store = TraceStore(tmp_path / "t.db")
+    store = open_store(tmp_path / "t.db")
     runs = store.list_runs()
     assert len(runs) == 4 and all(r.finished for r in runs)
     for r in runs:

@@ -248,3 +248,15 @@ async def test_a_store_written_before_the_format_shows_in_the_tui(tmp_path: Path
 @pytest.fixture()
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_a_step_of_an_old_export_is_stored_upgraded(store_path: Path) -> None:
+    """`agentbox import` of a JSONL exported by an older agentbox writes format-1 steps."""
+    store = TraceStore(store_path)
+    try:
+        old = {"reason": "the model did not answer within 1 s", "kind": "model"}
+        store.add_step(StepRow("r1", 0, "policy", "timeout", status="timeout", data=old))
+        (step,) = store.steps("r1")
+        assert step.data == {"reason": old["reason"], "cause": "model"}
+    finally:
+        store.close()

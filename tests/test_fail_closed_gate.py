@@ -477,7 +477,7 @@ def test_a_judge_that_exits_fails_its_expectation(
     def exiting_judge(*args: Any, **kwargs: Any) -> Any:
         raise SystemExit(4)
 
-    judge_module = importlib.import_module("agentbox.suites.judge")  # the package shadows it
+    judge_module = importlib.import_module("agentbox.llm_judge")
     monkeypatch.setattr(judge_module, "judge", exiting_judge)
     body = scripted({"say": "done"}, expect={"llm_judge": [{"rubric": "says done"}]})
     path = scenario(project, "j", body)

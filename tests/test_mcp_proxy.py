@@ -151,7 +151,10 @@ def test_an_exported_case_replays_offline_with_the_server_gone(tmp_path: Path) -
     tested = agentbox(ROOT, "test", str(case_file), "--store", str(store))
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "1 passed" in tested.stdout
-    plugin = ["-p", "no:cacheprovider", "-p", "no:agentbox", "-p", "agentbox.pytest_plugin"]
+    # -p no:phoenix: a case file outside the repo does not get pyproject's addopts, and
+    # Phoenix's pytest plugin imports its whole server (a minute under load)
+    plugin = ["-p", "no:cacheprovider", "-p", "no:phoenix", "-p", "no:agentbox"]
+    plugin += ["-p", "agentbox.pytest_plugin"]
     collected = subprocess.run(
         [sys.executable, "-m", "pytest", *plugin, "-q", str(case_file)],
         cwd=ROOT,

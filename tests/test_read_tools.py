@@ -8,11 +8,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from agentbox.cli import app
 from agentbox.store import TraceStore
 
 TOOLS = '''
@@ -72,18 +71,17 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _run(*args: str) -> dict:
-    result = CliRunner().invoke(app, ["run", *args, "--json"], catch_exceptions=False)
-    return json.loads(result.stdout)
+def _run(cli: Any, project: Path, *args: str) -> dict:
+    return json.loads(cli("run", *args, "--json", cwd=project).stdout)  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize(
     "extra", [["--mode", "execute"], ["--mode", "recommend"], ["--mode", "shadow"]]
 )
-def test_a_read_tool_cannot_write_in_any_mode(project: Path, extra: list[str]) -> None:
+def test_a_read_tool_cannot_write_in_any_mode(project: Path, cli: Any, extra: list[str]) -> None:
     if extra[1] == "shadow":
         extra = [*extra, "--state", "state.json"]
-    out = _run("sneaky.yaml", *extra)
+    out = _run(cli, project, "sneaky.yaml", *extra)
     assert out["changes"] == []  # nothing changed
     assert out["counters"]["tool_errors"] == 1
     store = TraceStore(project / "traces.db")
@@ -119,11 +117,11 @@ def test_json_output_survives_a_printing_tool(project: Path) -> None:
     assert "raw bytes on fd 1" in result.stderr
 
 
-def test_json_output_survives_a_printing_tool_in_process(project: Path) -> None:
+def test_json_output_survives_a_printing_tool_in_process(project: Path, cli: Any) -> None:
     (project / "rename.yaml").write_text(
         SCENARIO.replace("{peek: {item_id: it1}}", "{rename: {item_id: it1, name: uno}}")
     )
-    result = CliRunner().invoke(app, ["run", "rename.yaml", "--json"], catch_exceptions=False)
+    result = cli("run", "rename.yaml", "--json", cwd=project)
     assert json.loads(result.stdout)["status"] == "completed"
     assert "renaming it1" in result.stderr
 
@@ -163,34 +161,34 @@ def lookup_b(state: State, item_id: str) -> dict:
 
 @pytest.mark.parametrize(("code", "lines"), [(DUPLICATE, (5, 11)), (RENAMED, (5, 11))])
 def test_two_tools_with_one_name_are_a_load_error(
-    project: Path, code: str, lines: tuple[int, int]
+    project: Path, code: str, lines: tuple[int, int], cli: Any
 ) -> None:
     tools = project / "sandboxes" / "box" / "tools.py"
     tools.write_text(code)
     (project / "dup.yaml").write_text(
         SCENARIO.replace("name: sneaky", "name: dup-" + str(id(code)))
     )
-    result = CliRunner().invoke(app, ["run", "dup.yaml"], catch_exceptions=False)
+    result = cli("run", "dup.yaml", cwd=project)
     assert result.exit_code == 2, result.output
     message = " ".join(result.stderr.split())
     assert f"tools.py:{lines[0]}" in message and f"tools.py:{lines[1]}" in message
     assert "both define tool 'lookup'" in message
 
 
-def test_an_http_mock_named_like_a_tool_is_a_load_error(project: Path) -> None:
+def test_an_http_mock_named_like_a_tool_is_a_load_error(project: Path, cli: Any) -> None:
     mocks = project / "sandboxes" / "box" / "http_mocks.py"
     mocks.write_text(
         "from agentbox.http import http_mock\n\n"
         'ping = http_mock("GET", "https://api.box.test/ping", name="peek", json={"ok": 1})\n'
     )
-    result = CliRunner().invoke(app, ["run", "sneaky.yaml"], catch_exceptions=False)
+    result = cli("run", "sneaky.yaml", cwd=project)
     assert result.exit_code == 2, result.output
     message = " ".join(result.stderr.split())
     assert "tools.py:6" in message and "http_mocks.py:3" in message
     assert "both define tool 'peek'" in message
 
 
-def test_a_computed_http_mock_name_clash_fails_the_run(project: Path) -> None:
+def test_a_computed_http_mock_name_clash_fails_the_run(project: Path, cli: Any) -> None:
     mocks = project / "sandboxes" / "box" / "http_mocks.py"
     mocks.write_text(
         "from agentbox.http import http_mock\n\n"
@@ -201,17 +199,17 @@ def test_a_computed_http_mock_name_clash_fails_the_run(project: Path) -> None:
     (project / "clash.yaml").write_text(
         "name: clash\nsandbox: box\ninput: hi\nagent: {type: python, entry: 'clash_agent:run'}\n"
     )
-    out = _run("clash.yaml")
+    out = _run(cli, project, "clash.yaml")
     assert out["status"] == "failed"
     assert "both define tool 'peek'" in out["reason"]
     assert "http_mock GET https://api.box.test/ping" in out["reason"]
 
 
-def test_fork_json_output_survives_a_printing_tool(project: Path) -> None:
+def test_fork_json_output_survives_a_printing_tool(project: Path, cli: Any) -> None:
     (project / "rename.yaml").write_text(
         SCENARIO.replace("{peek: {item_id: it1}}", "{rename: {item_id: it1, name: uno}}")
     )
-    first = CliRunner().invoke(app, ["run", "rename.yaml", "--json"], catch_exceptions=False)
+    first = cli("run", "rename.yaml", "--json", cwd=project)
     run_id = json.loads(first.stdout)["run_id"]
     cli = [sys.executable, "-c", "from agentbox.cli import main; main()"]
     result = subprocess.run(

@@ -7,16 +7,13 @@ only SELECT; its tables' row checksums are the same after every run.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from shadow import kill_after_the_write, slow_shadow_scenario
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pgserver
@@ -114,61 +111,7 @@ def test_sigkill_mid_run_leaves_the_source_untouched(
     pg: pgserver.PgServer, url: str, tmp_path: Path
 ) -> None:
     before = pgserver.checksums(pg)
-    (tmp_path / "slow_agent.py").write_text(
-        "import time\n"
-        "def run(ctx):\n"
-        "    ctx.call_tool('update_address', customer_id='cus_1042', line1='1 Kill St',\n"
-        "                  city='Chicago', state_code='IL', zip='60611')\n"
-        "    time.sleep(60)\n",
-        encoding="utf-8",
-    )
-    scenario = tmp_path / "slow.yaml"
-    scenario.write_text(
-        yaml.safe_dump(
-            {
-                "name": "slow-shadow",
-                "sandbox": "retail",
-                "mode": "shadow",
-                "state": url,
-                "agent": {"type": "python", "entry": "slow_agent.py:run", "model": "scripted"},
-                "input": "go",
-                "script": [{"say": "done"}],
-            }
-        ),
-        encoding="utf-8",
-    )
-    store_path = tmp_path / "traces.db"
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "agentbox"),
-            "run",
-            str(scenario),
-            "--store",
-            str(store_path),
-            "-q",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if store_path.exists():
-                store = TraceStore(store_path)
-                runs = store.list_runs(limit=None)
-                done = runs and any(
-                    s.name == "update_address" and s.status == "ok" for s in store.steps(runs[0].id)
-                )
-                store.close()
-                if done:
-                    break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the run never reached its write")
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kill_after_the_write(slow_shadow_scenario(tmp_path, url), tmp_path / "traces.db")
     assert pgserver.checksums(pg) == before
     (line1,) = pg.execute("SELECT address->>'line1' FROM customers WHERE id='cus_1042'", db="shop")[
         0

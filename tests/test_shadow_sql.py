@@ -6,17 +6,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from shadow import kill_after_the_write, slow_shadow_scenario
 
 from agentbox.config import load_settings
 from agentbox.runner import Runner, RunOptions, plan_run
@@ -128,68 +124,10 @@ def test_replay_fork_show_and_export_work_with_the_database_gone(
     assert tested.exit_code == 0, tested.output
 
 
-def _python_agent(tmp_path: Path, db: Path) -> Path:
-    (tmp_path / "slow_agent.py").write_text(
-        "import time\n"
-        "def run(ctx):\n"
-        "    ctx.call_tool('update_address', customer_id='cus_1042', line1='1 Kill St',\n"
-        "                  city='Chicago', state_code='IL', zip='60611')\n"
-        "    time.sleep(60)\n",
-        encoding="utf-8",
-    )
-    scenario = tmp_path / "slow.yaml"
-    scenario.write_text(
-        yaml.safe_dump(
-            {
-                "name": "slow-shadow",
-                "sandbox": "retail",
-                "mode": "shadow",
-                "state": _url(db),
-                "agent": {"type": "python", "entry": "slow_agent.py:run", "model": "scripted"},
-                "input": "go",
-                "script": [{"say": "done"}],
-            }
-        ),
-        encoding="utf-8",
-    )
-    return scenario
-
-
 def test_sigkill_mid_run_leaves_the_source_untouched(db: Path, tmp_path: Path) -> None:
     before = _sha(db)
-    scenario = _python_agent(tmp_path, db)
     store_path = tmp_path / "traces.db"
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "agentbox"),
-            "run",
-            str(scenario),
-            "--store",
-            str(store_path),
-            "-q",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # wait until the write landed in the overlay
-            if store_path.exists():
-                store = TraceStore(store_path)
-                runs = store.list_runs(limit=None)
-                done = runs and any(
-                    s.name == "update_address" and s.status == "ok" for s in store.steps(runs[0].id)
-                )
-                store.close()
-                if done:
-                    break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the run never reached its write")
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kill_after_the_write(slow_shadow_scenario(tmp_path, _url(db)), store_path)
     assert _sha(db) == before
     check = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     (address,) = check.execute("SELECT address FROM customers WHERE id='cus_1042'").fetchone()
@@ -198,6 +136,7 @@ def test_sigkill_mid_run_leaves_the_source_untouched(db: Path, tmp_path: Path) -
     store = TraceStore(store_path)
     (run,) = store.list_runs(limit=None)
     assert list(store.get_blob(run.seed_hash)["customers"]) == ["cus_1042"]  # reads saved
+    store.close()
 
 
 def _scenario_with(tmp_path: Path, db: Path, mapping: dict[str, Any]) -> Path:

@@ -7,36 +7,16 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import Result
-from procs import agentbox, pay_count, pending_approval, popen, project, wait_for
+from procs import agentbox, pay_count, pending_approval, project, start, wait_for
 from typer.testing import CliRunner
 
 from agentbox.cli import app
 from agentbox.cli.control_cmds import who
 from agentbox.store import TraceStore
-
-_STARTED: list[subprocess.Popen[str]] = []
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    while _STARTED:
-        proc = _STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-
-
-def start(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    proc = popen(cwd, *args, env=env)
-    _STARTED.append(proc)
-    return proc
 
 
 def cli(cwd: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
@@ -48,7 +28,11 @@ def cli(cwd: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
 def latest_run(cwd: Path) -> str | None:
     if not (cwd / "traces.db").exists():
         return None
-    runs = TraceStore(cwd / "traces.db").list_runs(limit=1)
+    store = TraceStore(cwd / "traces.db")
+    try:
+        runs = store.list_runs(limit=1)
+    finally:
+        store.close()
     return runs[0].id if runs else None
 
 
@@ -76,6 +60,8 @@ def test_stop_halts_a_running_agent_at_its_next_step(tmp_path: Path) -> None:
     assert (request.requested_by, request.reason) == (who(), "runaway loop")
     steps = store.steps(run_id)
     assert [(s.kind, s.status) for s in steps[-2:]] == [("policy", "stopped"), ("final", "stopped")]
+    # seen at a step boundary, recorded as Runner.interrupt records a stop
+    assert (steps[-2].name, steps[-2].data["cause"]) == ("stopped", "interrupt")
     pays = [s for s in steps if s.kind == "tool" and s.name == "pay"]
     assert all(s.status == "ok" for s in pays)
     assert pay_count(log) == len(pays) < 400  # every execution is in the trace; none after
@@ -99,6 +85,8 @@ def test_stop_reaches_a_run_waiting_for_approval(tmp_path: Path) -> None:
     assert "not today" in (row.decision_reason or "")
     hold = next(s for s in store.steps(run_id) if s.kind == "approval")
     assert hold.status == "closed"
+    stop = store.steps(run_id)[-2]  # reached the approver: recorded as any other stop
+    assert (stop.kind, stop.name, stop.data["cause"]) == ("policy", "stopped", "interrupt")
     assert pay_count(log) == 0
     assert store.approvals(status="pending") == []
     late = agentbox(cwd, "approve", approval)

@@ -42,11 +42,12 @@ def test_batch_commits_once_at_the_end_and_reads_inside_see_its_writes(tmp_path:
     with store.batch():
         _run(store, "r1")
         for i in range(3):
-            store.add_step(StepRow("r1", i, "tool", "get_order", data={"i": i}))
+            store.add_step(StepRow("r1", i, "tool", "get_order", data={"args": {"i": i}}))
+        store.update_step("r1", 1, data={"args": {"i": 10}})  # checked without a read
         assert _steps_seen_by_another_connection(path, "r1") == 0  # nothing committed yet
         assert store.get_run("r1").status == "running"  # a read commits what came before
         assert _steps_seen_by_another_connection(path, "r1") == 3
-        store.add_step(StepRow("r1", 3, "final"))
+        store.add_step(StepRow("r1", 3, "final", status="completed"))
         store.update_run("r1", status="completed", ended_at=time.time())
         assert _steps_seen_by_another_connection(path, "r1") == 3
     assert _steps_seen_by_another_connection(path, "r1") == 4
@@ -60,7 +61,7 @@ def test_batch_is_committed_when_the_block_raises(tmp_path: Path) -> None:
     store = TraceStore(tmp_path / "t.db")
     with pytest.raises(RuntimeError), store.batch():
         _run(store, "r1")
-        store.add_step(StepRow("r1", 0, "tool"))
+        store.add_step(StepRow("r1", 0, "tool", data={"args": {}}))
         raise RuntimeError("the agent crashed")
     assert _steps_seen_by_another_connection(tmp_path / "t.db", "r1") == 1
 
@@ -69,8 +70,8 @@ def test_a_failing_batch_commits_none_of_its_writes(tmp_path: Path) -> None:
     store = TraceStore(tmp_path / "t.db")
     _run(store, "r1")
     with pytest.raises(sqlite3.IntegrityError), store.batch():
-        store.add_step(StepRow("r1", 0, "tool"))
-        store.add_step(StepRow("r1", 0, "tool"))  # the same (run, idx) twice
+        store.add_step(StepRow("r1", 0, "tool", data={"args": {}}))
+        store.add_step(StepRow("r1", 0, "tool", data={"args": {}}))  # the same (run, idx) twice
     assert _steps_seen_by_another_connection(tmp_path / "t.db", "r1") == 0
 
 
@@ -80,7 +81,7 @@ def test_wal_is_checkpointed_when_a_run_ends_not_during_it(tmp_path: Path) -> No
     _run(store, "r1")
     size_before = path.stat().st_size
     for i in range(1500):  # past SQLite's automatic checkpoint (1,000 pages)
-        store.add_step(StepRow("r1", i, "tool", "bump", data={"pad": f"{i:0>3000}"}))
+        store.add_step(StepRow("r1", i, "tool", "bump", data={"args": {"pad": f"{i:0>3000}"}}))
     assert path.stat().st_size == size_before  # every page still in the WAL: no stall
     store.update_run("r1", status="completed", ended_at=time.time())
     assert path.stat().st_size > size_before + 1500 * 3000  # copied in at the run's end

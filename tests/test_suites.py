@@ -272,7 +272,7 @@ def test_invalid_case_is_reported_with_its_line(case: Path, store: Path) -> None
 
 
 def test_judge_records_a_verdict_and_reuses_it() -> None:
-    from agentbox.suites.judge import judge
+    from agentbox.llm_judge import judge
 
     passed, why, record = judge(
         "Mentions the refund.",
@@ -287,7 +287,7 @@ def test_judge_records_a_verdict_and_reuses_it() -> None:
 
 
 def test_case_llm_judge_replays_the_recorded_verdict(case: Path, store: Path) -> None:
-    from agentbox.suites.judge import judgment_key
+    from agentbox.llm_judge import judgment_key
 
     data = yaml.safe_load(case.read_text())
     output = data["cassette"]["calls"][-1]["text"]
@@ -337,7 +337,7 @@ def test_duplicate_keys_in_a_case_are_errors(case: Path, store: Path) -> None:
 
 
 def test_state_checks_name_changed_fields() -> None:
-    from agentbox.suites.export import state_checks
+    from agentbox.suites.derive import state_checks
 
     changes = [
         ("refunds", "ref_1", None, {"id": "ref_1", "status": "pending"}),

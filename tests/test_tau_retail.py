@@ -261,7 +261,11 @@ def test_task_scenario_for_a_real_model(hooks: Any, box: Any, reference: dict[st
         "state_hash": reference["tasks"][16]["gt_data_hash"],
         "output_contains": ["8276.23"],
     }
-    assert _load("tasks_test.json")[16]["instruction"] in out["input"]
+    # tau-bench's conversation: the customer, played by the same model, gets the
+    # instruction and opens the conversation
+    assert out["input"] == ""
+    assert out["user"]["model"] == "openai/gpt-4o-mini"
+    assert out["user"]["instructions"] == _load("tasks_test.json")[16]["instruction"]
     assert template["agent"] == {"model": "openai/gpt-4o-mini"}  # the input is not changed
 
 
@@ -292,6 +296,11 @@ def test_missing_data_is_a_clear_error(
 
     monkeypatch.setattr(loader, "_CACHE", {})
     monkeypatch.setenv("AGENTBOX_TAU_DATA", str(tmp_path))
+    # an empty data folder: the task file is looked for first (the seed is read lazily)
+    with pytest.raises(SandboxError, match="no task file at") as exc:
+        plan_run(TASK_YAML, settings, RunOptions(task=0))
+    assert "AGENTBOX_TAU_DATA" in exc.value.hint
+    (tmp_path / "tasks_test.json").symlink_to(DATA / "tasks_test.json")
     with pytest.raises(SandboxError, match="no file for collection"):
         plan_run(TASK_YAML, settings, RunOptions(task=0))
 

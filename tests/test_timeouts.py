@@ -18,12 +18,9 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import Result
-from typer.testing import CliRunner
 
 from agentbox.approvals import ApprovalDecision, ApprovalRequest
 from agentbox.checkpoints import state_at
-from agentbox.cli import app
 from agentbox.config import load_settings
 from agentbox.runner import Runner, RunResult, plan_run
 from agentbox.store import StepRow, TraceStore
@@ -97,10 +94,6 @@ def python_agent(project: Path, code: str) -> dict[str, Any]:
     return {"type": "python", "entry": f"{module}:run"}
 
 
-def agentbox(*args: str | Path) -> Result:
-    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-
-
 def stored(project: Path, run_id: str | None = None) -> tuple[Any, list[StepRow]]:
     store = TraceStore(project / "traces.db")
     try:
@@ -141,14 +134,14 @@ def assert_timed_out(run: Any, steps: list[StepRow], reason_part: str) -> StepRo
 
 
 # ---- tools -------------------------------------------------------------------------------
-def test_hung_tool_times_out_and_the_cli_returns(project: Path) -> None:
+def test_hung_tool_times_out_and_the_cli_returns(project: Path, cli: Any) -> None:
     release = project / "release"
     call = {"look": {"release": str(release)}}
     path = scenario(
         project,
         {"script": [{"tool_calls": [call]}, {"say": "x"}], "policy": {"timeouts": {"tool_s": 0.3}}},
     )
-    result = agentbox("run", path, "-q")
+    result = cli("run", path, "-q", cwd=project)
     release.write_text("go")
     assert result.exit_code == 1, result.output
     run, steps = stored(project)
@@ -252,7 +245,7 @@ def test_hung_agent_code_times_out_and_cannot_record_afterwards(project: Path) -
     run, before = stored(project, result.run_id)
     release.write_text("go")
     wait_for(seen)
-    assert seen.read_text() == "_Abandoned"
+    assert seen.read_text() == "Abandoned"
     run, after = stored(project, result.run_id)
     assert len(after) == len(before)
     assert_timed_out(run, after, "the agent's own code ran 0.3 s without calling")
@@ -324,11 +317,11 @@ def test_ctrl_c_interrupts_the_cli_without_failing_the_run(project: Path) -> Non
     assert not [s for s in steps if s.kind == "error"], "a real Ctrl-C is not the agent's error"
 
 
-def test_unknown_tool_in_timeouts_is_a_load_error(project: Path) -> None:
+def test_unknown_tool_in_timeouts_is_a_load_error(project: Path, cli: Any) -> None:
     path = scenario(
         project, {"script": [{"say": "x"}], "policy": {"timeouts": {"tools": {"lok": 5}}}}
     )
-    result = agentbox("run", path, "-q")
+    result = cli("run", path, "-q", cwd=project)
     assert result.exit_code == 2
     line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "lok:" in t)
     assert f"{path}:{line}: policy.timeouts.tools.lok: no sandbox tool matches 'lok'" in (
@@ -359,7 +352,7 @@ def test_the_agent_thread_sees_the_callers_context_variables(
     assert result.output == "from the caller"
 
 
-def test_a_local_model_server_that_never_answers_times_out(project: Path) -> None:
+def test_a_local_model_server_that_never_answers_times_out(project: Path, cli: Any) -> None:
     """litellm over real HTTP to a loopback socket that accepts and never replies."""
     import socket
 
@@ -373,7 +366,7 @@ def test_a_local_model_server_that_never_answers_times_out(project: Path) -> Non
             "params": {"api_base": f"http://127.0.0.1:{port}/v1", "api_key": "test"},
         }
         path = scenario(project, {"agent": agent, "policy": {"timeouts": {"model_s": 1}}})
-        result = agentbox("run", path, "-q")
+        result = cli("run", path, "-q", cwd=project)
     assert result.exit_code == 1, result.output
     run, steps = stored(project)
     assert_timed_out(run, steps, "the model did not answer within 1 s (policy.timeouts.model_s)")

@@ -171,3 +171,15 @@ def test_a_scripted_models_script_is_part_of_its_version(
     store.close()
     assert va and vb and va.fingerprint != vb.fingerprint
     assert "script (the scripted model): changed" in cli("diff", *ids).output
+
+
+def test_python_case_keeps_one_version_across_repeats(cli, store_path: Path) -> None:
+    case = ROOT / "suites" / "retail-regressions" / "python-triage.yaml"
+    result = cli("test", case, "-k", "2", "--json")
+    assert result.exit_code == 0, result.output
+    store = TraceStore(store_path)
+    rows = store.suite_results(json.loads(result.stdout)["suite_run"])
+    version = store.run_version(rows[0].run_id or "")
+    store.close()
+    assert len(rows) == 2 and rows[0].fingerprint == rows[1].fingerprint
+    assert version is not None and version.parts["entry"]["sha256"]  # found via python_path

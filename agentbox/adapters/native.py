@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from agentbox.adapters.gate import require
+from agentbox.adapters.gate import AdapterError, require
 
 if TYPE_CHECKING:
     from agentbox.agents.context import AgentContext
@@ -26,8 +26,6 @@ def _schemas(ctx: AgentContext, names: Iterable[str] | None) -> list[dict[str, A
     known = {f["name"]: f for f in functions}
     missing = [n for n in wanted if n not in known]
     if missing:
-        from agentbox.adapters.gate import AdapterError
-
         raise AdapterError(
             f"no tool {', '.join(map(repr, missing))} in this run; tools: {', '.join(known)}",
             "pick names from ctx.tools (tools the policy does not list are not offered)",

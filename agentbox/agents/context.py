@@ -16,17 +16,25 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from agentbox.errors import SandboxError
+from agentbox.mcp.proxy import mcp_schemas
+from agentbox.mcp.serve import ContextSource, build_server
+from agentbox.recording import recording_for
+from agentbox.sandbox.loader import where_defined
+from agentbox.sandbox.state import reading_only
+
 if TYPE_CHECKING:
     from pathlib import Path
 
     from agentbox.models import Message, ModelResponse
+    from agentbox.planning import RunPlan
+    from agentbox.recording import ToolRecording
     from agentbox.runner import Runner
     from agentbox.sandbox.tools import ToolSpec
 
@@ -81,12 +89,6 @@ class AgentContext:
 
     def __init__(self, runner: Runner) -> None:
         self._runner = runner
-        self._lock = threading.RLock()
-        """Held around everything that records a step (re-entrant: an HTTP mock's tool
-        call happens inside the request that a model call or another tool made)."""
-        self._stop: BaseException | None = None
-        """The first run-ending signal (budget halt, parked approval, a tool ending the
-        run) raised through this context; every later call raises it again."""
         self.closed = False
         """Set when the run's agent has returned: later calls (a thread that outlived the
         agent) raise :class:`RunEnded` instead of adding steps after ``final``."""
@@ -118,8 +120,6 @@ class AgentContext:
     def mcp_tools(self) -> list[dict[str, Any]]:
         """OpenAI-format schemas of the tools of the scenario's ``mcp_servers`` that the
         policy lists, named ``SERVER__TOOL`` (call them with :meth:`call_tool`)."""
-        from agentbox.mcp.proxy import mcp_schemas
-
         return mcp_schemas(self._runner)
 
     @property
@@ -143,7 +143,7 @@ class AgentContext:
         """
         self._refuse_if_closed("model call")
         offered = self.tools if tools is None else tools
-        with self._serialized():
+        with self._runner.serialized():
             if self.backend_guard is None:
                 return self._runner.model_call(messages, offered)
             with self.backend_guard():
@@ -161,7 +161,7 @@ class AgentContext:
         value when it ran, else the gate's message (blocked, denied, recorded, error).
         ``async def`` functions give an async wrapper. See :mod:`agentbox.adapters.gate`.
         """
-        from agentbox.adapters.gate import gate_function
+        from agentbox.agents.gate import gate_function  # start-up cost: asyncio, ~40 ms
 
         return gate_function(self, fn, effect=effect, name=name)
 
@@ -173,8 +173,6 @@ class AgentContext:
         blocked or denied calls answer with ``isError``). Returns an
         ``mcp.server.lowlevel.Server``.
         """
-        from agentbox.mcp.serve import ContextSource, build_server
-
         return build_server(ContextSource(self))
 
     def call_tool(
@@ -188,23 +186,8 @@ class AgentContext:
         """
         self._refuse_if_closed(f"tool call {name}")
         args = kwargs if arguments is None else arguments
-        with self._serialized():
+        with self._runner.serialized():
             return self._runner.tool_call(name, args, call_id)
-
-    @contextmanager
-    def _serialized(self) -> Iterator[None]:
-        """One call at a time; a run-ending signal raised here ends every later call too."""
-        with self._lock:
-            if self._stop is not None:
-                raise self._stop
-            try:
-                yield
-            except Exception:
-                raise
-            except BaseException as signal:  # RunHalted, EndRun, a parked approval
-                if self._stop is None:
-                    self._stop = signal
-                raise
 
     def raise_if_stopped(self) -> None:
         """Re-raise a run-ending signal that a call made from another thread received.
@@ -213,8 +196,7 @@ class AgentContext:
         approval met by a worker thread ends the run even if that thread's exception was
         lost.
         """
-        if self._stop is not None:
-            raise self._stop
+        self._runner.raise_if_stopped()
 
     def _refuse_if_closed(self, what: str) -> None:
         if self.closed:
@@ -235,6 +217,21 @@ class AgentContext:
         return self._runner.plan.sandbox.name
 
     @property
+    def recording(self) -> ToolRecording | None:
+        """The recording this run answers MCP and gated calls from (None: call them live)."""
+        return recording_for(self._runner)
+
+    @property
+    def plan(self) -> RunPlan:
+        """The run's plan (read-only: its model, tools, policy)."""
+        return self._runner.plan
+
+    @property
+    def replaying(self) -> bool:
+        """Whether the run is answering calls from a recording (resume, fork) right now."""
+        return self._runner.replaying
+
+    @property
     def scenario(self) -> Any:
         """The run's scenario (read-only)."""
         return self._runner.plan.scenario
@@ -246,10 +243,6 @@ class AgentContext:
         mode) but are not offered to the model (:attr:`tools` is unchanged). Used for a
         sandbox's HTTP mocks.
         """
-        from agentbox.errors import SandboxError
-        from agentbox.sandbox.loader import where_defined
-        from agentbox.sandbox.state import reading_only
-
         plan = self._runner.plan
         extra = getattr(plan, "extra_tools", None)
         for name, spec in specs.items():
@@ -288,19 +281,8 @@ class AgentContext:
             Diverged: during a prefix, the recording has another step here.
         """
         self._refuse_if_closed(f"{kind} step {name}")
-        runner = self._runner
-        with self._serialized():
-            if runner._prefix:
-                step = runner._take(kind, name)
-                runner._replayed(step)
-                return dict(step.data)
-            runner._leave_prefix_if_done()
-            runner._halt_if_over_budget(next_is_tool=False)
-            if block:
-                runner.counters.blocks += 1
-            step = runner._new_step(kind, name, status=status, data=data)
-            runner._record(step)
-            return data
+        with self._runner.serialized():
+            return self._runner.record_step(kind, name, status=status, data=data, block=block)
 
 
 _ACTIVE: ContextVar[AgentContext | None] = ContextVar("agentbox_active_context", default=None)

@@ -195,9 +195,8 @@ def _adapt(func: Callable[..., Any], intercept: bool) -> Callable[[AgentContext]
         if not intercept:
             result = asyncio.run(func(ctx)) if is_async else func(ctx)
         else:
-            from agentbox.http.intercept import (
-                intercept_http,
-            )  # httpx routing: only when agents run
+            # start-up cost: httpx and the interception layer load only when agents run
+            from agentbox.http.intercept import intercept_http
 
             with intercept_http(ctx):
                 result = asyncio.run(func(ctx)) if is_async else func(ctx)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentbox.cli import (
+from agentbox.cli.base import (
     JsonOpt,
     StoreOpt,
     _console,
@@ -25,9 +25,9 @@ from agentbox.cli.trace_cmds import finish_live_export, live_export, observers
 from agentbox.errors import AgentboxError
 
 if TYPE_CHECKING:
-    from agentbox.approvals import ApprovalDecision, ApprovalRequest
+    from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver
     from agentbox.runner import RunResult
-    from agentbox.store import RunRow
+    from agentbox.store import RunRow, StepRow
 
 
 def _interactive_approver(console: Any, validate: Any = None) -> Any:
@@ -37,7 +37,7 @@ def _interactive_approver(console: Any, validate: Any = None) -> Any:
     from rich.markup import escape
     from rich.prompt import Prompt
 
-    from agentbox.approvals import ApprovalDecision, user_name
+    from agentbox.approvals import ApprovalDecision, parse_edits, user_name
     from agentbox.cli.render import call_text
 
     user = user_name()
@@ -64,7 +64,7 @@ def _interactive_approver(console: Any, validate: Any = None) -> Any:
                 "  edits as key=value (JSON values; quote values with spaces)", console=console
             )
             try:
-                edits = _parse_edits(shlex.split(text))
+                edits = parse_edits(shlex.split(text))
             except ValueError as exc:
                 console.print(f"  [red]{escape(str(exc))}[/]")
                 continue
@@ -80,22 +80,6 @@ def _interactive_approver(console: Any, validate: Any = None) -> Any:
             )
 
     return decide
-
-
-def _parse_edits(items: list[str]) -> dict[str, Any]:
-    """``['amount_usd=180', 'note="x"']`` -> ``{'amount_usd': 180, 'note': 'x'}``."""
-    import json
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"expected key=value, got {item!r}")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
 
 
 def _result_json(run: RunRow, result: RunResult | None = None) -> dict[str, Any]:
@@ -236,8 +220,6 @@ def run_cmd(
         )
         live = not as_json and not quiet
         spans = live_export(settings, otlp, trace)  # None unless --otlp / `otlp` is set
-        from agentbox.cli.lifecycle_cmds import step_observer  # -q/--json: held calls only
-
         runner = Runner(
             plan,
             trace,
@@ -347,7 +329,7 @@ def report_result(
     raise typer.Exit(0 if result.passed or parked else 1)
 
 
-def _live_printer(console: Any) -> Any:
+def live_printer(console: Any) -> Any:
     """Print steps as they happen; if stdout goes away (``| head``) the run goes on quietly.
 
     rich's default on a broken pipe is ``SystemExit(1)``, which would abandon the run
@@ -375,6 +357,38 @@ def _live_printer(console: Any) -> Any:
     return show
 
 
+def held_printer(console: Any) -> Any:
+    """A step observer for -q runs: prints only a call held for approval (its
+    approval id and the commands that decide it), so a run waiting on `approvals: wait`
+    never waits silently."""
+
+    def show(step: StepRow) -> None:
+        if step.kind != "approval" or step.status != "pending":
+            return
+        approval = step.data.get("approval_id")
+        console.print(
+            f"⏸ step {step.idx}: {_escape(str(step.name))} held, waiting for approval "
+            f"{approval}  (agentbox approve {approval}  |  agentbox deny {approval} --reason ...)",
+            soft_wrap=True,
+        )
+
+    return show
+
+
+def step_observer(console: Any, *, as_json: bool, quiet: bool) -> Any:
+    """What a run/resume/fork prints per step: every step, only held calls (-q), or
+    nothing (--json: the output is one JSON document, whose pending_approval names it)."""
+    if as_json:
+        return None
+    return held_printer(console) if quiet else live_printer(console)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape  # rich: ~30 ms at start-up, only when printing
+
+    return escape(text)
+
+
 def make_approver(
     spec: Any,
     trace: Any,
@@ -383,56 +397,25 @@ def make_approver(
     detach: bool = False,
     interactive: bool = True,
     plan: Any = None,
-) -> Any:
-    """The approver for a run: from --detach, the handler, and whether a terminal exists.
+) -> Approver:
+    """The approver for a run (:func:`agentbox.approvals.approver_for`), asking at this
+    terminal when the handler is ``prompt`` and there is one.
 
-    With ``plan``, arguments edited at the terminal prompt are validated (schema and
-    policy) before they are accepted.
+    With ``plan``, arguments edited at the prompt are checked (schema and policy) before
+    they are accepted.
     """
+    from agentbox.approvals import approver_for
 
     def validate(tool: str, args: dict[str, Any]) -> list[str]:
-        spec_ = plan.tool(tool) if plan is not None else None
-        if spec_ is None:
+        if plan is None:
             return []
-        checked, errors = spec_.validate(args)
-        errors = list(errors)
-        if checked is not None:
-            decision = plan.policy.check(tool, checked)
-            if decision.verdict == "block":
-                errors = [f"blocked by policy ({decision.rule}): {decision.reason}"]
-        return errors
+        from agentbox.approvals import check_edit
 
-    from agentbox.approvals import ApprovalDecision, fixed_approver, store_waiter
+        return check_edit(plan.tool(tool), plan.policy, tool, args).errors
 
-    if detach:
-        return fixed_approver("park")
-    handler = spec.handler
-    if handler == "wait":
-        return store_waiter(trace, timeout_s=spec.timeout_s, on_timeout=spec.on_timeout)
-    if handler in ("approve", "deny", "fail"):
-        return fixed_approver(handler)
-    if sys.stdin.isatty() and interactive:
-        ask = _interactive_approver(console, validate)
-
-        def ask_then_check(request: ApprovalRequest) -> ApprovalDecision:
-            decision: ApprovalDecision = ask(request)
-            stop = trace.stop_request(request.run_id)  # `agentbox stop` while the prompt waited
-            if stop is not None:
-                from agentbox.errors import RunHalted
-
-                raise RunHalted("stopped", stop.describe())
-            return decision
-
-        return ask_then_check
-
-    def no_terminal(request: ApprovalRequest) -> ApprovalDecision:
-        return ApprovalDecision(
-            "fail",
-            reason="no terminal to ask for approval; pass --approve, "
-            "--deny or --detach, or set `approvals:` in the scenario",
-        )
-
-    return no_terminal
+    asks = sys.stdin.isatty() and interactive
+    ask = (lambda: _interactive_approver(console, validate)) if asks else None
+    return approver_for(spec, trace, detach=detach, ask=ask)
 
 
 def _print_expectations(console: Any, run: RunRow) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentbox.cli import (
+from agentbox.cli.base import (
     JsonOpt,
     StoreOpt,
     _console,
@@ -108,23 +108,21 @@ def print_suite_runs(trace: TraceStore, limit: int, as_json: bool) -> None:
         )
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for col in ("suite run", "started", "suite", "label", "version", "k", "mode", "passed"):
-        table.add_column(
-            col, no_wrap=col != "suite", overflow="fold" if col == "suite" else "ellipsis"
-        )
+    fixed = {"suite run": 10, "version": 12, "passed": 6, "label": 15, "mode": 17, "started": 11}
+    for col in ("suite run", "passed", "label", "version", "mode", "suite", "started"):
+        table.add_column(col, no_wrap=True, overflow="ellipsis", min_width=fixed.get(col))
     for r in rows:
-        when = dt.datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
+        when = dt.datetime.fromtimestamp(r.started_at).strftime("%m-%d %H:%M")
         style = "green" if r.passed_cases == r.cases else "red"
-        mode = "live" + (f" {r.model}" if r.model else "") if r.live else "replay"
+        mode = ("live" + (f" {r.model}" if r.model else "") if r.live else "replay") + f" k={r.k}"
         table.add_row(
             r.id,
-            when,
-            Text(r.suite),
+            Text(f"{r.passed_cases}/{r.cases}", style=style),
             Text(r.label or "-"),
             r.fingerprint or "-",
-            str(r.k),
             Text(mode),
-            Text(f"{r.passed_cases}/{r.cases}", style=style),
+            Text(r.suite),
+            when,
         )
     console.print(table)
 

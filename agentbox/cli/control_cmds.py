@@ -7,7 +7,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from agentbox.cli import StoreOpt, _console, _open_store, _settings, command, fail
+from agentbox.cli.base import StoreOpt, _console, _open_store, _settings, command, fail
 
 
 def who() -> str:

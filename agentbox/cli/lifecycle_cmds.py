@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentbox.cli import (
+from agentbox.cli.base import (
     JsonOpt,
     StoreOpt,
     _console,
@@ -19,7 +19,7 @@ from agentbox.cli import (
     to_json,
     user_output_to_stderr,
 )
-from agentbox.cli.commands import _live_printer, _parse_edits, make_approver, report_result
+from agentbox.cli.commands import make_approver, report_result, step_observer
 
 if TYPE_CHECKING:
     from agentbox.store import StepRow
@@ -30,32 +30,6 @@ def escape(text: str) -> str:
     from rich.markup import escape as markup_escape
 
     return markup_escape(text)
-
-
-def held_printer(console: Any) -> Any:
-    """A step observer for -q runs: prints only a call held for approval (its
-    approval id and the commands that decide it), so a run waiting on `approvals: wait`
-    never waits silently."""
-
-    def show(step: StepRow) -> None:
-        if step.kind != "approval" or step.status != "pending":
-            return
-        approval = step.data.get("approval_id")
-        console.print(
-            f"⏸ step {step.idx}: {escape(str(step.name))} held, waiting for approval "
-            f"{approval}  (agentbox approve {approval}  |  agentbox deny {approval} --reason ...)",
-            soft_wrap=True,
-        )
-
-    return show
-
-
-def step_observer(console: Any, *, as_json: bool, quiet: bool) -> Any:
-    """What a run/resume/fork prints per step: every step, only held calls (-q), or
-    nothing (--json: the output is one JSON document, whose pending_approval names it)."""
-    if as_json:
-        return None
-    return held_printer(console) if quiet else _live_printer(console)
 
 
 QuietOpt = Annotated[
@@ -126,6 +100,8 @@ def _decide(
     store: Path | None,
     by: str | None,
 ) -> None:
+    # start-up cost: approvals loads the policy and the store
+    from agentbox.approvals import check_edit, parse_edits, user_name
     from agentbox.lifecycle import plan_for_run
 
     settings = _settings()
@@ -136,21 +112,18 @@ def _decide(
     edited: dict[str, Any] | None = None
     if edit:
         try:
-            edited = {**row.args, **_parse_edits(edit)}
+            edited = {**row.args, **parse_edits(edit)}
         except ValueError as exc:
             fail(str(exc), "use --edit key=value, e.g. --edit amount_usd=180")
         plan = plan_for_run(trace, trace.get_run(row.run_id), settings)
         spec = plan.tool(row.tool)
         if spec is None:
             fail(f"tool {row.tool} no longer exists in sandbox {plan.sandbox.name}")
-        checked, errors = spec.validate(edited)
-        if checked is None:
-            fail(f"edited arguments are invalid for {row.tool}: " + "; ".join(errors))
-        decision = plan.policy.check(row.tool, checked)
-        if decision.verdict == "block":
-            fail(f"edited arguments are blocked by policy ({decision.rule}): {decision.reason}")
-        edited = checked
-    from agentbox.approvals import user_name
+        check = check_edit(spec, plan.policy, row.tool, edited)
+        if not check.ok:
+            what = "" if check.blocked else f"invalid for {row.tool}: "
+            fail(f"edited arguments are {what}" + "; ".join(check.errors))
+        edited = check.args
 
     who = by or user_name()
     status = "approved" if approve else "denied"
@@ -385,10 +358,11 @@ def fork_cmd(
 
       agentbox fork 3fa2 --at 4 --tool-result '{"status": "delivered"}' -q
     """
+    from agentbox.approvals import parse_edits  # start-up cost (policy, store)
     from agentbox.lifecycle import ForkEdits, fork_run
 
     try:
-        sets = _parse_edits(set_ or [])
+        sets = parse_edits(set_ or [])
     except ValueError as exc:
         fail(str(exc), "use --set collection.key.field=value")
     settings = _settings()
@@ -412,7 +386,8 @@ def fork_cmd(
     def on_step(step: StepRow) -> None:
         if not forked:
             forked.append(step.run_id)
-        printer(step)
+        if printer is not None:  # --json prints nothing per step
+            printer(step)
 
     printer = step_observer(console, as_json=as_json, quiet=quiet)
     try:

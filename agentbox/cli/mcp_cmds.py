@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from agentbox.cli import StoreOpt, _console, _open_store, _settings, app, fail
+from agentbox.cli.base import StoreOpt, _console, _open_store, _settings, app, fail
 
 mcp_app = typer.Typer(
     name="mcp",
@@ -104,9 +104,10 @@ def serve_cmd(
 
       agentbox mcp serve scenarios/refund-over-limit.yaml --approvals wait --http 8765
     """
-    from agentbox.cli.commands import _live_printer, report_result
-    from agentbox.mcp.serve import RunHub, serve_http, serve_stdio
+    from agentbox.cli.commands import live_printer, report_result
+    from agentbox.mcp.serve import serve_http, serve_stdio
     from agentbox.runner import RunOptions, plan_run
+    from agentbox.served import RunHub
 
     if mode is not None and mode not in ("execute", "shadow", "recommend"):
         fail(f"--mode must be one of execute, shadow, recommend (got {mode!r})")
@@ -128,7 +129,7 @@ def serve_cmd(
         with contextlib.suppress(typer.Exit):
             report_result(err, trace, result, result_mode, as_json=False, quiet=True)
 
-    hub = RunHub(make_plan, trace, on_end=on_end, on_step=None if quiet else _live_printer(err))
+    hub = RunHub(make_plan, trace, on_end=on_end, on_step=None if quiet else live_printer(err))
     result_mode = hub.plan.mode
     names = ", ".join(t["function"]["name"] for t in hub.tools())
     if http is None:

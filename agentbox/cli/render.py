@@ -96,6 +96,14 @@ def summary_table(run: RunRow, changes: int | None = None) -> Table:
     unknown = int(c.get("cost_unknown", 0))
     cost = None if unknown and not c.get("cost_usd") else c.get("cost_usd", 0.0)
     table.add_row("cost", usd(cost, unknown if cost is not None else 0))
+    if c.get("user_turns"):  # a conversation: the user's turns, its model's usage apart
+        text = str(c["user_turns"])
+        user_tokens = int(c.get("user_input_tokens", 0)) + int(c.get("user_output_tokens", 0))
+        if user_tokens or c.get("user_cost_unknown"):
+            user_unknown = int(c.get("user_cost_unknown", 0))
+            user_cost = usd(c.get("user_cost_usd", 0.0), user_unknown)
+            text += f" (simulated user: {user_tokens} tok, {user_cost}; not in the agent's cost)"
+        table.add_row("user turns", text)
     if run.duration_s is not None:
         table.add_row("duration", f"{run.duration_s:.3f} s")
     return table

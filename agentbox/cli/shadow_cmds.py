@@ -9,7 +9,16 @@ from typing import Annotated, Any
 
 import typer
 
-from agentbox.cli import JsonOpt, StoreOpt, _console, _open_store, _settings, command, fail, to_json
+from agentbox.cli.base import (
+    JsonOpt,
+    StoreOpt,
+    _console,
+    _open_store,
+    _settings,
+    command,
+    fail,
+    to_json,
+)
 
 
 @command("shadow-diff")

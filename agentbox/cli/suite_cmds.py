@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentbox.cli import (
+from agentbox.cli.base import (
     JsonOpt,
     StoreOpt,
     _console,
@@ -212,7 +212,8 @@ def export_cmd(
       agentbox export b273 --suite suites/prod --against retail
     """
     from agentbox.suites.case import JudgeSpec, load_case
-    from agentbox.suites.export import CaseExists, expectation_count, export_run
+    from agentbox.suites.derive import expectation_count
+    from agentbox.suites.export import CaseExists, export_run
     from agentbox.suites.replay import display_path
 
     settings = _settings()
@@ -288,10 +289,10 @@ def _print_results(
                 f"[green]PASS[/]{rep} {escape(first.name)}  {where}  [dim]run {first.run_id}[/]"
             )
             continue
-        bad = failed[0]
-        console.print(
-            f"[red]FAIL[/]{rep} {escape(first.name)}  {where}  [dim]run {bad.run_id or '-'}[/]"
-        )
+        agent_failed = [r for r in failed if not r.simulator_error]
+        bad = (agent_failed or failed)[0]
+        word = "[red]FAIL[/]" if agent_failed else "[magenta]SIMERR[/]"
+        console.print(f"{word}{rep} {escape(first.name)}  {where}  [dim]run {bad.run_id or '-'}[/]")
         for line in bad.explain(verbose):
             for part in line.splitlines()[: None if verbose else 60]:
                 console.print("     " + escape(part), soft_wrap=True)
@@ -389,12 +390,14 @@ def _test_once(
             junit.write_text(junit_xml(results, repeat), encoding="utf-8")
         except OSError as exc:
             fail(f"cannot write --junit {junit}: {exc.strerror or exc}", "choose another path")
-    ok = all(r.passed for r in results)
+    ok = all(r.passed or r.simulator_error for r in results)  # the simulator's fault
+    simulator_errors = sum(1 for r in results if r.simulator_error)
     if as_json:
         print(
             to_json(
                 {
                     "passed": ok,
+                    "simulator_errors": simulator_errors,
                     "suite_run": suite_run.id,
                     "fingerprint": suite_run.fingerprint,
                     "label": suite_run.label,
@@ -410,11 +413,21 @@ def _test_once(
     else:
         _print_results(console, results, repeat, verbose)
     cases = len(files)
-    failing = sum(1 for i in {r.index for r in results if not r.passed})
+    failing = len({r.index for r in results if not r.passed and not r.simulator_error})
+    simulated = len(
+        {r.index for r in results if r.simulator_error}
+        - {r.index for r in results if not r.passed and not r.simulator_error}
+    )
     console.print()
     word = "[green]passed[/]" if ok else "[red]failed[/]"
+    sims = (
+        f", {simulated} simulator error{'s' if simulated != 1 else ''} (not the agent's)"
+        if simulated
+        else ""
+    )
     console.print(
-        f"[bold]{cases - failing} passed, {failing} failed[/] ({word}) · {len(results)} run(s) "
+        f"[bold]{cases - failing - simulated} passed, {failing} failed{sims}[/] ({word}) · "
+        f"{len(results)} run(s) "
         f"in {seconds:.2f} s ({len(results) / seconds if seconds else 0:.0f} runs/s)"
     )
     console.print(metrics_table(summary))

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from agentbox.cli import JsonOpt, _console, _settings, app, command, emit, fail, to_json
+from agentbox.cli.base import JsonOpt, _console, _settings, app, command, emit, fail, to_json
 
 
 def _show_version(value: bool) -> None:

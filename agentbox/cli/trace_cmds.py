@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from agentbox.cli import StoreOpt, _console, _open_store, _settings, command, fail
+from agentbox.cli.base import StoreOpt, _console, _open_store, _settings, command, fail
 
 if TYPE_CHECKING:
     from agentbox.config import Settings

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from agentbox.cli import StoreOpt, _open_store, _settings, command
+from agentbox.cli.base import StoreOpt, _open_store, _settings, command
 
 
 @command("tui")

@@ -388,9 +388,9 @@ def _check_program(run: Egress, event: str, args: tuple[Any, ...]) -> None:
     raw = args[1] if event == "subprocess.Popen" else args[_ARGV_AT[event]]
     argv = [os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in _as_list(raw)]
     if event == "subprocess.Popen":
-        from agentbox.http import proxy  # started on demand: the first program of a process
+        from agentbox.http import proxy  # start-up cost (http.server, ~30 ms): on demand
 
-        run.record_program(event, argv, proxy.start())
+        run.record_program(event, argv, proxy.start(current, host_traffic))
     else:
         run.record_program(event, argv, None)
 
@@ -425,9 +425,9 @@ def _patch_popen() -> None:
     def _execute_child(self: Any, *args: Any, **kwargs: Any) -> Any:
         run = _run
         if run is not None and run.active and not _BACKEND.get():
-            from agentbox.http import proxy
+            from agentbox.http import proxy  # start-up cost (http.server, ~30 ms): on demand
 
-            extra = proxy.environment(run.patterns)
+            extra = proxy.environment(run.patterns, current, host_traffic)
             if len(args) > _ENV_INDEX:
                 env = args[_ENV_INDEX]
                 merged = {**(env if env is not None else os.environ), **extra}

@@ -11,11 +11,11 @@ this order:
 3. a host listed in the scenario's ``agent.allow_hosts`` passes through for real;
 4. the first matching entry of :data:`ENDPOINTS` answers it: telemetry uploads (the
    Agents SDK's ``POST /v1/traces/ingest``, ...) get a no-op 200 (no step, no network),
-   and ``POST {any base url}/chat/completions`` is answered by the run's model backend
+   and ``POST {any base url}/chat/completions``, ``.../responses`` (OpenAI Responses) and
+   ``.../v1/messages`` (Anthropic Messages) are answered by the run's model backend
    through :meth:`AgentContext.complete` (an ``llm`` step: traced, budgeted,
-   cassette-replayable), and so are ``.../responses`` (OpenAI Responses) and
-   ``.../v1/messages`` (Anthropic Messages) by :mod:`agentbox.http.model_api`, which also
-   answers any other endpoint of a model host with a 404 naming it;
+   cassette-replayable) by :class:`agentbox.http.model_api.ModelApi`, which also answers
+   any other endpoint of a model host with a 404 naming it;
 5. anything else is blocked: the agent gets a 403 JSON error and a ``blocked`` step named
    ``http`` records method, URL, host and reason.
 
@@ -44,12 +44,8 @@ import httpx
 
 from agentbox.http import transports
 from agentbox.http.anthropic import is_anthropic_messages
-from agentbox.http.chat import (
-    chat_completion,
-    chat_completion_chunks,
-    is_chat_completions,
-    parse_chat_request,
-)
+from agentbox.http.bypass import bypassed, own_traffic
+from agentbox.http.chat import is_chat_completions
 from agentbox.http.guard import host_allowed, host_patterns
 from agentbox.http.mocks import _INFLIGHT, HttpMock, load_http_mocks, response_for
 from agentbox.http.model_api import ModelApi, is_model_request
@@ -78,7 +74,6 @@ _PLACEHOLDERS = {"OPENAI_API_KEY": DUMMY_OPENAI_KEY, "ANTHROPIC_API_KEY": DUMMY_
 _ALSO_CREDENTIALS = {"ANTHROPIC_API_KEY": "ANTHROPIC_AUTH_TOKEN"}
 
 _CURRENT: ContextVar[HttpInterceptor | None] = ContextVar("agentbox_http_current", default=None)
-_BYPASS: ContextVar[bool] = ContextVar("agentbox_http_bypass", default=False)
 _ACTIVE: list[HttpInterceptor] = []
 _LOCK = threading.Lock()
 
@@ -214,19 +209,18 @@ class HttpInterceptor:
     @contextmanager
     def backend_traffic(self) -> Iterator[None]:
         """Let agentbox's own model calls through (entered by AgentContext.complete)."""
-        token = _BYPASS.set(True)
-        hidden = _unset_placeholder_keys(self._set_keys)  # never sent to a real backend
-        try:
-            yield
-        finally:
-            for name in hidden:
-                os.environ[name] = _PLACEHOLDERS[name]
-            _BYPASS.reset(token)
+        with own_traffic():
+            hidden = _unset_placeholder_keys(self._set_keys)  # never sent to a real backend
+            try:
+                yield
+            finally:
+                for name in hidden:
+                    os.environ[name] = _PLACEHOLDERS[name]
 
     # ---- routing -------------------------------------------------------------------
     def _dispatch(self, request: httpx.Request) -> httpx.Response | None:
         """Route one request; None sends it on for real. Carries runner signals."""
-        if _BYPASS.get():
+        if bypassed():
             return None  # pass through
         if self._stop is not None:
             raise self._stop
@@ -274,28 +268,6 @@ class HttpInterceptor:
             _INFLIGHT.reset(token)
         return response_for(result)
 
-    def _chat(self, request: httpx.Request) -> httpx.Response:
-        try:
-            messages, tools, payload = parse_chat_request(request)
-        except ValueError as exc:
-            return _error(
-                400,
-                f"agentbox: invalid chat-completions request: {exc}",
-                "invalid_request_error",
-                "invalid_request",
-            )
-        ordinal = self.ctx.model_calls
-        response = self.ctx.complete(messages, tools)
-        model = str(payload.get("model") or "")
-        if payload.get("stream"):
-            usage = bool((payload.get("stream_options") or {}).get("include_usage"))
-            return httpx.Response(
-                200,
-                content=chat_completion_chunks(response, model, ordinal, usage),
-                headers={"content-type": "text/event-stream"},
-            )
-        return httpx.Response(200, json=chat_completion(response, model, ordinal))
-
     def _block(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         host = url.host.lower()
@@ -336,7 +308,7 @@ Endpoint = tuple[
 
 ENDPOINTS: list[Endpoint] = [
     (is_telemetry, lambda _interceptor, request: telemetry_ack(request)),
-    (is_chat_completions, HttpInterceptor._chat),
+    (is_chat_completions, lambda interceptor, request: interceptor.models.chat(request)),
     (is_responses, lambda interceptor, request: interceptor.models.responses(request)),
     (is_anthropic_messages, lambda interceptor, request: interceptor.models.messages(request)),
     (is_model_request, lambda interceptor, request: interceptor.models.unsupported(request)),

@@ -53,7 +53,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from agentbox.errors import SandboxError, ToolError
-from agentbox.sandbox.loader import import_file
+from agentbox.sandbox.loader import import_file, load_tools_module
 from agentbox.sandbox.tools import Effect, ToolSpec, parse_docstring
 
 __all__ = ["HttpMock", "http_mock", "load_http_mocks", "response_for", "sandbox_tools"]
@@ -126,7 +126,14 @@ class HttpMock:
 
     # ---- matching ------------------------------------------------------------------
     def match(self, request: httpx.Request) -> dict[str, str] | None:
-        """The path parameters when ``request`` is for this endpoint, else None."""
+        """The path parameters when ``request`` is for this endpoint, else None.
+
+        Not a respx route: respx has no ``{param}`` URL templates (its ``path__regex``
+        would still need the regex built above), and these mocks are not served by
+        respx's transport but dispatched by :class:`~agentbox.http.intercept.HttpInterceptor`
+        through the run's gate after allow-lists and model endpoints; what respx would
+        replace is the four comparisons below.
+        """
         url = request.url
         if request.method.upper() != self.method or url.host.lower() != self.host:
             return None
@@ -375,8 +382,6 @@ def sandbox_tools(file: str | Path) -> dict[str, ToolSpec]:
 
     Lets HTTP handlers reuse the sandbox's tool logic: ``tools["get_order"].fn(state, ...)``.
     """
-    from agentbox.sandbox.loader import load_tools_module
-
     folder = Path(file).resolve().parent
     tools, _ = load_tools_module(folder / "tools.py", f"agentbox_sandbox_{folder.name}")
     return tools

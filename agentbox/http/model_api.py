@@ -1,10 +1,11 @@
 """Answer a python agent's model-API requests in the wire format it speaks.
 
-:class:`HttpInterceptor` answers OpenAI Chat Completions itself (:mod:`agentbox.http.chat`)
-and hands :class:`ModelApi` the requests that no sandbox mock and no ``agent.allow_hosts``
-entry took and that match one of its entries in ``intercept.ENDPOINTS``:
+:class:`HttpInterceptor` hands :class:`ModelApi` the requests that no sandbox mock and no
+``agent.allow_hosts`` entry took and that match one of its entries in
+``intercept.ENDPOINTS``:
 
-- ``POST .../responses`` (OpenAI Responses, :mod:`agentbox.http.responses`) and
+- ``POST .../chat/completions`` (OpenAI Chat Completions, :mod:`agentbox.http.chat`),
+  ``POST .../responses`` (OpenAI Responses, :mod:`agentbox.http.responses`) and
   ``POST .../v1/messages`` (Anthropic Messages, :mod:`agentbox.http.anthropic`) are
   translated to chat messages, answered by the run's model through
   :meth:`AgentContext.complete` (an ``llm`` step: traced, budgeted, replayable from the
@@ -39,6 +40,7 @@ from agentbox.http.anthropic import (
     anthropic_message,
     parse_anthropic_request,
 )
+from agentbox.http.chat import chat_completion, chat_completion_chunks, parse_chat_request
 from agentbox.http.responses import (
     parse_responses_request,
     response_events,
@@ -114,11 +116,14 @@ def _is_anthropic(request: httpx.Request) -> bool:
     )
 
 
-def _error(request: httpx.Request, status: int, message: str) -> httpx.Response:
-    """A JSON error in the shape the API's SDK reads (Anthropic's or OpenAI's)."""
+def _error(
+    request: httpx.Request, status: int, message: str, *, openai: bool = False
+) -> httpx.Response:
+    """A JSON error in the shape the API's SDK reads (Anthropic's, or OpenAI's when
+    ``openai`` or the request does not look like Anthropic's)."""
     kind = "not_found_error" if status == 404 else "invalid_request_error"
     headers = {"x-agentbox-status": "unsupported_request"}
-    if _is_anthropic(request):
+    if not openai and _is_anthropic(request):
         body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
     else:
         body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
@@ -135,9 +140,10 @@ def _body(request: httpx.Request) -> Any:
 class ModelApi:
     """One run's answers to model-API requests (see the module docstring).
 
-    The interceptor calls :meth:`responses`, :meth:`messages` or :meth:`unsupported` for a
-    request that :func:`is_responses`, :func:`is_anthropic_messages` or
-    :func:`is_model_request` matched (in that order). The first two raise the runner's
+    The interceptor calls :meth:`chat`, :meth:`responses`, :meth:`messages` or
+    :meth:`unsupported` for a request that :func:`is_chat_completions`,
+    :func:`is_responses`, :func:`is_anthropic_messages` or :func:`is_model_request`
+    matched (in that order). The first three raise the runner's
     signals from :meth:`AgentContext.complete` (a budget halt) and agentbox errors (a
     cassette miss), which the interceptor carries through the agent's client.
 
@@ -152,6 +158,23 @@ class ModelApi:
     def __init__(self, ctx: AgentContext) -> None:
         self.ctx = ctx
         self.conversations: dict[str, list[Message]] = {}
+
+    def chat(self, request: httpx.Request) -> httpx.Response:
+        """Answer ``POST .../chat/completions`` (JSON or an event stream; a 400 when
+        untranslatable)."""
+        try:
+            messages, tools, payload = parse_chat_request(request)
+        except ValueError as exc:  # WireError, JSONDecodeError
+            return _error(
+                request, 400, f"agentbox: invalid chat-completions request: {exc}", openai=True
+            )
+        ordinal = self.ctx.model_calls
+        response = self.ctx.complete(messages, tools)
+        model = str(payload.get("model") or "")
+        if payload.get("stream"):
+            usage = bool((payload.get("stream_options") or {}).get("include_usage"))
+            return _stream(chat_completion_chunks(response, model, ordinal, usage))
+        return httpx.Response(200, json=chat_completion(response, model, ordinal))
 
     def responses(self, request: httpx.Request) -> httpx.Response:
         """Answer ``POST .../responses`` (JSON or an event stream; a 4xx when untranslatable)."""

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from agentbox.errors import AgentboxError
+from agentbox.http.bypass import own_traffic
 from agentbox.http.guard import host_allowed, host_patterns, host_traffic
 
 if TYPE_CHECKING:
@@ -60,7 +62,7 @@ class Passthrough:
         entries = list(getattr(shadow, "passthrough", None) or [])
         if not entries or ctx.mode not in ("shadow", "recommend"):
             return None
-        model = ctx._runner.plan.model  # a replay's model is the recording's cassette
+        model = ctx.plan.model  # a replay's model is the recording's cassette
         recorded = getattr(model, "steps", None)
         return cls(ctx, [e.model_dump() for e in entries], recorded)
 
@@ -82,7 +84,7 @@ class Passthrough:
     def _read(self, request: httpx.Request) -> httpx.Response:
         method, url = request.method.upper(), str(request.url)
         data: dict[str, Any] | None = None
-        if self.ctx._runner._prefix:  # a fork or resume serving its recording: never re-sent
+        if self.ctx.replaying:  # a fork or resume serving its recording: never re-sent
             answer = self.ctx.record_step("tool", "http", status="ok", data={})["response"]
             return httpx.Response(
                 int(answer["status"]),
@@ -92,8 +94,6 @@ class Passthrough:
         if self.replay is not None:
             queue = self.replay.get((method, url))
             if not queue:
-                from agentbox.errors import AgentboxError
-
                 raise AgentboxError(
                     f"replay: no recorded read-through response for {method} {url}",
                     "the agent asked the real API something the recording did not; "
@@ -110,15 +110,9 @@ class Passthrough:
 
     def _send(self, request: httpx.Request) -> dict[str, Any]:
         """Send the read for real (through the guard, explicitly) and describe it."""
-        from agentbox.http.intercept import _BYPASS
-
-        token = _BYPASS.set(True)
-        try:
-            with host_traffic(), httpx.Client(timeout=30) as client:
-                response = client.send(request)
-                body = response.text
-        finally:
-            _BYPASS.reset(token)
+        with own_traffic(), host_traffic(), httpx.Client(timeout=30) as client:
+            response = client.send(request)
+            body = response.text
         method, url = request.method.upper(), str(request.url)
         headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
         return {

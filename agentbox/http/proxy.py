@@ -20,11 +20,14 @@ import http.client
 import select
 import socket
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from agentbox.http import guard
+if TYPE_CHECKING:
+    from agentbox.http.guard import Egress
 
 __all__ = ["environment", "start", "url"]
 
@@ -36,16 +39,38 @@ _server: ThreadingHTTPServer | None = None
 _lock = threading.Lock()
 
 
+def _no_run() -> Egress | None:
+    return None
+
+
+_current: Callable[[], Egress | None] = _no_run
+"""The guard's state of the current run (given by the guard to :func:`start`)."""
+_own_traffic: Callable[[], AbstractContextManager[Any]]
+"""Enters the guard's permission for the proxy's own upstream connections."""
+
+
 def url() -> str | None:
     """The proxy's URL (``http://127.0.0.1:PORT``), or None when it is not running."""
     server = _server
     return None if server is None else f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def start() -> str:
-    """Start the proxy once per process (idempotent); returns its URL."""
-    global _server
+def start(
+    current: Callable[[], Egress | None],
+    own_traffic: Callable[[], AbstractContextManager[Any]],
+) -> str:
+    """Start the proxy once per process (idempotent); returns its URL.
+
+    Args:
+        current: the guard's state of the current run (``guard.current``): what the
+            proxy allows and where it records a refusal.
+        own_traffic: the guard's permission for the proxy's upstream connections
+            (``guard.host_traffic``). Given by the guard, which imports this module only
+            when a first program starts.
+    """
+    global _server, _current, _own_traffic
     with _lock:
+        _current, _own_traffic = current, own_traffic
         if _server is None:
             server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
             server.daemon_threads = True
@@ -62,13 +87,18 @@ def start() -> str:
     return address
 
 
-def environment(patterns: list[str]) -> dict[str, str]:
+def environment(
+    patterns: list[str],
+    current: Callable[[], Egress | None],
+    own_traffic: Callable[[], AbstractContextManager[Any]],
+) -> dict[str, str]:
     """Proxy variables for a child process: every proxy variable -> :func:`start`'s URL.
 
     ``NO_PROXY`` lists the allowed hosts (``*.x`` as ``.x``), so children reach them
-    directly; any ``NO_PROXY`` the environment had is replaced.
+    directly; any ``NO_PROXY`` the environment had is replaced. ``current`` and
+    ``own_traffic``: as for :func:`start`.
     """
-    address = start()
+    address = start(current, own_traffic)
     direct = []
     for pattern in patterns:
         host = pattern.rsplit(":", 1)[0] if pattern.count(":") == 1 else pattern
@@ -83,8 +113,8 @@ def environment(patterns: list[str]) -> dict[str, str]:
     return env
 
 
-def _permitted(host: str, port: int) -> tuple[bool, guard.Egress | None]:
-    run = guard.current()
+def _permitted(host: str, port: int) -> tuple[bool, Egress | None]:
+    run = _current()
     if run is None:
         return False, None
     return run.allows_name(host, port), run
@@ -97,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def _refuse(self, run: guard.Egress | None, host: str, port: int) -> None:
+    def _refuse(self, run: Egress | None, host: str, port: int) -> None:
         if run is not None:
             message = run.refuse(
                 host, port, f"proxy {self.command}", library=LIBRARY, thread=_THREAD
@@ -122,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(run, host, port)
             return
         try:
-            with guard.host_traffic():
+            with _own_traffic():
                 upstream = socket.create_connection((host, port), timeout=30)
         except OSError as exc:
             self.send_error(502, f"agentbox egress proxy: {exc}")
@@ -148,7 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
             http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
         )
         try:
-            with guard.host_traffic():
+            with _own_traffic():
                 connection = connection_class(host, port, timeout=30)
                 connection.request(self.command, path, body=body, headers=headers)
                 response = connection.getresponse()

@@ -51,7 +51,7 @@ def install() -> None:
             return
         _patch(httpx.HTTPTransport, httpx.AsyncHTTPTransport, _from_httpx, _to_httpx)
         try:
-            import httpx2
+            import httpx2  # optional at run time: see the except below
         except ImportError:  # httpx2 is a dependency; tolerate an environment without it
             pass
         else:
@@ -113,7 +113,7 @@ def _from_httpx2(request: Any) -> httpx.Request:
 
 
 def _to_httpx2(response: httpx.Response) -> Any:
-    import httpx2
+    import httpx2  # loaded only once a request went through it (start-up cost)
 
     return httpx2.Response(
         response.status_code, headers=list(response.headers.raw), content=response.content

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, create_model
 
 from agentbox.errors import AgentboxError, Problem, ToolError
+from agentbox.http.bypass import mark_own_traffic
 from agentbox.recording import recording_for
 from agentbox.sandbox.tools import ToolSpec, non_finite
 
@@ -127,7 +128,9 @@ class Connections:
         Raises:
             McpServerError: a server did not start, answer or list within its timeout.
         """
-        from anyio.from_thread import start_blocking_portal
+        from anyio.from_thread import (
+            start_blocking_portal,
+        )  # start-up cost: anyio/mcp only for mcp_servers
 
         self._portal = self._stack.enter_context(start_blocking_portal())
         listing = {}
@@ -154,13 +157,13 @@ class Connections:
         self, name: str, spec: McpServerSpec, ready: Future[list[dict[str, Any]]]
     ) -> None:
         """Keep one server's session open until :meth:`close` (runs on the portal)."""
-        import anyio
+        import anyio  # start-up cost: the mcp SDK only when used
         from mcp import Client
 
         stop = anyio.Event()
         self._stop[name] = stop
         if spec.url is not None:
-            _own_traffic()  # tasks the client starts below inherit this context
+            mark_own_traffic()  # tasks the client starts below inherit this context
         try:
             async with Client(self._target(spec), read_timeout_seconds=spec.timeout_s) as client:
                 listed = await client.list_tools()
@@ -185,7 +188,10 @@ class Connections:
     def _target(self, spec: McpServerSpec) -> Any:
         if spec.url is not None:
             return spec.url
-        from mcp.client.stdio import StdioServerParameters, stdio_client
+        from mcp.client.stdio import (
+            StdioServerParameters,
+            stdio_client,
+        )  # start-up cost: the mcp SDK
 
         command = spec.command or ""
         if command in ("python", "python3"):  # the interpreter agentbox runs under
@@ -208,10 +214,10 @@ class Connections:
             raise ToolError(f"MCP server {server!r} is not connected")
 
         async def ask() -> Any:
-            import anyio
+            import anyio  # start-up cost
 
             if spec.url is not None:
-                _own_traffic()
+                mark_own_traffic()
 
             with anyio.fail_after(spec.timeout_s + 1):
                 return await client.call_tool(tool, args, read_timeout_seconds=spec.timeout_s)
@@ -241,13 +247,6 @@ class Connections:
         with contextlib.suppress(Exception):
             self._stack.close()
         self._portal = None
-
-
-def _own_traffic() -> None:
-    """Mark this task's HTTP as agentbox's own: a python agent's interception lets it by."""
-    from agentbox.http.intercept import _BYPASS  # TODO(http): a public way to say this
-
-    _BYPASS.set(True)
 
 
 def _errlog() -> Any:

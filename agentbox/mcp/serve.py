@@ -24,124 +24,17 @@ are not Python functions of this process but schemas served as they are.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Protocol
-
-from agentbox.mcp.session import RunEnded, ServedRun
 
 if TYPE_CHECKING:
     from mcp_types import CallToolResult
 
     from agentbox.agents.context import AgentContext, ToolResult
-    from agentbox.approvals import Approver
-    from agentbox.planning import RunPlan
-    from agentbox.runner import RunResult
-    from agentbox.store import TraceStore
-
-PlanFactory = Callable[[], "RunPlan"]
-RunEndObserver = Callable[["RunResult"], None]
 
 
-def session_approver(plan: RunPlan, store: TraceStore, closing: Callable[[], bool]) -> Approver:
-    """The approver of a served run: ``prompt`` (no terminal over MCP) waits like ``wait``.
-
-    ``wait``/``prompt`` poll the store for ``agentbox approve``/``deny`` (or the TUI) and
-    deny the call when the client disconnects while waiting; ``approve``, ``deny`` and
-    ``fail`` decide at once.
-    """
-    from agentbox.approvals import ApprovalDecision, ApprovalRequest, fixed_approver, store_waiter
-
-    spec = plan.approvals
-    if spec.handler in ("approve", "deny", "fail"):
-        return fixed_approver(spec.handler)
-    wait = store_waiter(
-        store, timeout_s=spec.timeout_s, on_timeout=spec.on_timeout, cancelled=closing
-    )
-
-    def decide(request: ApprovalRequest) -> ApprovalDecision:
-        verdict = wait(request)
-        if verdict.verdict == "park":  # the client went away while the call waited
-            return ApprovalDecision("deny", reason="the MCP client disconnected", by="agentbox")
-        return verdict
-
-    return decide
-
-
-class RunHub:
-    """Opens the current session's run on first use and ends it on :meth:`end`.
-
-    Args:
-        make_plan: builds a fresh plan for each run.
-        store: the trace store.
-        on_end: called with each finished run's result (the CLI prints the summary).
-        on_step: called with every stored step.
-    """
-
-    def __init__(
-        self,
-        make_plan: PlanFactory,
-        store: TraceStore,
-        on_end: RunEndObserver | None = None,
-        on_step: Any = None,
-    ) -> None:
-        self._make_plan = make_plan
-        self._store = store
-        self._on_end = on_end
-        self._on_step = on_step
-        self._lock = threading.Lock()
-        self._run: ServedRun | None = None
-        self.plan = make_plan()
-        """A plan for listing tools (the schemas do not change between runs)."""
-        self.results: list[RunResult] = []
-
-    def current(self) -> ServedRun:
-        """The open run, opening one if there is none (blocks until it accepts calls)."""
-        with self._lock:
-            if self._run is None:
-                plan = self._make_plan()
-                holder: list[ServedRun] = []
-                approver = session_approver(
-                    plan, self._store, lambda: bool(holder) and holder[0].closing.is_set()
-                )
-                run = ServedRun(plan, self._store, approver, self._on_step)
-                holder.append(run)
-                self._run = run.start()
-            return self._run
-
-    def end(self) -> RunResult | None:
-        """End the open run (if any); returns its result."""
-        with self._lock:
-            run, self._run = self._run, None
-        if run is None:
-            return None
-        result = run.close()
-        self.results.append(result)
-        if self._on_end is not None:
-            self._on_end(result)
-        return result
-
-    def effect(self, name: str) -> str | None:
-        """The tool's effect, or None when unknown."""
-        spec = self.plan.tool(name)
-        return spec.effect if spec is not None else None
-
-    def call(self, name: str, arguments: dict[str, Any] | None) -> ToolResult:
-        """Call through the open run's gate (opening a run if none is open).
-
-        Raises:
-            RunEnded: the run has ended.
-        """
-        return self.current().call(name, arguments)
-
-    def tools(self) -> list[dict[str, Any]]:
-        """OpenAI-format schemas of the tools the policy lists."""
-        plan = self.plan
-        return [
-            spec.openai_schema()
-            for name, spec in plan.sandbox.tools.items()
-            if plan.policy.listed(name) is None
-        ]
+class RunEnded(Exception):
+    """The run behind a session has ended (budget halt, a tool ending the run, closed)."""
 
 
 class ToolSource(Protocol):
@@ -160,13 +53,21 @@ class ToolSource(Protocol):
         ...
 
 
+class ServedSource(ToolSource, Protocol):
+    """A :class:`ToolSource` whose current run can be ended (``agentbox mcp serve``)."""
+
+    def end(self) -> Any:
+        """End the open run (if any)."""
+        ...
+
+
 def build_server(source: ToolSource, *, on_close: Callable[[], Any] | None = None) -> Any:
     """An MCP server (``mcp.server.lowlevel.Server``) answering from ``source``.
 
     ``on_close`` is called (on a worker thread) when a connection's lifespan ends (stdio:
     the client disconnected).
     """
-    import anyio
+    import anyio  # start-up cost: the mcp SDK only when serving
     import mcp_types as types
     from mcp.server.lowlevel import Server
 
@@ -228,7 +129,7 @@ class ContextSource:
 
     def effect(self, name: str) -> str | None:
         """The tool's effect, or None when unknown."""
-        spec = self.ctx._runner.plan.tool(name)
+        spec = self.ctx.plan.tool(name)
         return spec.effect if spec is not None else None
 
     def call(self, name: str, arguments: dict[str, Any] | None) -> ToolResult:
@@ -241,20 +142,20 @@ class ContextSource:
 
 
 def _text_result(text: str, *, error: bool) -> CallToolResult:
-    import mcp_types as types
+    import mcp_types as types  # start-up cost: the mcp SDK
 
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=error)
 
 
 def _version() -> str:
-    from importlib.metadata import version
+    from importlib.metadata import version  # start-up cost
 
     return version("agentbox")
 
 
-def serve_stdio(hub: RunHub) -> None:
+def serve_stdio(hub: ServedSource) -> None:
     """Serve MCP over this process's stdin/stdout until the client disconnects."""
-    import anyio
+    import anyio  # start-up cost: the mcp SDK
     from mcp.server.stdio import stdio_server
 
     server = build_server(hub, on_close=hub.end)
@@ -267,13 +168,15 @@ def serve_stdio(hub: RunHub) -> None:
     hub.end()
 
 
-def serve_http(hub: RunHub, port: int, *, on_ready: Callable[[str], None] | None = None) -> None:
+def serve_http(
+    hub: ServedSource, port: int, *, on_ready: Callable[[str], None] | None = None
+) -> None:
     """Serve MCP over streamable HTTP on ``http://127.0.0.1:PORT/mcp`` until interrupted.
 
     A session's ``DELETE`` (the client closing) ends its run; stopping the server (Ctrl-C,
     SIGTERM) ends the open one.
     """
-    import anyio
+    import anyio  # start-up cost: the mcp SDK, uvicorn
     import uvicorn
 
     server = build_server(hub)

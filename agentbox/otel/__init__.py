@@ -6,7 +6,7 @@
 - :mod:`agentbox.otel.exporter` sends spans to a collector with the OpenTelemetry SDK
   (imported lazily: it is an optional dependency, the ``otel`` extra);
 - :mod:`agentbox.otel.importer` turns traces into stored runs;
-- :mod:`agentbox.otel.cases` exports an imported run as a suite case that serves the
+- :mod:`agentbox.suites.imported` exports an imported run as a suite case that serves the
   recorded tool results (:mod:`agentbox.otel.recorded`).
 
 Nothing here prints; the CLI (``agentbox export-traces``, ``agentbox import``) does.

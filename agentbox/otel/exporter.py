@@ -95,7 +95,7 @@ def make_exporter(
     _require_sdk()
     if target.protocol == "grpc":
         try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # the otel extra: only for --to otlp+grpc
                 OTLPSpanExporter as GrpcExporter,
             )
         except ImportError:
@@ -106,14 +106,16 @@ def make_exporter(
         return GrpcExporter(
             endpoint=target.endpoint, insecure=True, headers=headers or None, timeout=timeout_s
         )
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter,
+    )  # the otel extra: only for otlp+http
 
     return OTLPSpanExporter(endpoint=target.endpoint, headers=headers or None, timeout=timeout_s)
 
 
 def sdk_spans(spans: list[Span], resource_attrs: dict[str, Any]) -> list[Any]:
     """Our spans as the SDK's ``ReadableSpan`` objects (ids and times kept)."""
-    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.resources import Resource  # the otel extra: start-up cost
     from opentelemetry.sdk.trace import Event, ReadableSpan
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
@@ -179,7 +181,7 @@ def send(
         AgentboxError: the ``otel`` extra is not installed.
     """
     exporter = make_exporter(target, headers, timeout_s)
-    from opentelemetry.sdk.trace.export import SpanExportResult
+    from opentelemetry.sdk.trace.export import SpanExportResult  # the otel extra
 
     try:
         with quiet_sdk(), host_traffic():
@@ -218,7 +220,10 @@ class LiveExport:
         headers: dict[str, str] | None = None,
         timeout_s: float = 2.0,
     ) -> None:
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
+        from opentelemetry.sdk.trace.export import (
+            BatchSpanProcessor,
+            SpanExportResult,
+        )  # the otel extra
 
         self.store = store
         self.target = target

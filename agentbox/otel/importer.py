@@ -10,7 +10,7 @@ Two kinds of trace:
   become ``llm`` steps (request messages, response text, tool calls, tokens), TOOL spans
   ``tool`` steps (arguments, result), other spans below the root ``note`` steps, and a
   ``final`` step ends the run. Such a run has no sandbox: ``agentbox export`` turns it
-  into a case that serves the recorded tool results (:mod:`agentbox.otel.cases`).
+  into a case that serves the recorded tool results (:mod:`agentbox.suites.imported`).
 
 Every write goes through the project's redactor, as the runner's do. Runs already in the
 store are skipped (imports are idempotent: ids derive from the trace id).

@@ -444,7 +444,7 @@ class SpanBuilder:
                     "agentbox.fork.parent": d.get("parent_id"),
                     "agentbox.fork.at": d.get("at"),
                     "agentbox.output": d.get("output"),
-                    "gen_ai.user.message": d.get("content") if step.kind == "user" else None,
+                    "gen_ai.user.message": d.get("text") if step.kind == "user" else None,
                 }
             )
         when = _ns(step.started_at)

@@ -58,7 +58,8 @@ class Sandbox:
         name: folder name.
         path: the folder.
         tools: tool specs by name, in definition order.
-        seed: the seed state ``{collection: {key: record}}`` (shared, read-only).
+        seed: the seed state ``{collection: {key: record}}`` (shared, read-only; read
+            from its files on first use, so a malformed seed raises SandboxError then).
         policy_text: text appended to the agent's system prompt ("" when none).
         seed_source: where the seed came from (shown in errors and summaries).
         config: the parsed sandbox.toml.
@@ -89,7 +90,9 @@ class Sandbox:
             SandboxError: missing folder or tools.py, malformed seed or sandbox.toml, a
                 tools.py that does not import.
         """
-        return load_sandbox(Path(path), seed_override=Path(data) if data is not None else None)
+        box = load_sandbox(Path(path), seed_override=Path(data) if data is not None else None)
+        _ = box.seed  # read (and checked) now: the errors belong to loading
+        return box
 
     def state(self) -> State:
         """A fresh run state over the seed (copy-on-write: the seed is never changed)."""
@@ -113,6 +116,30 @@ class Sandbox:
         if checked is None:
             raise ToolError(f"invalid arguments for {tool}: {'; '.join(errors)}")
         return spec.fn(state, **checked)
+
+
+def _get_seed(self: Sandbox) -> dict[str, dict[str, Any]]:
+    loader = self.__dict__.pop("_seed_loader", None)
+    if loader is not None:  # first use: read the seed files now
+        self.__dict__["_seed"] = loader()
+    seed: dict[str, dict[str, Any]] = self.__dict__["_seed"]
+    return seed
+
+
+def _set_seed(self: Sandbox, value: dict[str, dict[str, Any]]) -> None:
+    self.__dict__.pop("_seed_loader", None)
+    self.__dict__["_seed"] = value
+
+
+# The seed is read on first use: a replay or fork runs on the seed its store recorded,
+# and a 5 MB seed takes ~0.3 s to parse that such a process does not need.
+Sandbox.seed = property(_get_seed, _set_seed)  # type: ignore[assignment]
+
+
+def _lazy_seed(box: Sandbox, loader: Callable[[], dict[str, dict[str, Any]]]) -> Sandbox:
+    """``box`` with its seed read by ``loader`` when first used (errors surface then)."""
+    box.__dict__["_seed_loader"] = loader
+    return box
 
 
 def _load_structured(path: Path) -> Any:
@@ -191,10 +218,25 @@ def load_state_source(
     raise SandboxError(f"state source not found: {path}", "pass an existing file or folder")
 
 
+_KNOWN_HASHES: dict[int, tuple[Any, str]] = {}
+
+
 def state_hash(collections: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of a state (sorted keys); identifies a seed."""
+    known = _KNOWN_HASHES.get(id(collections))
+    if known is not None and known[0] is collections:
+        return known[1]
     blob = json.dumps(collections, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def remember_state_hash(collections: Mapping[str, Any], digest: str) -> None:
+    """Tell :func:`state_hash` the hash of a state object already known by its hash (a
+    seed read back from the store's content-addressed blobs): a 5 MB seed takes ~0.15 s
+    to hash again. The state must not change afterwards (seeds are read-only)."""
+    if len(_KNOWN_HASHES) >= 8:
+        _KNOWN_HASHES.pop(next(iter(_KNOWN_HASHES)))
+    _KNOWN_HASHES[id(collections)] = (collections, digest)
 
 
 def import_file(path: Path, module_name: str, hint: str = "", *, package: bool = False) -> Any:
@@ -393,15 +435,16 @@ def load_sandbox(path: Path, *, seed_override: Path | None = None) -> Sandbox:
     tools, module = load_tools_module(tools_py, f"agentbox_sandbox_{path.name}")
     _check_mock_names(path, tools)
     seed_path = seed_override or _configured_seed(path, config)
-    if seed_path.exists():
-        seed = load_state_source(seed_path, _collections_setting(path, config))
-    elif "seed" in config or seed_override:
+    if not seed_path.exists() and ("seed" in config or seed_override):
         raise SandboxError(
             f"sandbox {path.name}: seed data not found at {seed_path}",
             str(config.get("seed_hint", "pass --data PATH or fix `seed` in sandbox.toml")),
         )
-    else:
-        seed = {}
+    collections = _collections_setting(path, config)
+
+    def read_seed() -> dict[str, dict[str, Any]]:
+        return load_state_source(seed_path, collections) if seed_path.exists() else {}
+
     policy_file = path / str(config.get("policy", "policy.md"))
     policy_text = policy_file.read_text(encoding="utf-8") if policy_file.is_file() else ""
     hasher = _fingerprint_hook(module, tools_py)
@@ -410,14 +453,14 @@ def load_sandbox(path: Path, *, seed_override: Path | None = None) -> Sandbox:
         path.name,
         path,
         tools,
-        seed,
+        {},  # read on first use: see _lazy_seed
         policy_text,
         str(seed_path),
         config,
         hasher,
         task_hook if callable(task_hook) else None,
     )
-    _CACHE[key] = box
+    _CACHE[key] = _lazy_seed(box, read_seed)
     return box
 
 

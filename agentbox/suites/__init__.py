@@ -6,13 +6,15 @@ decisions, and the expectations its replay must meet. ``agentbox export`` writes
 ``agentbox test`` and the pytest plugin replay them, ``agentbox report`` prints metrics.
 
 Modules: ``case`` (schema, loading, cassette backend, recorded approver), ``export``
-(run -> case), ``replay`` (case -> run, in parallel), ``metrics``, ``junit``, ``judge``
-(the ``llm_judge`` expectation). None of them prints, and none imports litellm or
+(run -> case), ``replay`` (case -> run, in parallel), ``metrics``, ``junit``; the
+``llm_judge`` expectation lives in :mod:`agentbox.llm_judge` (the runner grades with it
+too) and ``judge`` is re-exported here. None of them prints, and none imports litellm or
 Textual at import time.
 """
 
 from __future__ import annotations
 
+from agentbox.llm_judge import judge
 from agentbox.suites.case import (
     Case,
     CaseCassette,
@@ -22,7 +24,6 @@ from agentbox.suites.case import (
     load_case,
 )
 from agentbox.suites.export import export_run
-from agentbox.suites.judge import judge
 from agentbox.suites.junit import junit_xml
 from agentbox.suites.metrics import RunMetrics, SuiteMetrics, metrics_for_run, run_metrics
 from agentbox.suites.replay import CaseResult, discover, replay_case, run_cases, run_file, summarize

@@ -38,7 +38,12 @@ from typing import Any, Literal, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agentbox.approvals import ApprovalDecision, ApprovalRequest, Approver
+from agentbox.approvals import (
+    ApprovalDecision,
+    Approver,
+    RecordedHold,
+    replay_approver,
+)
 from agentbox.cassette import CassetteModel, Recording
 from agentbox.errors import Problem, ScenarioError
 from agentbox.models import ModelResponse, ToolCall
@@ -154,6 +159,24 @@ class RecordedToolResult(_Model):
     """The returned value, or the error message."""
 
 
+class RecordedUserCall(_Model):
+    """One recorded answer of a simulated user (``user: {model: ...}``)."""
+
+    text: str | None = None
+    """What the simulated user said (the stop token included)."""
+    model: str | None = None
+    """The model that played the user."""
+    request: dict[str, Any] = {}
+    """``{hash}`` of the simulated user's request; remove it to serve this answer
+    unchecked."""
+    input_tokens: int = Field(0, ge=0)
+    """Prompt tokens."""
+    output_tokens: int = Field(0, ge=0)
+    """Completion tokens."""
+    cost_usd: float | None = None
+    """Cost in USD (``null``: unknown)."""
+
+
 class Cassette(_Model):
     """The recorded model calls (and MCP / gated-function results) of the exported run."""
 
@@ -169,6 +192,9 @@ class Cassette(_Model):
     tool_results: list[RecordedToolResult] | None = None
     """MCP tool and gated-function results, in call order; a replay serves them instead
     of calling the server or function (absent: they run live; ``--live``: always)."""
+    user_calls: list[RecordedUserCall] | None = None
+    """A simulated user's answers, in order; a replay serves them instead of asking its
+    model (``--live``: asked again)."""
 
     def recording(self, source: str) -> ToolRecording | None:
         """The MCP listing and tool results as a replay's recording (None: none recorded)."""
@@ -493,27 +519,10 @@ class CaseCassette(CassetteModel):
 def decisions_approver(
     decisions: list[RecordedDecision], fallback: Approver | None = None
 ) -> Approver:
-    """Decide held calls with a case's recorded decisions, in order.
-
-    When the recording has no decision left (or the next one is for another tool), the
-    ``fallback`` decides (``--live``); without one the hold fails the run, naming the call.
-    """
-    queue = list(decisions)
-
-    def decide(request: ApprovalRequest) -> ApprovalDecision:
-        rule = request.decision.rule
-        if queue and queue[0].tool == request.tool:
-            d = queue.pop(0)
-            return ApprovalDecision(d.verdict, args=d.args, reason=d.reason, by=d.by)
-        if fallback is not None:
-            return fallback(request)
-        why = (
-            f"the case recorded a decision for {queue[0].tool}, not {request.tool}"
-            if queue
-            else "the case recorded no decision for this hold"
-        )
-        return ApprovalDecision(
-            "fail", reason=f"{why} ({request.tool} held by rule {rule!r})", by="replay"
-        )
-
-    return decide
+    """Decide held calls with a case's recorded decisions, in order (see
+    :func:`agentbox.approvals.replay_approver`)."""
+    holds = [
+        RecordedHold(d.tool, ApprovalDecision(d.verdict, args=d.args, reason=d.reason, by=d.by))
+        for d in decisions
+    ]
+    return replay_approver(holds, fallback)

@@ -285,6 +285,9 @@ def _check(gate: Gate, row: MetricDelta) -> Gate:
 def _fmt(spec: MetricSpec, value: float | None) -> str:
     if value is None:
         return "unknown"
+    value = value + 0.0 if value else 0.0  # no "-0.00"
+    if (spec.unit == "s" and abs(value) < 5e-6) or (spec.rate and abs(value) < 5e-4):
+        value = 0.0
     if spec.rate:
         return f"{value * 100:.1f}%" if spec.unit == "%" else f"{value:.3f}"
     if spec.unit == "usd":
@@ -486,8 +489,13 @@ def compare_suite_runs(
     cases.sort(key=lambda c: (FLIP_ORDER.index(c.kind), c.key))
     sa, sb = _metrics(ga, overlap, a.k), _metrics(gb, overlap, b.k)
     deltas = [MetricDelta(spec, spec.get(sa), spec.get(sb)) for spec in METRICS]
+    test = (
+        "McNemar's exact test over paired cases"
+        if a.k == b.k == 1
+        else "exact two-sided sign test over paired cases' pass rates"
+    )
     noise = NoiseTest(
-        "exact two-sided sign test over paired cases (McNemar's exact test when k = 1)",
+        test,
         up,
         down,
         ties,

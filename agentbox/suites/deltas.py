@@ -33,6 +33,7 @@ from typing import Any
 
 from agentbox.errors import AgentboxError, Problem, ScenarioError
 from agentbox.store import StepRow, SuiteRunRow, TraceStore
+from agentbox.yamlfile import load_yaml
 
 Action = tuple[str, dict[str, Any]]
 """``(tool, args)``."""
@@ -75,8 +76,6 @@ def load_reference(path: Path) -> list[ReferenceEntry]:
     Raises:
         ScenarioError: unreadable file or a malformed entry (with its line; exit 2).
     """
-    from agentbox.yamlfile import load_yaml
-
     data, lines = load_yaml(path)
     where = str(path)
     prefix: tuple[str, ...] = ()

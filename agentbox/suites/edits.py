@@ -37,7 +37,7 @@ def edit_json(edit: CaseEdit) -> dict[str, Any]:
 
 def _apply(runner: Runner, edit: CaseEdit, folder: Path) -> None:
     parent, _, at = edit.forked_from.partition("@")
-    step = runner._new_step(
+    step = runner.new_step(
         "fork",
         "edit",
         data={
@@ -64,7 +64,7 @@ def _apply(runner: Runner, edit: CaseEdit, folder: Path) -> None:
         runner.injected.append({"role": "user", "content": edit.message})
     if edit.tool_result is not None:
         runner.edited_results.append((edit.tool_result.tool, edit.tool_result.result))
-    runner._record(step)
+    runner.record(step)
 
 
 def edit_hook(edits: list[CaseEdit], folder: Path) -> Callable[[Runner], bool] | None:

@@ -10,7 +10,8 @@ Shape (what Jenkins, GitLab and GitHub test reporters read)::
         </testcase>
 
 A case that could not start (bad file, unknown sandbox) is an ``error``; one that ran and
-broke an expectation or missed its cassette is a ``failure``.
+broke an expectation or missed its cassette is a ``failure``; one whose simulated user
+failed (``simulator_error``) is ``skipped``: not the agent's failure.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def junit_xml(results: list[CaseResult], repeat: int = 1) -> str:
     total_time = 0.0
     for folder, items in groups.items():
         suite = ET.SubElement(root, "testsuite", name=folder)
-        failures = errors = 0
+        failures = errors = skipped = 0
         seconds = 0.0
         for r in items:
             name = r.name + (f" [repeat {r.repeat + 1}]" if repeat > 1 else "")
@@ -39,7 +40,11 @@ def junit_xml(results: list[CaseResult], repeat: int = 1) -> str:
                 suite, "testcase", classname=folder, name=name, file=r.path, time=f"{r.seconds:.4f}"
             )
             seconds += r.seconds
-            if not r.passed:
+            if r.simulator_error:  # the simulated user failed, not the agent
+                node = ET.SubElement(case, "skipped", message=r.message)
+                node.text = "\n".join(r.explain())
+                skipped += 1
+            elif not r.passed:
                 kind = "error" if r.status == "error" else "failure"
                 node = ET.SubElement(
                     case,
@@ -59,7 +64,7 @@ def junit_xml(results: list[CaseResult], repeat: int = 1) -> str:
         suite.set("tests", str(len(items)))
         suite.set("failures", str(failures))
         suite.set("errors", str(errors))
-        suite.set("skipped", "0")
+        suite.set("skipped", str(skipped))
         suite.set("time", f"{seconds:.4f}")
         totals["tests"] += len(items)
         totals["failures"] += failures

@@ -33,6 +33,7 @@ from agentbox.approvals import Approver, fixed_approver
 from agentbox.config import Settings
 from agentbox.errors import AgentboxError, ModelError
 from agentbox.evals import ExpectationResult
+from agentbox.llm_judge import judge, judgment_key
 from agentbox.models import make_model
 from agentbox.planning import RunOptions, plan_from_scenario, plan_run
 from agentbox.runner import Runner, RunResult
@@ -46,7 +47,6 @@ from agentbox.suites.case import (
     load_case,
 )
 from agentbox.suites.edits import edit_hook
-from agentbox.suites.judge import judge
 from agentbox.suites.metrics import RunMetrics, SuiteMetrics, run_metrics
 from agentbox.versions import agent_version
 from agentbox.watchdog import CallFailed, CallTimedOut, bounded_call
@@ -82,6 +82,12 @@ class CaseResult:
     miss_full: str | None = None
     metrics: RunMetrics = field(default_factory=RunMetrics)
     seconds: float = 0.0
+
+    @property
+    def simulator_error(self) -> bool:
+        """Whether the run ended because its simulated (or python) user failed: a
+        failure of the simulator, counted apart from the agent's failures."""
+        return self.status == "simulator_error"
 
     def explain(self, verbose: bool = False) -> list[str]:
         """Why it failed: the miss (whole requests when ``verbose``) or reason first, then
@@ -159,7 +165,6 @@ class _Steps:
 def _judge(case: Case, result: RunResult, live: bool) -> list[ExpectationResult]:
     out = []
     recorded = {j.key: j.model_dump() for j in case.cassette.judgments}
-    from agentbox.suites.judge import judgment_key
 
     for i, spec in enumerate(case.judges):
         label = f"llm_judge[{i}]"
@@ -256,6 +261,8 @@ def replay_case_full(
     else:
         plan.model = cassette
         plan.recording = case.cassette.recording("the case")
+        if case.cassette.user_calls is not None:  # a simulated user, answered offline
+            plan.user_recording = [c.model_dump() for c in case.cassette.user_calls]
     if plan.version is not None and plan.version.parts.get("model") != plan.model_name:
         plan.version = agent_version(plan, label)
     steps = _Steps()
@@ -464,10 +471,14 @@ def run_cases(
 
 
 def summarize(results: list[CaseResult], repeat: int = 1) -> SuiteMetrics:
-    """Pooled metrics of the runs, with pass^k over each file's ``repeat`` runs."""
+    """Pooled metrics of the runs, with pass^k over each file's ``repeat`` runs.
+
+    Runs that ended in a ``simulator_error`` are left out of pass^k (the simulated user
+    failed, not the agent); a file with nothing but simulator errors is not counted."""
     by_file: dict[int, bool] = {}
     for r in results:
-        by_file[r.index] = by_file.get(r.index, True) and r.passed
+        if not r.simulator_error:
+            by_file[r.index] = by_file.get(r.index, True) and r.passed
     pass_k = (sum(by_file.values()) / len(by_file)) if by_file else None
     return SuiteMetrics([r.metrics for r in results], pass_k=pass_k, k=repeat)
 

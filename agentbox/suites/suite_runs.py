@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from agentbox.errors import AgentboxError
 from agentbox.store import SuiteResultRow, SuiteRunRow, TraceStore
+from agentbox.suites.replay import display_path, summarize
 from agentbox.versions import fingerprint_of
 
 if TYPE_CHECKING:
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 
 def suite_name(targets: Sequence[Path]) -> str:
     """What a suite run tested: the given paths as displayed, sorted, space-separated."""
-    from agentbox.suites.replay import display_path
-
     return " ".join(sorted(display_path(t) for t in targets))
 
 
@@ -61,8 +60,6 @@ def record_suite_run(
 ) -> SuiteRunRow:
     """Store a suite run from the results of :func:`agentbox.suites.replay.run_cases`
     (``keys[i]`` is the key of input file ``i``) and return it."""
-    from agentbox.suites.replay import summarize
-
     versions = store.run_fingerprints(r.run_id for r in results if r.run_id)
     rows = []
     for r in results:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentbox import statuses
-from agentbox.approvals import Approver, store_waiter
+from agentbox.approvals import Approver, check_edit, store_waiter
 from agentbox.store import FINISHED, RunRow, TraceStore
 
 if TYPE_CHECKING:
@@ -96,16 +96,8 @@ def check_edited_args(
     from agentbox.lifecycle import plan_for_run  # runner, models, scenario: ~0.1 s at startup
 
     plan = plan_for_run(store, run, settings)
-    spec = plan.tool(tool)
-    if spec is None:
-        return None, [f"the sandbox has no tool {tool!r}"]
-    args, errors = spec.validate(raw)
-    if args is None:
-        return None, errors
-    decision = plan.policy.check(tool, args)
-    if decision.verdict == "block":
-        return None, [f"blocked by policy ({decision.rule}): {decision.reason}"]
-    return args, []
+    check = check_edit(plan.tool(tool), plan.policy, tool, raw)
+    return (check.args, []) if check.ok else (None, check.errors)
 
 
 def decide(
@@ -190,14 +182,18 @@ def fork_edits(
     result_text: str | None,
     work_dir: Path,
     shown: dict[str, Any] | None = None,
+    *,
+    user_message: bool = False,
 ) -> ForkEdits:
     """Turn what was edited in the fork dialog into :class:`ForkEdits`.
 
     A state whose edits only change fields of existing records becomes ``set_values``
     (``collection.key.field``: value); anything else (records added or removed, fields
     removed) is written whole to ``work_dir/fork-state.json`` as ``state_file``. A
-    changed tool result becomes ``tool_result``. ``shown``: the part of ``before`` the
-    editor held (:func:`state_subset`; None: all of it).
+    changed tool result becomes ``tool_result``; with ``user_message`` (a fork at a
+    ``user`` step) the changed text is what the user says there instead (``message``).
+    ``shown``: the part of ``before`` the editor held (:func:`state_subset`; None: all of
+    it).
 
     Raises:
         ValueError: the state is not valid JSON or not ``{collection: {key: record}}``.
@@ -239,7 +235,10 @@ def fork_edits(
             else:
                 edits.set_values = values
     if result_text is not None and result_text != result_before:
-        edits.tool_result = result_text
+        if user_message:
+            edits.message = result_text
+        else:
+            edits.tool_result = result_text
     return edits
 
 

@@ -116,6 +116,8 @@ def reasoning_text(step: StepRow, origin: StepRow | None = None) -> Text:
         step: the selected step.
         origin: for a tool call or a hold, the model step that asked for it.
     """
+    if step.kind == "user":  # a user turn: the exchange, in conversation order
+        return _user_turn_text(step)
     source = step if step.kind == "llm" else origin
     event = source.event if source is not None else None
     out = Text()
@@ -143,6 +145,19 @@ def reasoning_text(step: StepRow, origin: StepRow | None = None) -> Text:
         out.append("\n")
     if not (resp.reasoning or resp.text or calls):
         out.append("The model returned an empty response.", style="dim")
+    return out
+
+
+def _user_turn_text(step: StepRow) -> Text:
+    out = Text()
+    said = str(step.data.get("in_reply_to") or "")
+    if said:
+        out.append_text(_section("Agent said"))
+        out.append("\n" + clip(said) + "\n\n")
+    out.append_text(_section(f"User says ({step.data.get('by', 'user')})"))
+    out.append("\n" + clip(str(step.data.get("text") or "")) + "\n", style="bold")
+    if step.data.get("stop"):
+        out.append("\nThe user ended the conversation.", style="dim")
     return out
 
 

@@ -820,19 +820,29 @@ def _customer_message(task: int, instruction: str) -> str:
     )
 
 
-def task_scenario(data: dict[str, Any], task: int, sandbox: Any = None) -> dict[str, Any]:
+def task_scenario(
+    data: dict[str, Any], task: int, sandbox: Any = None, model: str | None = None
+) -> dict[str, Any]:
     """Turn tau-bench retail test task ``task`` (0-based) into scenario data.
 
     Reads ``tasks_test.json`` (and ``reference_gt_replay_test.json`` when present) from the
-    data folder in use. Sets ``name`` and ``input`` (the task's instruction as the first
-    user message) and ``expect.state_hash`` (tau's reward: the data hash after the
-    ground-truth actions; from the reference file, else computed by replaying them), plus
-    ``output_contains`` for the task's required outputs, keeping the file's other
-    expectations. For the scripted model it adds a ``script``: one turn per ground-truth
-    action, then a final reply. With a real model there is no script.
+    data folder in use. Sets ``name`` and ``expect.state_hash`` (tau's reward: the data
+    hash after the ground-truth actions; from the reference file, else computed by
+    replaying them), plus ``output_contains`` for the task's required outputs, keeping the
+    file's other expectations. ``model`` is the run's ``--model`` (None: the file's).
+
+    - A template with ``user: {turns: [...]}`` (conversation.yaml) becomes a conversation
+      with the scripted customer of ``users.yaml``; with the scripted model the agent
+      asks who they are, plays the ground-truth actions and asks before each write.
+    - Otherwise, with the scripted model: the input states the task (the customer's
+      confirmation included) and the script plays the ground-truth actions; no user.
+    - Otherwise (a real model): tau-bench's conversation -- the template's ``user`` is a
+      simulated customer played by the run's model from the task's instruction, and it
+      opens the conversation (empty input).
 
     Raises:
-        SandboxError: the task file is missing or ``task`` is out of range.
+        SandboxError: the task file is missing, ``task`` is out of range, or a
+            conversation template names a task ``users.yaml`` has no customer for.
     """
     box = _loaded_sandbox(sandbox)
     folder = _data_folder(box)
@@ -870,7 +880,6 @@ def task_scenario(data: dict[str, Any], task: int, sandbox: Any = None) -> dict[
         f"user {spec.get('user_id')}); pass = tau's data hash after the "
         "ground-truth actions"
     )
-    out["input"] = _customer_message(task, spec["instruction"])
     agent = out.setdefault("agent", {}) or {}
     out["agent"] = agent
     policy_file = HERE / str(_config().get("policy", "policy.md"))
@@ -878,21 +887,58 @@ def task_scenario(data: dict[str, Any], task: int, sandbox: Any = None) -> dict[
     if not policy_file.is_file() and wiki.is_file():
         system = str(agent.get("system") or "").strip()
         agent["system"] = "\n\n".join(p for p in (system, wiki.read_text(encoding="utf-8")) if p)
-    scripted = agent.get("type") == "scripted" or agent.get("model") in (None, "scripted")
-    if scripted:
-        turns: list[dict[str, Any]] = [
-            {"tool_calls": [{action["name"]: action["kwargs"]}]} for action in actions
-        ]
-        say = "Your request has been handled."
-        if outputs:
-            say += " For your reference: " + ", ".join(outputs) + "."
-        turns.append({"say": say})
-        out["script"] = turns
-        if agent.get("max_steps") is not None and agent["max_steps"] < len(turns):
-            agent["max_steps"] = len(turns)
-    else:
-        out.pop("script", None)
+    effective = model or agent.get("model")
+    live = agent.get("type") != "scripted" and effective not in (None, "scripted")
+    user = out.get("user")
     expect = dict(out.get("expect") or {})
+    final = "Your request has been handled."
+    if outputs:
+        final += " For your reference: " + ", ".join(outputs) + "."
+    if isinstance(user, dict) and "turns" in user:  # conversation.yaml: a scripted customer
+        customer = _scripted_customer(task)
+        writes = [a for a in actions if a["name"] in WRITE_TOOLS]
+        out["input"] = customer["opening"]
+        confirm = {"say": customer["confirm"], "when": "'shall i proceed' in lower(last)"}
+        closing = {"say": customer["closing"], "when": "'anything else' in lower(last)"}
+        out["user"] = {"turns": [customer["identity"], *[confirm] * len(writes), closing]}
+        expect.setdefault("confirmed_before", sorted({a["name"] for a in writes}))
+        if live:
+            out.pop("script", None)
+        else:
+            script: list[dict[str, Any]] = [
+                {
+                    "say": "I can help with that. First, what is your name and zip code, or your email?"
+                }
+            ]
+            for action in actions:
+                if action["name"] in WRITE_TOOLS:
+                    args = json.dumps(action["kwargs"], sort_keys=True)
+                    script.append(
+                        {"say": f"To confirm: {action['name']} with {args}. Shall I proceed?"}
+                    )
+                script.append({"tool_calls": [{action["name"]: action["kwargs"]}]})
+            script.append({"say": final + " Is there anything else I can help with?"})
+            script.append({"say": final + " Goodbye!"})
+            out["script"] = script
+            expect.setdefault("user_turns", len(out["user"]["turns"]))
+            _enough_steps(agent, len(script))
+    elif live:  # tau-bench's conversation: a simulated customer from the instruction
+        out["input"] = ""
+        simulated = dict(user) if isinstance(user, dict) else {}
+        simulated.pop("script", None)
+        simulated["model"] = effective
+        simulated["instructions"] = spec["instruction"]
+        if agent.get("params") and "params" not in simulated:
+            simulated["params"] = agent["params"]
+        out["user"] = simulated
+        out.pop("script", None)
+    else:  # one turn: the input states the task, the script plays the ground truth
+        out.pop("user", None)
+        out["input"] = _customer_message(task, spec["instruction"])
+        turns = [{"tool_calls": [{action["name"]: action["kwargs"]}]} for action in actions]
+        turns.append({"say": final})
+        out["script"] = turns
+        _enough_steps(agent, len(turns))
     expect["state_hash"] = gt_hash
     if outputs:
         existing = expect.get("output_contains") or []
@@ -900,6 +946,43 @@ def task_scenario(data: dict[str, Any], task: int, sandbox: Any = None) -> dict[
         expect["output_contains"] = existing + [o for o in outputs if o not in existing]
     out["expect"] = expect
     return out
+
+
+def _enough_steps(agent: dict[str, Any], turns: int) -> None:
+    if agent.get("max_steps") is not None and agent["max_steps"] < turns:
+        agent["max_steps"] = turns
+
+
+WRITE_TOOLS = frozenset(
+    {
+        "cancel_pending_order",
+        "exchange_delivered_order_items",
+        "modify_pending_order_address",
+        "modify_pending_order_items",
+        "modify_pending_order_payment",
+        "modify_user_address",
+        "return_delivered_order_items",
+    }
+)
+"""Tools that change the customer's data: tau's policy wants an explicit yes first."""
+
+
+def _scripted_customer(task: int) -> dict[str, str]:
+    """The hand-written customer of ``task`` from users.yaml.
+
+    Raises:
+        SandboxError: users.yaml has no customer for the task.
+    """
+    import yaml
+
+    customers = yaml.safe_load((HERE / "users.yaml").read_text(encoding="utf-8")) or {}
+    if task not in customers:
+        raise SandboxError(
+            f"tau_retail: users.yaml has no scripted customer for task {task} "
+            f"(it has tasks {', '.join(str(t) for t in sorted(customers))})",
+            "pick one of those tasks, or write the customer's lines in users.yaml",
+        )
+    return {k: str(v) for k, v in customers[task].items()}
 
 
 TOOLS: dict[str, Callable[..., Any]] = {

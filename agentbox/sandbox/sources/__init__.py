@@ -61,11 +61,11 @@ def open_source(
     """
     source: Any
     if url.startswith("sqlite:"):
-        from agentbox.sandbox.sources.sqlite import SqliteSource
+        from agentbox.sandbox.sources.sqlite import SqliteSource  # each driver only when used
 
         source = SqliteSource(sqlite_path(url, base), tables, where)
     else:
-        from agentbox.sandbox.sources.postgres import PostgresSource
+        from agentbox.sandbox.sources.postgres import PostgresSource  # psycopg: optional extra
 
         source = PostgresSource(url, tables, where, options)
     return SourceView(source)

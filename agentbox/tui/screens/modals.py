@@ -188,7 +188,9 @@ class ForkScreen(ModalScreen[Any]):
     Args:
         title: what is forked, at which step.
         state_text: the state after the previous step, as indented JSON.
-        result_text: the tool result at the fork step (None: not a tool step).
+        result_text: the tool result at the fork step, or the user's message at a
+            ``user`` step (None: neither).
+        result_label: the hint above ``result_text``.
         check: ``(state_text, result_text) -> edits``; raises ValueError to keep the
             dialog open with the message.
     """
@@ -199,22 +201,25 @@ class ForkScreen(ModalScreen[Any]):
     ]
 
     def __init__(
-        self, title: str, state_text: str, result_text: str | None, check: ForkCheck
+        self,
+        title: str,
+        state_text: str,
+        result_text: str | None,
+        check: ForkCheck,
+        result_label: str = "tool result: edit it to replace it (the call is then not run)",
     ) -> None:
         super().__init__()
         self.title_text = title
         self.state_text = state_text
         self.result_text = result_text
         self.check = check
+        self.result_label = result_label
 
     def compose(self) -> ComposeResult:
         with Vertical(id="fork-dialog", classes="dialog"):
             yield Label(visible(self.title_text), classes="dialog-title", markup=False)
             if self.result_text is not None:
-                yield Label(
-                    "tool result: edit it to replace it (the call is then not run)",
-                    classes="dialog-hint",
-                )
+                yield Label(self.result_label, classes="dialog-hint")
                 yield TextArea(
                     self.result_text, id="fork-result", soft_wrap=True, tab_behavior="focus"
                 )

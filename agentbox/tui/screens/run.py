@@ -562,6 +562,8 @@ class RunScreen(Screen[None]):
         text = re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
         # shown (and compared on submit) with control characters made visible
         result = visible(str(step.data.get("result", ""))) if step.kind == "tool" else None
+        if step.kind == "user":  # what the user says here can be edited
+            result = visible(str(step.data.get("text", "")))
         self.app.call_from_thread(self._open_fork, step, before, shown, text, result)
 
     def _open_fork(
@@ -581,7 +583,15 @@ class RunScreen(Screen[None]):
 
         def check(state_text: str | None, result_text: str | None) -> Any:
             work_dir = Path(tempfile.gettempdir()) / f"agentbox-fork-{secrets.token_hex(4)}"
-            return fork_edits(before, state_text, result, result_text, work_dir, shown)
+            return fork_edits(
+                before,
+                state_text,
+                result,
+                result_text,
+                work_dir,
+                shown,
+                user_message=step.kind == "user",
+            )
 
         def chosen(edits: Any) -> None:
             if edits is not None:
@@ -590,7 +600,11 @@ class RunScreen(Screen[None]):
         title = visible(
             f"Fork run {self.run.id} at step {step.idx} ({step.kind} {step.name or ''})"
         )
-        self.app.push_screen(ForkScreen(title, text, result, check), chosen)
+        if step.kind == "user":
+            label = "user message (edit what the user says here; the run goes on from it)"
+            self.app.push_screen(ForkScreen(title, text, result, check, label), chosen)
+        else:
+            self.app.push_screen(ForkScreen(title, text, result, check), chosen)
 
     def action_export(self) -> None:
         self.agentbox.export(self.run)

@@ -20,7 +20,9 @@ from typing import Any
 from agentbox.config import Settings
 from agentbox.errors import AgentboxError
 from agentbox.otel.recorded import RECORDING, TOOLS_PY
+from agentbox.sandbox.loader import load_sandbox
 from agentbox.store import RunRow, StepRow, TraceStore
+from agentbox.suites.derive import derive_expect, recorded_calls
 
 RECORDED_DIR = ".recorded"
 """Folder beside the case files holding each imported case's recorded-tools sandbox."""
@@ -85,8 +87,6 @@ def check_against(sandbox: str, steps: list[StepRow], settings: Settings) -> Non
     Raises:
         AgentboxError: missing tools (named), or the sandbox cannot be loaded.
     """
-    from agentbox.sandbox.loader import load_sandbox
-
     folder = settings.sandboxes_path / sandbox
     if not (folder / "tools.py").is_file() and (Path(sandbox) / "tools.py").is_file():
         folder = Path(sandbox)
@@ -120,8 +120,6 @@ def build_imported_case(
     Raises:
         AgentboxError: ``against`` lacks a recorded tool.
     """
-    from agentbox.suites.export import derive_expect, recorded_calls
-
     if against:
         check_against(against, steps, settings)
 

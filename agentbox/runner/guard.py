@@ -1,0 +1,176 @@
+"""The agent's thread and who may change the run: the agent, or the caller after a stop.
+
+The agent runs on its own daemon thread (:meth:`AgentThread.run`) while the calling
+thread waits on the :class:`~agentbox.watchdog.Watch`. Two locks and one sticky stop:
+
+- ``gate`` is held by whoever may change the run right now. The agent thread holds it
+  while inside the runner and lets go of it around a call that may hang (a tool, the
+  model, an approver: :meth:`AgentThread.blocking`), so the caller can take the run over
+  when a deadline passes or the run is interrupted (:meth:`AgentThread.take`). From then
+  on the agent thread cannot record anything: :meth:`AgentThread.check_live` raises
+  :class:`~agentbox.runner.signals.Abandoned` on it.
+- ``calls`` serializes the agent's own calls (several agent threads may call through one
+  :class:`~agentbox.agents.context.AgentContext`); it stays held across a blocking call.
+- ``stop`` is the first run-ending signal (a halt, a park, a fatal tool error, a
+  hand-off) raised to the agent; every later call raises it again, so an agent that
+  swallows it cannot carry on, and the run ends with it even if the agent returns.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from agentbox.errors import EndRun, RunHalted
+from agentbox.runner.signals import Abandoned, Fatal, Parked
+from agentbox.watchdog import Expired, Watch
+
+__all__ = ["AgentThread"]
+
+T = TypeVar("T")
+
+
+class AgentThread:
+    """Runs the agent on a daemon thread and guards every way into the run.
+
+    Args:
+        watch: the run's deadlines (see :mod:`agentbox.watchdog`).
+    """
+
+    def __init__(self, watch: Watch) -> None:
+        self.watch = watch
+        self.gate = threading.RLock()
+        self.calls = threading.RLock()
+        self.stop: BaseException | None = None
+        self.abandoned = False  # the agent thread may not record anything any more
+        self.ending = False  # the agent thread is recording the end: no more deadlines
+        self._taken_by: int | None = None  # the thread that took the run over
+
+    # ---- the sticky stop -----------------------------------------------------------
+    def stick(self, signal: BaseException) -> None:
+        """Keep ``signal`` as what ended the run, unless something already did."""
+        if self.stop is None:
+            self.stop = signal
+
+    def raise_if_stopped(self) -> None:
+        """Raise the run-ending signal again, if there is one."""
+        if self.stop is not None:
+            raise self.stop
+
+    def check_live(self, *, stop: bool = True) -> None:
+        """Stop an abandoned agent thread, or (``stop``) an agent that swallowed what
+        ended its run and called again."""
+        if self.abandoned and threading.get_ident() != self._taken_by:
+            raise Abandoned()
+        if stop:
+            self.raise_if_stopped()
+
+    # ---- ways in ---------------------------------------------------------------------
+    @contextmanager
+    def serialized(self) -> Iterator[None]:
+        """One agent call at a time; a run-ending signal raised here ends every later one."""
+        with self.calls:
+            self.raise_if_stopped()
+            try:
+                yield
+            except Exception:
+                raise
+            except BaseException as signal:  # RunHalted, EndRun, a parked approval...
+                self.stick(signal)
+                raise
+
+    @contextmanager
+    def entry(self, *, touch: bool = True) -> Iterator[None]:
+        """The agent calls into the runner: hold the gate, check, and (``touch``)
+        restart the clock of its own code."""
+        with self.gate:
+            self.check_live()
+            try:
+                yield
+            except (RunHalted, EndRun, Parked, Fatal) as stop:
+                self.stick(stop)
+                raise
+            finally:
+                if touch:
+                    self.watch.touch()
+
+    @contextmanager
+    def blocking(self, kind: str, name: str, limit_s: float | None, setting: str) -> Iterator[None]:
+        """Release the gate around a call that may hang (a tool, the model, an approver).
+
+        ``kind`` ``approval`` pauses every deadline instead of starting one. On return the
+        gate is taken back; if the run was taken over meanwhile, the thread stops here.
+        """
+        if kind == "approval":
+            self.watch.pause()
+        else:
+            self.watch.enter(kind, name, limit_s, setting)
+        saved = self.gate._release_save()  # type: ignore[attr-defined]  # fully (RLock)
+        try:
+            yield
+        finally:
+            self.gate._acquire_restore(saved)  # type: ignore[attr-defined]
+            if kind == "approval":
+                self.watch.resume()
+            else:
+                self.watch.leave()
+            if self.abandoned:
+                raise Abandoned()
+
+    # ---- the end -----------------------------------------------------------------------
+    def take(self) -> None:
+        """The calling thread takes the run over (hold ``gate``): the agent's thread is
+        abandoned."""
+        self.abandoned, self._taken_by = True, threading.get_ident()
+
+    def begin_ending(self) -> None:
+        """The agent thread records the run's end: no deadline or interrupt applies."""
+        with self.gate:
+            self.check_live(stop=False)
+            self.ending = True
+            self.watch.ending()
+
+    def run(self, body: Callable[[], T], take_over: Callable[[Expired], T], name: str) -> T:
+        """``body()`` on a daemon thread named ``name``; ``take_over(expired)`` on this one
+        (holding the gate) when a deadline passes or the run is interrupted first.
+
+        A real Ctrl-C reaches this thread: the agent thread is abandoned and it propagates.
+        """
+        box: dict[str, Any] = {}
+
+        def agent_thread() -> None:
+            try:
+                box["result"] = body()
+            except Abandoned:
+                pass  # the caller took the run over; nothing here counts any more
+            except BaseException as exc:  # an agentbox error: re-raised by the caller
+                box["error"] = exc
+            finally:
+                self.watch.finish()
+
+        context = contextvars.copy_context()  # the agent sees the caller's context variables
+        thread = threading.Thread(target=context.run, args=(agent_thread,), name=name, daemon=True)
+        thread.start()
+        while True:
+            try:
+                expired = self.watch.wait()
+            except BaseException:  # a real Ctrl-C: the agent thread must stop recording
+                with self.gate:
+                    self.take()
+                raise
+            if expired is None:
+                thread.join()  # it is past its last step: returns at once
+                break
+            with self.gate:  # the agent thread is outside the runner or in a call
+                expired = self.watch.expired() if not self.ending else None
+                if expired is None:
+                    continue  # it finished or moved on meanwhile
+                self.take()
+                return take_over(expired)
+        if "error" in box:
+            raise box["error"]
+        result: T = box["result"]
+        return result
