@@ -63,9 +63,8 @@ def test_quiet_run_waiting_for_approval_prints_the_approval_id(store: Path, tmp_
     done = agentbox(store, "run", scenario, "-q")
     assert "held, waiting for approval ap_" in done.output
     assert "agentbox approve ap_" in done.output
-    as_json = agentbox(store, "run", scenario, "--json")  # stdout stays JSON; stderr says it
-    assert json.loads(as_json.stdout)["run_id"]
-    assert "waiting for approval ap_" in as_json.stderr
+    as_json = agentbox(store, "run", scenario, "--json")  # one JSON document, nothing else
+    assert json.loads(as_json.output)["run_id"]
 
 
 def test_a_missing_provider_key_fails_before_litellm_is_imported(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ def agentbox(store: Path, *args: str | Path) -> Result:
 
 
 def last_run_id(store: Path) -> str:
-    runs = json.loads(agentbox(store, "runs", "--json", "-n", "1", "--all").stdout)  # test runs too
+    runs = json.loads(agentbox(store, "runs", "--json", "-n", "1", "--all").stdout)
     return str(runs[0]["run_id"])
 
 

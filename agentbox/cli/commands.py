@@ -358,7 +358,7 @@ def live_printer(console: Any) -> Any:
 
 
 def held_printer(console: Any) -> Any:
-    """A step observer for -q and --json runs: prints only a call held for approval (its
+    """A step observer for -q runs: prints only a call held for approval (its
     approval id and the commands that decide it), so a run waiting on `approvals: wait`
     never waits silently."""
 
@@ -376,10 +376,10 @@ def held_printer(console: Any) -> Any:
 
 
 def step_observer(console: Any, *, as_json: bool, quiet: bool) -> Any:
-    """What a run/resume/fork prints per step: every step, or only held calls (-q on
-    stdout, --json on stderr)."""
+    """What a run/resume/fork prints per step: every step, only held calls (-q), or
+    nothing (--json: the output is one JSON document, whose pending_approval names it)."""
     if as_json:
-        return held_printer(_console(stderr=True))
+        return None
     return held_printer(console) if quiet else live_printer(console)
 
 

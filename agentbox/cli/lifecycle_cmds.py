@@ -386,7 +386,8 @@ def fork_cmd(
     def on_step(step: StepRow) -> None:
         if not forked:
             forked.append(step.run_id)
-        printer(step)
+        if printer is not None:  # --json prints nothing per step
+            printer(step)
 
     printer = step_observer(console, as_json=as_json, quiet=quiet)
     try:
