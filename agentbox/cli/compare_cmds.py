@@ -130,20 +130,20 @@ def print_suite_runs(trace: TraceStore, limit: int, as_json: bool) -> None:
 def _metrics_table(c: Comparison) -> Table:
     from rich.table import Table
 
-    from agentbox.suites.compare import _fmt
+    from agentbox.suites.compare import fmt_metric
 
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col in ("metric", "A", "B", "Δ"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     for m in c.metrics:
-        delta = "" if m.delta is None else _fmt(m.spec, m.delta)
+        delta = "" if m.delta is None else fmt_metric(m.spec, m.delta)
         if m.delta is not None and m.delta > 0:
             delta = "+" + delta
         style = "red" if m.worse else "green" if m.delta and m.spec.better else ""
         table.add_row(
             m.spec.title,
-            _fmt(m.spec, m.a),
-            _fmt(m.spec, m.b),
+            fmt_metric(m.spec, m.a),
+            fmt_metric(m.spec, m.b),
             f"[{style}]{delta}[/]" if style else delta,
         )
     return table

@@ -272,17 +272,19 @@ def _check(gate: Gate, row: MetricDelta) -> Gate:
     better = row.spec.better
     worse_by = -delta if better == "higher" else delta if better == "lower" else abs(delta)
     gate.breached = worse_by > allowed + 1e-12
-    limit = f"(allowed {_fmt(row.spec, allowed)} worse)"
+    limit = f"(allowed {fmt_metric(row.spec, allowed)} worse)"
     if worse_by > 1e-12:
-        gate.reason = f"worse by {_fmt(row.spec, worse_by)} {limit}"
+        gate.reason = f"worse by {fmt_metric(row.spec, worse_by)} {limit}"
     elif worse_by < -1e-12 and better is not None:
-        gate.reason = f"better by {_fmt(row.spec, -worse_by)} {limit}"
+        gate.reason = f"better by {fmt_metric(row.spec, -worse_by)} {limit}"
     else:
         gate.reason = f"unchanged {limit}"
     return gate
 
 
-def _fmt(spec: MetricSpec, value: float | None) -> str:
+def fmt_metric(spec: MetricSpec, value: float | None) -> str:
+    """A value of ``spec`` as shown: ``95.0%`` (rates), ``$0.0012``, ``3.10 ms``, ``412.0``;
+    ``unknown`` for None."""
     if value is None:
         return "unknown"
     value = value + 0.0 if value else 0.0  # no "-0.00"
@@ -300,7 +302,7 @@ def _fmt(spec: MetricSpec, value: float | None) -> str:
 def format_value(metric: str, value: float | None) -> str:
     """A metric value as shown (``95.0%``, ``$0.0012``, ``3.10 ms``, ``412.0``)."""
     spec = next(m for m in (*METRICS, BROKEN) if m.name == metric)
-    return _fmt(spec, value)
+    return fmt_metric(spec, value)
 
 
 @dataclass
@@ -367,12 +369,12 @@ class Comparison:
             lines.append("")
         lines += ["| metric | A | B | Δ |", "|---|---|---|---|"]
         for m in self.metrics:
-            delta = "" if m.delta is None else _fmt(m.spec, m.delta)
+            delta = "" if m.delta is None else fmt_metric(m.spec, m.delta)
             if m.delta is not None and m.delta > 0:
                 delta = "+" + delta
             mark = " ⚠️" if m.worse else ""
             lines.append(
-                f"| {m.spec.title} | {_fmt(m.spec, m.a)} | {_fmt(m.spec, m.b)} | {delta}{mark} |"
+                f"| {m.spec.title} | {fmt_metric(m.spec, m.a)} | {fmt_metric(m.spec, m.b)} | {delta}{mark} |"
             )
         lines += ["", f"Pass-rate difference: {self.noise.summary()}."]
         if self.only_a or self.only_b:

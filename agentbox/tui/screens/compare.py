@@ -263,15 +263,17 @@ class CompareScreen(Screen[None]):
 
 
 def _metrics(c: Comparison) -> Table:
-    from agentbox.suites.compare import _fmt
+    from agentbox.suites.compare import fmt_metric
 
     table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
     for col in ("metric", "A", "B", "Δ"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     for m in c.metrics:
-        delta = "" if m.delta is None else _fmt(m.spec, m.delta)
+        delta = "" if m.delta is None else fmt_metric(m.spec, m.delta)
         style = "red" if m.worse else "green" if m.delta and m.spec.better else ""
-        table.add_row(m.spec.title, _fmt(m.spec, m.a), _fmt(m.spec, m.b), Text(delta, style=style))
+        table.add_row(
+            m.spec.title, fmt_metric(m.spec, m.a), fmt_metric(m.spec, m.b), Text(delta, style=style)
+        )
     return table
 
 
