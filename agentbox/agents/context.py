@@ -22,6 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from agentbox.agents.conversation import has_user, next_user_message
 from agentbox.errors import SandboxError
 from agentbox.mcp.proxy import mcp_schemas
 from agentbox.mcp.serve import ContextSource, build_server
@@ -266,6 +267,32 @@ class AgentContext:
         missing = {n: s for n, s in specs.items() if _origin(sandbox.tools.get(n)) != _origin(s)}
         if missing:
             plan.sandbox = dataclasses.replace(sandbox, tools={**sandbox.tools, **missing})
+
+    def next_user_message(self, agent_text: str | None = None) -> str | None:
+        """The user's next message in a conversation (the scenario's ``user:``), or None
+        when there is no user or the user is done. A ``user`` step.
+
+        Args:
+            agent_text: what the agent said that the user answers (shown to a simulated
+                user, kept on the step as ``in_reply_to``).
+
+        Raises:
+            RunHalted: a budget is spent; ``halted`` at ``user.max_turns``;
+                ``simulator_error`` when the simulated or python user failed.
+        """
+        self._refuse_if_closed("user turn")
+        return next_user_message(self._runner, agent_text)
+
+    def ask_user(self, text: str) -> str | None:
+        """Say ``text`` to the user and return the answer (None: the conversation is
+        over). The same as :meth:`next_user_message` with the agent's words given."""
+        self._refuse_if_closed("user turn")
+        return next_user_message(self._runner, text)
+
+    @property
+    def in_conversation(self) -> bool:
+        """Whether the scenario has a ``user:`` section (someone answers the agent)."""
+        return has_user(self._runner)
 
     def record_step(
         self, kind: str, name: str, *, status: str, data: dict[str, Any], block: bool = False

@@ -2,7 +2,8 @@
 
 :func:`next_user_message` is what an agent calls when it yields the floor (the llm loop
 after a reply without tool calls; a python agent through ``ctx.next_user_message()`` or
-``ctx.ask_user(text)``). It returns the user's next message, or None when the
+``ctx.ask_user(text)``), through the runner's public seams (``serialized``,
+``record_step``, ``prefix``, ``check_limits``). It returns the user's next message, or None when the
 conversation is over: no ``user:`` section, the user stopped (no scripted turns left,
 the stop token, a python user returning None), or ``user.max_turns`` reached by a
 scripted user. A simulated or python user still talking at ``max_turns`` halts the run
@@ -41,7 +42,6 @@ from agentbox.models import Message
 from agentbox.watchdog import CallFailed, CallTimedOut, bounded_call
 
 if TYPE_CHECKING:
-    from agentbox.agents.context import AgentContext
     from agentbox.conversation.users import UserSource
     from agentbox.planning import RunPlan
     from agentbox.runner import Runner
@@ -63,9 +63,8 @@ class Conversation:
 _CONVERSATIONS: weakref.WeakKeyDictionary[Any, Conversation | None] = weakref.WeakKeyDictionary()
 
 
-def conversation_for(ctx: AgentContext) -> Conversation | None:
+def conversation_for(runner: Runner) -> Conversation | None:
     """The run's conversation (built on first use), or None when it has no user."""
-    runner = ctx._runner
     if runner in _CONVERSATIONS:
         return _CONVERSATIONS[runner]
     spec = runner.plan.scenario.user
@@ -78,9 +77,9 @@ def conversation_for(ctx: AgentContext) -> Conversation | None:
     return conv
 
 
-def has_user(ctx: AgentContext) -> bool:
+def has_user(runner: Runner) -> bool:
     """Whether the run's scenario has a ``user:`` section."""
-    return ctx._runner.plan.scenario.user is not None
+    return runner.plan.scenario.user is not None
 
 
 def split_stop(text: str, stop: str) -> tuple[str, bool]:
@@ -90,7 +89,7 @@ def split_stop(text: str, stop: str) -> tuple[str, bool]:
     return text, False
 
 
-def next_user_message(ctx: AgentContext, agent_text: str | None = None) -> str | None:
+def next_user_message(runner: Runner, agent_text: str | None = None) -> str | None:
     """The user's answer to ``agent_text`` (the agent's message), recorded as a step.
 
     Returns None when the conversation is over (see the module docstring).
@@ -101,19 +100,18 @@ def next_user_message(ctx: AgentContext, agent_text: str | None = None) -> str |
         ModelError: a replayed simulated user's request differs from the recording.
         Diverged: during a recorded prefix, the recording has another step here.
     """
-    conv = conversation_for(ctx)
+    conv = conversation_for(runner)
     if conv is None or conv.ended:
         return None
     if conv.stop_after_reply:  # the user said its last words with the stop token
         conv.ended = True
         return None
-    runner: Runner = ctx._runner
     said = agent_text or ""
     with runner.serialized():
         runner.prefix.skip_markers()  # a resumed fork's markers come before its next step
         if runner.prefix.active:
             head = runner.prefix.head
-            data = ctx.record_step("user", head.name or "", status=head.status, data={})
+            data = runner.record_step("user", head.name or "", status=head.status, data={})
             conv.source.served(data)
             return _delivered(conv, said, data)
         runner.prefix.leave_if_done()  # a fork's edits apply here (fork --message)
@@ -144,7 +142,7 @@ def next_user_message(ctx: AgentContext, agent_text: str | None = None) -> str |
         if reply.text is None and reply.error is None:
             conv.ended = True
             return None
-        data = _record(ctx, runner, conv, reply, said)
+        data = _record(runner, conv, reply, said)
         if reply.error is not None:
             raise RunHalted("simulator_error", reply.error)
         return _delivered(conv, said, data)
@@ -168,9 +166,7 @@ def _ask(runner: Runner, conv: Conversation, view: Any) -> Reply:
             raise failed.error from None
 
 
-def _record(
-    ctx: AgentContext, runner: Runner, conv: Conversation, reply: Reply, said: str
-) -> dict[str, Any]:
+def _record(runner: Runner, conv: Conversation, reply: Reply, said: str) -> dict[str, Any]:
     spec = runner.plan.scenario.user
     assert spec is not None
     text = reply.text or ""
@@ -205,7 +201,7 @@ def _record(
         data["error"] = reply.error
     runner.counters.user_turns += 1
     status = "error" if reply.error is not None else "ok"
-    return ctx.record_step("user", reply.by, status=status, data=data)
+    return runner.record_step("user", reply.by, status=status, data=data)
 
 
 def _delivered(conv: Conversation, said: str, data: dict[str, Any]) -> str | None:
@@ -227,14 +223,6 @@ def _delivered(conv: Conversation, said: str, data: dict[str, Any]) -> str | Non
         conv.stop_after_reply = True
         return rest
     return text
-
-
-def ask_user(ctx: AgentContext, text: str) -> str | None:
-    """Say ``text`` to the user and return the answer (None: the conversation is over).
-
-    The same as :func:`next_user_message` with the agent's message given.
-    """
-    return next_user_message(ctx, text)
 
 
 def _hasher(redactor: Callable[[Any], Any] | None) -> Callable[[list[Message]], str]:

@@ -8,7 +8,6 @@ nothing more to say. With an empty ``input`` the user opens the conversation.
 from __future__ import annotations
 
 from agentbox.agents.context import AgentContext
-from agentbox.agents.conversation import has_user, next_user_message
 from agentbox.errors import RunHalted
 
 
@@ -25,9 +24,9 @@ def run_llm_loop(ctx: AgentContext, max_turns: int | None) -> str | None:
             user's ``max_turns``, a failing simulated user).
     """
     messages = ctx.messages
-    conversation = has_user(ctx)
+    conversation = ctx.in_conversation
     if conversation and messages and messages[-1]["role"] == "user" and not ctx.input:
-        opening = next_user_message(ctx, None)  # the user opens the conversation
+        opening = ctx.next_user_message()  # the user opens the conversation
         if opening is None:
             return None
         messages[-1] = {"role": "user", "content": opening}
@@ -37,7 +36,7 @@ def run_llm_loop(ctx: AgentContext, max_turns: int | None) -> str | None:
         response = ctx.complete(messages)
         messages.append(response.message())
         if not response.tool_calls:
-            answer = next_user_message(ctx, response.text or "") if conversation else None
+            answer = ctx.next_user_message(response.text or "") if conversation else None
             if answer is None:
                 return response.text
             messages.append({"role": "user", "content": answer})

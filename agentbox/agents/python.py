@@ -28,10 +28,12 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agentbox.agents.context import AgentContext
 from agentbox.errors import SandboxError
+
+if TYPE_CHECKING:
+    from agentbox.agents.context import AgentContext
 
 _LOADED: dict[Path, tuple[float, ModuleType]] = {}
 
