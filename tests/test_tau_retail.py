@@ -296,13 +296,15 @@ def test_missing_data_is_a_clear_error(
 
     monkeypatch.setattr(loader, "_CACHE", {})
     monkeypatch.setenv("AGENTBOX_TAU_DATA", str(tmp_path))
-    # an empty data folder: the task file is looked for first (the seed is read lazily)
+    # an empty data folder: the sandbox's collection files are checked when it loads
+    with pytest.raises(SandboxError, match="no file for collection"):
+        plan_run(TASK_YAML, settings, RunOptions(task=0))
+    for name in ("orders", "products", "users"):  # the seed is there, the task file is not
+        (tmp_path / f"{name}.json").symlink_to(DATA / f"{name}.json")
+    monkeypatch.setattr(loader, "_CACHE", {})
     with pytest.raises(SandboxError, match="no task file at") as exc:
         plan_run(TASK_YAML, settings, RunOptions(task=0))
     assert "AGENTBOX_TAU_DATA" in exc.value.hint
-    (tmp_path / "tasks_test.json").symlink_to(DATA / "tasks_test.json")
-    with pytest.raises(SandboxError, match="no file for collection"):
-        plan_run(TASK_YAML, settings, RunOptions(task=0))
 
     out = CliRunner().invoke(
         app,
