@@ -290,12 +290,10 @@ def _negative_usage(out: dict[str, Any]) -> None:
 def nonsense(request: pytest.FixtureRequest) -> Iterator[Nonsense]:
     request.getfixturevalue("fake_openai")  # its environment: no proxies, local cost map
     fake = Nonsense(request.param)
-    fake.thread.start()
     try:
         yield fake
     finally:
-        fake.server.shutdown()
-        fake.server.server_close()
+        fake.close()
 
 
 @pytest.mark.parametrize(

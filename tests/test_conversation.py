@@ -6,11 +6,9 @@ and suite cases run with that server shut down, so they prove to be offline.
 
 from __future__ import annotations
 
-import http.server
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import pytest
 
 from agentbox.store import StepRow, TraceStore
+from tests.chat_server import ChatServer, completion, loopback_litellm_env
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "conversation"
@@ -219,67 +218,17 @@ def test_schema_covers_user(cli) -> None:
 
 
 # ---- a simulated user over loopback ------------------------------------------------------
-class FakeUserModel:
+class FakeUserModel(ChatServer):
     """An OpenAI-compatible server playing the customer from its own past turns."""
 
     def __init__(self, replies: Callable[[int], str]) -> None:
-        self.requests: list[dict[str, Any]] = []
         self.replies = replies
-        fake = self
+        super().__init__()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                fake.requests.append(body)
-                said = sum(1 for m in body["messages"] if m["role"] == "assistant")
-                payload = json.dumps(
-                    {
-                        "id": f"chatcmpl-{len(fake.requests)}",
-                        "object": "chat.completion",
-                        "created": 1763726400,
-                        "model": body["model"],
-                        "choices": [
-                            {
-                                "index": 0,
-                                "message": {"role": "assistant", "content": fake.replies(said)},
-                                "finish_reason": "stop",
-                            }
-                        ],
-                        "usage": {
-                            "prompt_tokens": 100,
-                            "completion_tokens": 10,
-                            "total_tokens": 110,
-                        },
-                    }
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        class Server(http.server.ThreadingHTTPServer):
-            request_queue_size = 64
-            daemon_threads = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        said = sum(1 for m in body["messages"] if m["role"] == "assistant")
+        message = {"role": "assistant", "content": self.replies(said)}
+        return completion(body, message, number=len(self.requests))
 
 
 CUSTOMER = [
@@ -291,17 +240,7 @@ CUSTOMER = [
 
 @pytest.fixture()
 def litellm_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    monkeypatch.setenv("DISABLE_AIOHTTP_TRANSPORT", "True")
-    for var in (
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "OPENAI_API_BASE",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    loopback_litellm_env(monkeypatch)
 
 
 @pytest.fixture()

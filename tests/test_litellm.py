@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,56 +10,19 @@ from typing import Any
 import pytest
 
 from agentbox.store import TraceStore
+from tests.chat_server import ChatServer, completion, loopback_litellm_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM = "You are the support agent of Northwind Outfitters (test)."
 USAGE = [(321, 17), (456, 29)]  # (prompt, completion) tokens of the two answers
 
 
-class FakeOpenAI:
+class FakeOpenAI(ChatServer):
     """Answers /v1/chat/completions: first a get_order tool call, then a final text."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        fake = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(
-                    self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}"
-                )
-                if self.path.rstrip("/") != "/v1/chat/completions":
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                fake.requests.append(body)
-                payload = json.dumps(fake.answer(body)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        class Server(http.server.ThreadingHTTPServer):
-            request_queue_size = 64
-            daemon_threads = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
         turn = sum(1 for m in body["messages"] if m["role"] == "assistant")
-        prompt, completion = USAGE[min(turn, 1)]
+        prompt, completion_tokens = USAGE[min(turn, 1)]
         if turn == 0:
             message: dict[str, Any] = {
                 "role": "assistant",
@@ -84,45 +45,23 @@ class FakeOpenAI:
                 "content": "Order ord_5120 was delivered; refund on its way.",
             }
             finish = "stop"
-        return {
-            "id": f"chatcmpl-{len(self.requests)}",
-            "object": "chat.completion",
-            "created": 1763726400,
-            "model": body["model"],
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-            },
-        }
+        return completion(
+            body,
+            message,
+            finish=finish,
+            usage=(prompt, completion_tokens),
+            number=len(self.requests),
+        )
 
 
 @pytest.fixture()
 def fake_openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
-    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    monkeypatch.setenv("DISABLE_AIOHTTP_TRANSPORT", "True")
-    for var in (
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "OPENAI_API_BASE",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    loopback_litellm_env(monkeypatch)
     fake = FakeOpenAI()
-    fake.thread.start()
     try:
         yield fake
     finally:
-        fake.server.shutdown()
-        fake.server.server_close()
-        fake.thread.join(timeout=5)
+        fake.close()
 
 
 def write(make_scenario, fake: FakeOpenAI, model: str) -> Path:

@@ -9,10 +9,8 @@ stdlib server playing both the agent and the customer.
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import pytest
 import yaml
 
 from agentbox.store import TraceStore
+from tests.chat_server import ChatServer, completion, loopback_litellm_env
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parents[2] / "shared" / "external" / "tau-bench" / "retail"
@@ -65,7 +64,7 @@ def test_a_task_without_a_scripted_customer_is_refused(cli) -> None:
     assert "users.yaml has no scripted customer for task 3" in result.output
 
 
-class TauModel:
+class TauModel(ChatServer):
     """A loopback OpenAI-compatible server playing tau task 17's agent and customer."""
 
     CUSTOMER = (
@@ -83,30 +82,7 @@ class TauModel:
         self.agent.append({"call": write})
         self.agent.append({"content": "Done: #W8665881 now goes to Suite 641. Anything else?"})
         self.customer_requests: list[dict[str, Any]] = []
-        fake = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                payload = json.dumps(fake.answer(body)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        class Server(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__()
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
         turn = sum(1 for m in body["messages"] if m["role"] == "assistant")
@@ -127,24 +103,13 @@ class TauModel:
                 ]
             else:
                 message["content"] = step["content"]
-        return {
-            "id": "x",
-            "object": "chat.completion",
-            "created": 1,
-            "model": body["model"],
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 50, "completion_tokens": 5, "total_tokens": 55},
-        }
+        return completion(body, message, usage=(50, 5))
 
 
 def test_live_task_is_taus_conversation(
     cli, tmp_path: Path, store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    monkeypatch.setenv("DISABLE_AIOHTTP_TRANSPORT", "True")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HTTP_PROXY", "HTTPS_PROXY"):
-        monkeypatch.delenv(var, raising=False)
+    loopback_litellm_env(monkeypatch)
     task = json.loads((DATA / "tasks_test.json").read_text())[17]
     fake = TauModel(task["actions"])
     try:
@@ -159,8 +124,7 @@ def test_live_task_is_taus_conversation(
         path.write_text(yaml.safe_dump(template))
         result = cli("run", path, "--task", "17", "--model", "openai/gpt-4o-mini")
     finally:
-        fake.server.shutdown()
-        fake.server.server_close()
+        fake.close()
     assert result.exit_code == 0, result.output
     run, steps = steps_of(store_path)
     assert run.status == "completed" and run.passed is True, run.expectations

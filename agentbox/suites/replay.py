@@ -216,9 +216,9 @@ def replay_case(
     key: str | None = None,
     model: str | None = None,
     label: str | None = None,
-) -> tuple[RunResult, list[StepRow], str | None]:
-    """Replay one case into ``store``; returns the run result, its steps and any miss
-    (the compact diff; see :func:`replay_case_full` for the whole-request one).
+) -> tuple[RunResult, list[StepRow], str | None, str | None]:
+    """Replay one case into ``store``; returns the run result, its steps and any miss,
+    twice: the compact diff of the changed lines, and the whole-request diff (``-v``).
 
     ``model`` (live only): ask this model instead of the recorded one, keeping the
     recorded tool world (MCP and gated-function results) so only the agent varies.
@@ -227,23 +227,6 @@ def replay_case(
     Raises:
         AgentboxError: the scenario cannot be planned (unknown sandbox, bad policy...).
     """
-    result, steps, miss, _ = replay_case_full(
-        case, store, settings, live=live, key=key, model=model, label=label
-    )
-    return result, steps, miss
-
-
-def replay_case_full(
-    case: Case,
-    store: TraceStore,
-    settings: Settings,
-    *,
-    live: bool = False,
-    key: str | None = None,
-    model: str | None = None,
-    label: str | None = None,
-) -> tuple[RunResult, list[StepRow], str | None, str | None]:
-    """:func:`replay_case`, also returning the miss with the whole-request diff (``-v``)."""
     for folder in case.file.python_path:  # before planning: the agent version hashes the entry
         text = str((case.path.parent / folder).resolve())
         if text not in sys.path:
@@ -308,13 +291,13 @@ def run_file(
         miss = full = None
         if case is not None:
             out.name = case.name
-            result, steps, miss, full = replay_case_full(
+            result, steps, miss, full = replay_case(
                 case, store, settings, live=live, key=shown, model=model, label=label
             )
         elif is_case_file(path):
             case = load_case(path)
             out.name, out.kind = case.name, "case"
-            result, steps, miss, full = replay_case_full(
+            result, steps, miss, full = replay_case(
                 case, store, settings, live=live, key=shown, model=model, label=label
             )
         else:
