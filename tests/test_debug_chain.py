@@ -371,3 +371,13 @@ def test_readme_walkthrough_runs_as_written(
     assert yaml.safe_load(case.read_text())["edits"][0]["tool_result"]["tool"] == "get_order"
     tested = agentbox("test", case, "--store", store)
     assert tested.exit_code == 0, tested.output
+    # the README's export, into a copy of the suite that already holds the case
+    assert "export d688 --name late-order-delivered --force" in section
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / case.name).write_text(case.read_text())
+    args = (fork["run_id"], "--name", "late-order-delivered", "--suite", suite, "--store", store)
+    refused = agentbox("export", *args)
+    assert refused.exit_code == 2 and "--force" in refused.output
+    assert agentbox("export", *args, "--force").exit_code == 0
+    assert fork["run_id"] in (suite / case.name).read_text()
