@@ -49,7 +49,15 @@ from agentbox.errors import Problem, ScenarioError
 from agentbox.models import ModelResponse, ToolCall
 from agentbox.recording import ToolRecording
 from agentbox.scenario import Scenario, parse_scenario
-from agentbox.yamlfile import MAX_DEPTH, Loc, line_of, load_yaml, load_yaml_text, read_text
+from agentbox.yamlfile import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    Loc,
+    line_of,
+    load_yaml,
+    load_yaml_text,
+    read_text,
+)
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CASE_KEY = re.compile(r"^cassette:", re.MULTILINE)
@@ -454,28 +462,100 @@ def _json_exact(data: Any) -> bool:
         return False
 
 
-def parse_text(text: str, cache: ParsedCache | None = None) -> Any:
-    """:func:`fast_yaml`, or the same data from ``cache`` when this exact text was parsed
-    before (by content hash). Parsed data that JSON would change is not cached.
+def parsed_digest(text: str) -> str:
+    """The key a case text's parsed data is cached under (sidecar and store alike)."""
+    return hashlib.sha256(_PARSED_FORMAT + text.encode()).hexdigest()
+
+
+SIDECAR_DIR = ".agentbox-parsed"
+"""Folder, next to case files, of their parsed sidecars (skipped by discovery: hidden)."""
+_SIDECAR_TAG = "agentbox parsed case 1"
+
+
+def sidecar_path(path: Path) -> Path:
+    """Where the parsed sidecar of case file ``path`` lives:
+    ``FOLDER/.agentbox-parsed/NAME.yaml.json``."""
+    return path.parent / SIDECAR_DIR / f"{path.name}.json"
+
+
+def write_sidecar(path: Path, text: str) -> Path | None:
+    """Write the parsed data of case ``text`` (the file at ``path``) as JSON beside it, so
+    a replay reads JSON (~0.1 ms) instead of parsing YAML (~2 ms a 10 KB case).
+
+    The sidecar holds the digest of the text it was parsed from: a case file edited since
+    is parsed from its YAML again (the sidecar is then ignored, never trusted). Returns
+    the sidecar written or left as it was, or None when the data is not JSON-exact (then
+    no sidecar is used).
+
+    Raises:
+        OSError: the folder cannot be written.
+    """
+    data = fast_yaml(text)
+    if not _json_exact(data):
+        return None
+    side = sidecar_path(path)
+    body = json.dumps(
+        {"format": _SIDECAR_TAG, "digest": parsed_digest(text), "data": data},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    try:
+        if side.read_text(encoding="utf-8") == body:
+            return side  # unchanged: leave the file (and its time) alone
+    except (OSError, ValueError):
+        pass
+    side.parent.mkdir(parents=True, exist_ok=True)
+    side.write_text(body, encoding="utf-8")
+    return side
+
+
+def read_sidecar(path: Path, digest: str) -> Any:
+    """The parsed data in ``path``'s sidecar when it was parsed from the text with
+    ``digest``; None when there is none, it is stale (the case was edited), too large, or
+    unreadable."""
+    side = sidecar_path(path)
+    try:
+        with side.open("rb") as fh:
+            raw = fh.read(MAX_BYTES * 4 + 1)
+        if len(raw) > MAX_BYTES * 4:
+            return None
+        doc = json.loads(raw)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("format") != _SIDECAR_TAG:
+        return None
+    if doc.get("digest") != digest:
+        return None
+    return doc.get("data")
+
+
+def parse_text(text: str, cache: ParsedCache | None = None, path: Path | None = None) -> Any:
+    """:func:`fast_yaml`, or the same data read from ``path``'s sidecar
+    (:func:`write_sidecar`) or from ``cache`` when this exact text was parsed before (by
+    content hash). Parsed data that JSON would change is not cached.
 
     Raises:
         yaml.YAMLError, ScenarioError: see :func:`fast_yaml`.
     """
-    if cache is None:
+    if cache is None and path is None:
         return fast_yaml(text)
-    digest = hashlib.sha256(_PARSED_FORMAT + text.encode()).hexdigest()
-    data = cache.parsed_case(digest)
+    digest = parsed_digest(text)
+    if path is not None:
+        data = read_sidecar(path, digest)
+        if data is not None:
+            return data
+    data = cache.parsed_case(digest) if cache is not None else None
     if data is None:
         data = fast_yaml(text)
-        if _json_exact(data):
+        if cache is not None and _json_exact(data):
             cache.put_parsed_case(digest, data)
     return data
 
 
 def load_case(path: Path, text: str | None = None, cache: ParsedCache | None = None) -> Case:
-    """Read (unless ``text`` is given) and validate a case file (fast C parser, or the
-    data ``cache`` holds for this exact text; parsed again with line numbers only when
-    there is an error to report).
+    """Read (unless ``text`` is given) and validate a case file (its sidecar when it is
+    fresh, else the data ``cache`` holds for this exact text, else the fast C parser;
+    parsed again with line numbers only when there is an error to report).
 
     Raises:
         ScenarioError: unreadable file, bad YAML, or invalid fields (``file:line: field``).
@@ -483,7 +563,7 @@ def load_case(path: Path, text: str | None = None, cache: ParsedCache | None = N
     try:
         if text is None:
             text = read_text(path)
-        data = parse_text(text, cache)
+        data = parse_text(text, cache, path)
         return parse_case(data, path)
     except (ScenarioError, yaml.YAMLError, OSError, ValueError):
         data, lines = load_yaml(path)  # slow path: remember lines for the error

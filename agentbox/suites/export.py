@@ -43,7 +43,7 @@ from agentbox.planning import RunOptions, plan_from_scenario
 from agentbox.runner import seed_digest
 from agentbox.scenario import parse_scenario
 from agentbox.store import FINISHED, RunRow, StepRow, TraceStore
-from agentbox.suites.case import JudgeSpec, is_case_text, parse_case
+from agentbox.suites.case import JudgeSpec, is_case_text, parse_case, write_sidecar
 from agentbox.suites.derive import (
     MAX_STATE_CHECKS,
     derive_expect,
@@ -317,7 +317,8 @@ def export_run(
     against: str | None = None,
     force: bool = False,
 ) -> Path:
-    """Write a stored run as ``suite_dir/NAME.yaml`` and return the path.
+    """Write a stored run as ``suite_dir/NAME.yaml`` (and its parsed sidecar,
+    :func:`~agentbox.suites.case.write_sidecar`) and return the path.
 
     Without ``name`` the case is named after the scenario (with the run id appended when
     that file exists). An explicit ``name`` whose file exists is overwritten only with
@@ -363,6 +364,7 @@ def export_run(
     if is_imported(run.options) and not against:
         write_recorded_sandbox(store, run, suite_dir, name or base, settings or load_settings())
     path.write_text(text, encoding="utf-8")
+    write_sidecar(path, text)  # replays read its parsed JSON, not the YAML (case.py)
     return path
 
 

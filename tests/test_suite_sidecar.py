@@ -1,0 +1,86 @@
+"""Parsed sidecars: `agentbox export` writes each case's parsed data as JSON beside it
+(``.agentbox-parsed/NAME.yaml.json``, keyed by the YAML text's digest), replays read it
+instead of parsing the YAML, and a case edited since (or a broken sidecar) is parsed from
+its YAML again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from agentbox.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("AGENTBOX_STORE", raising=False)
+    return tmp_path / "t.db"
+
+
+def agentbox(store: Path, *args: str | Path) -> Result:
+    argv = [str(a) for a in args] + ["--store", str(store)]
+    return CliRunner().invoke(app, argv, catch_exceptions=False)
+
+
+@pytest.fixture()
+def case(store: Path, tmp_path: Path) -> Path:
+    """refund-over-limit run and exported to tmp_path/suite."""
+    assert agentbox(store, "run", "scenarios/refund-over-limit.yaml", "-q").exit_code == 0
+    runs = json.loads(agentbox(store, "runs", "--json", "-n", "1", "--all").stdout)
+    result = agentbox(store, "export", runs[0]["run_id"], "--suite", tmp_path / "suite")
+    assert result.exit_code == 0, result.output
+    return tmp_path / "suite" / "refund-over-limit.yaml"
+
+
+def _sidecar(case: Path) -> Path:
+    return case.parent / ".agentbox-parsed" / f"{case.name}.json"
+
+
+def _rename_in_sidecar(case: Path, name: str) -> None:
+    side = _sidecar(case)
+    doc = json.loads(side.read_text())
+    doc["data"]["case"] = name
+    side.write_text(json.dumps(doc))
+
+
+def test_replay_reads_the_sidecar_export_wrote(case: Path, store: Path) -> None:
+    assert _sidecar(case).is_file()
+    _rename_in_sidecar(case, "read-from-the-sidecar")  # same digest: trusted as the parse
+    result = agentbox(store, "test", case.parent)
+    assert result.exit_code == 0, result.output
+    assert "PASS read-from-the-sidecar" in result.output
+
+
+def test_an_edited_case_is_parsed_again_not_served_its_stale_sidecar(
+    case: Path, store: Path
+) -> None:
+    _rename_in_sidecar(case, "stale")
+    case.write_text(case.read_text().replace("case: refund-over-limit", "case: edited", 1))
+    result = agentbox(store, "test", case.parent)
+    assert result.exit_code == 0, result.output
+    assert "PASS edited" in result.output and "stale" not in result.output
+
+
+@pytest.mark.parametrize("body", ["{not json", '{"format": "other", "data": {}}', "[]"])
+def test_a_broken_sidecar_is_ignored(case: Path, store: Path, body: str) -> None:
+    _sidecar(case).write_text(body)
+    result = agentbox(store, "test", case.parent)
+    assert result.exit_code == 0, result.output
+    assert "PASS refund-over-limit" in result.output
+
+
+def test_a_sidecar_with_invalid_data_falls_back_to_the_yaml(case: Path, store: Path) -> None:
+    side = _sidecar(case)
+    doc = json.loads(side.read_text())
+    doc["data"]["decisions"] = "not a list"  # the YAML is fine: it is parsed instead
+    side.write_text(json.dumps(doc))
+    result = agentbox(store, "test", case.parent)
+    assert result.exit_code == 0, result.output
+    assert "PASS refund-over-limit" in result.output
