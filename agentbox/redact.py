@@ -120,6 +120,10 @@ def secret_env_values(
     return tuple(sorted(values, key=len, reverse=True))
 
 
+_SHARED: dict[tuple[Any, ...], Redactor] = {}
+"""Redactors made by :meth:`Redactor.from_env`, by class, secret values and key globs."""
+
+
 class Redactor:
     """Replace secrets in JSON-like values (see the module docstring).
 
@@ -147,8 +151,19 @@ class Redactor:
         keys: Iterable[str] = (),
         env: Iterable[str] = (),
     ) -> Redactor:
-        """A redactor for the secrets of ``environ`` plus extra key and env-name globs."""
-        return cls(secret_env_values(environ, env), keys)
+        """A redactor for the secrets of ``environ`` plus extra key and env-name globs.
+
+        Redactors of the same secrets and keys are one shared object (a redactor only
+        caches what it computed), so each run does not warm its caches again.
+        """
+        values, keys = secret_env_values(environ, env), tuple(keys)
+        memo = (cls, values, keys)
+        shared = _SHARED.get(memo)
+        if shared is None:
+            if len(_SHARED) >= 16:
+                _SHARED.clear()
+            shared = _SHARED[memo] = cls(values, keys)
+        return shared
 
     def is_secret(self, key: str) -> bool:
         """Whether values under ``key`` are redacted (cached per key)."""

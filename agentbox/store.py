@@ -1255,8 +1255,11 @@ class TraceStore:
             )
 
     def stop_request(self, run_id: str) -> StopRequest | None:
-        """The stop request for a run, if any (the runner asks at every step boundary)."""
-        row = self.conn.execute(
+        """The stop request for a run, if any (the runner asks at every step boundary).
+
+        Reads without committing a :meth:`batch` first: only ``agentbox stop`` (another
+        process) writes this table, and a suite case must stay one transaction."""
+        row = self._conn.execute(
             "SELECT requested_at, requested_by, reason FROM stop_requests WHERE run_id=?",
             (run_id,),
         ).fetchone()

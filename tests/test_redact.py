@@ -244,3 +244,14 @@ def test_a_parked_call_with_a_redacted_secret_is_not_executed_with_the_marker(
     run = json.loads(agentbox("resume", parked["run_id"], "--json")[1])
     assert run["status"] == "completed"
     assert any(c["collection"] == "users" for c in run["changes"])
+
+
+def test_redactors_of_the_same_secrets_are_shared_and_a_new_secret_is_still_caught() -> None:
+    env = {"SHOP_API_KEY": "sk-live-0123456789", "HOME": "/home/x"}
+    first = Redactor.from_env(env)
+    assert Redactor.from_env(dict(env)) is first  # warm caches carry over to the next run
+    assert first("key sk-live-0123456789") == f"key {MARKER}"
+    changed = Redactor.from_env({**env, "SHOP_API_KEY": "sk-live-9876543210"})
+    assert changed is not first
+    assert changed("key sk-live-9876543210") == f"key {MARKER}"
+    assert Redactor.from_env(env, keys=["pin"]) is not first

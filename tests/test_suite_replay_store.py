@@ -73,3 +73,33 @@ def test_a_worker_keeps_a_few_parsed_cases_not_the_suite(suite: Path, tmp_path: 
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.stdout)["results"]) == 30
     assert 0 < len(replay._CASES) <= 4
+
+
+def test_a_batched_run_stays_invisible_until_its_one_commit(tmp_path: Path) -> None:
+    """The runner's stop-request check at each step boundary must not commit the batch
+    early: another connection sees nothing of the case until it ends, then all of it."""
+    from agentbox.config import load_settings
+    from agentbox.planning import plan_run
+    from agentbox.runner import Runner
+    from agentbox.store import StepRow, TraceStore
+
+    settings = load_settings(ROOT)
+    plan = plan_run(ROOT / "scenarios" / "refund-clean.yaml", settings)
+    path = tmp_path / "t.db"
+    store = TraceStore(path)
+    seen: list[int] = []
+
+    def look(step: StepRow) -> None:
+        other = sqlite3.connect(path)
+        try:
+            runs = other.execute("SELECT count(*) FROM runs").fetchone()[0]
+            steps = other.execute("SELECT count(*) FROM steps").fetchone()[0]
+            seen.append(int(runs) + int(steps))
+        finally:
+            other.close()
+
+    with store.batch():
+        result = Runner(plan, store, on_step=look).run()
+    assert result.status == "completed" and len(seen) > 2
+    assert set(seen) == {0}
+    assert len(TraceStore(path).steps(result.run_id)) == len(seen)
