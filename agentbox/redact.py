@@ -272,20 +272,70 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            out: dict[Any, Any] = {}
-            for k, v in value.items():
-                if v is None or v is True or v is False:
-                    out[k] = v
-                elif isinstance(v, str):
-                    out[k] = MARKER if v and self.is_secret(str(k)) else self.text(v)
-                elif isinstance(v, int | float):
-                    out[k] = MARKER if self.is_secret(str(k)) else v
-                else:
-                    out[k] = self(v)
-            return out
+            return self._dict(value)
         if isinstance(value, list | tuple):
-            return [self(v) for v in value]
+            return self._list(value)
         return value
+
+    # The walk below is the hot path of every stored step: exact JSON types take the
+    # inlined branches (cache hits without a method call); anything else (subclasses of
+    # str, int, dict...) takes the general ones. Both give the same result.
+    def _dict(self, value: dict[Any, Any]) -> dict[Any, Any]:
+        known, texts, shortest = self._known, self._texts, self._shortest
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            t = type(v)
+            if t is str:
+                if not v:
+                    out[k] = v
+                    continue
+                secret = known.get(k) if type(k) is str else None
+                if secret is None:
+                    secret = self.is_secret(str(k))
+                if secret:
+                    out[k] = MARKER
+                elif len(v) < shortest:
+                    out[k] = v
+                else:
+                    done = texts.get(v)
+                    out[k] = done if done is not None else self.text(v)
+            elif v is None or t is bool:
+                out[k] = v
+            elif t is dict:
+                out[k] = self._dict(v)
+            elif t is list:
+                out[k] = self._list(v)
+            elif t is int or t is float:
+                secret = known.get(k) if type(k) is str else None
+                if secret is None:
+                    secret = self.is_secret(str(k))
+                out[k] = MARKER if secret else v
+            elif isinstance(v, str):
+                out[k] = MARKER if v and self.is_secret(str(k)) else self.text(v)
+            elif isinstance(v, int | float):
+                out[k] = MARKER if self.is_secret(str(k)) else v
+            else:
+                out[k] = self(v)
+        return out
+
+    def _list(self, value: list[Any] | tuple[Any, ...]) -> list[Any]:
+        texts, shortest = self._texts, self._shortest
+        out: list[Any] = []
+        for v in value:
+            t = type(v)
+            if t is str:
+                if len(v) < shortest:
+                    out.append(v)
+                else:
+                    done = texts.get(v)
+                    out.append(done if done is not None else self.text(v))
+            elif t is dict:
+                out.append(self._dict(v))
+            elif t is list:
+                out.append(self._list(v))
+            else:
+                out.append(self(v))
+        return out
 
 
 def restore(stored: Any, original: Any, redactor: Redactor) -> Any:

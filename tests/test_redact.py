@@ -6,8 +6,11 @@ import json
 import sqlite3
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from agentbox.cli import app
@@ -255,3 +258,52 @@ def test_redactors_of_the_same_secrets_are_shared_and_a_new_secret_is_still_caug
     assert changed is not first
     assert changed("key sk-live-9876543210") == f"key {MARKER}"
     assert Redactor.from_env(env, keys=["pin"]) is not first
+
+
+def _reference_walk(r: Redactor, value: Any) -> Any:
+    """The plain recursive walk the redactor's inlined fast paths must agree with."""
+    if isinstance(value, str):
+        return r.text(value)
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            if v is None or v is True or v is False:
+                out[k] = v
+            elif isinstance(v, str):
+                out[k] = MARKER if v and is_secret_key(str(k), r.keys) else r.text(v)
+            elif isinstance(v, int | float):
+                out[k] = MARKER if is_secret_key(str(k), r.keys) else v
+            else:
+                out[k] = _reference_walk(r, v)
+        return out
+    if isinstance(value, list | tuple):
+        return [_reference_walk(r, v) for v in value]
+    return value
+
+
+_KEYS = st.sampled_from(["id", "api_key", "apiKey", "token", "note", "password", "pin", 3])
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.sampled_from(["", "ok", "sk-live-0123456789", 'x {"api_key": "abcdef12"} y', "a=1"]),
+    st.text(max_size=30),
+)
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=4),
+        st.tuples(kids, kids),
+        st.dictionaries(_KEYS, kids, max_size=4),
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_VALUES)
+def test_the_fast_walk_redacts_exactly_as_the_plain_walk(value: Any) -> None:
+    r = Redactor(["sk-live-0123456789"], keys=["pin"])
+    assert r(value) == _reference_walk(r, value)
+    assert r(value) == _reference_walk(r, value)  # and again from warm caches

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from agentbox.cassette import RequestHasher, compact_request, response_from
+from agentbox.cassette import CassetteModel, RequestHasher, compact_request, response_from
 from agentbox.http.guard import host_traffic
 
 if TYPE_CHECKING:
@@ -48,7 +48,13 @@ class ModelGate:
             runner.guard.blocking("model", "", limit, "timeouts.model_s"),
             host_traffic(),  # agentbox's own model traffic passes the egress guard
         ):
-            response = runner.plan.model.complete(messages, tools, runner.log.counters.model_calls)
+            model, ordinal = runner.plan.model, runner.log.counters.model_calls
+            if isinstance(model, CassetteModel):  # hashed above: not hashed again
+                response = model.complete_hashed(
+                    messages, tools, ordinal, request["hash"], self._hasher.redactor
+                )
+            else:
+                response = model.complete(messages, tools, ordinal)
         latency = response.latency_s or (time.perf_counter() - started)
         c = runner.log.counters
         c.model_calls += 1
