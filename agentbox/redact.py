@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -99,6 +100,15 @@ def is_secret_key(key: str, extra: Iterable[str] = ()) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _env_names(extra: tuple[str, ...]) -> re.Pattern[str]:
+    """The compiled globs of secret variable names (built once per ``extra``: every run
+    asks)."""
+    return re.compile(
+        "|".join(fnmatch.translate(p.upper()) for p in (*DEFAULT_ENV_PATTERNS, *extra))
+    )
+
+
 def secret_env_values(
     environ: Mapping[str, str], extra: Iterable[str] = (), *, min_length: int = MIN_SECRET_LENGTH
 ) -> tuple[str, ...]:
@@ -109,9 +119,7 @@ def secret_env_values(
         extra: more variable-name globs (``[redact] env`` in ``.agentbox.toml``).
         min_length: shorter values are left out.
     """
-    names = re.compile(
-        "|".join(fnmatch.translate(p.upper()) for p in (*DEFAULT_ENV_PATTERNS, *extra))
-    )
+    names = _env_names(tuple(extra))
     values = {
         value
         for name, value in environ.items()
