@@ -33,3 +33,55 @@ def test_each_model_request_is_hashed_once(tmp_path: Path, monkeypatch: pytest.M
     assert miss is None and result.passed, result.reason
     assert result.counters.model_calls > 1
     assert len(hashed) == result.counters.model_calls
+
+
+class _Sink:
+    """A stdout that keeps only what was written, as one hash and a length."""
+
+    def __init__(self) -> None:
+        import hashlib
+
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, text: str) -> int:
+        self.digest.update(text.encode())
+        self.size += len(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_the_json_report_is_written_as_encoded_not_joined_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`agentbox test --json` of 5,000 cases: the same text as ``to_json``, without ever
+    holding it (and the encoder's pieces) whole -- that was the command's memory peak."""
+    import hashlib
+    import sys
+    import tracemalloc
+
+    from agentbox.cli.base import to_json
+    from agentbox.cli.suite_cmds import _print_json
+
+    metrics = {"steps": 12, "latencies": [0.001 * j for j in range(12)], "cost_usd": None}
+    value = {
+        "passed": True,
+        "results": [
+            {"path": f"suite/case-{i}.yaml", "passed": True, "metrics": dict(metrics)}
+            for i in range(5000)
+        ],
+    }
+    expected = to_json(value) + "\n"
+    sink = _Sink()
+    monkeypatch.setattr(sys, "stdout", sink)
+    tracemalloc.start()
+    try:
+        _print_json(value)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        monkeypatch.undo()
+    assert sink.digest.hexdigest() == hashlib.sha256(expected.encode()).hexdigest()
+    assert peak < 3 * len(expected), (peak, len(expected))  # joined first: ~8x
