@@ -85,3 +85,31 @@ def test_the_json_report_is_written_as_encoded_not_joined_first(
         monkeypatch.undo()
     assert sink.digest.hexdigest() == hashlib.sha256(expected.encode()).hexdigest()
     assert peak < 3 * len(expected), (peak, len(expected))  # joined first: ~8x
+
+
+def test_runs_of_the_built_in_loop_reuse_one_agent_thread(tmp_path: Path) -> None:
+    """Each run's agent still runs off the caller's thread, named after the run, but
+    consecutive runs of agentbox's own loop share one thread instead of starting one."""
+    import threading
+
+    from agentbox.planning import plan_run
+    from agentbox.runner import Runner
+    from agentbox.store import StepRow
+
+    settings = load_settings(ROOT)
+    store = TraceStore(tmp_path / "t.db")
+    seen: list[tuple[int, str]] = []
+
+    def on_step(step: StepRow) -> None:
+        seen.append((threading.get_ident(), threading.current_thread().name))
+
+    threads: list[set[int]] = []
+    for _ in range(3):
+        plan = plan_run(ROOT / "scenarios" / "refund-clean.yaml", settings)
+        result = Runner(plan, store, on_step=on_step).run()
+        assert result.status == "completed"
+        assert {name for _, name in seen} == {f"agentbox-agent-{result.run_id}"}
+        threads.append({ident for ident, _ in seen})
+        seen.clear()
+    assert threading.get_ident() not in threads[0]
+    assert threads[0] == threads[1] == threads[2] and len(threads[0]) == 1

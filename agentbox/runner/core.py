@@ -233,7 +233,16 @@ class Runner:
             self.store.update_run(self.run_id, status="running", pid=os.getpid(), ended_at=None)
         else:
             self._create_run()
-        return self.guard.run(self._agent_body, self.end.take_over, f"agentbox-agent-{self.run_id}")
+        scenario = self.plan.scenario
+        own_loop = (  # agentbox's loop alone runs on the thread: it may be reused
+            self._agent is None and scenario.agent.type != "python" and not scenario.mcp_servers
+        )
+        return self.guard.run(
+            self._agent_body,
+            self.end.take_over,
+            f"agentbox-agent-{self.run_id}",
+            reuse=own_loop,
+        )
 
     def _create_run(self) -> None:
         """Store the run row and its start checkpoint (the seed, by content hash)."""

@@ -37,6 +37,7 @@ from agentbox.llm_judge import judge, judgment_key
 from agentbox.models import make_model
 from agentbox.planning import RunOptions, plan_from_scenario, plan_run
 from agentbox.runner import Runner, RunResult
+from agentbox.runner.guard import idle_agent_threads
 from agentbox.store import StepRow, TraceStore
 from agentbox.suites.case import (
     Case,
@@ -390,9 +391,10 @@ def _run_tasks(tasks: list[tuple[int, str, int]]) -> list[CaseResult]:
 
 
 def _context() -> Any:
-    # fork is fastest (no re-import) but unsafe once threads run; spawn otherwise.
+    # fork is fastest (no re-import) but unsafe once threads run; spawn otherwise. Agent
+    # threads kept idle between runs wait on their queue holding no lock: they don't count.
     methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
+    if "fork" in methods and threading.active_count() - idle_agent_threads() == 1:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 
