@@ -113,3 +113,21 @@ def test_runs_of_the_built_in_loop_reuse_one_agent_thread(tmp_path: Path) -> Non
         seen.clear()
     assert threading.get_ident() not in threads[0]
     assert threads[0] == threads[1] == threads[2] and len(threads[0]) == 1
+
+
+def test_a_test_run_without_a_terminal_does_not_load_the_progress_bar(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from agentbox.cli import main\n"
+        f"sys.argv = ['agentbox', 'test', {str(CASE)!r}, '--json', '--store', "
+        f"{str(tmp_path / 't.db')!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    code = exit.code\n"
+        "print('rich.progress' in sys.modules, code, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.stderr.strip().splitlines()[-1] == "False 0", done.stderr
