@@ -3,7 +3,9 @@
 What it builds (in a temporary folder, once): N different runs of the retail sandbox,
 each 6 scripted model calls and 5 *executed* tool calls (lookup_customer, get_order,
 list_refunds, create_refund, add_ticket_note; no call blocked or held), each on its own
-order, customer, ticket, amount and note text, exported as N case files.
+order, customer, ticket, amount and note text, exported as N case files (each with the
+parsed sidecar ``agentbox export`` writes beside it, ``.agentbox-parsed/``: the replay
+reads that JSON, not the YAML; a hand-edited case is parsed from YAML, ~2 ms more).
 
 What it measures, per ``agentbox test DIR -q --json -j J --store NEW.db`` subprocess:
 
