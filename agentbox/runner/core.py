@@ -234,8 +234,11 @@ class Runner:
         else:
             self._create_run()
         scenario = self.plan.scenario
-        own_loop = (  # agentbox's loop alone runs on the thread: it may be reused
-            self._agent is None and scenario.agent.type != "python" and not scenario.mcp_servers
+        own_loop = (  # agentbox's loop (and sandbox tools) alone run on it: reusable
+            self._agent is None
+            and scenario.agent.type != "python"
+            and (scenario.user is None or scenario.user.entry is None)
+            and not scenario.mcp_servers
         )
         return self.guard.run(
             self._agent_body,

@@ -171,15 +171,7 @@ class AgentThread:
                 done.set()
             return not self.abandoned  # an abandoned thread ends here
 
-        context = contextvars.copy_context()  # the agent sees the caller's context variables
-        worker = _Worker.take() if reuse else None
-        if worker is not None:
-            worker.submit(functools.partial(context.run, agent_thread))
-        else:
-            thread = threading.Thread(
-                target=context.run, args=(agent_thread,), name=name, daemon=True
-            )
-            thread.start()
+        worker = self._start(agent_thread, name, reuse)
         while True:
             try:
                 expired = self.watch.wait()
@@ -202,6 +194,17 @@ class AgentThread:
             raise box["error"]
         result: T = box["result"]
         return result
+
+    @staticmethod
+    def _start(job: Callable[[], bool], name: str, reuse: bool) -> _Worker | None:
+        """Start ``job`` on a kept agent thread (``reuse``: returned) or a new one."""
+        context = contextvars.copy_context()  # the agent sees the caller's context variables
+        if reuse:
+            worker = _Worker.take()
+            worker.submit(functools.partial(context.run, job))
+            return worker
+        threading.Thread(target=context.run, args=(job,), name=name, daemon=True).start()
+        return None
 
 
 class _Worker:
