@@ -47,7 +47,7 @@ from typing import Any
 
 from agentbox import statuses
 from agentbox.errors import StoreError
-from agentbox.events import TRACE_FORMAT, StepEvent, check_event, parse_event, upgrade_data
+from agentbox.events import TRACE_FORMAT, StepEvent, check_data, parse_event, upgrade_data
 from agentbox.statuses import FINISHED as FINISHED  # re-exported: views import it from here
 
 SCHEMA_VERSION = 1
@@ -972,7 +972,7 @@ class TraceStore:
 
         Raises:
             TraceFormatError: the step does not match the trace format
-                (:func:`agentbox.events.check_event`); nothing is written.
+                (:func:`agentbox.events.check_data`); nothing is written.
         """
         upgraded = upgrade_data(step.kind, step.data) if step.data else step.data
         self._check_step(step.run_id, step.idx, step.kind, step.status, upgraded)
@@ -1070,7 +1070,7 @@ class TraceStore:
 
     @staticmethod
     def _check_step(run_id: str, idx: int, kind: str, status: str, data: Any) -> None:
-        check_event(kind, status, data, where=f"run {run_id} step {idx}: ")
+        check_data(kind, status, data, where=f"run {run_id} step {idx}: ")
 
     def _check_updated(self, run_id: str, idx: int, fields: dict[str, Any]) -> None:
         """Validate an update of ``status``/``data`` against the stored step's kind (a
