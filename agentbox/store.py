@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import json.encoder
 import os
 import re
 import socket
@@ -203,9 +204,25 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-_ENCODE = json.JSONEncoder(separators=(",", ":"), default=str).encode
-"""``json.dumps(value, separators=(",", ":"), default=str)`` without building an encoder
-per call (``json.dumps`` with arguments does; a step dumps four columns)."""
+def _encoder() -> Any:
+    """``json.dumps(value, separators=(",", ":"), default=str)``, the same text, at half
+    the cost: the C encoder is made once (``JSONEncoder.encode`` makes one per call; a
+    step dumps four columns). Values are JSON trees: a cycle raises RecursionError."""
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if c_make_encoder is None:  # no C accelerator (PyPy)
+        return json.JSONEncoder(separators=(",", ":"), default=str).encode
+    encode = c_make_encoder(
+        None, str, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+    join = "".join
+
+    def dump(value: Any) -> str:
+        return join(encode(value, 0))
+
+    return dump
+
+
+_ENCODE = _encoder()
 
 
 def _dump(value: Any) -> str | None:
