@@ -48,7 +48,14 @@ from typing import Any
 
 from agentbox import statuses
 from agentbox.errors import StoreError
-from agentbox.events import TRACE_FORMAT, StepEvent, check_data, parse_event, upgrade_data
+from agentbox.events import (
+    TRACE_FORMAT,
+    StepEvent,
+    TraceFormatError,
+    check_data,
+    parse_event,
+    upgrade_data,
+)
 from agentbox.statuses import FINISHED as FINISHED  # re-exported: views import it from here
 
 SCHEMA_VERSION = 1
@@ -472,6 +479,8 @@ class StopRequest:
         """``stopped by alice@box: runaway loop`` (the run's recorded reason)."""
         return f"stopped by {self.requested_by}" + (f": {self.reason}" if self.reason else "")
 
+
+_INSERT_STEP = "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 
 _RUN_JSON = {"scenario_json", "messages", "counters", "expectations", "options"}
 
@@ -991,32 +1000,40 @@ class TraceStore:
             TraceFormatError: the step does not match the trace format
                 (:func:`agentbox.events.check_data`); nothing is written.
         """
-        upgraded = upgrade_data(step.kind, step.data) if step.data else step.data
-        self._check_step(step.run_id, step.idx, step.kind, step.status, upgraded)
-        data = _dump(upgraded)
+        run_id, idx, kind, status, data = step.run_id, step.idx, step.kind, step.status, step.data
+        if data:
+            data = upgrade_data(kind, data)
+        self._check_step(run_id, idx, kind, status, data)
+        enc = _ENCODE
+        text = None if data is None else enc(data)
+        message, patch, counters = step.message, step.patch, step.counters
+        params = (
+            run_id,
+            idx,
+            kind,
+            step.name,
+            status,
+            step.started_at,
+            step.duration_s,
+            text,
+            None if message is None else enc(message),
+            enc(patch) if patch else None,
+            step.input_tokens,
+            step.output_tokens,
+            step.cost_usd,
+            None if counters is None else enc(counters),
+        )
+        with self._lock:
+            recent = self._recent
+            if len(recent) >= 256:
+                recent.clear()
+            if self._pending is not None and self.read_only is None:  # batched: no I/O here
+                recent[(run_id, idx)] = (kind, status, text)
+                self._pending.append((_INSERT_STEP, params))
+                return
         with self._write():
-            if len(self._recent) >= 256:
-                self._recent.clear()
-            self._recent[(step.run_id, step.idx)] = (step.kind, step.status, data)
-            self._exec(
-                "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    step.run_id,
-                    step.idx,
-                    step.kind,
-                    step.name,
-                    step.status,
-                    step.started_at,
-                    step.duration_s,
-                    data,
-                    _dump(step.message),
-                    _dump(step.patch or None),
-                    step.input_tokens,
-                    step.output_tokens,
-                    step.cost_usd,
-                    _dump(step.counters),
-                ),
-            )
+            self._recent[(run_id, idx)] = (kind, status, text)
+            self._exec(_INSERT_STEP, params)
 
     def update_step(self, run_id: str, idx: int, **fields: Any) -> None:
         """Update and commit columns of a step (JSON columns given as values).
@@ -1087,7 +1104,11 @@ class TraceStore:
 
     @staticmethod
     def _check_step(run_id: str, idx: int, kind: str, status: str, data: Any) -> None:
-        check_data(kind, status, data, where=f"run {run_id} step {idx}: ")
+        try:
+            check_data(kind, status, data)
+        except TraceFormatError:  # again, saying where (not formatted for every step)
+            check_data(kind, status, data, where=f"run {run_id} step {idx}: ")
+            raise
 
     def _check_updated(self, run_id: str, idx: int, fields: dict[str, Any]) -> None:
         """Validate an update of ``status``/``data`` against the stored step's kind (a
