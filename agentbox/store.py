@@ -807,7 +807,9 @@ class TraceStore:
             return
         with self._write():
             if not self._conn.execute("SELECT 1 FROM blobs WHERE hash=?", (digest,)).fetchone():
-                data = zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 6)
+                # level 1: a 10 MB seed in ~0.15 s instead of ~0.5 s at 6, 2.3:1 instead
+                # of 2.6:1 on realistic records; any level reads back the same
+                data = zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 1)
                 self._exec("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (digest, data))
             if len(self._stored_blobs) >= 1024:
                 self._stored_blobs.clear()
