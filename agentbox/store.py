@@ -482,6 +482,10 @@ class StopRequest:
 
 _INSERT_STEP = "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 
+_STEP_JSON = frozenset({"data", "message", "patch", "counters"})
+_UPDATE_STEP: dict[tuple[str, ...], str] = {}
+"""``UPDATE steps`` statements by the columns they set (column names: from our code)."""
+
 _RUN_JSON = {"scenario_json", "messages", "counters", "expectations", "options"}
 
 
@@ -1045,19 +1049,26 @@ class TraceStore:
         """
         if "status" in fields or "data" in fields:
             self._check_updated(run_id, idx, fields)
+        enc = _ENCODE
         row = {
-            k: (_dump(v) if k in {"data", "message", "patch", "counters"} else v)
-            for k, v in fields.items()
+            k: (None if v is None else enc(v)) if k in _STEP_JSON else v for k, v in fields.items()
         }
-        sets = ", ".join(f"{k}=?" for k in row)
-        with self._write():
+        names = tuple(row)
+        sql = _UPDATE_STEP.get(names)
+        if sql is None:
+            sets = ", ".join(f"{k}=?" for k in names)
+            sql = _UPDATE_STEP[names] = f"UPDATE steps SET {sets} WHERE run_id=? AND idx=?"
+        params = (*row.values(), run_id, idx)
+        with self._lock:
             known = self._recent.get((run_id, idx))
             if known is not None:
                 status, data = row.get("status", known[1]), row.get("data", known[2])
                 self._recent[(run_id, idx)] = (known[0], status, data)
-            self._exec(
-                f"UPDATE steps SET {sets} WHERE run_id=? AND idx=?", (*row.values(), run_id, idx)
-            )
+            if self._pending is not None and self.read_only is None:  # batched: no I/O here
+                self._pending.append((sql, params))
+                return
+        with self._write():
+            self._exec(sql, params)
 
     def delete_step(self, run_id: str, idx: int) -> None:
         """Remove one step (an unfinished intent that is about to be retried)."""
