@@ -41,7 +41,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,8 +251,21 @@ def _like_contains(text: str) -> str:
     return "%" + _like_prefix(text)
 
 
+_SCAN: Callable[[str, int], tuple[Any, int]] = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009  (not in typeshed)
+
+
 def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    """``json.loads(text)`` (None for NULL), by the decoder's C scanner directly: a
+    stored column is compact JSON, so the wrapper's whitespace matching is skipped
+    (~2x faster on a step's columns); anything else takes ``json.loads`` itself, which
+    returns the same value or raises the same error."""
+    if text is None:
+        return None
+    try:
+        value, end = _SCAN(text, 0)
+    except Exception:  # json.loads below raises the error to report
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
 
 
 ORIGINS = ("run", "test", "replay", "fork", "import")
@@ -483,6 +496,11 @@ class StopRequest:
 _INSERT_STEP = "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 
 _STEP_JSON = frozenset({"data", "message", "patch", "counters"})
+_STEP_COLUMNS = (
+    "run_id, idx, kind, name, status, started_at, duration_s, data, message, patch, "
+    "input_tokens, output_tokens, cost_usd, counters"
+)
+"""The columns of ``steps`` in :class:`StepRow`'s field order."""
 _UPDATE_STEP: dict[tuple[str, ...], str] = {}
 """``UPDATE steps`` statements by the columns they set (column names: from our code)."""
 
@@ -1078,12 +1096,13 @@ class TraceStore:
 
     def steps(self, run_id: str, start: int = 0, stop: int | None = None) -> list[StepRow]:
         """Steps ``start <= idx < stop`` of a run, in order."""
-        sql = "SELECT * FROM steps WHERE run_id=? AND idx>=?"
+        sql = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id=? AND idx>=?"
         params: tuple[Any, ...] = (run_id, start)
         if stop is not None:
             sql += " AND idx<?"
             params = (*params, stop)
-        return [self._step_from(r) for r in self._query(sql + " ORDER BY idx", params)]
+        rows = self.conn.execute(sql + " ORDER BY idx", params).fetchall()
+        return [self._step_from(r) for r in rows]
 
     def iter_patches(self, run_id: str, start: int, stop: int) -> Iterator[list[dict[str, Any]]]:
         """The state patches of steps ``start <= idx < stop`` that changed state, in order."""
@@ -1104,16 +1123,23 @@ class TraceStore:
             self.conn.execute("SELECT count(*) FROM steps WHERE run_id=?", (run_id,)).fetchone()[0]
         )
 
-    def _step_from(self, row: sqlite3.Row) -> StepRow:
-        data = dict(row)
-        self._json_columns(
-            data,
-            ("data", "message", "patch", "counters"),
-            f"run {data.get('run_id')} step {data.get('idx')}",
+    def _step_from(self, row: tuple[Any, ...]) -> StepRow:
+        """A step from a row of :data:`_STEP_COLUMNS` (JSON columns parsed, data upgraded).
+
+        Raises:
+            StoreError: a JSON column does not parse (named with its run and step).
+        """
+        (run_id, idx, kind, name, status, started, took, data, message, patch, i, o, usd, n) = row
+        try:
+            data, message, patch, n = _load(data), _load(message), _load(patch), _load(n)
+        except (ValueError, TypeError):  # again, column by column, to name the bad one
+            columns = dict(zip(_STEP_COLUMNS.split(", "), row, strict=True))
+            self._json_columns(columns, _STEP_JSON, f"run {run_id} step {idx}")
+            raise
+        data = upgrade_data(kind, data or {})
+        return StepRow(
+            run_id, idx, kind, name, status, started, took, data, message, patch, i, o, usd, n or {}
         )
-        data["data"] = upgrade_data(data["kind"], data["data"] or {})
-        data["counters"] = data["counters"] or {}
-        return StepRow(**data)
 
     @staticmethod
     def _check_step(run_id: str, idx: int, kind: str, status: str, data: Any) -> None:
