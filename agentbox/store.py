@@ -1104,6 +1104,15 @@ class TraceStore:
         rows = self.conn.execute(sql + " ORDER BY idx", params).fetchall()
         return [self._step_from(r) for r in rows]
 
+    def step_texts(self, run_id: str) -> list[tuple[Any, ...]]:
+        """``(kind, name, status, data, patch)`` of every step of a run, in order, as
+        stored (``data`` and ``patch`` as JSON text, not decoded): to see at little cost
+        whether two runs' steps are the same (replay compares them)."""
+        return self.conn.execute(
+            "SELECT kind, name, status, data, patch FROM steps WHERE run_id=? ORDER BY idx",
+            (run_id,),
+        ).fetchall()
+
     def iter_patches(self, run_id: str, start: int, stop: int) -> Iterator[list[dict[str, Any]]]:
         """The state patches of steps ``start <= idx < stop`` that changed state, in order."""
         cur = self.conn.execute(
