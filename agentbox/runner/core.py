@@ -37,6 +37,20 @@ from agentbox.watchdog import Watch
 __all__ = ["Runner"]
 
 
+@contextmanager
+def _older_objects_frozen() -> Iterator[None]:
+    """Leave the objects made before a run (modules, the seed: 10^5-10^6 of them) out of
+    the garbage collections during it (``gc.freeze``), and hand them back at its end
+    (``gc.unfreeze``). A full collection inside a run otherwise scans them all: a 30-90 ms
+    stall between two steps (issue 16: max stall < 5 ms); frozen, it scans only what the
+    run made. Runs overlapping in threads may unfreeze early: only speed is at stake."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 class Runner:
     """Run one plan against a store.
 
@@ -227,17 +241,15 @@ class Runner:
         self.guard.watch.interrupt(status, reason)
 
     # ---- the run ---------------------------------------------------------------------
+    @_older_objects_frozen()
     def run(self) -> RunResult:
         """Execute the plan to the end (or until it parks) and return how it went."""
         self.log.started = time.perf_counter()
-        with _older_objects_frozen():
-            if self.resuming:
-                self.store.update_run(self.run_id, status="running", pid=os.getpid(), ended_at=None)
-            else:
-                self._create_run()
-            return self.guard.run(
-                self._agent_body, self.end.take_over, f"agentbox-agent-{self.run_id}"
-            )
+        if self.resuming:
+            self.store.update_run(self.run_id, status="running", pid=os.getpid(), ended_at=None)
+        else:
+            self._create_run()
+        return self.guard.run(self._agent_body, self.end.take_over, f"agentbox-agent-{self.run_id}")
 
     def _create_run(self) -> None:
         """Store the run row and its start checkpoint (the seed, by content hash)."""
@@ -317,17 +329,3 @@ class Runner:
                 result = fn(ctx)
                 return None if result is None else render_result(result)
             return run_llm_loop(ctx, scenario.agent.max_steps)
-
-
-@contextmanager
-def _older_objects_frozen() -> Iterator[None]:
-    """Leave the objects made before the run (modules, the seed: 10^5-10^6 of them) out of
-    the garbage collections during it (``gc.freeze``), and hand them back at its end
-    (``gc.unfreeze``). A full collection inside a run otherwise scans them all: a 30-90 ms
-    stall between two steps (issue 16: max stall < 5 ms); frozen, it scans only what the
-    run made. Runs overlapping in threads may unfreeze early: only speed is at stake."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
