@@ -82,13 +82,18 @@ class RequestHasher:
     def hash(self, messages: list[Message], tools: list[dict[str, Any]]) -> tuple[str, int]:
         """``(request hash, shared-prefix length with the previous request)``."""
         shared = self.shared_prefix(messages)
-        chain = self._chain[:shared]
+        appended = shared == len(self._sent)  # the previous request plus new messages
+        # extended in place when appended to: copying them would grow with the history
+        chain = self._chain if appended else self._chain[:shared]
         head = chain[-1] if chain else ""
         for message in messages[shared:]:
             text = head + json.dumps(self._redact(message), sort_keys=True, default=str)
             head = hashlib.sha256(text.encode()).hexdigest()
             chain.append(head)
-        self._sent, self._chain = list(messages), chain
+        if appended:
+            self._sent.extend(messages[shared:])
+        else:
+            self._sent, self._chain = list(messages), chain
         digest = hashlib.sha256(f"{head}|{_tools_digest(tools)}".encode()).hexdigest()
         return digest, shared
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import SchemaValidator
 
 from agentbox.errors import StoreError
 
@@ -530,6 +531,22 @@ def check_event(
         TraceFormatError: unknown kind, a status the kind does not have, or data that
             does not fit the kind's model (each problem named by field).
     """
+    check_data(kind, status, data, where=where)
+    event: StepEvent = EVENT_TYPES[kind].model_validate({**(data or {}), "kind": kind})
+    return event
+
+
+def check_data(kind: str, status: str, data: dict[str, Any] | None, *, where: str = "") -> None:
+    """What :func:`check_event` checks, without building the typed event (the store's
+    write boundary: ~3 µs for a tool step instead of ~12).
+
+    The kind's model is validated as plain dicts (:func:`_check_schema`): the same field
+    types, required fields and nested models, so data is refused exactly when
+    :func:`check_event` refuses it, with the same problems named.
+
+    Raises:
+        TraceFormatError: as :func:`check_event`.
+    """
     model = EVENT_TYPES.get(kind)
     if model is None:
         raise TraceFormatError(
@@ -548,21 +565,76 @@ def check_event(
             f"{where}a {kind} step's data has a key 'kind' (it would hide the step kind)",
             "rename that key",
         )
+    checker = _CHECKERS.get(kind) or _checker(kind)
     try:
-        event: StepEvent = _ADAPTER.validate_python({**(data or {}), "kind": kind})
+        checker.validate_python(data or {})
     except ValidationError as exc:
         raise TraceFormatError(
-            f"{where}a {kind} step's data does not match the trace format: {_problems(exc)}",
+            f"{where}a {kind} step's data does not match the trace format: {_problems(exc, 0)}",
             f"fix the writer, or change {model.__name__} in agentbox/events.py "
             "(and regenerate docs/trace-format.md)",
         ) from None
-    return event
 
 
-def _problems(exc: ValidationError) -> str:
+_CHECKERS: dict[str, SchemaValidator] = {}
+"""Per step kind, its model's check-only validator (built on first use: ~1 ms each)."""
+
+
+def _checker(kind: str) -> SchemaValidator:
+    checker = _CHECKERS[kind] = SchemaValidator(
+        _check_schema(EVENT_TYPES[kind].__pydantic_core_schema__)
+    )
+    return checker
+
+
+def _check_schema(schema: Any) -> Any:
+    """A model's pydantic-core schema with every model (the step's, and nested ones such
+    as ``decision`` or ``response``) turned into a typed dict of the same fields: a
+    field with a default becomes optional, one without stays required, the inner types
+    are the model's own. Validating it checks what the model checks but builds no model
+    instances and fills in no defaults.
+
+    The events are plain models (no validators, extra fields allowed): a schema part
+    this transform does not know raises ``TypeError``, so a model that grows a
+    validator fails the tests here instead of being checked differently.
+    """
+    if isinstance(schema, list):
+        return [_check_schema(part) for part in schema]
+    if not isinstance(schema, dict):
+        return schema
+    kind = schema.get("type")
+    if kind == "model":
+        config = schema.get("config", {})
+        if set(config) - {"extra_fields_behavior", "title"}:
+            raise TypeError(f"model config {sorted(config)} not supported by the check")
+        return _check_schema(schema["schema"])
+    if kind == "model-fields":
+        if schema.get("computed_fields"):
+            raise TypeError("computed fields are not supported by the check")
+        fields = {}
+        for name, field in schema["fields"].items():
+            if set(field) - {"type", "schema", "metadata"}:
+                raise TypeError(f"field {name}: {sorted(field)} not supported by the check")
+            inner, required = field["schema"], True
+            if inner.get("type") == "default":
+                inner, required = inner["schema"], False
+            fields[name] = {
+                "type": "typed-dict-field",
+                "schema": _check_schema(inner),
+                "required": required,
+            }
+        return {"type": "typed-dict", "fields": fields, "extra_behavior": "ignore"}
+    if kind is None or kind.startswith("function") or kind in ("definitions", "definition-ref"):
+        raise TypeError(f"schema type {kind!r} not supported by the check")
+    return {k: v if k == "metadata" else _check_schema(v) for k, v in schema.items()}
+
+
+def _problems(exc: ValidationError, skip: int = 1) -> str:
+    """The first problems of ``exc``, one ``field.path: message`` each (``skip``: leading
+    location parts to drop; 1 for the union's tag)."""
     parts = []
     for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"][1:]) or "data"  # loc[0]: the union tag
+        where = ".".join(str(p) for p in err["loc"][skip:]) or "data"
         parts.append(f"{where}: {err['msg']}")
     return "; ".join(parts)
 

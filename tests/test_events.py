@@ -15,6 +15,7 @@ import typing
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from agentbox import events
 from agentbox.errors import StoreError
@@ -260,3 +261,78 @@ def test_a_step_of_an_old_export_is_stored_upgraded(store_path: Path) -> None:
         assert step.data == {"reason": old["reason"], "cause": "model"}
     finally:
         store.close()
+
+
+_BASES: dict[str, dict[str, typing.Any]] = {
+    "llm": {"response": {}},
+    "tool": {"args": {}},
+    "approval": {
+        "approval_id": "a1",
+        "tool": "t",
+        "args": {},
+        "decision": {"verdict": "hold", "tier": "yellow"},
+    },
+    "policy": {"reason": "r"},
+    "error": {"error": "e"},
+    "final": {},
+    "fork": {},
+    "note": {},
+    "user": {"text": "hi", "by": "scripted", "turn": 0},
+}
+_VALUES: list[typing.Any] = [
+    None,
+    0,
+    1.5,
+    "s",
+    "5",
+    True,
+    [],
+    ["s"],
+    [5],
+    {},
+    {"a": 1},
+    {"verdict": "allow", "tier": "green"},
+    {"verdict": "maybe", "tier": "green"},
+    {"text": "x", "tool_calls": [{"name": "t", "arguments": {}}]},
+    {"text": 5},
+    {"tool_calls": [{"name": 5}]},
+    {"hash": "h", "prefix": "x", "delta": [{"role": "user"}]},
+    {"status": 200, "headers": {"a": "b"}},
+    {"status": "ok", "headers": {"a": 1}},
+    {"input_tokens": 3, "output_tokens": 4},
+]
+
+
+def _model_problems(kind: str, data: dict[str, typing.Any]) -> list[tuple[typing.Any, ...]] | None:
+    try:
+        EVENT_TYPES[kind].model_validate({**data, "kind": kind})
+    except ValidationError as exc:
+        return sorted(tuple(e["loc"]) for e in exc.errors())
+    return None
+
+
+def test_the_write_check_refuses_exactly_what_the_models_refuse() -> None:
+    """The store's fast check (plain-dict validation) accepts a step's data exactly when
+    its kind's pydantic model does, and names the same fields: every field of every kind
+    set to each of a range of right and wrong values, and each required field left out."""
+    assert set(_BASES) == set(EVENT_TYPES)
+    tried = refused = 0
+    for kind, model in EVENT_TYPES.items():
+        base = _BASES[kind]
+        assert _model_problems(kind, base) is None
+        variants = [{**base, name: value} for name in model.model_fields for value in _VALUES]
+        variants += [{k: v for k, v in base.items() if k != name} for name in base]
+        for data in variants:
+            data.pop("kind", None)
+            expected = _model_problems(kind, data)
+            try:
+                events.check_data(kind, "ok" if "ok" in model.STATUSES else model.STATUSES[0], data)
+            except TraceFormatError as exc:
+                assert expected is not None, (kind, data, str(exc))
+                for loc in expected:
+                    assert ".".join(map(str, loc)) in str(exc) or len(expected) > 5, (kind, data)
+                refused += 1
+            else:
+                assert expected is None, (kind, data, expected)
+            tried += 1
+    assert refused > 200 and tried - refused > 200, (tried, refused)

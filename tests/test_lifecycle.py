@@ -56,6 +56,39 @@ def test_changed_system_prompt_fails_strict_replay_with_a_diff(
     assert "-" in replay.reason and "You are a terse agent." in replay.reason  # the diff shows both
 
 
+def _tamper(store: TraceStore, run_id: str, kind: str, path: str, value: object) -> None:
+    """Change one JSON field of the run's first ``kind`` step, as stored."""
+    conn = sqlite3.connect(store.path)
+    conn.execute(
+        "UPDATE steps SET data=json_set(data, ?, ?) WHERE run_id=? AND idx=("
+        "SELECT min(idx) FROM steps WHERE run_id=? AND kind=?)",
+        (path, value, run_id, run_id, kind),
+    )
+    conn.commit()
+    conn.close()
+
+
+def test_replay_names_a_step_that_differs_from_the_recording(
+    settings: Settings, store: TraceStore
+) -> None:
+    run_id = _run(ROOT / "scenarios/refund-clean.yaml", settings, store)
+    _tamper(store, run_id, "tool", "$.result", "tampered")
+    rep = replay_run(store, run_id, settings)
+    assert not rep.identical
+    assert any("result differs" in d and "tampered" in d for d in rep.differences)
+
+
+def test_replay_ignores_stored_fields_it_does_not_compare(
+    settings: Settings, store: TraceStore
+) -> None:
+    """Token counts are not compared: a recording whose stored text differs only there
+    replays as identical (the text check falls back to comparing the steps' views)."""
+    run_id = _run(ROOT / "scenarios/refund-clean.yaml", settings, store)
+    _tamper(store, run_id, "llm", "$.response.input_tokens", 999)
+    rep = replay_run(store, run_id, settings)
+    assert rep.identical, rep.differences
+
+
 def test_fork_with_edited_state_keeps_the_prefix_byte_identical(
     settings: Settings, store: TraceStore
 ) -> None:

@@ -23,7 +23,10 @@ SCALARS = [0, 1, 1.0, True, False, None, "a", "ab", "x/y", "t~1", 2.5, "", -3]
 def _value(rng: random.Random, depth: int = 0) -> Any:
     r = rng.random()
     if depth < 3 and r < 0.15:
-        return {f"k{i}": _value(rng, depth + 1) for i in range(rng.randrange(4))}
+        # every other key needs escaping in a JSON pointer (``/`` and ``~``)
+        return {
+            f"k{i}" if i % 2 else f"k/{i}~": _value(rng, depth + 1) for i in range(rng.randrange(4))
+        }
     if depth < 3 and r < 0.3:
         return [_value(rng, depth + 1) for _ in range(rng.randrange(4))]
     return rng.choice(SCALARS)

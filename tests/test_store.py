@@ -242,3 +242,24 @@ def test_live_running_run_is_not_reported_dead(store_path: Path) -> None:
         assert run.live is True and run.display_status == "running"
     finally:
         store.close()
+
+
+def test_json_columns_are_stored_as_json_dumps_writes_them(store_path: Path) -> None:
+    """The store's own encoder writes the text ``json.dumps`` writes (ASCII escapes, NaN,
+    big integers, float reprs, ``str`` of what JSON cannot hold), so stores stay
+    byte-identical across the change."""
+    from agentbox.store import StepRow
+
+    data = {
+        "args": {"note": "café ☕\n\u2028", "big": 10**30, "small": 1e-05, "nan": float("nan")},
+        "result": "x",
+        "path": Path("/a/b"),
+    }
+    store = TraceStore(store_path)
+    store.add_step(StepRow("r1", 0, "tool", "t", data=data, counters={"steps": 1, "f": 2.5}))
+    store.close()
+    raw = sqlite3.connect(store_path)
+    stored, counters = raw.execute("SELECT data, counters FROM steps").fetchone()
+    raw.close()
+    assert stored == json.dumps(data, separators=(",", ":"), default=str)
+    assert counters == '{"steps":1,"f":2.5}'

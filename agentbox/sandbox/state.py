@@ -65,6 +65,16 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b) or (a != a and b != b)  # NaN is NaN in JSON's eyes
 
 
+_SCALARS = frozenset({str, int, float, bool})
+
+
+def _escape(key: str) -> str:
+    """``jsonpointer.escape`` with a fast path for keys with nothing to escape."""
+    if type(key) is str and "~" not in key and "/" not in key:
+        return key
+    return escape(key)
+
+
 def _edit_ops(path: str, old: Any, new: Any, ops: list[Op]) -> None:
     """The operations ``jsonpatch.make_patch`` gives for the usual edit of a record --
     fields set to new values, items appended to a list -- found in one walk, without a
@@ -74,7 +84,10 @@ def _edit_ops(path: str, old: Any, new: Any, ops: list[Op]) -> None:
         if old.keys() != new.keys():
             raise _Unsupported
         for k, v in old.items():
-            _edit_ops(f"{path}/{escape(k)}", v, new[k], ops)
+            w = new[k]
+            if v is w or (type(v) is type(w) and type(v) in _SCALARS and v == w):
+                continue  # unchanged (a draft shares its scalars with the record)
+            _edit_ops(f"{path}/{_escape(k)}", v, w, ops)
     elif isinstance(old, list) and isinstance(new, list):
         if len(new) < len(old) or not all(_same(x, y) for x, y in zip(old, new, strict=False)):
             raise _Unsupported

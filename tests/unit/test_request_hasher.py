@@ -75,3 +75,22 @@ def test_compact_requests_expand_back_to_the_full_messages() -> None:
     assert stored[0]["tools"] == ["get_order"]
     rebuilt = expand_requests((s["prefix"], s["delta"]) for s in stored)
     assert rebuilt == [messages[:1], messages[:2], messages]
+
+
+def test_appended_branched_and_shortened_conversations_hash_as_from_scratch() -> None:
+    """The hasher extends its state in place while a conversation is appended to (so its
+    cost does not grow with the history) and starts over from the shared prefix when a
+    request branches off or drops messages: every hash equals the from-scratch one."""
+    h = hasher()
+    messages = conversation()
+    sequence: list[list[dict[str, Any]]] = []
+    for i in range(6):
+        messages.append({"role": "user", "content": f"turn {i}"})
+        sequence.append(list(messages))  # a new list of the same message objects
+    sequence.append([*messages[:4], {"role": "user", "content": "a branch"}])
+    sequence.append(messages[:4])  # a shorter request: the prefix alone
+    sequence.append(list(messages))  # back to the whole conversation
+    expected_shared = [0, 4, 5, 6, 7, 8, 4, 4, 4]
+    for request, shared in zip(sequence, expected_shared, strict=True):
+        digest, got = h.hash(request, TOOLS)
+        assert (digest, got) == (request_hash(request, TOOLS), shared)
