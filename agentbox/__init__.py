@@ -20,9 +20,11 @@ does not pay for pydantic or YAML until something needs them.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (`agentbox --help`)
 if TYPE_CHECKING:
+    from typing import Any
+
     from agentbox.agents.context import AgentContext, ToolResult
     from agentbox.api import ReplayResult, RunResult, Store, open_store, replay, run
     from agentbox.errors import AgentboxError, EndRun, ToolError

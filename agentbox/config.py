@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from agentbox.defaults import ApprovalHandler, Budgets
 from agentbox.errors import ConfigError
 from agentbox.redact import Redactor
-from agentbox.scenario import ApprovalHandler, Budgets
 
 CONFIG_NAME = ".agentbox.toml"
 

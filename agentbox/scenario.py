@@ -23,13 +23,14 @@ from pydantic import (
     model_validator,
 )
 
+from agentbox.defaults import ApprovalHandler as ApprovalHandler  # re-exported
+from agentbox.defaults import Budgets as Budgets  # re-exported: defined apart (settings)
 from agentbox.errors import Problem, ScenarioError
 from agentbox.paths import format_path
 from agentbox.yamlfile import Loc, line_of, load_yaml
 
 Mode = Literal["execute", "shadow", "recommend"]
 Tier = Literal["green", "yellow", "red"]
-ApprovalHandler = Literal["prompt", "approve", "deny", "fail", "wait"]
 
 MAX_REPEAT = 10_000
 """Most times one scripted turn may repeat."""
@@ -151,21 +152,6 @@ class Rule(_Model):
     def effective_tier(self) -> Tier:
         """The tier after defaults."""
         return self.tier or ("red" if self.require else "yellow")
-
-
-class Budgets(_Model):
-    """Limits that halt the run when exceeded. Absent means unlimited."""
-
-    max_steps: int | None = Field(None, ge=1)
-    """Most trace steps (model turns, tool calls, approvals) in the run."""
-    max_tool_calls: int | None = Field(None, ge=0)
-    """Most tool calls (valid or not)."""
-    max_tokens: int | None = Field(None, ge=0)
-    """Most tokens (input + output) over all model calls."""
-    max_cost_usd: float | None = Field(None, ge=0)
-    """Most model cost in USD (unknown prices do not count toward it)."""
-    max_seconds: float | None = Field(None, gt=0)
-    """Most wall-clock seconds for the run."""
 
 
 class Timeouts(_Model):

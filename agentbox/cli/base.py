@@ -42,6 +42,31 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+def _show_version(value: bool) -> None:
+    if value:
+        from agentbox import __version__
+
+        emit(f"agentbox {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print agentbox's version and exit.",
+            callback=_show_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    # the root's own options; its help text is the Typer app's
+    pass
+
+
 StoreOpt = Annotated[
     Path | None,
     typer.Option(

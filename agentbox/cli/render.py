@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jsonpatch
-import jsonpointer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -111,6 +109,8 @@ def summary_table(run: RunRow, changes: int | None = None) -> Table:
 
 def changes_table(changes: list[tuple[str, str, Any, Any]], title: str, limit: int = 12) -> Table:
     """Records a run changed: collection/key and what changed."""
+    import jsonpatch  # ~5 ms: only runs with state changes print them
+
     table = Table(title=title, title_justify="left", show_edge=False, expand=False)
     table.add_column("record")
     table.add_column("change")
@@ -132,6 +132,8 @@ def changes_table(changes: list[tuple[str, str, Any, Any]], title: str, limit: i
 
 
 def _op_text(op: dict[str, Any], before: Any) -> str:
+    import jsonpointer
+
     path = op["path"].lstrip("/").replace("/", ".")
     if op["op"] == "replace":
         try:

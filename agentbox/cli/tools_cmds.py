@@ -1,4 +1,4 @@
-"""``agentbox tools SANDBOX`` (what a sandbox offers) and ``agentbox --version``."""
+"""``agentbox tools SANDBOX``: what a sandbox offers."""
 
 from __future__ import annotations
 
@@ -8,31 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from agentbox.cli.base import JsonOpt, _console, _settings, app, command, emit, fail, to_json
-
-
-def _show_version(value: bool) -> None:
-    if value:
-        from agentbox import __version__
-
-        emit(f"agentbox {__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version",
-            help="Print agentbox's version and exit.",
-            callback=_show_version,
-            is_eager=True,
-        ),
-    ] = False,
-) -> None:
-    # the root's own options; its help text is the Typer app's
-    pass
+from agentbox.cli.base import JsonOpt, _console, _settings, command, emit, fail, to_json
 
 
 def _sandbox_folder(name: str) -> Path:
