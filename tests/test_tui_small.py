@@ -125,6 +125,26 @@ async def test_fork_dialog_focus_order_and_no_tab_indent(
         assert app.focused.id == "fork-result"
 
 
+@pytest.mark.anyio
+async def test_fork_dialog_that_cannot_open_says_why(
+    store: TraceStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the state before the step failed: the fork key did nothing at all (the
+    worker's failure did not reach the app)."""
+    import agentbox.checkpoints
+    from agentbox.errors import StoreError
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise StoreError("run r1 has no state checkpoint at or before step 0")
+
+    run_id = run_scenario(store, settings, "refund-clean")
+    monkeypatch.setattr(agentbox.checkpoints, "state_at", broken)
+    async with tui(store, settings, run_id=run_id, size=SMALL) as (app, pilot):
+        await pilot.press("j", "f")
+        await wait_for(pilot, lambda: "no state checkpoint" in screen_text(app))
+        assert "failed" in screen_text(app)
+
+
 def test_fork_edits_of_a_partial_state_add_and_remove_records(tmp_path: Path) -> None:
     import json
 

@@ -27,6 +27,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker
 
 from agentbox.errors import AgentboxError
 from agentbox.safe_text import visible
@@ -203,6 +204,11 @@ class CompareScreen(Screen[None]):
             table.add_column(col, key=col)
         table.focus()
         self.compare()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A failed comparison (not an AgentboxError) is shown as the app shows its own
+        workers' (``Worker.StateChanged`` does not bubble up to the app)."""
+        self.app.on_worker_state_changed(event)  # type: ignore[attr-defined]
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def compare(self) -> None:

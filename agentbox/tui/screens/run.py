@@ -25,6 +25,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
+from textual.worker import Worker
 
 from agentbox.errors import AgentboxError
 from agentbox.safe_text import visible
@@ -293,6 +294,11 @@ class RunScreen(Screen[None]):
     def tab_changed(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "tab-state":
             self._schedule_state(self.cursor)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A failed worker of this screen (state, search, fork) is shown as the app shows
+        its own (``Worker.StateChanged`` does not bubble up to the app)."""
+        self.agentbox.on_worker_state_changed(event)
 
     @work(thread=True, exclusive=True, group="state", exit_on_error=False)
     def load_state(self, index: int) -> None:
