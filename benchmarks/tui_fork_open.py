@@ -18,6 +18,7 @@ span: other load on a shared machine inflates it much less than the wall-clock t
 Prints min/median/max per step kind and over every open.
 
 Usage: python benchmarks/tui_fork_open.py [--repeat 3] [--profile FILE]
+(``--profile``: a cProfile of the opens only, for ``python -m pstats FILE``)
 Target (issue 19): < 200 ms (it took 2-4 s when the dialog held the whole state).
 """
 
@@ -74,11 +75,24 @@ class Frames:
 
     @staticmethod
     def layout(screen: Any) -> tuple[object, ...]:
-        """The focused box and where each widget of the dialog sits."""
+        """The focused box, where each widget of the dialog sits and what it scrolls over,
+        and how each text box has wrapped its text (a box shows its text unwrapped until
+        it has handled its first resize)."""
+        from textual.widgets import TextArea
+
         focused = screen.focused
         return (
             focused.id if focused is not None else None,
-            *((w.id, w.region) for w in screen.query("#fork-dialog *")),
+            *(
+                (
+                    w.id,
+                    w.region,
+                    w.virtual_size,
+                    w.scroll_offset,
+                    w.wrapped_document.height if isinstance(w, TextArea) else None,
+                )
+                for w in screen.query("#fork-dialog *")
+            ),
         )
 
     def usable(self) -> tuple[float, float]:
@@ -89,8 +103,11 @@ class Frames:
         return next((t, cpu) for t, cpu, layout in self.seen if layout == final)
 
 
-async def measure(store: TraceStore, run_id: str, repeat: int) -> list[tuple[str, float, float]]:
-    """``(step kind, wall s, CPU s)`` per open."""
+async def measure(
+    store: TraceStore, run_id: str, repeat: int, profiler: Any = None
+) -> list[tuple[str, float, float]]:
+    """``(step kind, wall s, CPU s)`` per open; ``profiler`` (a ``cProfile.Profile``) runs
+    from each key press until its dialog is settled."""
     from textual import events
 
     from agentbox.tui.app import AgentboxApp
@@ -107,10 +124,14 @@ async def measure(store: TraceStore, run_id: str, repeat: int) -> list[tuple[str
                 await pilot.pause(0.05)
                 frames.reset()
                 started, cpu_started = time.perf_counter(), time.process_time()
+                if profiler is not None:
+                    profiler.enable()
                 app._driver.send_message(events.Key("f", "f"))
                 await asyncio.wait_for(frames.first.wait(), 30)
                 await pilot.pause(0.1)  # later frames of the same open (within its blink)
                 await pilot.pause()
+                if profiler is not None:
+                    profiler.disable()
                 at, cpu = frames.usable()
                 out.append((step.kind, at - started, cpu - cpu_started))
                 await pilot.press("escape")
@@ -128,14 +149,14 @@ def main() -> None:
         settings = load_settings(ROOT)
         plan = plan_run(ROOT / "scenarios" / "refund-over-limit.yaml", settings)
         run_id = Runner(plan, store).run().run_id
+        profiler = None
         if args.profile:
             import cProfile
 
             profiler = cProfile.Profile()
-            opens = profiler.runcall(asyncio.run, measure(store, run_id, args.repeat))
+        opens = asyncio.run(measure(store, run_id, args.repeat, profiler))
+        if profiler is not None:
             profiler.dump_stats(args.profile)
-        else:
-            opens = asyncio.run(measure(store, run_id, args.repeat))
         store.close()
     ms = "{:.0f}"
     for kind in sorted({k for k, _, _ in opens}):

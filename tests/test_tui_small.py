@@ -125,12 +125,70 @@ async def test_fork_dialog_focus_order_and_no_tab_indent(
         assert app.focused.id == "fork-result"
 
 
+class DialogFrames:
+    """What the fork dialog looked like in each frame drawn while it was the screen."""
+
+    def __init__(self, app: Any) -> None:
+        import gc
+
+        from agentbox.tui.screens.modals import ForkScreen
+
+        self.seen: list[tuple[Any, ...]] = []
+        original = app._display
+
+        def display(screen: Any, renderable: Any) -> None:
+            original(screen, renderable)
+            if isinstance(screen, ForkScreen) and screen is app.screen:
+                self.seen.append((gc.isenabled(), self.layout(screen)))
+
+        app._display = display
+
+    @staticmethod
+    def layout(screen: Any) -> tuple[Any, ...]:
+        from textual.widgets import TextArea
+
+        return tuple(
+            (w.id, w.region, w.virtual_size, w.wrapped_document.height)
+            for w in screen.query("#fork-dialog TextArea")
+            if isinstance(w, TextArea)
+        )
+
+
+@pytest.mark.anyio
+async def test_fork_dialog_first_frame_is_its_final_layout(
+    store: TraceStore, settings: Settings
+) -> None:
+    """The wrapped tool result is laid out at its height in the dialog's first frame (it
+    was drawn one line high, then laid out and drawn again: the open took longer), and
+    no garbage collection runs before that frame (it then runs again)."""
+    import gc
+
+    from agentbox.tui.screens.modals import ForkScreen
+
+    run_id = run_scenario(store, settings, "refund-clean")
+    async with tui(store, settings, run_id=run_id, size=SMALL) as (app, pilot):
+        await pilot.press("j")  # step 1: get_order, a long one-line JSON result
+        frames = DialogFrames(app)
+        await pilot.press("f")
+        await wait_for(pilot, lambda: isinstance(app.screen, ForkScreen), timeout=15)
+        await pilot.pause(0.2)
+        final = DialogFrames.layout(app.screen)
+        result = dict((w, (r, v, h)) for w, r, v, h in final)["fork-result"]
+        assert result[0].height > 3 and result[2] > 1  # wrapped over several lines
+        gc_on_at_first_frame, first = frames.seen[0]
+        assert first == final
+        assert not gc_on_at_first_frame
+        await wait_for(pilot, gc.isenabled, timeout=5)
+
+
 @pytest.mark.anyio
 async def test_fork_dialog_that_cannot_open_says_why(
     store: TraceStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Reading the state before the step failed: the fork key did nothing at all (the
-    worker's failure did not reach the app)."""
+    worker's failure did not reach the app), and the garbage collector stayed held."""
+    import gc
+
     import agentbox.checkpoints
     from agentbox.errors import StoreError
 
@@ -143,6 +201,7 @@ async def test_fork_dialog_that_cannot_open_says_why(
         await pilot.press("j", "f")
         await wait_for(pilot, lambda: "no state checkpoint" in screen_text(app))
         assert "failed" in screen_text(app)
+        await wait_for(pilot, gc.isenabled, timeout=5)
 
 
 def test_fork_edits_of_a_partial_state_add_and_remove_records(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -548,10 +549,12 @@ class RunScreen(Screen[None]):
     def action_fork(self) -> None:
         step = self.step
         if step is not None:
-            self.prepare_fork(step)
+            from agentbox.tui.gc_hold import hold_gc
+
+            self.prepare_fork(step, hold_gc(self.app))
 
     @work(thread=True, exclusive=True, group="fork-prepare", exit_on_error=False)
-    def prepare_fork(self, step: StepRow) -> None:
+    def prepare_fork(self, step: StepRow, release_gc: Callable[[], None]) -> None:
         from agentbox.checkpoints import state_at
         from agentbox.tui.actions import state_subset, strings_in
 
@@ -570,7 +573,7 @@ class RunScreen(Screen[None]):
         result = visible(str(step.data.get("result", ""))) if step.kind == "tool" else None
         if step.kind == "user":  # what the user says here can be edited
             result = visible(str(step.data.get("text", "")))
-        self.app.call_from_thread(self._open_fork, step, before, shown, text, result)
+        self.app.call_from_thread(self._open_fork, step, before, shown, text, result, release_gc)
 
     def _open_fork(
         self,
@@ -579,6 +582,7 @@ class RunScreen(Screen[None]):
         shown: dict[str, Any],
         text: str,
         result: str | None,
+        release_gc: Callable[[], None],
     ) -> None:
         import secrets
         import tempfile
@@ -608,9 +612,11 @@ class RunScreen(Screen[None]):
         )
         if step.kind == "user":
             label = "user message (edit what the user says here; the run goes on from it)"
-            self.app.push_screen(ForkScreen(title, text, result, check, label), chosen)
+            screen = ForkScreen(title, text, result, check, label)
         else:
-            self.app.push_screen(ForkScreen(title, text, result, check), chosen)
+            screen = ForkScreen(title, text, result, check)
+        self.app.push_screen(screen, chosen)
+        screen.call_after_refresh(release_gc)  # once the dialog is drawn (gc_hold says why)
 
     def action_export(self) -> None:
         self.agentbox.export(self.run)
