@@ -204,6 +204,51 @@ async def test_fork_dialog_that_cannot_open_says_why(
         await wait_for(pilot, gc.isenabled, timeout=5)
 
 
+@pytest.mark.anyio
+async def test_fork_dialog_at_a_fork_step_shows_the_records_the_fork_is_about(
+    store: TraceStore, settings: Settings
+) -> None:
+    """Forking a fork at its fork step showed an empty ``{}`` state (the step names no
+    record): it shows the records its edits name, or those the next steps use."""
+    from textual.widgets import TextArea
+
+    from agentbox.lifecycle import ForkEdits, fork_run
+    from agentbox.tui.screens.modals import ForkScreen
+
+    run_id = run_scenario(store, settings, "refund-clean")
+    edited = ForkEdits(tool_result='{"id": "ord_5120", "status": "shipped"}')
+    fork_id = fork_run(store, run_id, 1, settings, edited).run_id  # fork step: step 1
+    moved = ForkEdits(set_values={"customers.cus_1007.name": "Ada"})
+    set_id = fork_run(store, run_id, 0, settings, moved).run_id  # fork step: step 0
+    for run, keys, about in ((fork_id, ["g", "j"], '"ord_5120"'), (set_id, ["g"], '"cus_1007"')):
+        async with tui(store, settings, run_id=run, size=SMALL) as (app, pilot):
+            await pilot.press(*keys, "f")
+            await wait_for(pilot, lambda: isinstance(app.screen, ForkScreen), timeout=15)
+            assert "(fork edit)" in str(app.screen.title_text)
+            state = app.screen.query_one("#fork-state", TextArea).text
+            assert about in state, state
+    talk = run_scenario(store, settings, "conversation-refund")  # step 0 only says hello
+    async with tui(store, settings, run_id=talk, size=SMALL) as (app, pilot):
+        await pilot.press("g", "f")
+        await wait_for(pilot, lambda: isinstance(app.screen, ForkScreen), timeout=15)
+        assert '"ord_5531"' in app.screen.query_one("#fork-state", TextArea).text
+        assert "the records step 2 uses" in screen_text(app)
+
+
+def test_step_mentions_at_a_fork_step() -> None:
+    from agentbox.store import StepRow
+    from agentbox.tui.actions import step_mentions
+
+    def step(kind: str, data: dict[str, Any]) -> StepRow:
+        return StepRow("r", 0, kind, "edit", "ok", 0.0, None, data)
+
+    fork = step("fork", {"edits": {"set_values": {"orders.o1.status": "x"}, "message": "hi"}})
+    assert {"o1", "hi"} <= step_mentions(fork)
+    result = step("fork", {"edits": {"tool_result": '{"id": "o2", "items": [{"sku": "s"}]}'}})
+    assert {"o2", "s"} <= step_mentions(result)
+    assert step_mentions(step("llm", {"text": "Hello"})) == set()
+
+
 def test_fork_edits_of_a_partial_state_add_and_remove_records(tmp_path: Path) -> None:
     import json
 

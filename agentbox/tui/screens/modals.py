@@ -222,6 +222,7 @@ class ForkScreen(ModalScreen[Any]):
         result_text: the tool result at the fork step, or the user's message at a
             ``user`` step (None: neither).
         result_label: the hint above ``result_text``.
+        state_label: the hint above ``state_text`` (which records it holds).
         check: ``(state_text, result_text) -> edits``; raises ValueError to keep the
             dialog open with the message.
     """
@@ -238,8 +239,11 @@ class ForkScreen(ModalScreen[Any]):
         result_text: str | None,
         check: ForkCheck,
         result_label: str = "tool result: edit it to replace it (the call is then not run)",
+        *,
+        state_label: str = "state before this step: the records it is about (JSON; others stay)",
     ) -> None:
         super().__init__()
+        self.state_label = state_label
         self.title_text = title
         self.state_text = state_text
         self.result_text = result_text
@@ -254,10 +258,7 @@ class ForkScreen(ModalScreen[Any]):
                 yield WrappedTextArea(
                     self.result_text, id="fork-result", soft_wrap=True, tab_behavior="focus"
                 )
-            yield Label(
-                "state before this step: the records it is about (JSON; others stay)",
-                classes="dialog-hint",
-            )
+            yield Label(self.state_label, classes="dialog-hint", markup=False)
             yield TextArea(
                 self.state_text,
                 id="fork-state",

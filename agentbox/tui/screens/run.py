@@ -52,9 +52,12 @@ if TYPE_CHECKING:
     from agentbox.tui.app import AgentboxApp
 
 WIDE = 150
+"""Terminal width from which Reasoning and Action sit side by side."""
 SHORT = 30
 """Below this many rows the Reasoning pane shrinks to its text (at most 5 lines)."""
-"""Terminal width from which Reasoning and Action sit side by side."""
+LOOK_AHEAD = 8
+"""At a step that names no record, the fork dialog shows those the next steps name
+(up to this many steps on)."""
 
 
 class RunScreen(Screen[None]):
@@ -556,16 +559,22 @@ class RunScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="fork-prepare", exit_on_error=False)
     def prepare_fork(self, step: StepRow, release_gc: Callable[[], None]) -> None:
         from agentbox.checkpoints import state_at
-        from agentbox.tui.actions import state_subset, strings_in
+        from agentbox.tui.actions import state_subset, step_mentions
 
-        state = state_at(self.agentbox.store, self.run, step.idx - 1)
+        store = self.agentbox.store
+        state = state_at(store, self.run, step.idx - 1)
         before = state.snapshot()
-        mentioned = strings_in(step.data.get("args"))
-        for call in (step.data.get("response") or {}).get("tool_calls") or []:
-            mentioned |= strings_in(call.get("arguments"))
-        mentioned |= strings_in(step.data.get("result"))
-        mentioned |= {key for _, key, _, _ in state.changes()}
+        mentioned = step_mentions(step) | {key for _, key, _, _ in state.changes()}
         shown = state_subset(before, mentioned)  # the editor holds only these records
+        about = "the records it is about (JSON; others stay)"
+        if not shown:  # e.g. a fork step, a reply: the records the run goes on to use
+            for later in store.steps(self.run.id, step.idx + 1, step.idx + 1 + LOOK_AHEAD):
+                shown = state_subset(before, step_mentions(later))
+                if shown:
+                    about = f"the records step {later.idx} uses (JSON; others stay)"
+                    break
+            else:
+                about = "none named here; add {collection: {key: record}} to edit one"
         text = json.dumps(shown, indent=2, ensure_ascii=False)
         # JSON escapes C0 itself; DEL and C1 too here, so the editor never draws them raw
         text = re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
@@ -573,7 +582,9 @@ class RunScreen(Screen[None]):
         result = visible(str(step.data.get("result", ""))) if step.kind == "tool" else None
         if step.kind == "user":  # what the user says here can be edited
             result = visible(str(step.data.get("text", "")))
-        self.app.call_from_thread(self._open_fork, step, before, shown, text, result, release_gc)
+        self.app.call_from_thread(
+            self._open_fork, step, before, shown, text, result, about, release_gc
+        )
 
     def _open_fork(
         self,
@@ -582,6 +593,7 @@ class RunScreen(Screen[None]):
         shown: dict[str, Any],
         text: str,
         result: str | None,
+        about: str,
         release_gc: Callable[[], None],
     ) -> None:
         import secrets
@@ -610,11 +622,12 @@ class RunScreen(Screen[None]):
         title = visible(
             f"Fork run {self.run.id} at step {step.idx} ({step.kind} {step.name or ''})"
         )
+        state_label = f"state before this step: {about}"
         if step.kind == "user":
             label = "user message (edit what the user says here; the run goes on from it)"
-            screen = ForkScreen(title, text, result, check, label)
+            screen = ForkScreen(title, text, result, check, label, state_label=state_label)
         else:
-            screen = ForkScreen(title, text, result, check)
+            screen = ForkScreen(title, text, result, check, state_label=state_label)
         self.app.push_screen(screen, chosen)
         screen.call_after_refresh(release_gc)  # once the dialog is drawn (gc_hold says why)
 
