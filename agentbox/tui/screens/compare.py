@@ -80,6 +80,7 @@ class SuiteRunsScreen(Screen[None]):
         Binding("enter", "compare", "compare"),
         Binding("m", "mark", "mark as A"),
         Binding("escape,q", "back", "back"),
+        Binding("question_mark", "help", "help"),
     ]
 
     def __init__(self, store: TraceStore) -> None:
@@ -167,6 +168,11 @@ class SuiteRunsScreen(Screen[None]):
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    def action_help(self) -> None:
+        self.app.show_help(  # type: ignore[attr-defined]
+            "Suite runs", self, [("↑ / ↓, pgup / pgdn", "move in the suite runs")]
+        )
+
 
 class CompareScreen(Screen[None]):
     """Two suite runs side by side: flips first, then metrics."""
@@ -174,6 +180,7 @@ class CompareScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open_case", "open case"),
         Binding("escape,q", "back", "back"),
+        Binding("question_mark", "help", "help"),
     ]
 
     @dataclass
@@ -267,6 +274,11 @@ class CompareScreen(Screen[None]):
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    def action_help(self) -> None:
+        self.app.show_help(  # type: ignore[attr-defined]
+            "Compare", self, [("↑ / ↓, pgup / pgdn", "move in the cases")]
+        )
+
 
 def _metrics(c: Comparison) -> Table:
     from agentbox.suites.compare import fmt_metric
@@ -286,7 +298,10 @@ def _metrics(c: Comparison) -> Table:
 class CaseSplitScreen(Screen[None]):
     """A case's A run and B run, step by step side by side; the first difference marked."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "back", "back")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "back", "back"),
+        Binding("question_mark", "help", "help"),
+    ]
 
     def __init__(self, store: TraceStore, case: str, a_run: str, b_run: str) -> None:
         super().__init__()
@@ -330,3 +345,6 @@ class CaseSplitScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_help(self) -> None:
+        self.app.show_help("Case: A and B runs", self)  # type: ignore[attr-defined]

@@ -655,7 +655,14 @@ class RunScreen(Screen[None]):
         )
 
     def action_help(self) -> None:
-        self.agentbox.show_help("Run", self)
+        self.agentbox.show_help(
+            "Run",
+            self,
+            [
+                ("pgup / pgdn", "page through the timeline"),
+                ("tab / shift+tab", "focus the next / previous pane (↑ ↓ pgup pgdn scroll it)"),
+            ],
+        )
 
     def action_stop(self) -> None:
         """Stop the run (asks why): the kill switch, as `agentbox stop`."""
