@@ -204,3 +204,35 @@ async def test_help_names_every_key_each_screen_binds(pair) -> None:
     finally:
         store.close()
     assert len(seen) == 4
+
+
+@pytest.mark.anyio
+async def test_compare_and_case_screens_at_80x24(pair) -> None:
+    """At 80x24 the metrics took every row under the counts (no case was visible), and a
+    case's runs were cut at the bottom of the screen (no scrolling)."""
+    from agentbox.tui.app import AgentboxApp
+    from agentbox.tui.screens.compare import CaseSplitScreen, CompareScreen
+
+    store_path, a, b = pair
+    store = TraceStore(store_path)
+    app = AgentboxApp(store, load_settings(ROOT), compare=(a, b))
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+            await wait_for(pilot, lambda: app.screen.comparison is not None)
+            await pilot.pause()
+            cases = app.screen.query_one("#compare-cases")
+            assert cases.region.height >= 3  # the header and both cases
+            assert "refund-over-limit.yaml" in screen_text(app)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, CaseSplitScreen))
+            await pilot.pause()
+            scroll = app.screen.query_one("#split-scroll")
+            assert scroll.max_scroll_y > 0  # longer than the screen
+            assert "▶" in screen_text(app)  # the first difference is in view
+            before = scroll.scroll_y
+            await pilot.press("pagedown")
+            await pilot.pause()
+            assert scroll.scroll_y > before
+    finally:
+        store.close()

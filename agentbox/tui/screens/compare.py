@@ -23,7 +23,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
@@ -201,7 +201,8 @@ class CompareScreen(Screen[None]):
         yield Static(f"A {_side(self.a)}\nB {_side(self.b)}", id="compare-sides")
         yield Static("comparing…", id="compare-counts")
         yield DataTable(id="compare-cases", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="compare-metrics")
+        with VerticalScroll(id="compare-metrics-box"):  # at 80x24 it took every row
+            yield Static("", id="compare-metrics")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -276,7 +277,12 @@ class CompareScreen(Screen[None]):
 
     def action_help(self) -> None:
         self.app.show_help(  # type: ignore[attr-defined]
-            "Compare", self, [("↑ / ↓, pgup / pgdn", "move in the cases")]
+            "Compare",
+            self,
+            [
+                ("↑ / ↓, pgup / pgdn", "move in the cases"),
+                ("tab / shift+tab", "focus the metrics (↑ ↓ scroll them) / the cases"),
+            ],
         )
 
 
@@ -320,13 +326,29 @@ class CaseSplitScreen(Screen[None]):
             else f"first difference at step {self.first_difference}"
         )
         yield Static(Text(where, style="bold"), id="split-info")
-        with Horizontal(id="split-body"):
+        # both columns scroll together (a long run was cut at the bottom of the screen)
+        with VerticalScroll(id="split-scroll"), Horizontal(id="split-body"):
             yield Static(self._column("A", self.a_run, self.a_steps), id="split-a")
             yield Static(self._column("B", self.b_run, self.b_steps), id="split-b")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.title = visible(f"{self.case}: run {self.a_run} → run {self.b_run}")
+        self.query_one("#split-scroll").focus()
+        self.call_after_refresh(self._show_first_difference)
+
+    def _show_first_difference(self) -> None:
+        """Scroll the marked step (the first difference) into view, two lines below the
+        top."""
+        if self.first_difference is None:
+            return
+        column = self.query_one("#split-a", Static)
+        text = self._column("A", self.a_run, self.a_steps)
+        lines = text.wrap(self.app.console, max(1, column.content_region.width))
+        marked = next((n for n, line in enumerate(lines) if line.plain.startswith("▶")), 0)
+        self.query_one("#split-scroll", VerticalScroll).scroll_to(
+            y=max(0, marked - 2), animate=False
+        )
 
     def _column(self, side: str, run_id: str, steps: list[StepRow]) -> Text:
         out = Text(f"{side} run {run_id}\n", style="bold")
@@ -347,4 +369,6 @@ class CaseSplitScreen(Screen[None]):
         self.app.pop_screen()
 
     def action_help(self) -> None:
-        self.app.show_help("Case: A and B runs", self)  # type: ignore[attr-defined]
+        self.app.show_help(  # type: ignore[attr-defined]
+            "Case: A and B runs", self, [("↑ / ↓, pgup / pgdn", "scroll both runs")]
+        )
