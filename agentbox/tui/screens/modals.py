@@ -266,11 +266,15 @@ class ForkScreen(ModalScreen[Any]):
                 show_line_numbers=True,
                 tab_behavior="focus",
             )
-            yield Static("", id="fork-error", classes="dialog-error")
+            error = Static("", id="fork-error", classes="dialog-error")
+            error.display = False  # until there is one: at 80x24 its row is a state line
+            yield error
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Fork (ctrl+s)", variant="primary", id="fork-ok", compact=True)
                 yield Button("Cancel (esc)", id="fork-cancel", compact=True)
-            yield Label("tab / shift+tab: next / previous box", classes="dialog-hint")
+            yield Label(
+                "tab / shift+tab: next / previous box · f7: select all", classes="dialog-hint"
+            )
 
     def on_mount(self) -> None:
         first = "#fork-result" if self.result_text is not None else "#fork-state"
@@ -285,7 +289,9 @@ class ForkScreen(ModalScreen[Any]):
         try:
             edits = self.check(state, result)
         except ValueError as exc:
-            self.query_one("#fork-error", Static).update(Text(visible(f"✗ {exc}"), style="red"))
+            error = self.query_one("#fork-error", Static)
+            error.update(Text(visible(f"✗ {exc}"), style="red"))
+            error.display = True
             return
         self.dismiss(edits)
 
