@@ -6,16 +6,19 @@ final one, ``--repeat`` times over.
 
 One open is timed from the key event handed to the app (as a terminal's input thread
 hands it) to the end of the first frame drawn in which the fork dialog is the active
-screen, laid out as it stays (every widget where the last frame of that open has it:
-no box still to grow or move) and with its first box (the tool result at a tool or user
-step, else the state) focused: from then on the user sees the dialog as it is and what
-they type lands in that box. This includes rebuilding the state before the step (a worker), building and laying out
+screen, laid out as it stays (every widget where the last frame of that open has it,
+with the same scroll size and wrapped lines: no box still to grow, move or rewrap) and
+with its first box (the tool result at a tool or user step, else the state) focused:
+from then on the user sees the dialog as it is and what they type lands in that box.
+This includes rebuilding the state before the step (a worker), building and laying out
 the dialog, and turning the frame into terminal escape sequences (the step Textual's
 headless mode skips; the benchmark does it, as a real terminal's driver would). It
-excludes Pilot's idle waits. The CPU time is this process's (all threads) over the same
-span: other load on a shared machine inflates it much less than the wall-clock time.
+excludes Pilot's idle waits after the press (the previous version of this benchmark
+counted them: ~100 ms more). The CPU time is this process's (all threads) over the
+same span: other load on a shared machine inflates it much less than the wall time.
 
-Prints min/median/max per step kind and over every open.
+Prints min/median/max per step kind and over every open, and the first open alone
+(it imports the dialog's widgets).
 
 Usage: python benchmarks/tui_fork_open.py [--repeat 3] [--profile FILE]
 (``--profile``: a cProfile of the opens only, for ``python -m pstats FILE``)
