@@ -14,8 +14,9 @@ This includes rebuilding the state before the step (a worker), building and layi
 the dialog, and turning the frame into terminal escape sequences (the step Textual's
 headless mode skips; the benchmark does it, as a real terminal's driver would). It
 excludes Pilot's idle waits after the press (the previous version of this benchmark
-counted them: ~100 ms more). The CPU time is this process's (all threads) over the
-same span: other load on a shared machine inflates it much less than the wall time.
+counted them, and the frames and collections after the first usable one). The CPU
+time is this process's (all threads) over the same span: other load on a shared
+machine inflates it much less than the wall time.
 
 Prints min/median/max per step kind and over every open, and the first open alone
 (it imports the dialog's widgets).
