@@ -544,7 +544,9 @@ async def test_fork_with_state_edit_opens_the_new_run(
         assert state["orders"]["ord_5120"]["status"] == "delivered"
         area.text = "{broken"
         await pilot.press("ctrl+s")
+        await pilot.pause()
         assert "not valid JSON" in str(app.screen.query_one("#fork-error").render())
+        assert "not valid JSON" in screen_text(app)  # shown, not only set
         state["orders"]["ord_5120"]["status"] = "processing"
         area.text = json.dumps(state)
         await pilot.press("ctrl+s")

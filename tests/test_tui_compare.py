@@ -147,3 +147,92 @@ async def test_compare_of_unknown_label_notifies(pair) -> None:
             assert any("no suite run or label 'nope'" in n.message for n in app._notifications)
     finally:
         store.close()
+
+
+def _help_keys(app: Any) -> set[str]:
+    from agentbox.tui.screens.modals import HelpScreen
+
+    assert isinstance(app.screen, HelpScreen)
+    return {keys for keys, _ in app.screen.rows}
+
+
+@pytest.mark.anyio
+async def test_help_names_every_key_each_screen_binds(pair) -> None:
+    """``?`` works on every screen (the suite runs, compare and case screens had none)
+    and lists each key the screen binds."""
+    from textual.binding import Binding
+
+    from agentbox.tui.app import AgentboxApp, key_label
+    from agentbox.tui.screens.compare import CaseSplitScreen, CompareScreen, SuiteRunsScreen
+    from agentbox.tui.screens.modals import HelpScreen
+    from agentbox.tui.screens.run import RunScreen
+    from agentbox.tui.screens.runs import RunsScreen
+
+    store_path, _, b = pair
+    store = TraceStore(store_path)
+    app = AgentboxApp(store, load_settings(ROOT))
+    seen = []
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            for key, screen_type in (
+                (None, RunsScreen),
+                ("u", SuiteRunsScreen),
+                ("enter", CompareScreen),
+                ("enter", CaseSplitScreen),
+            ):
+                if key:
+                    await pilot.press(key)
+                await wait_for(pilot, lambda t=screen_type: isinstance(app.screen, t))
+                if screen_type is CompareScreen:
+                    await wait_for(pilot, lambda: app.screen.comparison is not None)
+                screen = app.screen
+                await pilot.press("question_mark")
+                await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+                keys = _help_keys(app)
+                for binding in type(screen).BINDINGS:
+                    assert isinstance(binding, Binding)
+                    assert key_label(binding.key) in keys, (screen_type, binding.key)
+                seen.append(screen_type)
+                await pilot.press("escape")
+                await wait_for(pilot, lambda s=screen: app.screen is s)
+            app.open_run(store.suite_results(b)[0].run_id or "")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+            assert {"tab / shift+tab", "pgup / pgdn", "ctrl+q"} <= _help_keys(app)
+    finally:
+        store.close()
+    assert len(seen) == 4
+
+
+@pytest.mark.anyio
+async def test_compare_and_case_screens_at_80x24(pair) -> None:
+    """At 80x24 the metrics took every row under the counts (no case was visible), and a
+    case's runs were cut at the bottom of the screen (no scrolling)."""
+    from agentbox.tui.app import AgentboxApp
+    from agentbox.tui.screens.compare import CaseSplitScreen, CompareScreen
+
+    store_path, a, b = pair
+    store = TraceStore(store_path)
+    app = AgentboxApp(store, load_settings(ROOT), compare=(a, b))
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+            await wait_for(pilot, lambda: app.screen.comparison is not None)
+            await pilot.pause()
+            cases = app.screen.query_one("#compare-cases")
+            assert cases.region.height >= 3  # the header and both cases
+            assert "refund-over-limit.yaml" in screen_text(app)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, CaseSplitScreen))
+            await pilot.pause()
+            scroll = app.screen.query_one("#split-scroll")
+            assert scroll.max_scroll_y > 0  # longer than the screen
+            assert "▶" in screen_text(app)  # the first difference is in view
+            before = scroll.scroll_y
+            await pilot.press("pagedown")
+            await pilot.pause()
+            assert scroll.scroll_y > before
+    finally:
+        store.close()

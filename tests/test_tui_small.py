@@ -125,6 +125,130 @@ async def test_fork_dialog_focus_order_and_no_tab_indent(
         assert app.focused.id == "fork-result"
 
 
+class DialogFrames:
+    """What the fork dialog looked like in each frame drawn while it was the screen."""
+
+    def __init__(self, app: Any) -> None:
+        import gc
+
+        from agentbox.tui.screens.modals import ForkScreen
+
+        self.seen: list[tuple[Any, ...]] = []
+        original = app._display
+
+        def display(screen: Any, renderable: Any) -> None:
+            original(screen, renderable)
+            if isinstance(screen, ForkScreen) and screen is app.screen:
+                self.seen.append((gc.isenabled(), self.layout(screen)))
+
+        app._display = display
+
+    @staticmethod
+    def layout(screen: Any) -> tuple[Any, ...]:
+        from textual.widgets import TextArea
+
+        return tuple(
+            (w.id, w.region, w.virtual_size, w.wrapped_document.height)
+            for w in screen.query("#fork-dialog TextArea")
+            if isinstance(w, TextArea)
+        )
+
+
+@pytest.mark.anyio
+async def test_fork_dialog_first_frame_is_its_final_layout(
+    store: TraceStore, settings: Settings
+) -> None:
+    """The wrapped tool result is laid out at its height in the dialog's first frame (it
+    was drawn one line high, then laid out and drawn again: the open took longer), and
+    no garbage collection runs before that frame (it then runs again)."""
+    import gc
+
+    from agentbox.tui.screens.modals import ForkScreen
+
+    run_id = run_scenario(store, settings, "refund-clean")
+    async with tui(store, settings, run_id=run_id, size=SMALL) as (app, pilot):
+        await pilot.press("j")  # step 1: get_order, a long one-line JSON result
+        frames = DialogFrames(app)
+        await pilot.press("f")
+        await wait_for(pilot, lambda: isinstance(app.screen, ForkScreen), timeout=15)
+        await pilot.pause(0.2)
+        final = DialogFrames.layout(app.screen)
+        result = dict((w, (r, v, h)) for w, r, v, h in final)["fork-result"]
+        assert result[0].height > 3 and result[2] > 1  # wrapped over several lines
+        gc_on_at_first_frame, first = frames.seen[0]
+        assert first == final
+        assert not gc_on_at_first_frame
+        await wait_for(pilot, gc.isenabled, timeout=5)
+
+
+@pytest.mark.anyio
+async def test_fork_dialog_that_cannot_open_says_why(
+    store: TraceStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the state before the step failed: the fork key did nothing at all (the
+    worker's failure did not reach the app), and the garbage collector stayed held."""
+    import gc
+
+    import agentbox.checkpoints
+    from agentbox.errors import StoreError
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise StoreError("run r1 has no state checkpoint at or before step 0")
+
+    run_id = run_scenario(store, settings, "refund-clean")
+    monkeypatch.setattr(agentbox.checkpoints, "state_at", broken)
+    async with tui(store, settings, run_id=run_id, size=SMALL) as (app, pilot):
+        await pilot.press("j", "f")
+        await wait_for(pilot, lambda: "no state checkpoint" in screen_text(app))
+        assert "failed" in screen_text(app)
+        await wait_for(pilot, gc.isenabled, timeout=5)
+
+
+@pytest.mark.anyio
+async def test_fork_dialog_at_a_fork_step_shows_the_records_the_fork_is_about(
+    store: TraceStore, settings: Settings
+) -> None:
+    """Forking a fork at its fork step showed an empty ``{}`` state (the step names no
+    record): it shows the records its edits name, or those the next steps use."""
+    from textual.widgets import TextArea
+
+    from agentbox.lifecycle import ForkEdits, fork_run
+    from agentbox.tui.screens.modals import ForkScreen
+
+    run_id = run_scenario(store, settings, "refund-clean")
+    edited = ForkEdits(tool_result='{"id": "ord_5120", "status": "shipped"}')
+    fork_id = fork_run(store, run_id, 1, settings, edited).run_id  # fork step: step 1
+    moved = ForkEdits(set_values={"customers.cus_1007.name": "Ada"})
+    set_id = fork_run(store, run_id, 0, settings, moved).run_id  # fork step: step 0
+    for run, keys, about in ((fork_id, ["g", "j"], '"ord_5120"'), (set_id, ["g"], '"cus_1007"')):
+        async with tui(store, settings, run_id=run, size=SMALL) as (app, pilot):
+            await pilot.press(*keys, "f")
+            await wait_for(pilot, lambda: isinstance(app.screen, ForkScreen), timeout=15)
+            assert "(fork edit)" in str(app.screen.title_text)
+            state = app.screen.query_one("#fork-state", TextArea).text
+            assert about in state, state
+    talk = run_scenario(store, settings, "conversation-refund")  # step 0 only says hello
+    async with tui(store, settings, run_id=talk, size=SMALL) as (app, pilot):
+        await pilot.press("g", "f")
+        await wait_for(pilot, lambda: isinstance(app.screen, ForkScreen), timeout=15)
+        assert '"ord_5531"' in app.screen.query_one("#fork-state", TextArea).text
+        assert "the records step 2 uses" in screen_text(app)
+
+
+def test_step_mentions_at_a_fork_step() -> None:
+    from agentbox.store import StepRow
+    from agentbox.tui.actions import step_mentions
+
+    def step(kind: str, data: dict[str, Any]) -> StepRow:
+        return StepRow("r", 0, kind, "edit", "ok", 0.0, None, data)
+
+    fork = step("fork", {"edits": {"set_values": {"orders.o1.status": "x"}, "message": "hi"}})
+    assert {"o1", "hi"} <= step_mentions(fork)
+    result = step("fork", {"edits": {"tool_result": '{"id": "o2", "items": [{"sku": "s"}]}'}})
+    assert {"o2", "s"} <= step_mentions(result)
+    assert step_mentions(step("llm", {"text": "Hello"})) == set()
+
+
 def test_fork_edits_of_a_partial_state_add_and_remove_records(tmp_path: Path) -> None:
     import json
 

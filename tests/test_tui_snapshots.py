@@ -63,6 +63,11 @@ def fixture_store(
         )
         fields["counters"] = {**run.counters, "elapsed_s": 0.5}
         store.create_run(**fields)
+        for idx in range(-1, run.counters.get("steps", 0)):  # the state checkpoints (fork)
+            point = scratch.checkpoint_before(run.id, idx)
+            if point is not None and point[0] == idx:
+                store.put_blob(point[1], scratch.get_blob(point[1]))
+                store.add_checkpoint(run_id, idx, point[1])
         for step in scratch.steps(run.id):
             counters = {**step.counters, "elapsed_s": 0.01 * step.idx}
             data = step.data
@@ -125,6 +130,9 @@ async def _shot(
             if until is None or isinstance(app.screen, until):
                 break
             await pilot.pause(0.05)
+        assert until is None or isinstance(app.screen, until), (
+            f"{until.__name__} did not open: {[n.message for n in app._notifications]}"
+        )
         for area in app.screen.query(TextArea):
             area.cursor_blink = False  # a blinking cursor would make the picture flaky
         await _settle(app, pilot)

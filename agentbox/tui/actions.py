@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentbox import statuses
 from agentbox.approvals import Approver, check_edit, store_waiter
-from agentbox.store import FINISHED, RunRow, TraceStore
+from agentbox.store import FINISHED, RunRow, StepRow, TraceStore
 
 if TYPE_CHECKING:
     from agentbox.config import Settings
@@ -127,6 +127,34 @@ def strings_in(value: Any) -> set[str]:
     if isinstance(value, list):
         return set().union(*(strings_in(v) for v in value)) if value else set()
     return set()
+
+
+def _json_strings(text: str) -> set[str]:
+    """The strings inside ``text`` when it is a JSON object or array, else none."""
+    if not text.lstrip().startswith(("{", "[")):
+        return set()
+    try:
+        return strings_in(json.loads(text))
+    except ValueError:
+        return set()
+
+
+def step_mentions(step: StepRow) -> set[str]:
+    """The strings a step names (record keys among them): its arguments, its tool calls'
+    arguments and its result, and at a ``fork`` step the records its edits set
+    (``collection.key.field``) and the ids in an edited tool result or message."""
+    data = step.data
+    out = strings_in(data.get("args"))
+    for call in (data.get("response") or {}).get("tool_calls") or []:
+        out |= strings_in(call.get("arguments"))
+    out |= strings_in(data.get("result"))
+    if step.kind == "fork":
+        edits = data.get("edits") or {}
+        out |= {path.split(".")[1] for path in edits.get("set_values") or {} if "." in path}
+        for field in ("tool_result", "message"):
+            if isinstance(edits.get(field), str):
+                out |= _json_strings(edits[field]) | {edits[field]}
+    return out
 
 
 def focus_state(state: dict[str, Any], keys: set[str]) -> dict[str, Any]:

@@ -150,22 +150,18 @@ class AgentboxApp(App[None]):
             return
         self.push_screen(RunScreen(self.store, run))
 
-    def show_help(self, title: str, screen: Screen[Any]) -> None:
-        """Show every binding of ``screen`` (and the timeline's on the run screen)."""
+    def show_help(
+        self, title: str, screen: Screen[Any], extra: list[tuple[str, str]] | None = None
+    ) -> None:
+        """Show every binding of ``screen`` and of the app, then ``extra`` rows
+        (``(keys, what they do)``: keys its widgets handle, glyphs it shows)."""
         from agentbox.tui.screens.modals import HelpScreen
 
         rows: list[tuple[str, str]] = []
         for binding in [*type(screen).BINDINGS, *self.BINDINGS]:
             if isinstance(binding, Binding):
                 rows.append((key_label(binding.key), binding.description))
-        from agentbox.tui.screens.run import RunScreen
-
-        if isinstance(screen, RunScreen):
-            rows.append(("pgup / pgdn", "page through the timeline"))
-        else:
-            rows.append(("pgup / pgdn", "page through the runs"))
-            rows.append(("↺ / ⑂", "after a run id: a replay (of a run or a case) / a fork"))
-        self.push_screen(HelpScreen(title, rows))
+        self.push_screen(HelpScreen(title, rows + (extra or [])))
 
     # ---- engine workers --------------------------------------------------------------
     @work(thread=True, group="engine", exit_on_error=False)

@@ -23,10 +23,11 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker
 
 from agentbox.errors import AgentboxError
 from agentbox.safe_text import visible
@@ -79,6 +80,7 @@ class SuiteRunsScreen(Screen[None]):
         Binding("enter", "compare", "compare"),
         Binding("m", "mark", "mark as A"),
         Binding("escape,q", "back", "back"),
+        Binding("question_mark", "help", "help"),
     ]
 
     def __init__(self, store: TraceStore) -> None:
@@ -166,6 +168,11 @@ class SuiteRunsScreen(Screen[None]):
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    def action_help(self) -> None:
+        self.app.show_help(  # type: ignore[attr-defined]
+            "Suite runs", self, [("↑ / ↓, pgup / pgdn", "move in the suite runs")]
+        )
+
 
 class CompareScreen(Screen[None]):
     """Two suite runs side by side: flips first, then metrics."""
@@ -173,6 +180,7 @@ class CompareScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open_case", "open case"),
         Binding("escape,q", "back", "back"),
+        Binding("question_mark", "help", "help"),
     ]
 
     @dataclass
@@ -193,7 +201,8 @@ class CompareScreen(Screen[None]):
         yield Static(f"A {_side(self.a)}\nB {_side(self.b)}", id="compare-sides")
         yield Static("comparing…", id="compare-counts")
         yield DataTable(id="compare-cases", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="compare-metrics")
+        with VerticalScroll(id="compare-metrics-box"):  # at 80x24 it took every row
+            yield Static("", id="compare-metrics")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -203,6 +212,11 @@ class CompareScreen(Screen[None]):
             table.add_column(col, key=col)
         table.focus()
         self.compare()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A failed comparison (not an AgentboxError) is shown as the app shows its own
+        workers' (``Worker.StateChanged`` does not bubble up to the app)."""
+        self.app.on_worker_state_changed(event)  # type: ignore[attr-defined]
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def compare(self) -> None:
@@ -261,6 +275,16 @@ class CompareScreen(Screen[None]):
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    def action_help(self) -> None:
+        self.app.show_help(  # type: ignore[attr-defined]
+            "Compare",
+            self,
+            [
+                ("↑ / ↓, pgup / pgdn", "move in the cases"),
+                ("tab / shift+tab", "focus the metrics (↑ ↓ scroll them) / the cases"),
+            ],
+        )
+
 
 def _metrics(c: Comparison) -> Table:
     from agentbox.suites.compare import fmt_metric
@@ -280,7 +304,10 @@ def _metrics(c: Comparison) -> Table:
 class CaseSplitScreen(Screen[None]):
     """A case's A run and B run, step by step side by side; the first difference marked."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "back", "back")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "back", "back"),
+        Binding("question_mark", "help", "help"),
+    ]
 
     def __init__(self, store: TraceStore, case: str, a_run: str, b_run: str) -> None:
         super().__init__()
@@ -299,13 +326,29 @@ class CaseSplitScreen(Screen[None]):
             else f"first difference at step {self.first_difference}"
         )
         yield Static(Text(where, style="bold"), id="split-info")
-        with Horizontal(id="split-body"):
+        # both columns scroll together (a long run was cut at the bottom of the screen)
+        with VerticalScroll(id="split-scroll"), Horizontal(id="split-body"):
             yield Static(self._column("A", self.a_run, self.a_steps), id="split-a")
             yield Static(self._column("B", self.b_run, self.b_steps), id="split-b")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.title = visible(f"{self.case}: run {self.a_run} → run {self.b_run}")
+        self.query_one("#split-scroll").focus()
+        self.call_after_refresh(self._show_first_difference)
+
+    def _show_first_difference(self) -> None:
+        """Scroll the marked step (the first difference) into view, two lines below the
+        top."""
+        if self.first_difference is None:
+            return
+        column = self.query_one("#split-a", Static)
+        text = self._column("A", self.a_run, self.a_steps)
+        lines = text.wrap(self.app.console, max(1, column.content_region.width))
+        marked = next((n for n, line in enumerate(lines) if line.plain.startswith("▶")), 0)
+        self.query_one("#split-scroll", VerticalScroll).scroll_to(
+            y=max(0, marked - 2), animate=False
+        )
 
     def _column(self, side: str, run_id: str, steps: list[StepRow]) -> Text:
         out = Text(f"{side} run {run_id}\n", style="bold")
@@ -324,3 +367,8 @@ class CaseSplitScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_help(self) -> None:
+        self.app.show_help(  # type: ignore[attr-defined]
+            "Case: A and B runs", self, [("↑ / ↓, pgup / pgdn", "scroll both runs")]
+        )

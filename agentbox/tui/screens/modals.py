@@ -16,6 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
@@ -179,6 +180,36 @@ class EditArgsScreen(ModalScreen[dict[str, Any] | None]):
 ForkCheck = Callable[[str | None, str | None], Any]
 
 
+class WrappedTextArea(TextArea):
+    """A soft-wrapped ``TextArea`` that is laid out at its wrapped height the first time.
+
+    ``TextArea`` wraps its text when it handles its first resize, which comes after the
+    screen's first layout: a ``height: auto`` box was laid out and drawn one line high,
+    then laid out and drawn again at its wrapped height. Layout asks for the height with
+    the width it gives, so the text is wrapped here at that width and the size it
+    scrolls over is set (the resize then wraps it to the same lines: nothing changes).
+    That saves the fork dialog a second layout and its frames when it opens.
+    """
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if not self.soft_wrap:
+            return super().get_content_height(container, viewport, width)
+        cursor = 1  # the cursor may rest after the last character (as TextArea.wrap_width)
+        wrap = max(0, width - self.gutter_width - cursor)
+        self.wrapped_document.wrap(wrap, self.indent_width)
+        height = self.wrapped_document.height
+        max_height = self.styles.max_height
+        if max_height is not None:  # taller than that: a vertical scrollbar takes columns
+            lines = int(max_height.resolve(container, viewport)) - self.styles.gutter.height
+            if height > lines:
+                scrollbar = self.styles.scrollbar_size_vertical
+                self.wrapped_document.wrap(max(0, wrap - scrollbar), self.indent_width)
+                height = self.wrapped_document.height
+        # what the resize would set (as TextArea._refresh_size): the scrollbars follow it
+        self.set_reactive(TextArea.virtual_size, Size(0, height))
+        return height
+
+
 class ForkScreen(ModalScreen[Any]):
     """Edit the tool result (at a tool step) and the state before forking at a step.
 
@@ -191,6 +222,7 @@ class ForkScreen(ModalScreen[Any]):
         result_text: the tool result at the fork step, or the user's message at a
             ``user`` step (None: neither).
         result_label: the hint above ``result_text``.
+        state_label: the hint above ``state_text`` (which records it holds).
         check: ``(state_text, result_text) -> edits``; raises ValueError to keep the
             dialog open with the message.
     """
@@ -207,8 +239,11 @@ class ForkScreen(ModalScreen[Any]):
         result_text: str | None,
         check: ForkCheck,
         result_label: str = "tool result: edit it to replace it (the call is then not run)",
+        *,
+        state_label: str = "state before this step: the records it is about (JSON; others stay)",
     ) -> None:
         super().__init__()
+        self.state_label = state_label
         self.title_text = title
         self.state_text = state_text
         self.result_text = result_text
@@ -220,13 +255,10 @@ class ForkScreen(ModalScreen[Any]):
             yield Label(visible(self.title_text), classes="dialog-title", markup=False)
             if self.result_text is not None:
                 yield Label(self.result_label, classes="dialog-hint")
-                yield TextArea(
+                yield WrappedTextArea(
                     self.result_text, id="fork-result", soft_wrap=True, tab_behavior="focus"
                 )
-            yield Label(
-                "state before this step: the records it is about (JSON; others stay)",
-                classes="dialog-hint",
-            )
+            yield Label(self.state_label, classes="dialog-hint", markup=False)
             yield TextArea(
                 self.state_text,
                 id="fork-state",
@@ -234,11 +266,15 @@ class ForkScreen(ModalScreen[Any]):
                 show_line_numbers=True,
                 tab_behavior="focus",
             )
-            yield Static("", id="fork-error", classes="dialog-error")
+            error = Static("", id="fork-error", classes="dialog-error")
+            error.display = False  # until there is one: at 80x24 its row is a state line
+            yield error
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Fork (ctrl+s)", variant="primary", id="fork-ok", compact=True)
                 yield Button("Cancel (esc)", id="fork-cancel", compact=True)
-            yield Label("tab / shift+tab: next / previous box", classes="dialog-hint")
+            yield Label(
+                "tab / shift+tab: next / previous box · f7: select all", classes="dialog-hint"
+            )
 
     def on_mount(self) -> None:
         first = "#fork-result" if self.result_text is not None else "#fork-state"
@@ -253,7 +289,9 @@ class ForkScreen(ModalScreen[Any]):
         try:
             edits = self.check(state, result)
         except ValueError as exc:
-            self.query_one("#fork-error", Static).update(Text(visible(f"✗ {exc}"), style="red"))
+            error = self.query_one("#fork-error", Static)
+            error.update(Text(visible(f"✗ {exc}"), style="red"))
+            error.display = True
             return
         self.dismiss(edits)
 

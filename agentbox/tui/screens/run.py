@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,6 +26,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
+from textual.worker import Worker
 
 from agentbox.errors import AgentboxError
 from agentbox.safe_text import visible
@@ -50,9 +52,12 @@ if TYPE_CHECKING:
     from agentbox.tui.app import AgentboxApp
 
 WIDE = 150
+"""Terminal width from which Reasoning and Action sit side by side."""
 SHORT = 30
 """Below this many rows the Reasoning pane shrinks to its text (at most 5 lines)."""
-"""Terminal width from which Reasoning and Action sit side by side."""
+LOOK_AHEAD = 8
+"""At a step that names no record, the fork dialog shows those the next steps name
+(up to this many steps on)."""
 
 
 class RunScreen(Screen[None]):
@@ -293,6 +298,11 @@ class RunScreen(Screen[None]):
     def tab_changed(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "tab-state":
             self._schedule_state(self.cursor)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A failed worker of this screen (state, search, fork) is shown as the app shows
+        its own (``Worker.StateChanged`` does not bubble up to the app)."""
+        self.agentbox.on_worker_state_changed(event)
 
     @work(thread=True, exclusive=True, group="state", exit_on_error=False)
     def load_state(self, index: int) -> None:
@@ -542,21 +552,29 @@ class RunScreen(Screen[None]):
     def action_fork(self) -> None:
         step = self.step
         if step is not None:
-            self.prepare_fork(step)
+            from agentbox.tui.gc_hold import hold_gc
+
+            self.prepare_fork(step, hold_gc(self.app))
 
     @work(thread=True, exclusive=True, group="fork-prepare", exit_on_error=False)
-    def prepare_fork(self, step: StepRow) -> None:
+    def prepare_fork(self, step: StepRow, release_gc: Callable[[], None]) -> None:
         from agentbox.checkpoints import state_at
-        from agentbox.tui.actions import state_subset, strings_in
+        from agentbox.tui.actions import state_subset, step_mentions
 
-        state = state_at(self.agentbox.store, self.run, step.idx - 1)
+        store = self.agentbox.store
+        state = state_at(store, self.run, step.idx - 1)
         before = state.snapshot()
-        mentioned = strings_in(step.data.get("args"))
-        for call in (step.data.get("response") or {}).get("tool_calls") or []:
-            mentioned |= strings_in(call.get("arguments"))
-        mentioned |= strings_in(step.data.get("result"))
-        mentioned |= {key for _, key, _, _ in state.changes()}
+        mentioned = step_mentions(step) | {key for _, key, _, _ in state.changes()}
         shown = state_subset(before, mentioned)  # the editor holds only these records
+        about = "the records it is about (JSON; others stay)"
+        if not shown:  # e.g. a fork step, a reply: the records the run goes on to use
+            for later in store.steps(self.run.id, step.idx + 1, step.idx + 1 + LOOK_AHEAD):
+                shown = state_subset(before, step_mentions(later))
+                if shown:
+                    about = f"the records step {later.idx} uses (JSON; others stay)"
+                    break
+            else:
+                about = "none named here; add {collection: {key: record}} to edit one"
         text = json.dumps(shown, indent=2, ensure_ascii=False)
         # JSON escapes C0 itself; DEL and C1 too here, so the editor never draws them raw
         text = re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
@@ -564,7 +582,9 @@ class RunScreen(Screen[None]):
         result = visible(str(step.data.get("result", ""))) if step.kind == "tool" else None
         if step.kind == "user":  # what the user says here can be edited
             result = visible(str(step.data.get("text", "")))
-        self.app.call_from_thread(self._open_fork, step, before, shown, text, result)
+        self.app.call_from_thread(
+            self._open_fork, step, before, shown, text, result, about, release_gc
+        )
 
     def _open_fork(
         self,
@@ -573,6 +593,8 @@ class RunScreen(Screen[None]):
         shown: dict[str, Any],
         text: str,
         result: str | None,
+        about: str,
+        release_gc: Callable[[], None],
     ) -> None:
         import secrets
         import tempfile
@@ -600,11 +622,14 @@ class RunScreen(Screen[None]):
         title = visible(
             f"Fork run {self.run.id} at step {step.idx} ({step.kind} {step.name or ''})"
         )
+        state_label = f"state before this step: {about}"
         if step.kind == "user":
             label = "user message (edit what the user says here; the run goes on from it)"
-            self.app.push_screen(ForkScreen(title, text, result, check, label), chosen)
+            screen = ForkScreen(title, text, result, check, label, state_label=state_label)
         else:
-            self.app.push_screen(ForkScreen(title, text, result, check), chosen)
+            screen = ForkScreen(title, text, result, check, state_label=state_label)
+        self.app.push_screen(screen, chosen)
+        screen.call_after_refresh(release_gc)  # once the dialog is drawn (gc_hold says why)
 
     def action_export(self) -> None:
         self.agentbox.export(self.run)
@@ -630,7 +655,14 @@ class RunScreen(Screen[None]):
         )
 
     def action_help(self) -> None:
-        self.agentbox.show_help("Run", self)
+        self.agentbox.show_help(
+            "Run",
+            self,
+            [
+                ("pgup / pgdn", "page through the timeline"),
+                ("tab / shift+tab", "focus the next / previous pane (↑ ↓ pgup pgdn scroll it)"),
+            ],
+        )
 
     def action_stop(self) -> None:
         """Stop the run (asks why): the kill switch, as `agentbox stop`."""

@@ -369,7 +369,14 @@ class RunsScreen(Screen[None]):
         self.notify("test runs shown" if self.show_tests else "test runs hidden", timeout=2)
 
     def action_help(self) -> None:
-        self.agentbox.show_help("Runs", self)
+        self.agentbox.show_help(
+            "Runs",
+            self,
+            [
+                ("↑ / ↓, pgup / pgdn", "move in the runs"),
+                ("↺ / ⑂", "after a run id: a replay (of a run or a case) / a fork"),
+            ],
+        )
 
     def action_stop(self) -> None:
         """Stop the run (asks why): the kill switch, as `agentbox stop`."""
