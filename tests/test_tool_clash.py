@@ -7,7 +7,6 @@ the scenario's MCP servers (agentbox.sandbox.clash). Each pair is refused with
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -138,7 +137,6 @@ def test_a_gated_function(project: Path, entry: str, first: str, second: str, na
     message, hint = _message(project, scenario)
     assert message == f"{project / first} and {project / second} both define tool {name!r}"
     assert hint == CLASH_HINT
-    sys.modules.pop("gating_agent", None)
 
 
 def test_an_mcp_tool_and_a_sandbox_tool(project: Path) -> None:
