@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from procs import pay_count, project
+from procs import Terminal, pay_count, project
 from typer.testing import CliRunner
 
 from agentbox.cli import app
@@ -120,67 +120,52 @@ def test_library_resume_of_an_undecided_hold_is_refused(bank: Path) -> None:
     assert pay_count(bank / "pay.log") == 0
 
 
-def test_an_invalid_edit_at_the_prompt_asks_again(
-    bank: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import builtins
-    import io
-    import sys
+def _at_the_prompt(bank: Path) -> Terminal:
+    """``agentbox run`` of the payout at a terminal, its hold asked at the prompt."""
+    text = (bank / "payout.yaml").read_text().replace("approvals: approve", "approvals: prompt")
+    (bank / "prompt.yaml").write_text(text)
+    return Terminal(bank, "run", "prompt.yaml")
 
-    from rich.console import Console
 
-    from agentbox.approvals import ApprovalRequest
-    from agentbox.cli.commands import make_approver
-    from agentbox.policy import Decision
-    from agentbox.runner import plan_run
-
-    plan = plan_run(bank / "payout.yaml", load_settings(bank))
-    answers = iter(["e", "amount_usd", "e", "amount_usd=lots", "e", "amount_usd=150"])
-    monkeypatch.setattr(builtins, "input", lambda *_: next(answers))
-    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
-    out = io.StringIO()
-    console = Console(file=out, width=120)
-    spec = plan.approvals.model_copy(update={"handler": "prompt"})
-    approver = make_approver(spec, TraceStore(bank / "traces.db"), console, plan=plan)
-    args = {"account_id": "acc_1", "amount_usd": 300.0, "idempotency_key": "k-1"}
-    hold = Decision("hold", "yellow", "big-payout", "amount_usd > 100 is true")
-    decision = approver(ApprovalRequest("ap_1", "r1", 3, "pay", args, hold))
-    assert decision.verdict == "approve"
-    assert decision.args == {**args, "amount_usd": 150}
-    text = out.getvalue()
+def test_an_invalid_edit_at_the_prompt_asks_again(bank: Path) -> None:
+    term = _at_the_prompt(bank)
+    for answer in ["amount_usd", "amount_usd=lots", "amount_usd=150"]:
+        term.expect("approve? (y = yes, n = no, e = edit the arguments)")
+        term.send("e")
+        term.expect("edits as key=value")
+        term.send(answer)
+        if answer != "amount_usd=150":
+            term.expect("try again" if "=" in answer else "expected key=value")
+    code, text = term.finish()
+    assert code == 0, text
     assert "expected key=value" in text and "try again" in text  # asked twice more
-    assert next(answers, None) is None
-
-
-def test_a_stop_while_the_prompt_waited_wins_over_the_answer(
-    bank: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import builtins
-    import io
-    import sys
-
-    from rich.console import Console
-
-    from agentbox.approvals import ApprovalRequest
-    from agentbox.cli.commands import make_approver
-    from agentbox.errors import RunHalted
-    from agentbox.policy import Decision
-    from agentbox.runner import plan_run
-
-    plan = plan_run(bank / "payout.yaml", load_settings(bank))
+    assert pay_count(bank / "pay.log") == 1
     store = TraceStore(bank / "traces.db")
+    try:
+        run = store.list_runs(limit=1)[0]
+        (approval,) = store.approvals(run_id=run.id, status=None)
+    finally:
+        store.close()
+    args = {"account_id": "acc_1", "amount_usd": 300, "idempotency_key": "k-1"}
+    assert approval.status == "approved"
+    assert approval.edited_args == {**args, "amount_usd": 150}
 
-    def answer(*_: object) -> str:
-        store.request_stop("r1", "ops@box", "wrong account")  # arrives while asking
-        return "y"
 
-    monkeypatch.setattr(builtins, "input", answer)
-    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
-    spec = plan.approvals.model_copy(update={"handler": "prompt"})
-    approver = make_approver(spec, store, Console(file=io.StringIO()), plan=plan)
-    hold = Decision("hold", "yellow", "big-payout", "amount_usd > 100 is true")
-    args = {"account_id": "acc_1", "amount_usd": 300.0, "idempotency_key": "k-1"}
-    with pytest.raises(RunHalted) as halted:
-        approver(ApprovalRequest("ap_1", "r1", 3, "pay", args, hold))
-    assert halted.value.status == "stopped"
-    assert halted.value.reason == "stopped by ops@box: wrong account"
+def test_a_stop_while_the_prompt_waited_wins_over_the_answer(bank: Path) -> None:
+    term = _at_the_prompt(bank)
+    text = term.expect("approve? (y = yes, n = no, e = edit the arguments)")
+    run_id = text.split("run ", 1)[1].split()[0]
+    stopped = invoke("stop", run_id, "--reason", "wrong account")  # arrives while asking
+    assert stopped.exit_code == 0, stopped.output
+    term.send("y")
+    code, text = term.finish()
+    assert code == 1, text
+    assert pay_count(bank / "pay.log") == 0
+    store = TraceStore(bank / "traces.db")
+    try:
+        run = store.get_run(run_id)
+    finally:
+        store.close()
+    assert run.status == "stopped"
+    assert run.reason is not None
+    assert run.reason.startswith("stopped by ") and run.reason.endswith(": wrong account")

@@ -216,7 +216,7 @@ def run_cmd(
         console = _console()
         trace = _open_store(settings, store)
         approver = make_approver(
-            plan.approvals, trace, console, detach=detach, interactive=not as_json
+            plan.approvals, trace, console, detach=detach, interactive=not as_json, plan=plan
         )
         live = not as_json and not quiet
         spans = live_export(settings, otlp, trace)  # None unless --otlp / `otlp` is set
