@@ -176,7 +176,7 @@ class Terminal:
 
     def __init__(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
         master, child = pty.openpty()
-        screen = {"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb"}
+        screen = {"NO_COLOR": "1", "COLUMNS": "400", "TERM": "dumb"}
         self.proc = subprocess.Popen(
             [*CLI, *args],
             cwd=cwd,
