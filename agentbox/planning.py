@@ -332,16 +332,51 @@ def load_task_scenario(
 
 
 def plan_run(scenario_path: Path, settings: Settings, options: RunOptions | None = None) -> RunPlan:
-    """Load and resolve a scenario file (see :func:`plan_from_scenario`).
+    """Load and resolve a scenario file (see :func:`plan_from_scenario`) for a new run.
 
     With ``options.task``, the sandbox's ``task_scenario(data, task)`` hook rewrites the
-    scenario data first (one scenario file serves a whole task set).
+    scenario data first (one scenario file serves a whole task set). A python agent's or
+    user's ``entry`` must be found (:func:`check_entries`).
     """
     if options is None or options.task is None:
-        return plan_from_scenario(load_scenario(scenario_path), settings, options)
-    scenario = load_task_scenario(
-        scenario_path, settings, options.task, options.data_path, options.model
-    )
-    plan = plan_from_scenario(scenario, settings, options)
-    plan.task = options.task
+        plan = plan_from_scenario(load_scenario(scenario_path), settings, options)
+    else:
+        scenario = load_task_scenario(
+            scenario_path, settings, options.task, options.data_path, options.model
+        )
+        plan = plan_from_scenario(scenario, settings, options)
+        plan.task = options.task
+    check_entries(plan.scenario, plan.settings)
     return plan
+
+
+def check_entries(scenario: Scenario, settings: Settings) -> None:
+    """Refuse a python agent or user whose entry file or module cannot be found, before a
+    run is recorded; the entry itself is imported (and run) only by the run.
+
+    Entries are looked for next to the scenario file, then under the project root.
+
+    Raises:
+        SandboxError: ``FILE:LINE: agent.entry: ...`` (or ``user.entry``) naming the entry
+            and where it was looked for.
+    """
+    entries = [
+        (("agent", "entry"), scenario.agent.entry if scenario.agent.type == "python" else None)
+    ]
+    if scenario.user is not None:
+        entries.append((("user", "entry"), scenario.user.entry))
+    if not any(entry for _, entry in entries):
+        return
+    from agentbox.agents.python import find_entry  # start-up cost: only for python code
+
+    search = [scenario.path.parent] if scenario.path else []
+    search.append(settings.root)
+    for loc, entry in entries:
+        if not entry:
+            continue
+        try:
+            find_entry(entry, search)
+        except SandboxError as exc:
+            file, line = scenario.locate(*loc)
+            why = exc.message.removeprefix("agent entry ")  # the field is named just before
+            raise SandboxError(f"{file}:{line}: {'.'.join(loc)} {why}", exc.hint) from None
