@@ -4,6 +4,7 @@ auto-approved on resume, halted runs close their approvals, Ctrl-C says how to r
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from procs import Terminal, pay_count, project
@@ -42,10 +43,10 @@ def _assert_edited_not_run(store: TraceStore, child_id: str, result: str) -> Non
     assert final.get("accounts", "acc_1")["balance"] == 1000 and final.count("payments") == 0
 
 
-def test_fork_tool_result_after_an_approval_runs_nothing_cli(bank: Path) -> None:
+def test_fork_tool_result_after_an_approval_runs_nothing_cli(bank: Path, open_store: Any) -> None:
     assert invoke("run", "payout.yaml", "-q").exit_code == 0
     assert pay_count(bank / "pay.log") == 1
-    store = TraceStore(bank / "traces.db")
+    store = open_store(bank / "traces.db")
     parent = store.list_runs(limit=1)[0].id
     at = _pay_step(store, parent)
     assert store.steps(parent, at - 1, at)[0].kind == "approval"  # the README's example
@@ -57,12 +58,12 @@ def test_fork_tool_result_after_an_approval_runs_nothing_cli(bank: Path) -> None
     _assert_edited_not_run(store, child.id, '{"error": "timeout"}')
 
 
-def test_fork_tool_result_after_an_approval_runs_nothing_tui(bank: Path) -> None:
+def test_fork_tool_result_after_an_approval_runs_nothing_tui(bank: Path, open_store: Any) -> None:
     from agentbox.checkpoints import state_at
     from agentbox.tui import actions
 
     assert invoke("run", "payout.yaml", "-q").exit_code == 0
-    store = TraceStore(bank / "traces.db")
+    store = open_store(bank / "traces.db")
     parent = store.get_run(store.list_runs(limit=1)[0].id)
     at = _pay_step(store, parent.id)
     before = state_at(store, parent, at - 1).snapshot()
@@ -75,10 +76,12 @@ def test_fork_tool_result_after_an_approval_runs_nothing_tui(bank: Path) -> None
     _assert_edited_not_run(store, result.run_id, "payment service down")
 
 
-def test_resume_of_a_detached_run_waits_for_an_explicit_decision(bank: Path) -> None:
+def test_resume_of_a_detached_run_waits_for_an_explicit_decision(
+    bank: Path, open_store: Any
+) -> None:
     parked = invoke("run", "payout.yaml", "--detach")  # the scenario says approvals: approve
     assert parked.exit_code == 0, parked.output
-    store = TraceStore(bank / "traces.db")
+    store = open_store(bank / "traces.db")
     run = store.list_runs(limit=1)[0]
     approval = store.approvals(run_id=run.id)[0].id
     refused = invoke("resume", run.id)
@@ -97,9 +100,9 @@ def test_resume_of_a_detached_run_waits_for_an_explicit_decision(bank: Path) -> 
     assert hold.status == "approved" and hold.data["decided_by"] == "maria"
 
 
-def test_resume_with_an_explicit_flag_decides_the_parked_hold(bank: Path) -> None:
+def test_resume_with_an_explicit_flag_decides_the_parked_hold(bank: Path, open_store: Any) -> None:
     assert invoke("run", "payout.yaml", "--detach").exit_code == 0
-    store = TraceStore(bank / "traces.db")
+    store = open_store(bank / "traces.db")
     run = store.list_runs(limit=1)[0]
     denied = invoke("resume", run.id, "--deny")
     assert denied.exit_code == 0, denied.output
@@ -108,12 +111,12 @@ def test_resume_with_an_explicit_flag_decides_the_parked_hold(bank: Path) -> Non
     assert store.approvals(run_id=run.id, status=None)[0].status == "denied"
 
 
-def test_library_resume_of_an_undecided_hold_is_refused(bank: Path) -> None:
+def test_library_resume_of_an_undecided_hold_is_refused(bank: Path, open_store: Any) -> None:
     from agentbox.errors import StoreError
     from agentbox.lifecycle import resume_run
 
     assert invoke("run", "payout.yaml", "--detach").exit_code == 0
-    store = TraceStore(bank / "traces.db")
+    store = open_store(bank / "traces.db")
     run = store.list_runs(limit=1)[0]
     with pytest.raises(StoreError, match="waiting for approval"):
         resume_run(store, run.id, load_settings(bank))
@@ -127,7 +130,7 @@ def _at_the_prompt(bank: Path) -> Terminal:
     return Terminal(bank, "run", "prompt.yaml")
 
 
-def test_an_invalid_edit_at_the_prompt_asks_again(bank: Path) -> None:
+def test_an_invalid_edit_at_the_prompt_asks_again(bank: Path, open_store: Any) -> None:
     term = _at_the_prompt(bank)
     for answer in ["amount_usd", "amount_usd=lots", "amount_usd=150"]:
         term.expect("approve? (y = yes, n = no, e = edit the arguments)")
@@ -140,7 +143,7 @@ def test_an_invalid_edit_at_the_prompt_asks_again(bank: Path) -> None:
     assert code == 0, text
     assert "expected key=value" in text and "try again" in text  # asked twice more
     assert pay_count(bank / "pay.log") == 1
-    store = TraceStore(bank / "traces.db")
+    store = open_store(bank / "traces.db")
     try:
         run = store.list_runs(limit=1)[0]
         (approval,) = store.approvals(run_id=run.id, status=None)
@@ -151,7 +154,7 @@ def test_an_invalid_edit_at_the_prompt_asks_again(bank: Path) -> None:
     assert approval.edited_args == {**args, "amount_usd": 150}
 
 
-def test_a_stop_while_the_prompt_waited_wins_over_the_answer(bank: Path) -> None:
+def test_a_stop_while_the_prompt_waited_wins_over_the_answer(bank: Path, open_store: Any) -> None:
     term = _at_the_prompt(bank)
     text = term.expect("approve? (y = yes, n = no, e = edit the arguments)")
     run_id = text.split("run ", 1)[1].split()[0]
@@ -161,7 +164,7 @@ def test_a_stop_while_the_prompt_waited_wins_over_the_answer(bank: Path) -> None
     code, text = term.finish()
     assert code == 1, text
     assert pay_count(bank / "pay.log") == 0
-    store = TraceStore(bank / "traces.db")
+    store = open_store(bank / "traces.db")
     try:
         run = store.get_run(run_id)
     finally:

@@ -98,14 +98,13 @@ def test_export_writes_one_readable_case(case: Path) -> None:
     assert calls[-1]["text"].startswith("Your $240 refund")
 
 
-def test_unchanged_case_passes(case: Path, store: Path) -> None:
+def test_unchanged_case_passes(case: Path, store: Path, open_store: Any) -> None:
     result = agentbox(store, "test", case.parent)
     assert result.exit_code == 0, result.output
     assert "PASS refund-over-limit" in result.output
     assert "1 passed, 0 failed" in result.output
-    from agentbox.store import TraceStore
 
-    replay = TraceStore(store).list_runs(limit=1)[0]
+    replay = open_store(store).list_runs(limit=1)[0]
     assert replay.replay_of is not None and replay.replay_of.startswith("case:")
     assert replay.replay_of.endswith("refund-over-limit.yaml") and replay.passed is True
 
