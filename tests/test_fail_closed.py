@@ -58,22 +58,47 @@ def test_fork_tool_result_after_an_approval_runs_nothing_cli(bank: Path, open_st
     _assert_edited_not_run(store, child.id, '{"error": "timeout"}')
 
 
-def test_fork_tool_result_after_an_approval_runs_nothing_tui(bank: Path, open_store: Any) -> None:
-    from agentbox.checkpoints import state_at
-    from agentbox.tui import actions
+@pytest.mark.anyio
+async def test_fork_tool_result_after_an_approval_runs_nothing_tui(
+    bank: Path, open_store: Any, anyio_backend: str
+) -> None:
+    """The same fork made in the TUI (Pilot): the pay step, ``f``, a new result, ctrl+s."""
+    import asyncio
+
+    from textual.widgets import TextArea
+
+    from agentbox.tui.app import AgentboxApp
+    from agentbox.tui.screens.modals import ForkScreen
+    from agentbox.tui.screens.run import RunScreen
 
     assert invoke("run", "payout.yaml", "-q").exit_code == 0
     store = open_store(bank / "traces.db")
-    parent = store.get_run(store.list_runs(limit=1)[0].id)
-    at = _pay_step(store, parent.id)
-    before = state_at(store, parent, at - 1).snapshot()
-    result_before = store.steps(parent.id, at, at + 1)[0].data["result"]
-    edits = actions.fork_edits(before, None, result_before, "payment service down", bank / "w")
-    result = actions.fork(
-        store.path, parent.id, at, load_settings(bank), edits, cancelled=lambda: False
-    )
+    parent = store.list_runs(limit=1)[0].id
+    at = _pay_step(store, parent)
+    app = AgentboxApp(store, load_settings(bank), run_id=parent)
+    async with app.run_test(size=(100, 30)) as pilot:
+
+        async def until(cond: Any) -> None:
+            for _ in range(600):
+                if cond():
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError("timed out")
+
+        await until(lambda: isinstance(app.screen, RunScreen))
+        await pilot.press("g", *["j"] * at)
+        await until(lambda: isinstance(app.screen, RunScreen) and app.screen.cursor == at)
+        await pilot.press("f")
+        await until(lambda: isinstance(app.screen, ForkScreen))
+        await pilot.pause()
+        app.screen.query_one("#fork-result", TextArea).text = "payment service down"
+        await pilot.press("ctrl+s")
+        await until(lambda: isinstance(app.screen, RunScreen) and app.screen.run.id != parent)
+        child = app.screen.run.id
+        await until(lambda: store.get_run(child).finished)
+    assert store.get_run(child).parent_id == parent
     assert pay_count(bank / "pay.log") == 1
-    _assert_edited_not_run(store, result.run_id, "payment service down")
+    _assert_edited_not_run(store, child, "payment service down")
 
 
 def test_resume_of_a_detached_run_waits_for_an_explicit_decision(
