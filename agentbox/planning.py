@@ -17,6 +17,7 @@ from agentbox.conversation.recording import user_problems
 from agentbox.errors import ModelError, Problem, SandboxError, ScenarioError
 from agentbox.models import ModelBackend, make_model
 from agentbox.policy import Policy, merge_budgets
+from agentbox.sandbox.clash import check_tool_names
 from agentbox.sandbox.loader import Sandbox, load_sandbox, load_state_source
 from agentbox.sandbox.sources import SourceView, is_source_url, open_source
 from agentbox.sandbox.tools import ToolSpec
@@ -211,6 +212,7 @@ def plan_from_scenario(
         from agentbox.http.mocks import load_http_mocks  # respx/httpx only when needed
 
         extra_tools = {m.name: m.spec for m in load_http_mocks(sandbox.path)}
+        check_tool_names(sandbox.tools, extra_tools)  # names computed at import time
     policy = Policy(scenario.policy, {**sandbox.tools, **extra_tools})
     problems = policy.problems(
         str(scenario.path or "<scenario>"), lambda loc: scenario.locate(*loc)[1]
