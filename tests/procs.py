@@ -188,6 +188,7 @@ class Terminal:
         os.close(child)
         STARTED.append(self.proc)
         self._fd = master
+        TERMINALS.append(master)
         self._raw = b""
         self._seen = 0  # where the last expect() found its text in .text
 
@@ -233,17 +234,22 @@ class Terminal:
         while self._read(0.2) and time.monotonic() < deadline:
             pass
         code = self.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-        os.close(self._fd)
         return code, self.text
 
 
+TERMINALS: list[int] = []  # the pseudo-terminals of Terminal processes, closed by reap()
+
+
 def reap() -> None:
-    """Kill what :func:`start` started and is still running; collect its pipes."""
+    """Kill what :func:`start` and :class:`Terminal` started and is still running; collect
+    its pipes; close the terminals."""
     while STARTED:
         proc = STARTED.pop()
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+    while TERMINALS:
+        os.close(TERMINALS.pop())
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
