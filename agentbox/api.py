@@ -170,7 +170,8 @@ def run(
 
     Raises:
         ScenarioError: the scenario is invalid (each problem with file, line and field).
-        SandboxError: the sandbox cannot be loaded.
+        SandboxError: the sandbox cannot be loaded, or a python agent's or user's
+            ``entry`` cannot be found (``FILE:LINE: agent.entry ...``, as the CLI says).
         ModelError: the model is not usable (e.g. no API key for a real model).
         ConfigError: ``.agentbox.toml`` is invalid.
     """

@@ -35,6 +35,7 @@ from agentbox.checkpoints import state_at
 from agentbox.config import Settings
 from agentbox.conversation.recording import recorded_user_calls
 from agentbox.errors import AgentboxError, StoreError
+from agentbox.events import ToolEvent
 from agentbox.leases import RunClaimed, claim_run
 from agentbox.models import make_model
 from agentbox.paths import parse_path, to_pointer
@@ -121,8 +122,10 @@ def check_resumable(store: TraceStore, run: RunRow, incomplete: Incomplete | Non
     pending = incomplete_writes(steps)
     if pending and incomplete is None:
         s = pending[0]
+        call = s.event
+        args = call.args if isinstance(call, ToolEvent) else None
         raise AgentboxError(
-            f"run {run.id}: step {s.idx} {s.name}({json.dumps(s.data.get('args'))}) was started "
+            f"run {run.id}: step {s.idx} {s.name}({json.dumps(args)}) was started "
             "but its result was never recorded (the process died during it)",
             "resume with --incomplete retry (run it again; idempotency keys are honoured) or "
             "--incomplete skip (tell the agent the outcome is unknown)",

@@ -17,6 +17,7 @@ from agentbox.conversation.recording import user_problems
 from agentbox.errors import ModelError, Problem, SandboxError, ScenarioError
 from agentbox.models import ModelBackend, make_model
 from agentbox.policy import Policy, merge_budgets
+from agentbox.sandbox.clash import check_tool_names
 from agentbox.sandbox.loader import Sandbox, load_sandbox, load_state_source
 from agentbox.sandbox.sources import SourceView, is_source_url, open_source
 from agentbox.sandbox.tools import ToolSpec
@@ -211,6 +212,7 @@ def plan_from_scenario(
         from agentbox.http.mocks import load_http_mocks  # respx/httpx only when needed
 
         extra_tools = {m.name: m.spec for m in load_http_mocks(sandbox.path)}
+        check_tool_names(sandbox.tools, extra_tools)  # names computed at import time
     policy = Policy(scenario.policy, {**sandbox.tools, **extra_tools})
     problems = policy.problems(
         str(scenario.path or "<scenario>"), lambda loc: scenario.locate(*loc)[1]
@@ -332,16 +334,51 @@ def load_task_scenario(
 
 
 def plan_run(scenario_path: Path, settings: Settings, options: RunOptions | None = None) -> RunPlan:
-    """Load and resolve a scenario file (see :func:`plan_from_scenario`).
+    """Load and resolve a scenario file (see :func:`plan_from_scenario`) for a new run.
 
     With ``options.task``, the sandbox's ``task_scenario(data, task)`` hook rewrites the
-    scenario data first (one scenario file serves a whole task set).
+    scenario data first (one scenario file serves a whole task set). A python agent's or
+    user's ``entry`` must be found (:func:`check_entries`).
     """
     if options is None or options.task is None:
-        return plan_from_scenario(load_scenario(scenario_path), settings, options)
-    scenario = load_task_scenario(
-        scenario_path, settings, options.task, options.data_path, options.model
-    )
-    plan = plan_from_scenario(scenario, settings, options)
-    plan.task = options.task
+        plan = plan_from_scenario(load_scenario(scenario_path), settings, options)
+    else:
+        scenario = load_task_scenario(
+            scenario_path, settings, options.task, options.data_path, options.model
+        )
+        plan = plan_from_scenario(scenario, settings, options)
+        plan.task = options.task
+    check_entries(plan.scenario, plan.settings)
     return plan
+
+
+def check_entries(scenario: Scenario, settings: Settings) -> None:
+    """Refuse a python agent or user whose entry file or module cannot be found, before a
+    run is recorded; the entry itself is imported (and run) only by the run.
+
+    Entries are looked for next to the scenario file, then under the project root.
+
+    Raises:
+        SandboxError: ``FILE:LINE: agent.entry: ...`` (or ``user.entry``) naming the entry
+            and where it was looked for.
+    """
+    entries = [
+        (("agent", "entry"), scenario.agent.entry if scenario.agent.type == "python" else None)
+    ]
+    if scenario.user is not None:
+        entries.append((("user", "entry"), scenario.user.entry))
+    if not any(entry for _, entry in entries):
+        return
+    from agentbox.agents.python import find_entry  # start-up cost: only for python code
+
+    search = [scenario.path.parent] if scenario.path else []
+    search.append(settings.root)
+    for loc, entry in entries:
+        if not entry:
+            continue
+        try:
+            find_entry(entry, search)
+        except SandboxError as exc:
+            file, line = scenario.locate(*loc)
+            why = exc.message.removeprefix("agent entry ")  # the field is named just before
+            raise SandboxError(f"{file}:{line}: {'.'.join(loc)} {why}", exc.hint) from None

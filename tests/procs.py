@@ -12,6 +12,9 @@ Processes started with :func:`start` are killed and reaped after each test (conf
 from __future__ import annotations
 
 import os
+import pty
+import re
+import select
 import subprocess
 import sys
 import time
@@ -153,7 +156,7 @@ def popen(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subproces
     )
 
 
-STARTED: list[subprocess.Popen[str]] = []
+STARTED: list[subprocess.Popen[Any]] = []
 
 
 def start(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -163,13 +166,90 @@ def start(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subproces
     return proc
 
 
+class Terminal:
+    """The CLI in a pseudo-terminal, as a user at a terminal runs it (stdin is a tty, so
+    ``prompt`` approvals ask). Reaped after the test like :func:`start`'s processes.
+
+    :meth:`expect` reads until a text has appeared (colours stripped, whitespace
+    collapsed); :meth:`send` types a line; :meth:`finish` reads to the end.
+    """
+
+    def __init__(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        master, child = pty.openpty()
+        screen = {"NO_COLOR": "1", "COLUMNS": "400", "TERM": "dumb"}
+        self.proc = subprocess.Popen(
+            [*CLI, *args],
+            cwd=cwd,
+            stdin=child,
+            stdout=child,
+            stderr=child,
+            env={**os.environ, **screen, **(env or {})},
+        )
+        os.close(child)
+        STARTED.append(self.proc)
+        self._fd = master
+        TERMINALS.append(master)
+        self._raw = b""
+        self._seen = 0  # where the last expect() found its text in .text
+
+    @property
+    def text(self) -> str:
+        """Everything printed so far, without colour codes, whitespace collapsed."""
+        plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", self._raw.decode(errors="replace"))
+        return " ".join(plain.split())
+
+    def _read(self, timeout: float) -> bool:
+        """Read what is there (False at the end of output)."""
+        ready, _, _ = select.select([self._fd], [], [], timeout)
+        if not ready:
+            return True
+        try:
+            chunk = os.read(self._fd, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            return False
+        self._raw += chunk
+        return bool(chunk)
+
+    def expect(self, text: str, timeout: float = 60.0) -> str:
+        """Read until ``text`` has appeared after what the last call found; returns
+        everything printed so far.
+
+        Raises:
+            AssertionError: the output ended, or ``timeout`` seconds passed, without it.
+        """
+        deadline = time.monotonic() + timeout
+        while (at := self.text.find(text, self._seen)) < 0:
+            if not self._read(0.2) or time.monotonic() > deadline:
+                raise AssertionError(f"never printed {text!r}; printed: {self.text[-2000:]}")
+        self._seen = at + len(text)
+        return self.text
+
+    def send(self, line: str) -> None:
+        """Type ``line`` and Enter."""
+        os.write(self._fd, line.encode() + b"\r")
+
+    def finish(self, timeout: float = 60.0) -> tuple[int, str]:
+        """Read to the end of output; returns the exit code and everything printed."""
+        deadline = time.monotonic() + timeout
+        while self._read(0.2) and time.monotonic() < deadline:
+            pass
+        code = self.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        return code, self.text
+
+
+TERMINALS: list[int] = []  # the pseudo-terminals of Terminal processes, closed by reap()
+
+
 def reap() -> None:
-    """Kill what :func:`start` started and is still running; collect its pipes."""
+    """Kill what :func:`start` and :class:`Terminal` started and is still running; collect
+    its pipes; close the terminals."""
     while STARTED:
         proc = STARTED.pop()
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+    while TERMINALS:
+        os.close(TERMINALS.pop())
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:

@@ -69,6 +69,23 @@ def test_only_the_store_speaks_sql() -> None:
     assert offenders == []
 
 
+TYPED_READERS = ["otel/spans.py", "suites/export.py"]
+"""Modules that read stored steps through their typed event (``step.event``), never by
+key into ``step.data`` (the shapes live in agentbox/events.py)."""
+
+
+def test_step_readers_use_the_typed_event() -> None:
+    offenders = []
+    for rel in TYPED_READERS:
+        tree = ast.parse((PKG / rel).read_text())
+        offenders += [
+            f"{rel}:{node.lineno}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr == "data"
+        ]
+    assert offenders == []
+
+
 def test_litellm_is_imported_only_by_the_model_layer() -> None:
     offenders = []
     for path in SOURCES:

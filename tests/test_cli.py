@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -226,11 +227,11 @@ def test_runs_filters_say_what_matched(cli) -> None:  # type: ignore[no-untyped-
     assert cli("runs", "-n", "0").exit_code == 2
 
 
-def test_a_closed_stdout_does_not_abandon_the_run(root: Path, tmp_path: Path) -> None:
+def test_a_closed_stdout_does_not_abandon_the_run(
+    root: Path, tmp_path: Path, open_store: Any
+) -> None:
     import subprocess
     import sys
-
-    from agentbox.store import TraceStore
 
     db = tmp_path / "t.db"
     cmd = (
@@ -238,7 +239,7 @@ def test_a_closed_stdout_does_not_abandon_the_run(root: Path, tmp_path: Path) ->
         f"scenarios/refund-clean.yaml --store {db} | head -1"
     )
     subprocess.run(cmd, shell=True, cwd=root, check=True, capture_output=True)
-    run = TraceStore(db).list_runs()[0]
+    run = open_store(db).list_runs()[0]
     assert run.status == "completed" and run.passed
 
 

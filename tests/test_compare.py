@@ -36,9 +36,12 @@ def break_case(data: dict[str, Any]) -> None:
     data["expect"]["status"] = "halted"  # the recorded run completed: this expectation fails
 
 
-def run_suite(cli, suite: Path, *args: str) -> str:
+def run_suite(cli, suite: Path, *args: str, failing: int = 0) -> str:
+    """Run ``suite`` (``failing`` of its cases are expected to fail); its suite run id."""
     result = cli("test", suite, "--json", *args)
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code == (1 if failing else 0), result.output
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["runs"] - summary["passed_runs"] == failing, summary
     return str(json.loads(result.stdout)["suite_run"])
 
 
@@ -49,10 +52,10 @@ def pair(cli, tmp_path: Path) -> tuple[str, str, Path]:
     suite = make_suite(tmp_path / "suite")
     original = (suite / "refund-denied.yaml").read_text()
     edit(suite / "refund-denied.yaml", break_case)
-    a = run_suite(cli, suite, "--label", "v1")
+    a = run_suite(cli, suite, "--label", "v1", failing=1)
     (suite / "refund-denied.yaml").write_text(original)
     edit(suite / "refund-over-limit.yaml", break_case)
-    b = run_suite(cli, suite, "--label", "v2")
+    b = run_suite(cli, suite, "--label", "v2", failing=1)
     return a, b, suite
 
 

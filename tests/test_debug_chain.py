@@ -206,16 +206,16 @@ def test_fork_edits_of_state_message_and_a_held_call_replay_as_a_case(
 
 
 def test_export_refuses_a_fork_that_read_its_database_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, open_store: Any
 ) -> None:
     from agentbox.errors import AgentboxError
-    from agentbox.store import StepRow, TraceStore
+    from agentbox.store import StepRow
     from agentbox.suites.export import build_case
 
     monkeypatch.chdir(ROOT)
     store = tmp_path / "t.db"
     parent = run_json("run", "scenarios/refund-clean.yaml", "--store", store)["run_id"]
-    trace = TraceStore(store)
+    trace = open_store(store)
     steps = trace.steps(parent)
     fork = {"parent_id": parent, "at": 1, "edits": {"live_state": True}}
     trace.add_step(StepRow(parent, len(steps), "fork", "edit", data=fork))

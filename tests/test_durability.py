@@ -9,6 +9,7 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from procs import agentbox, pending_approval, start, wait_for
@@ -37,17 +38,17 @@ def final_state(cwd: Path, run_id: str) -> tuple[float, int]:
 
 @pytest.mark.parametrize("decision", ["approve", "deny"])
 def test_held_run_is_released_by_a_decision_from_another_process(
-    tmp_path: Path, decision: str
+    tmp_path: Path, decision: str, open_store: Any
 ) -> None:
     cwd = project(tmp_path)
     waiting = start(cwd, "run", "payout.yaml", "-q")
     approval = wait_for(lambda: pending_approval(cwd / "traces.db"))
-    run = TraceStore(cwd / "traces.db").list_runs(limit=1)[0]
+    run = open_store(cwd / "traces.db").list_runs(limit=1)[0]
     assert run.status == "awaiting_approval" and run.live
     decided = agentbox(cwd, decision, approval, "--reason", "checked", "--by", "maria")
     assert decided.returncode == 0, decided.stderr
     out, err = waiting.communicate(timeout=30)
-    run = TraceStore(cwd / "traces.db").get_run(run.id)
+    run = open_store(cwd / "traces.db").get_run(run.id)
     assert run.status == "completed"
     balance, payments = final_state(cwd, run.id)
     if decision == "approve":
@@ -56,42 +57,44 @@ def test_held_run_is_released_by_a_decision_from_another_process(
     else:
         assert waiting.returncode == 1  # the scenario expects the payment
         assert (balance, payments) == (1000, 0)
-    hold = [s for s in TraceStore(cwd / "traces.db").steps(run.id) if s.kind == "approval"][0]
+    hold = [s for s in open_store(cwd / "traces.db").steps(run.id) if s.kind == "approval"][0]
     assert hold.data["decided_by"] == "maria" and hold.data["reason"] == "checked"
 
 
-def test_sigkill_while_waiting_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+def test_sigkill_while_waiting_then_resume_matches_an_uninterrupted_run(
+    tmp_path: Path, open_store: Any
+) -> None:
     reference = project(tmp_path / "ref", approvals="approve")
     ok = agentbox(reference, "run", "payout.yaml", "-q")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    ref_run = TraceStore(reference / "traces.db").list_runs(limit=1)[0]
+    ref_run = open_store(reference / "traces.db").list_runs(limit=1)[0]
 
     cwd = project(tmp_path / "killed")
     proc = start(cwd, "run", "payout.yaml", "-q")
     approval = wait_for(lambda: pending_approval(cwd / "traces.db"))
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=10)
-    run = TraceStore(cwd / "traces.db").list_runs(limit=1)[0]
+    run = open_store(cwd / "traces.db").list_runs(limit=1)[0]
     assert run.status == "awaiting_approval" and not run.live  # parked by the kill
     assert agentbox(cwd, "approve", approval, "--by", "ops").returncode == 0
     resumed = agentbox(cwd, "resume", run.id)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert final_state(cwd, run.id) == final_state(reference, ref_run.id) == (700, 1)
-    kinds = [(s.kind, s.name, s.status) for s in TraceStore(cwd / "traces.db").steps(run.id)]
+    kinds = [(s.kind, s.name, s.status) for s in open_store(cwd / "traces.db").steps(run.id)]
     ref_kinds = [
-        (s.kind, s.name, s.status) for s in TraceStore(reference / "traces.db").steps(ref_run.id)
+        (s.kind, s.name, s.status) for s in open_store(reference / "traces.db").steps(ref_run.id)
     ]
     assert kinds == ref_kinds
 
 
-def test_sigkill_mid_write_is_reported_and_retried_once(tmp_path: Path) -> None:
+def test_sigkill_mid_write_is_reported_and_retried_once(tmp_path: Path, open_store: Any) -> None:
     cwd = project(tmp_path, approvals="approve")
     marker = tmp_path / "pay-started"
     proc = start(cwd, "run", "payout.yaml", "-q", env={"SLOW_PAY": str(marker)})
     wait_for(marker.exists)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=10)
-    store = TraceStore(cwd / "traces.db")
+    store = open_store(cwd / "traces.db")
     run = store.list_runs(limit=1)[0]
     assert run.display_status == "not finished"
     intent = [s for s in store.steps(run.id) if s.kind == "tool" and s.name == "pay"]
@@ -104,25 +107,25 @@ def test_sigkill_mid_write_is_reported_and_retried_once(tmp_path: Path) -> None:
     assert final_state(cwd, run.id) == (700, 1)
     pays = [
         s
-        for s in TraceStore(cwd / "traces.db").steps(run.id)
+        for s in open_store(cwd / "traces.db").steps(run.id)
         if s.kind == "tool" and s.name == "pay"
     ]
     assert [s.status for s in pays] == ["ok"]
 
 
-def test_skip_an_incomplete_write_tells_the_agent(tmp_path: Path) -> None:
+def test_skip_an_incomplete_write_tells_the_agent(tmp_path: Path, open_store: Any) -> None:
     cwd = project(tmp_path, approvals="approve")
     marker = tmp_path / "pay-started"
     proc = start(cwd, "run", "payout.yaml", "-q", env={"SLOW_PAY": str(marker)})
     wait_for(marker.exists)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=10)
-    run = TraceStore(cwd / "traces.db").list_runs(limit=1)[0]
+    run = open_store(cwd / "traces.db").list_runs(limit=1)[0]
     resumed = agentbox(cwd, "resume", run.id, "--incomplete", "skip")
     assert resumed.returncode == 1  # the expected payment never happened
     pay = [
         s
-        for s in TraceStore(cwd / "traces.db").steps(run.id)
+        for s in open_store(cwd / "traces.db").steps(run.id)
         if s.kind == "tool" and s.name == "pay"
     ][0]
     assert pay.status == "abandoned" and "unknown" in pay.data["result"]

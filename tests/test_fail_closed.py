@@ -4,9 +4,10 @@ auto-approved on resume, halted runs close their approvals, Ctrl-C says how to r
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from procs import pay_count, project
+from procs import Terminal, pay_count, project
 from typer.testing import CliRunner
 
 from agentbox.cli import app
@@ -42,10 +43,10 @@ def _assert_edited_not_run(store: TraceStore, child_id: str, result: str) -> Non
     assert final.get("accounts", "acc_1")["balance"] == 1000 and final.count("payments") == 0
 
 
-def test_fork_tool_result_after_an_approval_runs_nothing_cli(bank: Path) -> None:
+def test_fork_tool_result_after_an_approval_runs_nothing_cli(bank: Path, open_store: Any) -> None:
     assert invoke("run", "payout.yaml", "-q").exit_code == 0
     assert pay_count(bank / "pay.log") == 1
-    store = TraceStore(bank / "traces.db")
+    store = open_store(bank / "traces.db")
     parent = store.list_runs(limit=1)[0].id
     at = _pay_step(store, parent)
     assert store.steps(parent, at - 1, at)[0].kind == "approval"  # the README's example
@@ -57,28 +58,55 @@ def test_fork_tool_result_after_an_approval_runs_nothing_cli(bank: Path) -> None
     _assert_edited_not_run(store, child.id, '{"error": "timeout"}')
 
 
-def test_fork_tool_result_after_an_approval_runs_nothing_tui(bank: Path) -> None:
-    from agentbox.checkpoints import state_at
-    from agentbox.tui import actions
+@pytest.mark.anyio
+async def test_fork_tool_result_after_an_approval_runs_nothing_tui(
+    bank: Path, open_store: Any, anyio_backend: str
+) -> None:
+    """The same fork made in the TUI (Pilot): the pay step, ``f``, a new result, ctrl+s."""
+    import asyncio
+
+    from textual.widgets import TextArea
+
+    from agentbox.tui.app import AgentboxApp
+    from agentbox.tui.screens.modals import ForkScreen
+    from agentbox.tui.screens.run import RunScreen
 
     assert invoke("run", "payout.yaml", "-q").exit_code == 0
-    store = TraceStore(bank / "traces.db")
-    parent = store.get_run(store.list_runs(limit=1)[0].id)
-    at = _pay_step(store, parent.id)
-    before = state_at(store, parent, at - 1).snapshot()
-    result_before = store.steps(parent.id, at, at + 1)[0].data["result"]
-    edits = actions.fork_edits(before, None, result_before, "payment service down", bank / "w")
-    result = actions.fork(
-        store.path, parent.id, at, load_settings(bank), edits, cancelled=lambda: False
-    )
+    store = open_store(bank / "traces.db")
+    parent = store.list_runs(limit=1)[0].id
+    at = _pay_step(store, parent)
+    app = AgentboxApp(store, load_settings(bank), run_id=parent)
+    async with app.run_test(size=(100, 30)) as pilot:
+
+        async def until(cond: Any) -> None:
+            for _ in range(600):
+                if cond():
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError("timed out")
+
+        await until(lambda: isinstance(app.screen, RunScreen))
+        await pilot.press("g", *["j"] * at)
+        await until(lambda: isinstance(app.screen, RunScreen) and app.screen.cursor == at)
+        await pilot.press("f")
+        await until(lambda: isinstance(app.screen, ForkScreen))
+        await pilot.pause()
+        app.screen.query_one("#fork-result", TextArea).text = "payment service down"
+        await pilot.press("ctrl+s")
+        await until(lambda: isinstance(app.screen, RunScreen) and app.screen.run.id != parent)
+        child = app.screen.run.id
+        await until(lambda: store.get_run(child).finished)
+    assert store.get_run(child).parent_id == parent
     assert pay_count(bank / "pay.log") == 1
-    _assert_edited_not_run(store, result.run_id, "payment service down")
+    _assert_edited_not_run(store, child, "payment service down")
 
 
-def test_resume_of_a_detached_run_waits_for_an_explicit_decision(bank: Path) -> None:
+def test_resume_of_a_detached_run_waits_for_an_explicit_decision(
+    bank: Path, open_store: Any
+) -> None:
     parked = invoke("run", "payout.yaml", "--detach")  # the scenario says approvals: approve
     assert parked.exit_code == 0, parked.output
-    store = TraceStore(bank / "traces.db")
+    store = open_store(bank / "traces.db")
     run = store.list_runs(limit=1)[0]
     approval = store.approvals(run_id=run.id)[0].id
     refused = invoke("resume", run.id)
@@ -97,9 +125,9 @@ def test_resume_of_a_detached_run_waits_for_an_explicit_decision(bank: Path) -> 
     assert hold.status == "approved" and hold.data["decided_by"] == "maria"
 
 
-def test_resume_with_an_explicit_flag_decides_the_parked_hold(bank: Path) -> None:
+def test_resume_with_an_explicit_flag_decides_the_parked_hold(bank: Path, open_store: Any) -> None:
     assert invoke("run", "payout.yaml", "--detach").exit_code == 0
-    store = TraceStore(bank / "traces.db")
+    store = open_store(bank / "traces.db")
     run = store.list_runs(limit=1)[0]
     denied = invoke("resume", run.id, "--deny")
     assert denied.exit_code == 0, denied.output
@@ -108,79 +136,64 @@ def test_resume_with_an_explicit_flag_decides_the_parked_hold(bank: Path) -> Non
     assert store.approvals(run_id=run.id, status=None)[0].status == "denied"
 
 
-def test_library_resume_of_an_undecided_hold_is_refused(bank: Path) -> None:
+def test_library_resume_of_an_undecided_hold_is_refused(bank: Path, open_store: Any) -> None:
     from agentbox.errors import StoreError
     from agentbox.lifecycle import resume_run
 
     assert invoke("run", "payout.yaml", "--detach").exit_code == 0
-    store = TraceStore(bank / "traces.db")
+    store = open_store(bank / "traces.db")
     run = store.list_runs(limit=1)[0]
     with pytest.raises(StoreError, match="waiting for approval"):
         resume_run(store, run.id, load_settings(bank))
     assert pay_count(bank / "pay.log") == 0
 
 
-def test_an_invalid_edit_at_the_prompt_asks_again(
-    bank: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import builtins
-    import io
-    import sys
+def _at_the_prompt(bank: Path) -> Terminal:
+    """``agentbox run`` of the payout at a terminal, its hold asked at the prompt."""
+    text = (bank / "payout.yaml").read_text().replace("approvals: approve", "approvals: prompt")
+    (bank / "prompt.yaml").write_text(text)
+    return Terminal(bank, "run", "prompt.yaml")
 
-    from rich.console import Console
 
-    from agentbox.approvals import ApprovalRequest
-    from agentbox.cli.commands import make_approver
-    from agentbox.policy import Decision
-    from agentbox.runner import plan_run
-
-    plan = plan_run(bank / "payout.yaml", load_settings(bank))
-    answers = iter(["e", "amount_usd", "e", "amount_usd=lots", "e", "amount_usd=150"])
-    monkeypatch.setattr(builtins, "input", lambda *_: next(answers))
-    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
-    out = io.StringIO()
-    console = Console(file=out, width=120)
-    spec = plan.approvals.model_copy(update={"handler": "prompt"})
-    approver = make_approver(spec, TraceStore(bank / "traces.db"), console, plan=plan)
-    args = {"account_id": "acc_1", "amount_usd": 300.0, "idempotency_key": "k-1"}
-    hold = Decision("hold", "yellow", "big-payout", "amount_usd > 100 is true")
-    decision = approver(ApprovalRequest("ap_1", "r1", 3, "pay", args, hold))
-    assert decision.verdict == "approve"
-    assert decision.args == {**args, "amount_usd": 150}
-    text = out.getvalue()
+def test_an_invalid_edit_at_the_prompt_asks_again(bank: Path, open_store: Any) -> None:
+    term = _at_the_prompt(bank)
+    for answer in ["amount_usd", "amount_usd=lots", "amount_usd=150"]:
+        term.expect("approve? (y = yes, n = no, e = edit the arguments)")
+        term.send("e")
+        term.expect("edits as key=value")
+        term.send(answer)
+        if answer != "amount_usd=150":
+            term.expect("try again" if "=" in answer else "expected key=value")
+    code, text = term.finish()
+    assert code == 0, text
     assert "expected key=value" in text and "try again" in text  # asked twice more
-    assert next(answers, None) is None
+    assert pay_count(bank / "pay.log") == 1
+    store = open_store(bank / "traces.db")
+    try:
+        run = store.list_runs(limit=1)[0]
+        (approval,) = store.approvals(run_id=run.id, status=None)
+    finally:
+        store.close()
+    args = {"account_id": "acc_1", "amount_usd": 300, "idempotency_key": "k-1"}
+    assert approval.status == "approved"
+    assert approval.edited_args == {**args, "amount_usd": 150}
 
 
-def test_a_stop_while_the_prompt_waited_wins_over_the_answer(
-    bank: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import builtins
-    import io
-    import sys
-
-    from rich.console import Console
-
-    from agentbox.approvals import ApprovalRequest
-    from agentbox.cli.commands import make_approver
-    from agentbox.errors import RunHalted
-    from agentbox.policy import Decision
-    from agentbox.runner import plan_run
-
-    plan = plan_run(bank / "payout.yaml", load_settings(bank))
-    store = TraceStore(bank / "traces.db")
-
-    def answer(*_: object) -> str:
-        store.request_stop("r1", "ops@box", "wrong account")  # arrives while asking
-        return "y"
-
-    monkeypatch.setattr(builtins, "input", answer)
-    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
-    spec = plan.approvals.model_copy(update={"handler": "prompt"})
-    approver = make_approver(spec, store, Console(file=io.StringIO()), plan=plan)
-    hold = Decision("hold", "yellow", "big-payout", "amount_usd > 100 is true")
-    args = {"account_id": "acc_1", "amount_usd": 300.0, "idempotency_key": "k-1"}
-    with pytest.raises(RunHalted) as halted:
-        approver(ApprovalRequest("ap_1", "r1", 3, "pay", args, hold))
-    assert halted.value.status == "stopped"
-    assert halted.value.reason == "stopped by ops@box: wrong account"
+def test_a_stop_while_the_prompt_waited_wins_over_the_answer(bank: Path, open_store: Any) -> None:
+    term = _at_the_prompt(bank)
+    text = term.expect("approve? (y = yes, n = no, e = edit the arguments)")
+    run_id = text.split("run ", 1)[1].split()[0]
+    stopped = invoke("stop", run_id, "--reason", "wrong account")  # arrives while asking
+    assert stopped.exit_code == 0, stopped.output
+    term.send("y")
+    code, text = term.finish()
+    assert code == 1, text
+    assert pay_count(bank / "pay.log") == 0
+    store = open_store(bank / "traces.db")
+    try:
+        run = store.get_run(run_id)
+    finally:
+        store.close()
+    assert run.status == "stopped"
+    assert run.reason is not None
+    assert run.reason.startswith("stopped by ") and run.reason.endswith(": wrong account")

@@ -222,25 +222,19 @@ def test_approve_edit_to_nan_is_refused(project: Path) -> None:
 
 
 def test_library_approver_edit_to_nan_is_denied(project: Path) -> None:
+    import agentbox as api
     from agentbox.approvals import ApprovalDecision
-    from agentbox.config import load_settings
-    from agentbox.runner import Runner, plan_run
 
     hold = {"rules": [{"name": "big", "tool": "pay", "when": "amount_usd > 100", "tier": "yellow"}]}
     call = {"pay": {"account_id": "a1", "amount_usd": 300}}
     path = scenario(project, "h", scripted({"tool_calls": [call]}, {"say": "x"}, policy=hold))
-    store = TraceStore(project / "traces.db")
-    try:
-        result = Runner(
-            plan_run(path, load_settings(project)),
-            store,
-            approver=lambda req: ApprovalDecision(
-                "approve", args={**req.args, "amount_usd": "NaN"}
-            ),
-        ).run()
+    result = api.run(
+        path,
+        root=project,
+        approver=lambda req: ApprovalDecision("approve", args={**req.args, "amount_usd": "NaN"}),
+    )
+    with api.open_store(project / "traces.db") as store:
         steps = store.steps(result.run_id)
-    finally:
-        store.close()
     (tool,) = [s for s in steps if s.kind == "tool"]
     assert tool.status == "denied" and "finite number" in tool.data["result"]
     assert not payments(steps)
@@ -471,8 +465,7 @@ def test_a_judge_that_exits_fails_its_expectation(
 ) -> None:
     import importlib
 
-    from agentbox.config import load_settings
-    from agentbox.runner import Runner, plan_run
+    import agentbox as api
 
     def exiting_judge(*args: Any, **kwargs: Any) -> Any:
         raise SystemExit(4)
@@ -481,12 +474,9 @@ def test_a_judge_that_exits_fails_its_expectation(
     monkeypatch.setattr(judge_module, "judge", exiting_judge)
     body = scripted({"say": "done"}, expect={"llm_judge": [{"rubric": "says done"}]})
     path = scenario(project, "j", body)
-    store = TraceStore(project / "traces.db")
-    try:
-        result = Runner(plan_run(path, load_settings(project)), store).run()
-        run = store.get_run(result.run_id)
-    finally:
-        store.close()
+    result = api.run(path, root=project)
+    with api.open_store(project / "traces.db") as store:
+        run = store.run(result.run_id)
     assert run.status == "completed" and run.passed == 0
     (judged,) = [e for e in run.expectations if e["name"].startswith("llm_judge")]
     assert "the judge raised SystemExit: 4" in judged["detail"]

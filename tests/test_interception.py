@@ -23,7 +23,7 @@ from agentbox.agents.context import ToolResult
 from agentbox.approvals import fixed_approver
 from agentbox.cassette import rebuild_requests
 from agentbox.config import Settings
-from agentbox.errors import ToolError
+from agentbox.errors import SandboxError, ToolError
 from agentbox.http import (
     DUMMY_OPENAI_KEY,
     chat_completion,
@@ -685,6 +685,14 @@ def test_an_entry_file_imports_its_siblings_and_a_missing_file_is_named(
 
     data["agent"]["entry"] = "agents/nope.py:run"  # type: ignore[index]
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    result, steps = run(plan_run(path, settings), store)
+    with pytest.raises(SandboxError, match=r"agents/nope\.py not found"):
+        plan_run(path, settings)  # refused before a run, as by the CLI and agentbox.run
+
+    (folder / "gone.py").write_text("def run(ctx):\n    return 'x'\n", encoding="utf-8")
+    data["agent"]["entry"] = "agents/gone.py:run"  # type: ignore[index]
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    plan = plan_run(path, settings)
+    (folder / "gone.py").unlink()  # gone after planning: the run fails, naming it
+    result, steps = run(plan, store)
     assert result.status == "failed"
-    assert "agents/nope.py not found" in steps[0].data["error"]
+    assert "agents/gone.py not found" in steps[0].data["error"]

@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 import yaml
 
-from agentbox.store import TraceStore
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -27,11 +25,13 @@ def _scenario(tmp_path: Path, verdict: str) -> Path:
     return path
 
 
-def test_judge_verdict_passes_and_is_recorded(cli, tmp_path: Path, store_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_judge_verdict_passes_and_is_recorded(
+    cli, tmp_path: Path, store_path: Path, open_store: Any
+) -> None:  # type: ignore[no-untyped-def]
     path = _scenario(tmp_path, '{"passed": true, "reasoning": "It says $64.50."}')
     result = cli("run", str(path), "-q", env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"})
     assert result.exit_code == 0, result.output
-    run = TraceStore(store_path).list_runs(limit=1)[0]
+    run = open_store(store_path).list_runs(limit=1)[0]
     judged = next(e for e in run.expectations if e["name"] == "llm_judge[0]")
     assert judged["passed"] is True and "64.50" in judged["detail"]
     assert judged["judgment"]["passed"] is True

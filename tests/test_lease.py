@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from procs import CLI, pay_count, popen, project
@@ -29,7 +30,7 @@ def parked_and_approved(cwd: Path) -> str:
     return parked.run_id
 
 
-def test_concurrent_resumes_have_exactly_one_winner(tmp_path: Path) -> None:
+def test_concurrent_resumes_have_exactly_one_winner(tmp_path: Path, open_store: Any) -> None:
     cwd = project(tmp_path, approvals="approve")
     log = tmp_path / "pay.log"
     env = {"PAY_LOG": str(log), "PAY_SLEEP": "0.3"}  # the winner is still running
@@ -54,7 +55,7 @@ def test_concurrent_resumes_have_exactly_one_winner(tmp_path: Path) -> None:
             words in loser for words in ("is held by pid", "already completed", "still running")
         ), loser
         contended += "is held by pid" in loser
-        store = TraceStore(cwd / "traces.db")
+        store = open_store(cwd / "traces.db")
         run = store.get_run(run_id)
         steps = store.steps(run_id)
         assert run.status == "completed", (round_, run.reason)
@@ -67,10 +68,10 @@ def test_concurrent_resumes_have_exactly_one_winner(tmp_path: Path) -> None:
     assert contended, "no round had both processes race for the lease"
 
 
-def test_the_loser_is_told_who_holds_the_run(tmp_path: Path) -> None:
+def test_the_loser_is_told_who_holds_the_run(tmp_path: Path, open_store: Any) -> None:
     cwd = project(tmp_path, approvals="approve")
     run_id = parked_and_approved(cwd)
-    store = TraceStore(cwd / "traces.db")
+    store = open_store(cwd / "traces.db")
     with claim_run(store, run_id, "resume"):
         held = subprocess.run(
             [*CLI, "resume", run_id],
@@ -109,9 +110,9 @@ def _dead_pid() -> int:
     ],
 )
 def test_a_stale_lease_is_taken_over(
-    tmp_path: Path, pid: str, host: str, age_s: float, taken: bool
+    tmp_path: Path, pid: str, host: str, age_s: float, taken: bool, open_store: Any
 ) -> None:
-    store = TraceStore(tmp_path / "t.db")
+    store = open_store(tmp_path / "t.db")
     owner = _dead_pid() if pid == "dead" else os.getpid()
     _forge(store.path, "r1", owner, HOST if host == "here" else "elsewhere", age_s)
     if taken:
@@ -126,8 +127,8 @@ def test_a_stale_lease_is_taken_over(
         assert lease is not None and lease.token == "forged"
 
 
-def test_a_held_lease_keeps_its_heartbeat(tmp_path: Path) -> None:
-    store = TraceStore(tmp_path / "t.db")
+def test_a_held_lease_keeps_its_heartbeat(tmp_path: Path, open_store: Any) -> None:
+    store = open_store(tmp_path / "t.db")
     with claim_run(store, "r1", heartbeat_s=0.01):
         first = store.lease("r1")
         assert first is not None

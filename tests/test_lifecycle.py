@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -242,14 +243,14 @@ def test_resuming_a_finished_run_is_refused(settings: Settings, store: TraceStor
     assert "already completed" in result.output and "fork" in result.output
 
 
-def test_cli_replay_fork_and_diff(cli, store_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_replay_fork_and_diff(cli, store_path: Path, open_store: Any) -> None:  # type: ignore[no-untyped-def]
     assert cli("run", "scenarios/refund-clean.yaml", "-q").exit_code == 0
-    run_id = TraceStore(store_path).list_runs(limit=1)[0].id
+    run_id = open_store(store_path).list_runs(limit=1)[0].id
     rep = cli("replay", run_id[:6])
     assert rep.exit_code == 0 and "identical" in rep.output
     fork = cli("fork", run_id, "--at", "2", "--set", 'orders.ord_5120.status="shipped"')
     assert fork.exit_code == 1  # the refund now fails, so expectations fail
-    child = TraceStore(store_path).list_runs(limit=1)[0]
+    child = open_store(store_path).list_runs(limit=1)[0]
     assert child.parent_id == run_id
     diff = cli("diff", run_id, child.id)
     assert diff.exit_code == 0
@@ -257,11 +258,13 @@ def test_cli_replay_fork_and_diff(cli, store_path: Path) -> None:  # type: ignor
     assert "orders/ord_5120" in diff.output
 
 
-def test_show_state_at_a_step_and_the_diff_between_steps(cli, store_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_show_state_at_a_step_and_the_diff_between_steps(
+    cli, store_path: Path, open_store: Any
+) -> None:  # type: ignore[no-untyped-def]
     import json
 
     assert cli("run", "scenarios/refund-clean.yaml", "-q").exit_code == 0
-    run_id = TraceStore(store_path).list_runs(limit=1)[0].id
+    run_id = open_store(store_path).list_runs(limit=1)[0].id
     before = json.loads(cli("show", run_id, "--step", "1", "--state").output)
     after = json.loads(cli("show", run_id, "--step", "3", "--state").output)
     assert before["refunds"] == {} and after["refunds"]["ref_0001"]["amount_usd"] == 64.5
@@ -328,12 +331,12 @@ def test_fork_after_an_edited_approval_keeps_the_edit(
     assert refund.status == "ok" and refund.data["args"]["amount_usd"] == 180
 
 
-def test_fork_with_a_bad_set_path_writes_nothing(cli, store_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_fork_with_a_bad_set_path_writes_nothing(cli, store_path: Path, open_store: Any) -> None:  # type: ignore[no-untyped-def]
     assert cli("run", "scenarios/refund-clean.yaml", "-q").exit_code == 0
-    run_id = TraceStore(store_path).list_runs(limit=1)[0].id
+    run_id = open_store(store_path).list_runs(limit=1)[0].id
     result = cli("fork", run_id, "--at", "2", "--set", 'nonexistent.path="x"')
     assert result.exit_code == 2 and "no record nonexistent/path" in result.output
-    assert TraceStore(store_path).count_runs() == 1
+    assert open_store(store_path).count_runs() == 1
 
 
 def test_replay_refuses_forks_and_unfinished_runs(settings: Settings, store: TraceStore) -> None:

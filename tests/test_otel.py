@@ -33,10 +33,10 @@ def _run(cli: Any, name: str) -> str:
 
 
 @pytest.fixture()
-def three_runs(cli: Any, store_path: Path) -> list[str]:
+def three_runs(cli: Any, store_path: Path, open_store: Any) -> list[str]:
     """A run with a hold, one with a block, one with several tool calls and blocks."""
     runs = [_run(cli, name) for name in SCENARIOS]
-    store = TraceStore(store_path)
+    store = open_store(store_path)
     counters = [store.get_run(r).counters for r in runs]
     assert counters[0]["holds"] == 1 and counters[1]["blocks"] >= 1
     assert counters[2]["tool_calls"] >= 3
@@ -44,8 +44,10 @@ def three_runs(cli: Any, store_path: Path) -> list[str]:
 
 
 # ---- the mapping ---------------------------------------------------------------------
-def test_run_maps_to_genai_and_openinference_spans(three_runs: list[str], store_path: Path) -> None:
-    store = TraceStore(store_path)
+def test_run_maps_to_genai_and_openinference_spans(
+    three_runs: list[str], store_path: Path, open_store: Any
+) -> None:
+    store = open_store(store_path)
     run = store.get_run(three_runs[0])  # refund-over-limit: a hold, approved
     steps = store.steps(run.id)
     spans = run_spans(run, steps, store.approvals(status=None, run_id=run.id))
@@ -89,8 +91,10 @@ def test_run_maps_to_genai_and_openinference_spans(three_runs: list[str], store_
     assert [dataclasses.asdict(s) for s in again] == [dataclasses.asdict(s) for s in spans]
 
 
-def test_blocks_become_root_events(three_runs: list[str], store_path: Path) -> None:
-    store = TraceStore(store_path)
+def test_blocks_become_root_events(
+    three_runs: list[str], store_path: Path, open_store: Any
+) -> None:
+    store = open_store(store_path)
     run = store.get_run(three_runs[1])  # bank-details-blocked
     spans = run_spans(run, store.steps(run.id))
     blocks = [e for e in spans[0].events if e.name == "agentbox.policy.block"]
@@ -117,7 +121,7 @@ def _comparable_run(store: TraceStore, run_id: str) -> dict[str, Any]:
 
 
 def test_jsonl_round_trip_reproduces_runs(
-    cli: Any, three_runs: list[str], store_path: Path, tmp_path: Path
+    cli: Any, three_runs: list[str], store_path: Path, tmp_path: Path, open_store: Any
 ) -> None:
     out = tmp_path / "runs.jsonl"
     result = cli("export-traces", *three_runs, "--to", str(out))
@@ -129,7 +133,7 @@ def test_jsonl_round_trip_reproduces_runs(
     result = cli("import", str(out), "--store", str(other))
     assert result.exit_code == 0, result.output
     assert result.stdout.count("imported ") == 3
-    original, copy = TraceStore(store_path), TraceStore(other)
+    original, copy = open_store(store_path), open_store(other)
     fields = ("kind", "name", "status", "data", "message", "input_tokens", "output_tokens")
     for run_id in three_runs:
         assert _comparable_run(copy, run_id) == _comparable_run(original, run_id)
@@ -182,12 +186,12 @@ def test_export_to_a_dead_collector_fails_cleanly(cli: Any, three_runs: list[str
 
 # ---- production traces ---------------------------------------------------------------
 def test_openinference_trace_becomes_a_case_that_replays_offline(
-    cli: Any, store_path: Path, tmp_path: Path
+    cli: Any, store_path: Path, tmp_path: Path, open_store: Any
 ) -> None:
     result = cli("import", str(FIXTURES / "openinference-refund.jsonl"))
     assert result.exit_code == 0, result.output
     run_id = result.stdout.split()[1]
-    store = TraceStore(store_path)
+    store = open_store(store_path)
     run = store.get_run(run_id)
     assert run.options["origin"]["kind"] == "imported"
     assert run.options["origin"]["format"] == "openinference"
@@ -234,7 +238,7 @@ def test_openinference_trace_becomes_a_case_that_replays_offline(
 
 
 def test_otlp_json_with_genai_attributes_imports(
-    cli: Any, store_path: Path, tmp_path: Path
+    cli: Any, store_path: Path, tmp_path: Path, open_store: Any
 ) -> None:
     """A collector's file export (one TracesData per line, several spans) with GenAI
     attributes only."""
@@ -324,7 +328,7 @@ def test_otlp_json_with_genai_attributes_imports(
     result = cli("import", str(path))
     assert result.exit_code == 0, result.output
     run_id = result.stdout.split()[1]
-    store = TraceStore(store_path)
+    store = open_store(store_path)
     assert store.get_run(run_id).options["origin"]["format"] == "genai"
     steps = store.steps(run_id)
     assert [(s.kind, s.name) for s in steps] == [
@@ -342,7 +346,7 @@ def test_otlp_json_with_genai_attributes_imports(
 
 
 def test_malformed_trace_file_imports_what_it_can(
-    cli: Any, store_path: Path, tmp_path: Path
+    cli: Any, store_path: Path, tmp_path: Path, open_store: Any
 ) -> None:
     good = (FIXTURES / "openinference-refund.jsonl").read_text().splitlines()
     broken = json.loads(good[3])
@@ -370,7 +374,7 @@ def test_malformed_trace_file_imports_what_it_can(
     assert "Traceback" not in result.output
     assert "imported " in result.stdout  # what was readable is a run
     run_id = result.stdout.split()[1]
-    kinds = [s.kind for s in TraceStore(store_path).steps(run_id)]
+    kinds = [s.kind for s in open_store(store_path).steps(run_id)]
     assert kinds == ["note", "llm", "llm", "llm", "final"]
     # a file that is not a trace at all, and a missing file
     path.write_text("hello\n")
@@ -380,7 +384,9 @@ def test_malformed_trace_file_imports_what_it_can(
     assert result.exit_code == 2 and "no such file" in result.stderr
 
 
-def test_import_redacts_secrets(cli: Any, store_path: Path, tmp_path: Path) -> None:
+def test_import_redacts_secrets(
+    cli: Any, store_path: Path, tmp_path: Path, open_store: Any
+) -> None:
     text = (FIXTURES / "openinference-refund.jsonl").read_text()
     secret = "sk-live-7f3a9c2e4b1d8f60"
     text = text.replace(
@@ -395,7 +401,7 @@ def test_import_redacts_secrets(cli: Any, store_path: Path, tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     assert secret.encode() not in store_path.read_bytes()
     assert secret not in json.dumps(
-        [dataclasses.asdict(s) for s in TraceStore(store_path).steps(result.stdout.split()[1])]
+        [dataclasses.asdict(s) for s in open_store(store_path).steps(result.stdout.split()[1])]
     )
 
 
@@ -506,7 +512,7 @@ def _check_received(got: list[dict[str, Any]], store: TraceStore, run_ids: list[
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_phoenix_receives_the_runs(
-    phoenix: Any, cli: Any, three_runs: list[str], store_path: Path, protocol: str
+    phoenix: Any, cli: Any, three_runs: list[str], store_path: Path, protocol: str, open_store: Any
 ) -> None:
     project = f"agentbox-{protocol}"
     target = (
@@ -516,7 +522,7 @@ def test_phoenix_receives_the_runs(
     )
     result = cli("export-traces", *three_runs, "--to", target, "--project", project)
     assert result.exit_code == 0, result.output
-    store = TraceStore(store_path)
+    store = open_store(store_path)
     total = sum(len(run_spans(store.get_run(r), store.steps(r))) for r in three_runs)
     _check_received(_phoenix_spans(phoenix["base"], project, total), store, three_runs)
 
@@ -608,35 +614,35 @@ def collector() -> Any:
 
 
 def test_collector_receives_the_runs(
-    collector: _Collector, cli: Any, three_runs: list[str], store_path: Path
+    collector: _Collector, cli: Any, three_runs: list[str], store_path: Path, open_store: Any
 ) -> None:
     result = cli("export-traces", *three_runs, "--to", collector.url)
     assert result.exit_code == 0, result.output
-    _check_received(collector.spans, TraceStore(store_path), three_runs)
+    _check_received(collector.spans, open_store(store_path), three_runs)
     assert collector.resources[0]["service.name"] == "agentbox"
     kinds = {s["name"].split()[0]: s["otel_kind"] for s in collector.spans}
     assert kinds == {"invoke_agent": "INTERNAL", "chat": "CLIENT", "execute_tool": "INTERNAL"}
 
 
 def test_run_exports_live_and_a_dead_collector_does_not_fail_it(
-    collector: _Collector, cli: Any, store_path: Path
+    collector: _Collector, cli: Any, store_path: Path, open_store: Any
 ) -> None:
     result = cli("run", "scenarios/refund-over-limit.yaml", "--json", "--otlp", collector.url)
     assert result.exit_code == 0, result.output
     run_id = json.loads(result.stdout)["run_id"]
-    _check_received(collector.spans, TraceStore(store_path), [run_id])
+    _check_received(collector.spans, open_store(store_path), [run_id])
     assert "warning" not in result.stderr
     # nothing listening: the run completes as usual, one warning names what was lost
     dead = f"otlp+http://127.0.0.1:{_free_port()}"
     result = cli("run", "scenarios/refund-over-limit.yaml", "--json", "--otlp", dead)
     assert result.exit_code == 0, result.output
     run_id = json.loads(result.stdout)["run_id"]
-    assert TraceStore(store_path).get_run(run_id).status == "completed"
+    assert open_store(store_path).get_run(run_id).status == "completed"
     assert result.stderr.count("warning:") == 1 and run_id in result.stderr
 
 
 def test_foreign_trace_replays_against_a_sandbox(
-    cli: Any, store_path: Path, tmp_path: Path
+    cli: Any, store_path: Path, tmp_path: Path, open_store: Any
 ) -> None:
     """A trace with only GenAI/OpenInference attributes (as another tool would store our
     spans) imports as a production run; `export --against retail` runs its calls on the
@@ -644,7 +650,7 @@ def test_foreign_trace_replays_against_a_sandbox(
     from agentbox.otel.otlp_json import traces_data
 
     original = _run(cli, "refund-clean")
-    store = TraceStore(store_path)
+    store = open_store(store_path)
     spans = run_spans(store.get_run(original), store.steps(original), full=False)
     assert not {"agentbox.step", "agentbox.run"} & {k for s in spans for k in s.attributes}
     path = tmp_path / "foreign.json"
@@ -653,7 +659,7 @@ def test_foreign_trace_replays_against_a_sandbox(
     assert result.exit_code == 0, result.output
     run_id = result.stdout.split()[1]
     assert run_id != original and "(5 steps" not in result.stdout
-    imported = TraceStore(store_path).steps(run_id)
+    imported = open_store(store_path).steps(run_id)
     executed = [(s.name, s.data["args"]) for s in imported if s.kind == "tool"]
     assert executed == [(s.name, s.data["args"]) for s in store.steps(original) if s.kind == "tool"]
     suite = tmp_path / "prod"

@@ -115,16 +115,15 @@ def _scenario(tmp_path: Path, host: str, mode: str) -> Path:
 
 @pytest.mark.parametrize("mode", ["shadow", "recommend"])
 def test_reads_reach_the_host_and_are_recorded_writes_never_do(
-    cli, prod: Production, tmp_path: Path, stored_runs, store_path: Path, mode: str
+    cli, prod: Production, tmp_path: Path, stored_runs, store_path: Path, mode: str, open_store: Any
 ) -> None:
-    from agentbox.store import TraceStore
 
     result = cli("run", _scenario(tmp_path, prod.host, mode), "--json")
     assert result.exit_code == 0, result.output
     assert prod.seen == [("GET", "/orders/ord_5120"), ("GET", "/orders/ord_5120")]
     (run,) = stored_runs()
     assert run.output == "delivered v2 202 " + ("201" if mode == "shadow" else "202")
-    steps = [s for s in TraceStore(store_path).steps(run.id) if s.kind == "tool"]
+    steps = [s for s in open_store(store_path).steps(run.id) if s.kind == "tool"]
     reads = [s for s in steps if s.data.get("passthrough")]
     assert [json.loads(s.data["response"]["body"])["version"] for s in reads] == [1, 2]
     (proposed,) = [s for s in steps if s.data.get("proposed")]
@@ -160,13 +159,12 @@ def test_execute_mode_ignores_the_list(cli, prod: Production, tmp_path: Path, st
 
 
 def test_a_fork_takes_the_reads_from_its_prefix_with_the_host_stopped(
-    cli, prod: Production, tmp_path: Path, stored_runs, store_path: Path
+    cli, prod: Production, tmp_path: Path, stored_runs, store_path: Path, open_store: Any
 ) -> None:
-    from agentbox.store import TraceStore
 
     assert cli("run", _scenario(tmp_path, prod.host, "shadow")).exit_code == 0
     (run,) = stored_runs()
-    steps = TraceStore(store_path).steps(run.id)
+    steps = open_store(store_path).steps(run.id)
     after_reads = max(s.idx for s in steps if s.data.get("passthrough")) + 1
     prod.stop()
     seen = list(prod.seen)

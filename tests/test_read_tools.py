@@ -188,7 +188,7 @@ def test_an_http_mock_named_like_a_tool_is_a_load_error(project: Path, cli: Any)
     assert "both define tool 'peek'" in message
 
 
-def test_a_computed_http_mock_name_clash_fails_the_run(project: Path, cli: Any) -> None:
+def test_a_computed_http_mock_name_clash_is_a_load_error(project: Path, cli: Any) -> None:
     mocks = project / "sandboxes" / "box" / "http_mocks.py"
     mocks.write_text(
         "from agentbox.http import http_mock\n\n"
@@ -199,10 +199,12 @@ def test_a_computed_http_mock_name_clash_fails_the_run(project: Path, cli: Any) 
     (project / "clash.yaml").write_text(
         "name: clash\nsandbox: box\ninput: hi\nagent: {type: python, entry: 'clash_agent:run'}\n"
     )
-    out = _run(cli, project, "clash.yaml")
-    assert out["status"] == "failed"
-    assert "both define tool 'peek'" in out["reason"]
-    assert "http_mock GET https://api.box.test/ping" in out["reason"]
+    result = cli("run", "clash.yaml", cwd=project)
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert "both define tool 'peek'" in message
+    assert "http_mock GET https://api.box.test/ping" in message
+    assert not (project / "traces.db").exists()  # refused before a run was recorded
 
 
 def test_fork_json_output_survives_a_printing_tool(project: Path, cli: Any) -> None:

@@ -5,9 +5,12 @@ Every run here executes in a real subprocess; `stop` runs in another one.
 
 from __future__ import annotations
 
+import getpass
 import os
 import signal
+import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -15,8 +18,12 @@ from procs import agentbox, pay_count, pending_approval, project, start, wait_fo
 from typer.testing import CliRunner
 
 from agentbox.cli import app
-from agentbox.cli.control_cmds import who
 from agentbox.store import TraceStore
+
+
+def who() -> str:
+    """Who ``agentbox stop`` records as stopping a run: ``login@host``."""
+    return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 def cli(cwd: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
@@ -36,7 +43,7 @@ def latest_run(cwd: Path) -> str | None:
     return runs[0].id if runs else None
 
 
-def test_stop_halts_a_running_agent_at_its_next_step(tmp_path: Path) -> None:
+def test_stop_halts_a_running_agent_at_its_next_step(tmp_path: Path, open_store: Any) -> None:
     cwd = project(tmp_path)
     log = tmp_path / "pay.log"
     env = {"PAY_LOG": str(log), "STEPS": "400", "STEP_SLEEP": "0.05"}
@@ -51,7 +58,7 @@ def test_stop_halts_a_running_agent_at_its_next_step(tmp_path: Path) -> None:
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1, out + err  # a stopped run did not complete
     assert "Traceback" not in err
-    store = TraceStore(cwd / "traces.db")
+    store = open_store(cwd / "traces.db")
     run = store.get_run(run_id)
     assert run.status == "stopped"
     assert run.reason == f"stopped by {who()}: runaway loop"
@@ -68,7 +75,7 @@ def test_stop_halts_a_running_agent_at_its_next_step(tmp_path: Path) -> None:
     assert run.counters["tool_calls"] == len(pays)
 
 
-def test_stop_reaches_a_run_waiting_for_approval(tmp_path: Path) -> None:
+def test_stop_reaches_a_run_waiting_for_approval(tmp_path: Path, open_store: Any) -> None:
     cwd = project(tmp_path, approvals="wait")
     log = tmp_path / "pay.log"
     proc = start(cwd, "run", "payout.yaml", "-q", env={"PAY_LOG": str(log)})
@@ -78,7 +85,7 @@ def test_stop_reaches_a_run_waiting_for_approval(tmp_path: Path) -> None:
     assert agentbox(cwd, "stop", run_id, "--reason", "not today").returncode == 0
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1 and "Traceback" not in err, out + err
-    store = TraceStore(cwd / "traces.db")
+    store = open_store(cwd / "traces.db")
     assert store.get_run(run_id).status == "stopped"
     row = store.get_approval(approval)
     assert row.status == "closed" and row.decided_by is not None
@@ -94,12 +101,12 @@ def test_stop_reaches_a_run_waiting_for_approval(tmp_path: Path) -> None:
 
 
 def test_stop_ends_a_parked_run_at_once_and_closes_its_approval(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, open_store: Any
 ) -> None:
     cwd = project(tmp_path, approvals="approve")
     monkeypatch.setenv("PAY_LOG", str(tmp_path / "pay.log"))
     assert cli(cwd, monkeypatch, "run", "payout.yaml", "--detach").exit_code == 0
-    store = TraceStore(cwd / "traces.db")
+    store = open_store(cwd / "traces.db")
     run = store.list_runs(limit=1)[0]
     assert run.status == "awaiting_approval"
     stopped = cli(cwd, monkeypatch, "stop", run.id[:6], "--reason", "abandoned")
@@ -118,24 +125,28 @@ def test_stop_ends_a_parked_run_at_once_and_closes_its_approval(
     assert pay_count(tmp_path / "pay.log") == 0
 
 
-def test_stop_all_and_bad_arguments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stop_all_and_bad_arguments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, open_store: Any
+) -> None:
     cwd = project(tmp_path, approvals="approve")
     for _ in range(2):
         assert cli(cwd, monkeypatch, "run", "payout.yaml", "--detach").exit_code == 0
     assert cli(cwd, monkeypatch, "run", "payout.yaml", "-q").exit_code == 0
     done = cli(cwd, monkeypatch, "stop", "--all")
     assert done.exit_code == 0, done.output
-    statuses = sorted(r.status for r in TraceStore(cwd / "traces.db").list_runs())
+    statuses = sorted(r.status for r in open_store(cwd / "traces.db").list_runs())
     assert statuses == ["completed", "stopped", "stopped"]
     assert "nothing to stop" in cli(cwd, monkeypatch, "stop", "--all").output
     assert cli(cwd, monkeypatch, "stop").exit_code == 2
     assert cli(cwd, monkeypatch, "stop", "nosuchrun").exit_code == 2
 
 
-def test_a_halted_run_closes_its_approval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_halted_run_closes_its_approval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, open_store: Any
+) -> None:
     cwd = project(tmp_path, approvals="fail")
     assert cli(cwd, monkeypatch, "run", "payout.yaml", "-q").exit_code == 1
-    store = TraceStore(cwd / "traces.db")
+    store = open_store(cwd / "traces.db")
     run = store.list_runs(limit=1)[0]
     assert run.status == "halted"
     assert store.approvals(status="pending") == []
@@ -145,7 +156,9 @@ def test_a_halted_run_closes_its_approval(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 @pytest.mark.parametrize("what", ["waiting", "running"])
-def test_ctrl_c_prints_the_run_and_how_to_resume(tmp_path: Path, what: str) -> None:
+def test_ctrl_c_prints_the_run_and_how_to_resume(
+    tmp_path: Path, what: str, open_store: Any
+) -> None:
     cwd = project(tmp_path, approvals="wait")
     log = tmp_path / "pay.log"
     if what == "waiting":
@@ -162,5 +175,5 @@ def test_ctrl_c_prints_the_run_and_how_to_resume(tmp_path: Path, what: str) -> N
     assert "Traceback" not in err and "Aborted" not in out + err
     assert f"interrupted: run {run_id}" in err
     assert f"agentbox resume {run_id}" in err
-    run = TraceStore(cwd / "traces.db").get_run(run_id or "")
+    run = open_store(cwd / "traces.db").get_run(run_id or "")
     assert not run.finished and not run.live  # left resumable

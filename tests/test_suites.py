@@ -3,7 +3,9 @@ JUnit XML, pass^k, parallel workers, metrics reports and the llm_judge expectati
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import Result
+from procs import Terminal
 from typer.testing import CliRunner
 
 from agentbox.cli import app
@@ -95,14 +98,13 @@ def test_export_writes_one_readable_case(case: Path) -> None:
     assert calls[-1]["text"].startswith("Your $240 refund")
 
 
-def test_unchanged_case_passes(case: Path, store: Path) -> None:
+def test_unchanged_case_passes(case: Path, store: Path, open_store: Any) -> None:
     result = agentbox(store, "test", case.parent)
     assert result.exit_code == 0, result.output
     assert "PASS refund-over-limit" in result.output
     assert "1 passed, 0 failed" in result.output
-    from agentbox.store import TraceStore
 
-    replay = TraceStore(store).list_runs(limit=1)[0]
+    replay = open_store(store).list_runs(limit=1)[0]
     assert replay.replay_of is not None and replay.replay_of.startswith("case:")
     assert replay.replay_of.endswith("refund-over-limit.yaml") and replay.passed is True
 
@@ -361,28 +363,19 @@ def test_state_checks_name_changed_fields() -> None:
     assert not any(c["path"].startswith("tickets.t.1") for c in checks)  # unsafe key: skipped
 
 
-def test_watch_runs_again_when_a_file_changes(tmp_path: Path) -> None:
-    import threading
-    import time
-
-    from agentbox.cli import watch_and_rerun
-
-    stop, runs = threading.Event(), []
-    target = tmp_path / "case.yaml"
-    target.write_text("x: 1\n")
-
-    def again() -> int:
-        runs.append(1)
-        stop.set()
-        return 0
-
-    def touch() -> None:
-        time.sleep(0.3)
-        target.write_text("x: 2\n")
-
-    threading.Thread(target=touch, daemon=True).start()
-    watch_and_rerun([tmp_path], again, stop)
-    assert runs == [1]
+def test_watch_runs_again_when_a_file_changes(case: Path, store: Path) -> None:
+    term = Terminal(ROOT, "test", str(case.parent), "--watch", "--store", str(store))
+    term.expect("1 passed")  # the first run, before any change
+    term.expect("watching")
+    for _ in range(60):  # saved again, until the watcher (starting after its line) sees it
+        case.write_text(case.read_text())
+        with contextlib.suppress(AssertionError):
+            term.expect("changed:", timeout=1)
+            break
+    term.expect("1 passed")  # and run again
+    term.proc.send_signal(signal.SIGINT)  # Ctrl-C ends the watch
+    code, text = term.finish()
+    assert code == 0, text
 
 
 def test_duplicate_keys_in_a_case_with_an_anchor_are_errors(case: Path, store: Path) -> None:

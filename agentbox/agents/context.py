@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agentbox.agents.conversation import has_user, next_user_message
-from agentbox.errors import SandboxError
 from agentbox.mcp.proxy import mcp_schemas
 from agentbox.mcp.serve import ContextSource, build_server
 from agentbox.recording import recording_for
-from agentbox.sandbox.loader import where_defined
+from agentbox.sandbox.clash import check_tool_names
 from agentbox.sandbox.state import reading_only
 
 if TYPE_CHECKING:
@@ -242,31 +241,20 @@ class AgentContext:
 
         They pass the same gate as sandbox tools (validation, budgets, policy, approval,
         mode) but are not offered to the model (:attr:`tools` is unchanged). Used for a
-        sandbox's HTTP mocks.
+        sandbox's HTTP mocks and the agent's gated functions.
+
+        Raises:
+            SandboxError: a name is already another tool's (sandbox, HTTP mock, gated
+                function or MCP tool; :func:`agentbox.sandbox.clash.check_tool_names`).
         """
         plan = self._runner.plan
-        extra = getattr(plan, "extra_tools", None)
-        for name, spec in specs.items():
-            known = plan.sandbox.tools.get(name) or (extra or {}).get(name)
-            if known is not None and _origin(known) != _origin(spec):
-                raise SandboxError(
-                    f"{_place(known, where_defined)} and {_place(spec, where_defined)} both "
-                    f"define tool {name!r}",
-                    "rename the HTTP mock (name=...) or the tool",
-                )
-        specs = {
-            n: dataclasses.replace(s, fn=reading_only(s.fn, n)) if s.effect == "read" else s
-            for n, s in specs.items()
-        }
-        if isinstance(extra, dict):  # RunPlan.tool(name) looks tools up there too
-            extra.update(specs)
-            return
-        # TODO(planning/runner): until RunPlan has ``extra_tools``, give this run's plan a
-        # sandbox copy that also holds them (the cached, shared Sandbox is never mutated).
-        sandbox = plan.sandbox
-        missing = {n: s for n, s in specs.items() if _origin(sandbox.tools.get(n)) != _origin(s)}
-        if missing:
-            plan.sandbox = dataclasses.replace(sandbox, tools={**sandbox.tools, **missing})
+        check_tool_names({**plan.extra_tools, **plan.sandbox.tools}, specs)
+        plan.extra_tools.update(  # RunPlan.tool(name) looks tools up there too
+            {
+                n: dataclasses.replace(s, fn=reading_only(s.fn, n)) if s.effect == "read" else s
+                for n, s in specs.items()
+            }
+        )
 
     def next_user_message(self, agent_text: str | None = None) -> str | None:
         """The user's next message in a conversation (the scenario's ``user:``), or None
@@ -334,21 +322,3 @@ def activated(ctx: AgentContext) -> Iterator[AgentContext]:
     finally:
         _PROCESS_ACTIVE.remove(ctx)
         _ACTIVE.reset(token)
-
-
-def _origin(spec: ToolSpec | None) -> Any:
-    """The implementation behind a (possibly read-only wrapped) tool spec."""
-    if spec is None:
-        return None
-    return getattr(spec.fn, "__wrapped__", spec.fn)
-
-
-def _place(spec: ToolSpec, where_defined: Callable[[Any], str]) -> str:
-    """Where a tool or an HTTP mock is defined, for a duplicate-name error."""
-    mock = getattr(_origin(spec), "__self__", None)  # an HTTP mock's bound _run
-    handler = getattr(mock, "handler", None)
-    if handler is not None:
-        return where_defined(handler)
-    if mock is not None:
-        return f"http_mock {getattr(mock, 'method', '')} {getattr(mock, 'url', '')}"
-    return where_defined(spec.fn)

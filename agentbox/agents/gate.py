@@ -14,6 +14,7 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, get_type_hints
 
+from agentbox.sandbox.clash import check_tool_names, where_defined
 from agentbox.sandbox.tools import make_tool
 
 if TYPE_CHECKING:
@@ -43,20 +44,27 @@ def _spec(fn: Callable[..., Any], effect: str, name: str, recording: ToolRecordi
     impl.__annotations__ = {k: v for k, v in get_type_hints(fn).items() if k != "return"}
     impl.__doc__ = fn.__doc__
     impl.__name__ = name
+    impl.__wrapped__ = fn  # type: ignore[attr-defined]  # a name clash names fn's place
     return make_tool(impl, effect=effect, name=name)  # type: ignore[arg-type]
 
 
 def gate_function(
     ctx: AgentContext, fn: Callable[..., Any], *, effect: str = "write", name: str | None = None
 ) -> Callable[..., Any]:
-    """See :meth:`AgentContext.gate`. Raises TypeError for ``*args``/``**kwargs`` functions."""
+    """See :meth:`AgentContext.gate`.
+
+    Raises:
+        TypeError: ``fn`` takes ``*args``/``**kwargs``.
+        SandboxError: another tool of the run (or another gated function) has the name.
+    """
     if effect not in ("read", "write"):
         raise ValueError(f"effect must be 'read' or 'write', not {effect!r}")
     tool_name: str = name or getattr(fn, "__name__", None) or "tool"
     cache: dict[str, ToolSpec] = ctx.__dict__.setdefault("_gated", {})
-    if tool_name not in cache:
-        recording = ctx.recording
-        cache[tool_name] = _spec(fn, effect, tool_name, recording)
+    if tool_name in cache:  # another function gated under this name is a clash
+        check_tool_names(cache, {tool_name: where_defined(fn)})
+    else:
+        cache[tool_name] = _spec(fn, effect, tool_name, ctx.recording)
         ctx.add_tools({tool_name: cache[tool_name]})
     sig = inspect.signature(fn)
 

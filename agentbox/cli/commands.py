@@ -212,11 +212,10 @@ def run_cmd(
             _console(stderr=True).print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
         if isinstance(plan.model, LiteLLMModel):
             plan.model.check_ready()
-        check_entry(plan)
         console = _console()
         trace = _open_store(settings, store)
         approver = make_approver(
-            plan.approvals, trace, console, detach=detach, interactive=not as_json
+            plan.approvals, trace, console, detach=detach, interactive=not as_json, plan=plan
         )
         live = not as_json and not quiet
         spans = live_export(settings, otlp, trace)  # None unless --otlp / `otlp` is set
@@ -256,28 +255,6 @@ def run_cmd(
 
     again()
     watch_and_rerun([scenario.resolve().parent, settings.sandboxes_path], again)
-
-
-def check_entry(plan: Any) -> None:
-    """Refuse (exit 2) a python agent whose entry file or module cannot be found, before a
-    run is recorded; the entry itself is imported (and run) only by the run.
-
-    Raises:
-        SandboxError: naming the scenario's file:line, the entry and where it was looked for.
-    """
-    from agentbox.agents.python import find_entry
-    from agentbox.errors import SandboxError
-
-    scenario = plan.scenario
-    if scenario.agent.type != "python" or not scenario.agent.entry:
-        return
-    search = [scenario.path.parent] if scenario.path else []
-    search.append(plan.settings.root)
-    try:
-        find_entry(scenario.agent.entry, search)
-    except SandboxError as exc:
-        file, line = scenario.locate("agent", "entry")
-        raise SandboxError(f"{file}:{line}: agent.entry: {exc.message}", exc.hint) from None
 
 
 def report_result(

@@ -36,9 +36,10 @@ def _pct(value: float | None, digits: int = 1) -> str:
 
 
 def _usd(value: float | None, unknown: int = 0) -> str:
-    if value is None or unknown:
-        return "unknown"
-    return f"${value:.4f}"
+    """``$0.0012``, or ``unknown`` when any price was (:func:`agentbox.steplook.usd`)."""
+    from agentbox.steplook import usd  # start-up cost: loaded with the suite's results
+
+    return usd(value, unknown, places=4, short=True)
 
 
 def _ms(value: float | None) -> str:

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 from agentbox.errors import AgentboxError, Problem, ToolError
 from agentbox.http.bypass import mark_own_traffic
 from agentbox.recording import recording_for
+from agentbox.sandbox.clash import check_tool_names
 from agentbox.sandbox.tools import ToolSpec, non_finite
 
 if TYPE_CHECKING:
@@ -294,6 +295,7 @@ def proxied(runner: Runner) -> Iterator[None]:
 
     Raises:
         McpServerError: a server did not start or list its tools.
+        SandboxError: an MCP tool's name is another tool's (a sandbox tool, an HTTP mock).
     """
     plan, store = runner.plan, runner.store
     scenario = plan.scenario
@@ -325,6 +327,7 @@ def proxied(runner: Runner) -> Iterator[None]:
     store.update_run(runner.run_id, options={**run.options, "mcp_tools": listing})
     try:
         specs = _specs(scenario, listing, plan.mode, call)
+        check_tool_names({**plan.extra_tools, **plan.sandbox.tools}, specs)
         plan.extra_tools.update(specs)
         runner.visible_tools = [
             *runner.visible_tools,
@@ -342,14 +345,14 @@ def _specs(
     mode: str,
     call: Callable[[str, str, dict[str, Any]], Any],
 ) -> dict[str, McpToolSpec]:
-    specs = {}
+    specs: dict[str, McpToolSpec] = {}
     for server, tools in listing.items():
         spec = scenario.mcp_servers.get(server)
         effects = spec.tools if spec is not None else {}
         for t in tools:
             effect = effects.get(t["name"], "write")
             name = f"{server}{SEP}{t['name']}"
-            specs[name] = McpToolSpec(
+            spec_ = McpToolSpec(
                 name=name,
                 effect=effect,
                 description=t["description"],
@@ -359,6 +362,8 @@ def _specs(
                 server=server,
                 tool=t["name"],
             )
+            check_tool_names(specs, {name: spec_})  # ("a", "b__c") and ("a__b", "c")
+            specs[name] = spec_
     return specs
 
 

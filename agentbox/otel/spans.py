@@ -32,6 +32,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentbox.events import (
+    ApprovalEvent,
+    ErrorEvent,
+    FinalEvent,
+    ForkEvent,
+    LlmEvent,
+    ModelOutput,
+    ModelRequest,
+    PolicyDecision,
+    PolicyEvent,
+    StepEvent,
+    ToolEvent,
+    UserEvent,
+)
 from agentbox.store import ApprovalRow, RunRow, StepRow
 
 AttrValue = str | bool | int | float | list[str] | list[int] | list[float] | list[bool]
@@ -203,22 +217,53 @@ def openinference_messages(prefix: str, messages: list[dict[str, Any]]) -> dict[
     return out
 
 
-def _response_message(step: StepRow) -> dict[str, Any]:
-    response = step.data.get("response", {})
-    message: dict[str, Any] = {"role": "assistant", "content": response.get("text") or ""}
-    calls = response.get("tool_calls") or []
-    if calls:
+def _response_message(response: ModelOutput) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": response.text or ""}
+    if response.tool_calls:
         message["tool_calls"] = [
             {
-                "id": c.get("id"),
+                "id": c.id,
                 "type": "function",
-                "function": {"name": c.get("name"), "arguments": _args_text(c.get("arguments"))},
+                "function": {"name": c.name, "arguments": _args_text(c.arguments)},
             }
-            for c in calls
+            for c in response.tool_calls
         ]
-    if response.get("reasoning"):
-        message["reasoning"] = response["reasoning"]
+    if response.reasoning:
+        message["reasoning"] = response.reasoning
     return message
+
+
+def _decision_attrs(decision: PolicyDecision | None) -> dict[str, Any]:
+    """A policy decision's ``verdict``, ``tier``, ``rule`` and ``reason`` ({} for none)."""
+    return {} if decision is None else decision.model_dump(include=_DECISION_KEYS)
+
+
+_DECISION_KEYS = {"verdict", "tier", "rule", "reason"}
+
+
+def _event_attrs(event: StepEvent) -> dict[str, Any]:
+    """The root-span event attributes of an approval, policy halt, fork, user turn or
+    final step (None values are dropped later)."""
+    attrs: dict[str, Any] = {}
+    if isinstance(event, ApprovalEvent):
+        decision = _decision_attrs(event.decision)
+        attrs = {
+            "agentbox.approval.id": event.approval_id,
+            "gen_ai.tool.name": event.tool,
+            "agentbox.approval.decided_by": event.decided_by,
+            "agentbox.policy.rule": decision.get("rule"),
+            "agentbox.policy.tier": decision.get("tier"),
+            "agentbox.reason": event.reason,
+        }
+    elif isinstance(event, PolicyEvent):
+        attrs = {"agentbox.reason": event.reason}
+    elif isinstance(event, FinalEvent):
+        attrs = {"agentbox.reason": event.reason, "agentbox.output": event.output}
+    elif isinstance(event, ForkEvent):
+        attrs = {"agentbox.fork.parent": event.parent_id, "agentbox.fork.at": event.at}
+    elif isinstance(event, UserEvent):
+        attrs = {"gen_ai.user.message": event.text}
+    return attrs
 
 
 def _clean(attrs: dict[str, Any]) -> dict[str, AttrValue]:
@@ -277,22 +322,24 @@ class SpanBuilder:
         return None
 
     def _chat(self, step: StepRow, data: dict[str, Any]) -> Span:
-        request = step.data.get("request", {})
-        messages = self._messages[: request.get("prefix", 0)] + list(request.get("delta", []))
+        event = step.event
+        llm = event if isinstance(event, LlmEvent) else LlmEvent(response=ModelOutput())
+        request = llm.request or ModelRequest()
+        messages = self._messages[: request.prefix] + list(request.delta)
         self._messages = messages
-        response = step.data.get("response", {})
-        out_message = _response_message(step)
+        response = llm.response
+        out_message = _response_message(response)
         end = _ns(step.started_at)
         start = end - _ns(step.duration_s)
         model = self.run.model or step.name or "unknown"
-        calls = response.get("tool_calls") or []
+        calls = response.tool_calls
         attrs = self._common(step, data)
         attrs.update(
             {
                 "gen_ai.operation.name": "chat",
                 "gen_ai.provider.name": provider_of(model),
                 "gen_ai.request.model": model,
-                "gen_ai.response.model": response.get("model") or step.name,
+                "gen_ai.response.model": response.model or step.name,
                 "gen_ai.conversation.id": self.run.id,
                 "gen_ai.usage.input_tokens": step.input_tokens or 0,
                 "gen_ai.usage.output_tokens": step.output_tokens or 0,
@@ -307,7 +354,7 @@ class SpanBuilder:
                     ]
                 ),
                 "openinference.span.kind": "LLM",
-                "llm.model_name": response.get("model") or model,
+                "llm.model_name": response.model or model,
                 "llm.provider": provider_of(model),
                 "llm.token_count.prompt": step.input_tokens or 0,
                 "llm.token_count.completion": step.output_tokens or 0,
@@ -315,15 +362,15 @@ class SpanBuilder:
                 "llm.cost.total": step.cost_usd,
                 "input.value": _json({"messages": messages}),
                 "input.mime_type": "application/json",
-                "output.value": _json(out_message) if calls else (response.get("text") or ""),
+                "output.value": _json(out_message) if calls else (response.text or ""),
                 "output.mime_type": "application/json" if calls else "text/plain",
-                "agentbox.reasoning": response.get("reasoning"),
-                "agentbox.request.hash": request.get("hash"),
+                "agentbox.reasoning": response.reasoning,
+                "agentbox.request.hash": request.hash,
             }
         )
         attrs.update(openinference_messages("llm.input_messages", messages))
         attrs.update(openinference_messages("llm.output_messages", [out_message]))
-        for i, name in enumerate(request.get("tools") or []):
+        for i, name in enumerate(request.tools):
             attrs[f"llm.tools.{i}.tool.name"] = str(name)
         self._last_end = max(self._last_end, end)
         return Span(
@@ -338,54 +385,47 @@ class SpanBuilder:
         )
 
     def _tool(self, step: StepRow, data: dict[str, Any]) -> Span:
-        d = step.data
-        name = step.name or str(d.get("tool", "tool"))
+        event = step.event
+        call = event if isinstance(event, ToolEvent) else ToolEvent(args=None)
+        name = step.name or call.tool or "tool"
         start = _ns(step.started_at)
         end = start + _ns(step.duration_s)
-        args = d.get("args")
-        result = d.get("result")
-        decision = d.get("decision") or {}
+        args, result, decision = call.args, call.result, call.decision
+        verdict = _decision_attrs(decision)
         attrs = self._common(step, data)
         attrs.update(
             {
                 "gen_ai.operation.name": "execute_tool",
                 "gen_ai.tool.name": name,
                 "gen_ai.tool.type": "function",
-                "gen_ai.tool.call.id": d.get("call_id"),
+                "gen_ai.tool.call.id": call.call_id,
                 "gen_ai.tool.call.arguments": _args_text(args) if args is not None else None,
                 "gen_ai.tool.call.result": result,
                 "gen_ai.conversation.id": self.run.id,
                 "openinference.span.kind": "TOOL",
                 "tool.name": name,
-                "tool_call.id": d.get("call_id"),
+                "tool_call.id": call.call_id,
                 "tool_call.function.name": name,
                 "tool_call.function.arguments": _args_text(args) if args is not None else None,
                 "input.value": _args_text(args) if args is not None else None,
                 "input.mime_type": "application/json",
                 "output.value": result,
                 "agentbox.mode": self.run.mode,
-                "agentbox.tool.effect": d.get("effect"),
-                "agentbox.policy.verdict": decision.get("verdict"),
-                "agentbox.policy.tier": decision.get("tier"),
-                "agentbox.policy.rule": decision.get("rule"),
-                "agentbox.approval.id": d.get("approval_id"),
+                "agentbox.tool.effect": call.effect,
+                "agentbox.policy.verdict": verdict.get("verdict"),
+                "agentbox.policy.tier": verdict.get("tier"),
+                "agentbox.policy.rule": verdict.get("rule"),
+                "agentbox.approval.id": call.approval_id,
                 "agentbox.state.patch": _json(step.patch) if step.patch else None,
             }
         )
         events = []
-        if decision:
+        if decision is not None:
             events.append(
                 SpanEvent(
                     "agentbox.policy",
                     start,
-                    _clean(
-                        {
-                            "agentbox.policy.verdict": decision.get("verdict"),
-                            "agentbox.policy.tier": decision.get("tier"),
-                            "agentbox.policy.rule": decision.get("rule"),
-                            "agentbox.policy.reason": decision.get("reason"),
-                        }
-                    ),
+                    _clean({f"agentbox.policy.{k}": v for k, v in verdict.items()}),
                 )
             )
         failed = step.status in _FAILED_TOOL
@@ -405,48 +445,36 @@ class SpanBuilder:
         )
 
     def _event(self, step: StepRow, data: dict[str, Any]) -> None:
-        d = step.data
+        event = step.event
         attrs = self._common(step, data)
+        name = EVENT_STEPS.get(step.kind, f"agentbox.{step.kind}")
         if step.kind == "tool":  # blocked: by policy, or egress
             name = "agentbox.policy.block"
-            decision = d.get("decision") or {}
+            call = event if isinstance(event, ToolEvent) else ToolEvent(args=None)
+            decision = _decision_attrs(call.decision)
             attrs.update(
                 {
                     "gen_ai.tool.name": step.name,
-                    "gen_ai.tool.call.id": d.get("call_id"),
-                    "gen_ai.tool.call.arguments": _args_text(d.get("args")),
+                    "gen_ai.tool.call.id": call.call_id,
+                    "gen_ai.tool.call.arguments": _args_text(call.args),
                     "agentbox.policy.tier": decision.get("tier", "red"),
                     "agentbox.policy.rule": decision.get("rule"),
-                    "agentbox.policy.reason": decision.get("reason") or d.get("reason"),
-                    "agentbox.http.url": d.get("url"),
+                    "agentbox.policy.reason": decision.get("reason") or call.reason,
+                    "agentbox.http.url": call.url,
                 }
             )
         elif step.kind == "error":
             name = "exception"
+            error = event if isinstance(event, ErrorEvent) else ErrorEvent(error="")
             attrs.update(
                 {
                     "exception.type": step.name,
-                    "exception.message": d.get("error"),
-                    "exception.stacktrace": d.get("traceback"),
+                    "exception.message": error.error or None,
+                    "exception.stacktrace": error.traceback,
                 }
             )
         else:
-            name = EVENT_STEPS.get(step.kind, f"agentbox.{step.kind}")
-            decision = d.get("decision") or {}
-            attrs.update(
-                {
-                    "agentbox.approval.id": d.get("approval_id"),
-                    "gen_ai.tool.name": d.get("tool") if step.kind == "approval" else None,
-                    "agentbox.approval.decided_by": d.get("decided_by"),
-                    "agentbox.policy.rule": decision.get("rule"),
-                    "agentbox.policy.tier": decision.get("tier"),
-                    "agentbox.reason": d.get("reason"),
-                    "agentbox.fork.parent": d.get("parent_id"),
-                    "agentbox.fork.at": d.get("at"),
-                    "agentbox.output": d.get("output"),
-                    "gen_ai.user.message": d.get("text") if step.kind == "user" else None,
-                }
-            )
+            attrs.update(_event_attrs(event))
         when = _ns(step.started_at)
         self._last_end = max(self._last_end, when + _ns(step.duration_s))
         self.root_events.append(SpanEvent(name, when, _clean(attrs)))

@@ -44,6 +44,7 @@ from typing import Any
 import yaml
 
 from agentbox.errors import SandboxError, ToolError
+from agentbox.sandbox.clash import check_tool_names
 from agentbox.sandbox.state import State, reading_only
 from agentbox.sandbox.tools import ToolSpec
 
@@ -316,13 +317,8 @@ def load_tools_module(path: Path, module_name: str) -> tuple[dict[str, ToolSpec]
         spec_ = getattr(value, "__agentbox_tool__", None)
         if not isinstance(spec_, ToolSpec):
             continue
-        known = declared.setdefault(spec_.name, spec_)
-        if known is not spec_:  # not merely the same function under a second name
-            raise SandboxError(
-                f"{where_defined(known.fn)} and {where_defined(spec_.fn)} both define "
-                f"tool {spec_.name!r}",
-                "rename one of them (or give it another name with @tool(name=...))",
-            )
+        check_tool_names(declared, {spec_.name: spec_})  # a second name of one function is fine
+        declared.setdefault(spec_.name, spec_)
     tools = {
         name: dataclasses.replace(spec_, fn=reading_only(spec_.fn, name))
         if spec_.effect == "read"
@@ -332,14 +328,6 @@ def load_tools_module(path: Path, module_name: str) -> tuple[dict[str, ToolSpec]
     if not tools:
         raise SandboxError(f"{path}: defines no @tool functions")
     return tools, module
-
-
-def where_defined(fn: Any) -> str:
-    """``file:line`` of a function's definition (``?`` parts when unknown)."""
-    code = getattr(getattr(fn, "__wrapped__", fn), "__code__", None)
-    if code is None:
-        return repr(fn)
-    return f"{code.co_filename}:{code.co_firstlineno}"
 
 
 def _decorated_tools(tree: ast.Module, decorator: str) -> list[tuple[str, int]]:
@@ -368,14 +356,10 @@ def _check_redefined(path: Path) -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ValueError):
         return  # it imported: nothing more to learn here
-    first: dict[str, int] = {}
+    first: dict[str, str] = {}
     for name, line in _decorated_tools(tree, "tool"):
-        if name in first:
-            raise SandboxError(
-                f"{path}:{first[name]} and {path}:{line} both define tool {name!r}",
-                "rename one of them (or give it another name with @tool(name=...))",
-            )
-        first[name] = line
+        check_tool_names(first, {name: f"{path}:{line}"})
+        first[name] = f"{path}:{line}"
 
 
 def _check_mock_names(path: Path, tools: dict[str, ToolSpec]) -> None:
@@ -395,13 +379,8 @@ def _check_mock_names(path: Path, tools: dict[str, ToolSpec]) -> None:
         if called != "http_mock":
             continue
         for kw in node.keywords:
-            if kw.arg == "name" and isinstance(kw.value, ast.Constant) and kw.value.value in tools:
-                name = str(kw.value.value)
-                raise SandboxError(
-                    f"{where_defined(tools[name].fn)} and {mocks}:{node.lineno} both define "
-                    f"tool {name!r}",
-                    "rename the HTTP mock (name=...) or the tool",
-                )
+            if kw.arg == "name" and isinstance(kw.value, ast.Constant):
+                check_tool_names(tools, {str(kw.value.value): f"{mocks}:{node.lineno}"})
 
 
 _CACHE: dict[tuple[str, str | None], Sandbox] = {}

@@ -36,6 +36,7 @@ from agentbox.checkpoints import state_at
 from agentbox.config import Settings, load_settings
 from agentbox.conversation.recording import recorded_user_calls
 from agentbox.errors import AgentboxError
+from agentbox.events import ForkEvent, ToolEvent
 from agentbox.lifecycle import state_diff
 from agentbox.llm_judge import judge
 from agentbox.otel.importer import is_imported
@@ -65,7 +66,8 @@ def _check_exportable(run: RunRow, steps: list[StepRow]) -> None:
             f"finish it first: agentbox resume {run.id}",
         )
     for s in steps:
-        if s.kind == "fork" and (s.data.get("edits") or {}).get("live_state"):
+        fork = s.event if s.kind == "fork" else None
+        if isinstance(fork, ForkEvent) and fork.edits.get("live_state"):
             raise AgentboxError(
                 f"run {run.id} is a fork that read its database again (--live-state) at step "
                 f"{s.idx}; a case replays from one recorded state",
@@ -89,12 +91,13 @@ def recorded_edits(
     out: list[dict[str, Any]] = []
     files: dict[str, Any] = {}
     for s in steps:
-        edits = s.data.get("edits") or {} if s.kind == "fork" else {}
-        if not any(k in edits for k in _CASE_EDITS):
+        fork = s.event if s.kind == "fork" else None
+        if not isinstance(fork, ForkEvent) or not any(k in fork.edits for k in _CASE_EDITS):
             continue
+        edits = fork.edits
         edit: dict[str, Any] = {"at": s.idx}
-        if s.data.get("parent_id"):
-            edit["forked_from"] = f"{s.data['parent_id']}@{s.data.get('at')}"
+        if fork.parent_id:
+            edit["forked_from"] = f"{fork.parent_id}@{fork.at}"
         if edits.get("set_values"):
             edit["set"] = edits["set_values"]
         if edits.get("state_file"):
@@ -104,21 +107,25 @@ def recorded_edits(
             edit["state"] = edit_state_file(case, s.idx)
             files[edit["state"]] = store.get_blob(point[1])
         if edits.get("tool_result") is not None:
-            tool = next(
-                (
-                    t.name
-                    for t in steps
-                    if t.idx > s.idx and t.kind == "tool" and t.data.get("edited")
-                ),
-                None,
-            )
+            tool = next((t.name for t in steps if t.idx > s.idx and _edited_call(t)), None)
             if tool is None:  # the fork ended before the call: the parent's step names it
-                tool = store.steps(s.data["parent_id"], s.data["at"], s.data["at"] + 1)[0].name
+                if fork.parent_id is None or fork.at is None:
+                    raise AgentboxError(
+                        f"run {run.id}: step {s.idx} edits a tool result that no later call "
+                        "used, and names no parent run whose call it was"
+                    )
+                tool = store.steps(fork.parent_id, fork.at, fork.at + 1)[0].name
             edit["tool_result"] = {"tool": tool, "result": edits["tool_result"]}
         if edits.get("message"):
             edit["message"] = edits["message"]
         out.append(edit)
     return out, files
+
+
+def _edited_call(step: StepRow) -> bool:
+    """Whether a step is a tool call answered with a fork's edited result."""
+    call = step.event if step.kind == "tool" else None
+    return isinstance(call, ToolEvent) and bool(call.edited)
 
 
 # ---- writing -----------------------------------------------------------------------
