@@ -11,17 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import Result
-from typer.testing import CliRunner
-
-from agentbox.cli import app
+from inproc import agentbox
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def agentbox(store: Path, *args: str | Path) -> Result:
-    argv = [str(a) for a in args] + ["--store", str(store)]
-    return CliRunner().invoke(app, argv, catch_exceptions=False)
 
 
 @pytest.fixture()

@@ -10,17 +10,11 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from typer.testing import CliRunner
+from inproc import agentbox
 
-from agentbox.cli import app
 from agentbox.store import TraceStore
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def agentbox(store: Path, *args: str | Path) -> Result:
-    argv = [str(a) for a in args] + ["--store", str(store)]
-    return CliRunner().invoke(app, argv, catch_exceptions=False)
 
 
 def run_id(result: Result) -> str:

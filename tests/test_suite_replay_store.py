@@ -11,18 +11,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from typer.testing import CliRunner
+from inproc import agentbox
 
-from agentbox.cli import app
 from agentbox.suites import replay
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE = ROOT / "suites" / "retail-regressions" / "refund-over-limit.yaml"
-
-
-def agentbox(store: Path, *args: str | Path) -> Result:
-    argv = [str(a) for a in args] + ["--store", str(store)]
-    return CliRunner().invoke(app, argv, catch_exceptions=False)
 
 
 @pytest.fixture()

@@ -9,10 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
-
-from agentbox.cli import app
+from inproc import agentbox
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,11 +19,6 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(ROOT)
     monkeypatch.delenv("AGENTBOX_STORE", raising=False)
     return tmp_path / "t.db"
-
-
-def agentbox(store: Path, *args: str | Path) -> Result:
-    argv = [str(a) for a in args] + ["--store", str(store)]
-    return CliRunner().invoke(app, argv, catch_exceptions=False)
 
 
 @pytest.fixture()

@@ -14,11 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import Result
+from inproc import agentbox
 from procs import Terminal
-from typer.testing import CliRunner
-
-from agentbox.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,11 +26,6 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(ROOT)
     monkeypatch.delenv("AGENTBOX_STORE", raising=False)
     return tmp_path / "t.db"
-
-
-def agentbox(store: Path, *args: str | Path) -> Result:
-    argv = [str(a) for a in args] + ["--store", str(store)]
-    return CliRunner().invoke(app, argv, catch_exceptions=False)
 
 
 def last_run_id(store: Path) -> str:
