@@ -213,15 +213,15 @@ def run_cmd(
         if isinstance(plan.model, LiteLLMModel):
             plan.model.check_ready()
         console = _console()
-        trace = _open_store(settings, store)
+        trace_store = _open_store(settings, store)
         approver = make_approver(
-            plan.approvals, trace, console, detach=detach, interactive=not as_json, plan=plan
+            plan.approvals, trace_store, console, detach=detach, interactive=not as_json, plan=plan
         )
         live = not as_json and not quiet
-        spans = live_export(settings, otlp, trace)  # None unless --otlp / `otlp` is set
+        spans = live_export(settings, otlp, trace_store)  # None unless --otlp / `otlp` is set
         runner = Runner(
             plan,
-            trace,
+            trace_store,
             approver=approver,
             on_step=observers(step_observer(console, as_json=as_json, quiet=quiet), spans),
         )
@@ -237,9 +237,9 @@ def run_cmd(
         except KeyboardInterrupt:
             from agentbox.cli.control_cmds import interrupted
 
-            interrupted(trace, runner.run_id, store)
-        finish_live_export(spans, trace, runner.run_id)
-        report_result(console, trace, result, plan.mode, as_json=as_json, quiet=quiet)
+            interrupted(trace_store, runner.run_id, store)
+        finish_live_export(spans, trace_store, runner.run_id)
+        report_result(console, trace_store, result, plan.mode, as_json=as_json, quiet=quiet)
 
     if not watch:
         once()
@@ -258,16 +258,22 @@ def run_cmd(
 
 
 def report_result(
-    console: Any, trace: Any, result: RunResult, mode: str, *, as_json: bool, quiet: bool = False
+    console: Any,
+    trace_store: Any,
+    result: RunResult,
+    mode: str,
+    *,
+    as_json: bool,
+    quiet: bool = False,
 ) -> None:
     """Print a finished (or parked) run's summary and exit with its code."""
     from rich.markup import escape
 
     from agentbox.cli.render import changes_table, run_header, summary_table
 
-    run = trace.get_run(result.run_id)
+    run = trace_store.get_run(result.run_id)
     if as_json:
-        steps = {"steps": [s.__dict__ for s in trace.steps(run.id)]}
+        steps = {"steps": [s.__dict__ for s in trace_store.steps(run.id)]}
         print(to_json(_result_json(run, result) | steps))
     elif result.status == "awaiting_approval":
         console.print(
@@ -368,7 +374,7 @@ def _escape(text: str) -> str:
 
 def make_approver(
     spec: Any,
-    trace: Any,
+    trace_store: Any,
     console: Any,
     *,
     detach: bool = False,
@@ -392,7 +398,7 @@ def make_approver(
 
     asks = sys.stdin.isatty() and interactive
     ask = (lambda: _interactive_approver(console, validate)) if asks else None
-    return approver_for(spec, trace, detach=detach, ask=ask)
+    return approver_for(spec, trace_store, detach=detach, ask=ask)
 
 
 def _print_expectations(console: Any, run: RunRow) -> None:
@@ -491,8 +497,8 @@ def runs_cmd(
     if bad:
         fail(f"--origin must be one of {', '.join(ORIGINS)} (got {bad[0]!r})")
     origins = origin or (None if show_all else [o for o in ORIGINS if o != "test"])
-    trace = _open_store(_settings(), store)
-    runs = trace.list_runs(limit=limit, status=status, text=search, origins=origins)
+    trace_store = _open_store(_settings(), store)
+    runs = trace_store.list_runs(limit=limit, status=status, text=search, origins=origins)
     if as_json:
         print(
             to_json(
@@ -508,12 +514,12 @@ def runs_cmd(
     filtered = bool(status or search or origin)
     if not runs:
         if filtered:
-            console.print(f"no runs match (of {trace.count_runs()} in {trace.path})")
-        elif trace.count_runs():
+            console.print(f"no runs match (of {trace_store.count_runs()} in {trace_store.path})")
+        elif trace_store.count_runs():
             console.print("no runs besides those of `agentbox test` — see them with --all")
         else:
             console.print(
-                f"no runs in {trace.path} yet — try: agentbox run scenarios/refund-clean.yaml"
+                f"no runs in {trace_store.path} yet — try: agentbox run scenarios/refund-clean.yaml"
             )
         return
     console.print(runs_table(runs, console.width))
@@ -522,7 +528,7 @@ def runs_cmd(
         for mark, text in (("↺", "↺ replay"), ("⑂", "⑂ fork"))
         if any(r.replay_of if mark == "↺" else r.parent_id for r in runs)
     ]
-    total = trace.count_runs(status=status, text=search, origins=origins)
+    total = trace_store.count_runs(status=status, text=search, origins=origins)
     notes = []
     if legend:
         notes.append(" · ".join(legend))
@@ -530,7 +536,7 @@ def runs_cmd(
         what = "matching runs" if filtered else "runs"
         notes.append(f"{len(runs)} of {total} {what}; --limit for more")
     if origins is not None and not origin:
-        hidden = trace.count_runs(status=status, text=search, origins=["test"])
+        hidden = trace_store.count_runs(status=status, text=search, origins=["test"])
         if hidden:
             notes.append(f"{hidden} test run(s) hidden; --all shows them")
     if notes:
@@ -590,31 +596,31 @@ def show_cmd(
     from agentbox.cli.render import print_step, run_header, summary_table
 
     settings = _settings()
-    trace = _open_store(settings, store)
-    run = trace.get_run(run_id)
+    trace_store = _open_store(settings, store)
+    run = trace_store.get_run(run_id)
     if tui:
         from agentbox.tui.app import AgentboxApp  # textual: ~0.3 s, only for --tui
 
-        AgentboxApp(trace, settings, run_id=run.id, state_path=path).run()
+        AgentboxApp(trace_store, settings, run_id=run.id, state_path=path).run()
         return
     if path is not None and not (state or diff_from is not None):
         fail("--path filters --state or --diff", "e.g. agentbox show RUN --state --path orders")
     if step is None and (state or diff_from is not None):
-        step = trace.step_count(run.id) - 1  # --state / --diff without --step: the last step
+        step = trace_store.step_count(run.id) - 1  # --state / --diff without --step: the last step
         if step < 0:
             fail(f"run {run.id} has no steps yet", "wait for it, then show its state")
     if step is not None:
-        steps = trace.steps(run.id, step, step + 1)
+        steps = trace_store.steps(run.id, step, step + 1)
         if not steps:
             fail(
                 f"run {run.id} has no step {step}",
-                f"it has {trace.step_count(run.id)} steps (0-based)",
+                f"it has {trace_store.step_count(run.id)} steps (0-based)",
             )
         if diff_from is not None:
             from agentbox.cli.render import changes_table
             from agentbox.lifecycle import state_diff
 
-            changes = state_diff(trace, run, diff_from, step)
+            changes = state_diff(trace_store, run, diff_from, step)
             if path is not None:
                 from agentbox.paths import parse_path
 
@@ -639,28 +645,28 @@ def show_cmd(
         if state:
             from agentbox.checkpoints import pick, state_at
 
-            after = state_at(trace, run, step)
+            after = state_at(trace_store, run, step)
             print(to_json(after.snapshot() if path is None else pick(after, path)))
             return
         print(to_json(steps[0].__dict__))
         return
-    steps = trace.steps(run.id)
+    steps = trace_store.steps(run.id)
     if not run.finished and steps and steps[-1].counters:
         run.counters = steps[-1].counters  # the run row's totals may lag a running run
     shadow: list[Any] = []
     if run.mode == "shadow" and steps:  # the shadow diff, per table and row
         from agentbox.lifecycle import state_diff
 
-        shadow = state_diff(trace, run, -1, steps[-1].idx)
+        shadow = state_diff(trace_store, run, -1, steps[-1].idx)
     if as_json:
         extra: dict[str, Any] = {"steps": [s.__dict__ for s in steps]}
-        version = trace.run_version(run.id)
+        version = trace_store.run_version(run.id)
         if version is not None:
             extra["version"] = {"fingerprint": version.fingerprint, "label": version.label}
         if steps:  # the final state diff, as `run --json` gives it
             from agentbox.lifecycle import state_diff
 
-            final = shadow or state_diff(trace, run, -1, steps[-1].idx)
+            final = shadow or state_diff(trace_store, run, -1, steps[-1].idx)
             extra["changes"] = [
                 {"collection": c, "key": k, "before": b, "after": a} for c, k, b, a in final
             ]
@@ -674,7 +680,7 @@ def show_cmd(
     console.print(run_header(run))
     from agentbox.cli.compare_cmds import version_line
 
-    version = trace.run_version(run.id)
+    version = trace_store.run_version(run.id)
     if version is not None:
         console.print(version_line(version))
     console.print(f"[dim]input:[/] {escape(run.input or '')}")

@@ -90,21 +90,21 @@ def _suite_json(r: SuiteRunRow) -> dict[str, Any]:
     }
 
 
-def print_suite_runs(trace: TraceStore, limit: int, as_json: bool) -> None:
+def print_suite_runs(trace_store: TraceStore, limit: int, as_json: bool) -> None:
     """``agentbox runs --suites``: the latest suite runs, newest first."""
     import datetime as dt
 
     from rich.table import Table
     from rich.text import Text
 
-    rows = trace.list_suite_runs(limit=limit)
+    rows = trace_store.list_suite_runs(limit=limit)
     if as_json:
         emit(to_json([_suite_json(r) for r in rows]))
         return
     console = _console()
     if not rows:
         console.print(
-            f"no suite runs in {trace.path} yet — try: agentbox test suites/NAME --label baseline"
+            f"no suite runs in {trace_store.path} yet — try: agentbox test suites/NAME --label baseline"
         )
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
@@ -280,24 +280,27 @@ def compare_cmd(
             fail(f"--max-regression {item!r}: expected METRIC=LIMIT", "e.g. cost_per_run=10%")
     gates = regression_gates(fail_on_regression) if fail_on_regression else []
     gates += [parse_gate(g) for g in max_regression or []]
-    trace = _open_store(_settings(), store)
+    trace_store = _open_store(_settings(), store)
     if baseline:
         if refs:
-            b = resolve_suite_run(trace, refs[0])
+            b = resolve_suite_run(trace_store, refs[0])
         else:
-            latest = trace.list_suite_runs(limit=1)
+            latest = trace_store.list_suite_runs(limit=1)
             if not latest:
-                fail(f"no suite runs in {trace.path} yet", "agentbox test suites/NAME --label v1")
+                fail(
+                    f"no suite runs in {trace_store.path} yet",
+                    "agentbox test suites/NAME --label v1",
+                )
             b = latest[0]
-        a = baseline_of(trace, b)
+        a = baseline_of(trace_store, b)
     else:
-        a, b = resolve_suite_run(trace, refs[0]), resolve_suite_run(trace, refs[1])
+        a, b = resolve_suite_run(trace_store, refs[0]), resolve_suite_run(trace_store, refs[1])
     if tui:
         from agentbox.tui.app import AgentboxApp  # textual: ~0.3 s, only for --tui
 
-        AgentboxApp(trace, _settings(), compare=(a.id, b.id)).run()
+        AgentboxApp(trace_store, _settings(), compare=(a.id, b.id)).run()
         return
-    comparison = compare_suite_runs(trace, a, b, gates)
+    comparison = compare_suite_runs(trace_store, a, b, gates)
     if junit is not None:
         _write(junit, comparison.to_junit(), "--junit")
     if md is not None:
@@ -350,15 +353,15 @@ def deltas_cmd(
     from agentbox.suites.suite_runs import resolve_suite_run
 
     entries = load_reference(reference) if reference is not None else None
-    trace = _open_store(_settings(), store)
+    trace_store = _open_store(_settings(), store)
     if suite_run is None:
-        latest = trace.list_suite_runs(limit=1)
+        latest = trace_store.list_suite_runs(limit=1)
         if not latest:
-            fail(f"no suite runs in {trace.path} yet", "agentbox test suites/NAME first")
+            fail(f"no suite runs in {trace_store.path} yet", "agentbox test suites/NAME first")
         run = latest[0]
     else:
-        run = resolve_suite_run(trace, suite_run)
-    deltas = suite_deltas(trace, run, entries)
+        run = resolve_suite_run(trace_store, suite_run)
+    deltas = suite_deltas(trace_store, run, entries)
     if as_json:
         emit(to_json(deltas.to_json()))
         return

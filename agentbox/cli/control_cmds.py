@@ -52,20 +52,20 @@ def stop_cmd(
 
     if (run_id is None) == (not all_):
         fail("name one run or pass --all", "e.g. agentbox stop 3fa2, or agentbox stop --all")
-    trace = _open_store(_settings(), store)
+    trace_store = _open_store(_settings(), store)
     console = _console()
     if all_:
-        runs = [r for r in trace.list_runs(limit=None) if not r.finished]
+        runs = [r for r in trace_store.list_runs(limit=None) if not r.finished]
         if not runs:
             console.print("no unfinished runs: nothing to stop")
             return
     else:
         assert run_id is not None
-        runs = [trace.get_run(run_id)]
+        runs = [trace_store.get_run(run_id)]
     by = who()
     for run in runs:
-        outcome = stop_run(trace, run.id, by=by, reason=reason)
-        now = trace.get_run(run.id)
+        outcome = stop_run(trace_store, run.id, by=by, reason=reason)
+        now = trace_store.get_run(run.id)
         if outcome == "finished":
             console.print(f"run {now.id} already {now.status}: nothing to stop")
         elif outcome == "stopped":
@@ -77,21 +77,21 @@ def stop_cmd(
             )
 
 
-def interrupted(trace: Any, run_id: str, store: Path | None) -> NoReturn:
+def interrupted(trace_store: Any, run_id: str, store: Path | None) -> NoReturn:
     """Ctrl-C during ``run``/``resume``: say which run is left and how to go on; exit 130."""
     from rich.markup import escape
 
     from agentbox.lifecycle import incomplete_writes, undecided_hold
 
     err = _console(stderr=True)
-    run = trace.get_run(run_id)
+    run = trace_store.get_run(run_id)
     where = f" --store {store}" if store is not None else ""
     resume = f"agentbox resume {run.id}{where}"
-    steps = trace.step_count(run.id)
+    steps = trace_store.step_count(run.id)
     err.print(f"\ninterrupted: run {run.id} is not finished ({steps} steps recorded)")
-    if incomplete_writes(trace.steps(run.id)):
+    if incomplete_writes(trace_store.steps(run.id)):
         resume += " --incomplete retry   (or --incomplete skip)"
-    hold = undecided_hold(trace, run)
+    hold = undecided_hold(trace_store, run)
     if hold is not None:
         err.print(
             f"  decide:  agentbox approve {hold.id}{where}   |   agentbox deny {hold.id}{where}"

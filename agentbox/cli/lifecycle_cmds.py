@@ -56,8 +56,8 @@ def approvals_cmd(
 
     from agentbox.cli.render import call_text, short
 
-    trace = _open_store(_settings(), store)
-    rows = trace.approvals(status=None if all_ else "pending")
+    trace_store = _open_store(_settings(), store)
+    rows = trace_store.approvals(status=None if all_ else "pending")
     if as_json:
         print(to_json([r.__dict__ for r in rows]))
         return
@@ -105,8 +105,8 @@ def _decide(
     from agentbox.lifecycle import plan_for_run
 
     settings = _settings()
-    trace = _open_store(settings, store)
-    row = trace.get_approval(approval_id)
+    trace_store = _open_store(settings, store)
+    row = trace_store.get_approval(approval_id)
     if row.status != "pending":
         fail(f"approval {row.id} was already {row.status} by {row.decided_by}")
     edited: dict[str, Any] | None = None
@@ -115,7 +115,7 @@ def _decide(
             edited = {**row.args, **parse_edits(edit)}
         except ValueError as exc:
             fail(str(exc), "use --edit key=value, e.g. --edit amount_usd=180")
-        plan = plan_for_run(trace, trace.get_run(row.run_id), settings)
+        plan = plan_for_run(trace_store, trace_store.get_run(row.run_id), settings)
         spec = plan.tool(row.tool)
         if spec is None:
             fail(f"tool {row.tool} no longer exists in sandbox {plan.sandbox.name}")
@@ -127,9 +127,9 @@ def _decide(
 
     who = by or user_name()
     status = "approved" if approve else "denied"
-    if not trace.decide_approval(row.id, status, by=who, reason=reason, edited_args=edited):
+    if not trace_store.decide_approval(row.id, status, by=who, reason=reason, edited_args=edited):
         fail(f"approval {row.id} was decided by someone else meanwhile")
-    run = trace.get_run(row.run_id)
+    run = trace_store.get_run(row.run_id)
     console = _console()
     console.print(f"{status} {row.id} ({row.tool}) for run {run.id} as {who}", markup=False)
     if run.status == "awaiting_approval" and not run.live:
@@ -253,13 +253,13 @@ def resume_cmd(
     if incomplete not in (None, "retry", "skip"):
         fail("--incomplete must be retry or skip")
     settings = _settings()
-    trace = _open_store(settings, store)
-    run = trace.get_run(run_id)
-    check_resumable(trace, run, incomplete)  # type: ignore[arg-type]  # errors before output
+    trace_store = _open_store(settings, store)
+    run = trace_store.get_run(run_id)
+    check_resumable(trace_store, run, incomplete)  # type: ignore[arg-type]  # errors before output
     handler = "approve" if approve else "deny" if deny else None
-    plan = plan_for_run(trace, run, settings)
+    plan = plan_for_run(trace_store, run, settings)
     spec = plan.approvals.model_copy(update={"handler": handler}) if handler else plan.approvals
-    hold = undecided_hold(trace, run)
+    hold = undecided_hold(trace_store, run)
     if hold is not None:  # only a person (or an explicit flag) decides a parked hold
         asks = spec.handler == "wait" or (
             spec.handler == "prompt" and sys.stdin.isatty() and not as_json
@@ -268,17 +268,17 @@ def resume_cmd(
             raise refuse_undecided(run, hold)
     console = _console()
     approver = make_approver(
-        spec, trace, console, detach=detach, interactive=not as_json, plan=plan
+        spec, trace_store, console, detach=detach, interactive=not as_json, plan=plan
     )
     if not (as_json or quiet):
         console.print(
             f"[bold]resuming run {run.id}[/] · {escape(run.scenario)} · after step "
-            f"{trace.step_count(run.id) - 1}"
+            f"{trace_store.step_count(run.id) - 1}"
         )
     try:
         with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
             result = resume_run(
-                trace,
+                trace_store,
                 run.id,
                 settings,
                 approver=approver,
@@ -288,8 +288,8 @@ def resume_cmd(
     except KeyboardInterrupt:
         from agentbox.cli.control_cmds import interrupted
 
-        interrupted(trace, run.id, store)
-    report_result(console, trace, result, run.mode, as_json=as_json, quiet=quiet)
+        interrupted(trace_store, run.id, store)
+    report_result(console, trace_store, result, run.mode, as_json=as_json, quiet=quiet)
 
 
 @command("fork")
@@ -366,21 +366,21 @@ def fork_cmd(
     except ValueError as exc:
         fail(str(exc), "use --set collection.key.field=value")
     settings = _settings()
-    trace = _open_store(settings, store)
-    parent = trace.get_run(run_id)
+    trace_store = _open_store(settings, store)
+    parent = trace_store.get_run(run_id)
     handler = "approve" if approve else "deny" if deny else None
     console = _console()
     edits = ForkEdits(sets, state_file, tool_result, message, model, policy, live_state or None)
-    last = trace.step_count(parent.id) - 1
+    last = trace_store.step_count(parent.id) - 1
     if not 0 <= at <= last:
         fail(f"run {parent.id} has steps 0..{last}; cannot fork at {at}")
     if not (as_json or quiet):
         console.print(f"[bold]forking run {parent.id} at step {at}[/] · {escape(parent.scenario)}")
     from agentbox.lifecycle import plan_for_run
 
-    plan = plan_for_run(trace, parent, settings)
+    plan = plan_for_run(trace_store, parent, settings)
     spec = plan.approvals.model_copy(update={"handler": handler}) if handler else plan.approvals
-    approver = make_approver(spec, trace, console, interactive=not as_json, plan=plan)
+    approver = make_approver(spec, trace_store, console, interactive=not as_json, plan=plan)
     forked: list[str] = []
 
     def on_step(step: StepRow) -> None:
@@ -393,7 +393,7 @@ def fork_cmd(
     try:
         with user_output_to_stderr(as_json):  # a printing tool must not break the JSON
             result = fork_run(
-                trace, parent.id, at, settings, edits, approver=approver, on_step=on_step
+                trace_store, parent.id, at, settings, edits, approver=approver, on_step=on_step
             )
     except KeyboardInterrupt:
         from agentbox.cli.control_cmds import interrupted
@@ -401,17 +401,17 @@ def fork_cmd(
         if not forked:
             _console(stderr=True).print("\ninterrupted before the fork recorded a step")
             raise typer.Exit(130) from None
-        interrupted(trace, forked[0], store)
+        interrupted(trace_store, forked[0], store)
     if live_state:  # say how the live snapshot differs from the one the parent read
         old, new = (
             (r.options.get("state_source") or {}).get("snapshot")
-            for r in (parent, trace.get_run(result.run_id))
+            for r in (parent, trace_store.get_run(result.run_id))
         )
         same = "the same snapshot" if old == new else "a newer snapshot"
         (_console(stderr=True) if as_json else console).print(
             f"live state: {same} ({new}; the parent read {old})", soft_wrap=True
         )
-    report_result(console, trace, result, parent.mode, as_json=as_json, quiet=quiet)
+    report_result(console, trace_store, result, parent.mode, as_json=as_json, quiet=quiet)
 
 
 @command("replay")
@@ -470,9 +470,9 @@ def replay_cmd(
         fail(f"--on-miss must be strict or live (got {on_miss!r})")
     mode = "live-on-miss" if on_miss == "live" else "strict"
     settings = _settings()
-    trace = _open_store(settings, store)
-    rep = replay_run(trace, run_id, settings, mode=mode)
-    run = trace.get_run(rep.result.run_id)
+    trace_store = _open_store(settings, store)
+    rep = replay_run(trace_store, run_id, settings, mode=mode)
+    run = trace_store.get_run(rep.result.run_id)
     if as_json:
         print(
             to_json(
@@ -494,7 +494,7 @@ def replay_cmd(
     if rep.identical:
         console.print(
             f"[green]identical[/]: replay {run.id} of {run.replay_of} reproduced "
-            f"{trace.step_count(run.id)} steps"
+            f"{trace_store.step_count(run.id)} steps"
         )
         raise typer.Exit(0)
     console.print(f"[red]replay {run.id} of {run.replay_of} differs[/] (status {run.status})")
@@ -507,11 +507,11 @@ def replay_cmd(
     raise typer.Exit(1)
 
 
-def _version_json(trace: Any, a: str, b: str) -> dict[str, Any]:
+def _version_json(trace_store: Any, a: str, b: str) -> dict[str, Any]:
     """The two runs' agent versions and what changed between them (``diff --json``)."""
     from agentbox.versions import version_changes
 
-    va, vb = trace.run_version(a), trace.run_version(b)
+    va, vb = trace_store.run_version(a), trace_store.run_version(b)
     return {
         "a": va.fingerprint if va else None,
         "b": vb.fingerprint if vb else None,
@@ -539,11 +539,11 @@ def diff_cmd(
     from agentbox.cli.render import call_text, changes_table
     from agentbox.lifecycle import compare_steps, final_state_diff
 
-    trace = _open_store(_settings(), store)
-    a, b = trace.get_run(run_a), trace.get_run(run_b)
-    sa, sb = trace.steps(a.id), trace.steps(b.id)
+    trace_store = _open_store(_settings(), store)
+    a, b = trace_store.get_run(run_a), trace_store.get_run(run_b)
+    sa, sb = trace_store.steps(a.id), trace_store.steps(b.id)
     differences = compare_steps(sa, sb)
-    changes = final_state_diff(trace, a, b)
+    changes = final_state_diff(trace_store, a, b)
     calls_a = [call_text(s.name, s.data.get("args")) for s in sa if s.kind == "tool"]
     calls_b = [call_text(s.name, s.data.get("args")) for s in sb if s.kind == "tool"]
     if as_json:
@@ -558,7 +558,7 @@ def diff_cmd(
                         {"collection": c, "key": k, "a": x, "b": y} for c, k, x, y in changes
                     ],
                     "counters": {"a": a.counters, "b": b.counters},
-                    "version": _version_json(trace, a.id, b.id),
+                    "version": _version_json(trace_store, a.id, b.id),
                 }
             )
         )
@@ -580,7 +580,7 @@ def diff_cmd(
         console.print(changes_table(changes, "final state: a → b"))
     from agentbox.cli.compare_cmds import print_version_changes
 
-    print_version_changes(trace.run_version(a.id), trace.run_version(b.id))
+    print_version_changes(trace_store.run_version(a.id), trace_store.run_version(b.id))
     for key in ("steps", "tool_calls", "input_tokens", "output_tokens", "cost_usd"):
         va, vb = a.counters.get(key, 0), b.counters.get(key, 0)
         mark = "" if va == vb else "  [yellow]≠[/]"

@@ -116,7 +116,7 @@ def serve_cmd(
     settings = _settings()
     options = RunOptions(mode=mode, state_path=state, approvals=approvals)  # type: ignore[arg-type]
     err = _console(stderr=True)
-    trace = _open_store(settings, store)
+    trace_store = _open_store(settings, store)
 
     def make_plan() -> Any:
         plan = plan_run(scenario, settings, options)
@@ -127,9 +127,11 @@ def serve_cmd(
 
     def on_end(result: Any) -> None:
         with contextlib.suppress(typer.Exit):
-            report_result(err, trace, result, result_mode, as_json=False, quiet=True)
+            report_result(err, trace_store, result, result_mode, as_json=False, quiet=True)
 
-    hub = RunHub(make_plan, trace, on_end=on_end, on_step=None if quiet else live_printer(err))
+    hub = RunHub(
+        make_plan, trace_store, on_end=on_end, on_step=None if quiet else live_printer(err)
+    )
     result_mode = hub.plan.mode
     names = ", ".join(t["function"]["name"] for t in hub.tools())
     if http is None:

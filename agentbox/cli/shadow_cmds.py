@@ -56,11 +56,11 @@ def shadow_diff_cmd(
     from agentbox.lifecycle import state_diff
     from agentbox.sandbox.sources.shadow_diff import by_table, to_sql
 
-    trace = _open_store(_settings(), store)
-    run = trace.get_run(run_id)
+    trace_store = _open_store(_settings(), store)
+    run = trace_store.get_run(run_id)
     identity = run.options.get("state_source")
-    last = trace.step_count(run.id) - 1
-    tables = by_table(state_diff(trace, run, -1, last), identity)
+    last = trace_store.step_count(run.id) - 1
+    tables = by_table(state_diff(trace_store, run, -1, last), identity)
     if sql:
         if not identity:
             fail(

@@ -226,9 +226,9 @@ def export_cmd(
             "give the suite's folder, e.g. suites/retail",
         )
     writable_file(suite / "case.yaml", "--suite")
-    trace = _open_store(settings, store)
+    trace_store = _open_store(settings, store)
     judges = [JudgeSpec(rubric=r, model=judge_model) for r in judge or []]
-    run = trace.get_run(run_id)
+    run = trace_store.get_run(run_id)
     console = _console()
     from rich.markup import escape
 
@@ -244,7 +244,7 @@ def export_cmd(
     try:
         extra = {"against": against} if against else {}  # imported runs only (docs/traces.md)
         path = export_run(
-            trace,
+            trace_store,
             run_id,
             suite,
             name,
@@ -491,10 +491,10 @@ def _record(
     from agentbox.store import TraceStore
     from agentbox.suites.suite_runs import case_keys, record_suite_run, suite_name
 
-    trace = TraceStore(store_path)
+    trace_store = TraceStore(store_path)
     try:
         return record_suite_run(
-            trace,
+            trace_store,
             suite=suite_name(paths),
             keys=case_keys(paths, files),
             results=results,
@@ -506,7 +506,7 @@ def _record(
             ended_at=time.time(),
         )
     finally:
-        trace.close()
+        trace_store.close()
 
 
 @command("test")
@@ -671,21 +671,21 @@ def report_cmd(
     from agentbox.suites.metrics import SuiteMetrics, metrics_for_run
 
     settings = _settings()
-    trace = _open_store(settings, store)
+    trace_store = _open_store(settings, store)
     if run_ids:
-        runs = [trace.get_run(r) for r in run_ids]
+        runs = [trace_store.get_run(r) for r in run_ids]
     elif suite is not None:
-        runs = _suite_runs(trace, suite)
+        runs = _suite_runs(trace_store, suite)
         if not runs:
             fail(
                 f"no stored runs of the cases under {suite}",
                 f"run them first: agentbox test {suite}",
             )
     else:
-        runs = trace.list_runs(limit=last)
+        runs = trace_store.list_runs(limit=last)
         if not runs:
-            fail(f"no runs in {trace.path} yet", "agentbox test, or agentbox run SCENARIO")
-    rows = [(r.id, r.scenario, r.display_status, metrics_for_run(trace, r)) for r in runs]
+            fail(f"no runs in {trace_store.path} yet", "agentbox test, or agentbox run SCENARIO")
+    rows = [(r.id, r.scenario, r.display_status, metrics_for_run(trace_store, r)) for r in runs]
     summary = SuiteMetrics([m for *_, m in rows])
     if as_json:
         print(
@@ -706,7 +706,7 @@ def report_cmd(
     console.print(metrics_table(summary))
 
 
-def _suite_runs(trace: Any, folder: Path) -> list[Any]:
+def _suite_runs(trace_store: Any, folder: Path) -> list[Any]:
     """The latest stored run of every case (by ``replay_of``) or scenario under ``folder``."""
     from agentbox.suites.case import is_case_file
     from agentbox.suites.replay import discover, display_path
@@ -720,7 +720,7 @@ def _suite_runs(trace: Any, folder: Path) -> list[Any]:
         else:
             wanted[f"scenario:{f.resolve()}"] = i
     latest: dict[int, Any] = {}
-    for run in trace.list_runs(limit=None):  # newest first
+    for run in trace_store.list_runs(limit=None):  # newest first
         if run.replay_of and run.replay_of.startswith("case:"):
             key = run.replay_of
         elif run.scenario_path and not run.replay_of and not run.parent_id:

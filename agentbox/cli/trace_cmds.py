@@ -55,7 +55,7 @@ def _headers(items: list[str] | None) -> dict[str, str]:
 
 
 # ---- live export during `agentbox run` (--otlp / `otlp` in .agentbox.toml) ---------------
-def live_export(settings: Settings, url: str | None, trace: TraceStore) -> LiveExport | None:
+def live_export(settings: Settings, url: str | None, trace_store: TraceStore) -> LiveExport | None:
     """The step observer sending spans to ``url`` (or the configured ``otlp``), or None.
 
     A missing SDK or a bad URL is reported once on stderr and the run goes on without it.
@@ -69,7 +69,7 @@ def live_export(settings: Settings, url: str | None, trace: TraceStore) -> LiveE
 
     try:
         return LiveExport(
-            trace, parse_target(target_text), resource_attributes(), settings.redactor()
+            trace_store, parse_target(target_text), resource_attributes(), settings.redactor()
         )
     except AgentboxError as exc:
         _console(stderr=True).print(
@@ -93,11 +93,11 @@ def observers(*fns: Callable[[StepRow], None] | None) -> Callable[[StepRow], Non
     return each
 
 
-def finish_live_export(export: LiveExport | None, trace: TraceStore, run_id: str) -> None:
+def finish_live_export(export: LiveExport | None, trace_store: TraceStore, run_id: str) -> None:
     """Send the run's root span, flush (bounded) and warn once on stderr if it failed."""
     if export is None:
         return
-    problem = export.finish(trace, run_id)
+    problem = export.finish(trace_store, run_id)
     if problem:
         _console(stderr=True).print(
             f"[yellow]warning:[/] spans of run {run_id} were not all exported to "
@@ -167,14 +167,14 @@ def export_traces_cmd(
     except ValueError:
         fail(f"--since {since!r}: expected 30m, 2h, 7d or an ISO date/time")
     settings = _settings()
-    trace = _open_store(settings, store)
-    chosen = select_runs(trace, runs or [], after)
+    trace_store = _open_store(settings, store)
+    chosen = select_runs(trace_store, runs or [], after)
     redact = settings.redactor()
     console = _console()
     if "://" not in to:
         path = Path(to)
         try:
-            count = write_jsonl(trace, chosen, path, redact, project)
+            count = write_jsonl(trace_store, chosen, path, redact, project)
         except OSError as exc:
             fail(f"cannot write {path}: {exc.strerror}", "pass a writable file path")
         console.print(f"wrote {len(chosen)} run(s), {count} span(s) to {path}")
@@ -185,7 +185,7 @@ def export_traces_cmd(
     heads = _headers(header)
     total = 0
     for run in chosen:
-        spans = trace_of(trace, run, redact)
+        spans = trace_of(trace_store, run, redact)
         try:
             send(spans, target, resource_attributes(project), heads, timeout)
         except CollectorError as exc:
@@ -222,7 +222,7 @@ def import_cmd(
     from agentbox.otel.importer import import_traces
 
     settings = _settings()
-    trace = _open_store(settings, store)
+    trace_store = _open_store(settings, store)
     console = _console()
     err = _console(stderr=True)
     skipped_any = False
@@ -230,7 +230,7 @@ def import_cmd(
         if not path.is_file():
             fail(f"no such file: {path}", "pass a .jsonl or .json trace file")
         try:
-            report = import_traces(trace, path, settings.redactor())
+            report = import_traces(trace_store, path, settings.redactor())
         except OSError as exc:
             fail(f"cannot read {path}: {exc.strerror}")
         for run_id, scenario, steps, how in report.runs:

@@ -23,7 +23,7 @@ def tui_cmd(
       agentbox tui 3fa2
     """
     settings = _settings()
-    trace = _open_store(settings, store)
+    trace_store = _open_store(settings, store)
     from agentbox.tui.app import AgentboxApp  # textual: ~0.3 s, only for this command
 
-    AgentboxApp(trace, settings, run_id=run_id).run()
+    AgentboxApp(trace_store, settings, run_id=run_id).run()
