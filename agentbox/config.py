@@ -27,7 +27,7 @@ class RedactSettings(BaseModel):
     ``[redact]`` in ``.agentbox.toml``: ``keys = ["ssn", "card_*"]``, ``env = ["MY_DB_URL"]``.
     """
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     keys: list[str] = []
     """Extra key-name patterns (globs, case-insensitive) whose values are never stored."""
@@ -38,7 +38,7 @@ class RedactSettings(BaseModel):
 class Settings(BaseModel):
     """Project settings. Paths are relative to the folder holding ``.agentbox.toml``."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     store: str = ".agentbox/traces.db"
     """Trace store (SQLite) path; created on first use."""

@@ -19,7 +19,7 @@ ApprovalHandler = Literal["prompt", "approve", "deny", "fail", "wait"]
 class Budgets(BaseModel):
     """Limits that halt the run when exceeded. Absent means unlimited."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     max_steps: int | None = Field(None, ge=1)
     """Most trace steps (model turns, tool calls, approvals) in the run."""

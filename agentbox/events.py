@@ -50,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import SchemaValidator
 
 from agentbox.errors import StoreError
+from agentbox.field_docs import description
 
 TRACE_FORMAT = 2
 """Version of the stored step shapes (``meta.trace_format`` in a store)."""
@@ -124,7 +125,7 @@ Tier = Literal["green", "yellow", "red"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="allow")
 
 
 # ---- parts ---------------------------------------------------------------------------
@@ -670,7 +671,7 @@ def _fields_table(model: type[BaseModel]) -> list[str]:
     for name, info in model.model_fields.items():
         if name == "kind":
             continue
-        text = _md(info.description or "").replace("|", "\\|")
+        text = _md(description(model, name) or "").replace("|", "\\|")
         required = "yes" if info.is_required() else ""
         rows.append(f"| `{name}` | {_type_text(info.annotation)} | {required} | {text} |")
     return rows

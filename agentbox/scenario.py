@@ -26,6 +26,7 @@ from pydantic import (
 from agentbox.defaults import ApprovalHandler as ApprovalHandler  # re-exported
 from agentbox.defaults import Budgets as Budgets  # re-exported: defined apart (settings)
 from agentbox.errors import Problem, ScenarioError
+from agentbox.field_docs import DocstringJsonSchema
 from agentbox.paths import format_path
 from agentbox.yamlfile import Loc, line_of, load_yaml
 
@@ -37,7 +38,7 @@ MAX_REPEAT = 10_000
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 ToolCallSpec = dict[str, Any]
@@ -688,7 +689,7 @@ def load_scenario(path: Path) -> Scenario:
 
 def scenario_json_schema() -> dict[str, Any]:
     """JSON Schema of scenario files, for editors (``agentbox schema``)."""
-    schema = Scenario.model_json_schema()
+    schema = Scenario.model_json_schema(schema_generator=DocstringJsonSchema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "agentbox scenario"
     return schema

@@ -64,7 +64,7 @@ _CASE_KEY = re.compile(r"^cassette:", re.MULTILINE)
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class RecordedToolCall(_Model):
