@@ -487,11 +487,18 @@ class ReplayResult:
     differences: list[str]
     miss_full: str | None = None
     """A cassette miss with the whole-request diff (the run's reason has the compact one)."""
+    recorded_status: str | None = None
+    """The recorded run's status (None: not known, a failed replay then counts as differing)."""
 
     @property
     def identical(self) -> bool:
-        """Whether the replay reproduced the recording step for step."""
-        return not self.differences and self.result.status != "failed"
+        """Whether the replay reproduced the recording step for step, ending as it ended
+        (a run that failed and failed again the same way is reproduced too)."""
+        if self.differences:
+            return False
+        if self.recorded_status is None:
+            return self.result.status != "failed"
+        return self.result.status == self.recorded_status
 
 
 def replay_run(
@@ -542,7 +549,7 @@ def replay_run(
     # text are the same and only a replay that differs is decoded to say where
     same = store.step_texts(parent.id) == store.step_texts(result.run_id)
     differences = [] if same else compare_steps(steps, store.steps(result.run_id))
-    return ReplayResult(result, differences, cassette.miss_full)
+    return ReplayResult(result, differences, cassette.miss_full, parent.status)
 
 
 Change = tuple[str, str, Any, Any]

@@ -214,6 +214,30 @@ def test_identical_model_requests_replay_in_order(py_project: Path, store: Trace
     assert store.get_run(rep.result.run_id).output.endswith("|first answer|second answer")
 
 
+def test_a_run_that_failed_replays_as_identical_when_it_fails_the_same_way(
+    py_project: Path, store: TraceStore, cli
+) -> None:  # type: ignore[no-untyped-def]
+    (py_project / "crash_agent.py").write_text(
+        "def run(ctx):\n"
+        "    ctx.call_tool('bump', key='a')\n"
+        "    ctx.complete([{'role': 'user', 'content': 'go'}], tools=[])\n"
+        "    raise RuntimeError('the agent gave up')\n"
+    )
+    (py_project / "crash.yaml").write_text(
+        "name: crash\nsandbox: counter\ninput: go\n"
+        "agent: {type: python, entry: 'crash_agent:run', model: scripted}\n"
+        "script: [{say: fine}]\n"
+    )
+    settings = Settings(root=py_project)
+    parent = _run(py_project / "crash.yaml", settings, store)
+    assert store.get_run(parent).status == "failed"
+    rep = replay_run(store, parent, settings)
+    assert rep.differences == [] and rep.identical
+    result = cli("replay", parent, "--store", str(store.path), cwd=py_project)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("identical: replay ")
+
+
 def test_parked_run_resumes_with_the_decision_and_no_repeated_write(
     settings: Settings, store: TraceStore
 ) -> None:
