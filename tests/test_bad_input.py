@@ -134,7 +134,7 @@ def test_bad_case_files_fail_the_case_with_file_and_line(
     # the hostile part goes into an otherwise valid case file
     path.write_bytes(_splice(case, data))
     result = cli("test", path, "--json")
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     (res,) = json.loads(result.stdout)["results"]
     assert res["passed"] is False and res["run_id"] is None
     for word in words:

@@ -260,7 +260,7 @@ def test_shipped_example_suite_passes(store: Path) -> None:
 def test_invalid_case_is_reported_with_its_line(case: Path, store: Path) -> None:
     case.write_text(case.read_text().replace("  holds: 1\n", "  holds: lots\n"))
     result = agentbox(store, "test", case, "--junit", case.with_suffix(".xml"))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "expect.holds" in result.output and f"{case.name}:" in result.output
     assert ET.parse(case.with_suffix(".xml")).getroot().get("errors") == "1"
 
@@ -327,7 +327,7 @@ def test_export_refuses_unfinished_runs(store: Path, tmp_path: Path) -> None:
 def test_duplicate_keys_in_a_case_are_errors(case: Path, store: Path) -> None:
     case.write_text(case.read_text().replace("  holds: 1\n", "  holds: 1\n  holds: 0\n"))
     result = agentbox(store, "test", case)
-    assert result.exit_code == 1 and "duplicate key 'holds'" in result.output
+    assert result.exit_code == 2 and "duplicate key 'holds'" in result.output
 
 
 def test_state_checks_name_changed_fields() -> None:
@@ -377,4 +377,20 @@ def test_duplicate_keys_in_a_case_with_an_anchor_are_errors(case: Path, store: P
     assert allow in text
     case.write_text(text.replace(allow, allow.replace("[", "&tools [") + "    deny: *tools\n"))
     result = agentbox(store, "test", case)
-    assert result.exit_code == 1 and "duplicate key 'holds'" in result.output
+    assert result.exit_code == 2 and "duplicate key 'holds'" in result.output
+
+
+def test_a_file_that_cannot_load_exits_2_after_the_other_cases_ran(
+    store: Path, tmp_path: Path
+) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    good = (ROOT / "scenarios" / "refund-clean.yaml").read_text()
+    (suite / "good.yaml").write_text(good)
+    (suite / "typo.yaml").write_text(good.replace("\nexpect:", "\nexpcet:"))
+    result = agentbox(store, "test", suite)
+    assert result.exit_code == 2, result.output
+    assert "PASS refund-clean" in result.output
+    assert "typo.yaml:" in result.output and "expcet: unknown field" in result.output
+    result = agentbox(store, "test", suite / "good.yaml")
+    assert result.exit_code == 0, result.output

@@ -427,6 +427,9 @@ def _test_once(
             fail(f"cannot write --junit {junit}: {exc.strerror or exc}", "choose another path")
     ok = all(r.passed or r.simulator_error for r in results)  # the simulator's fault
     simulator_errors = sum(1 for r in results if r.simulator_error)
+    # a case that could not even start (malformed file, unknown sandbox) is bad input:
+    # exit 2 as every command does, after the other cases ran and were reported
+    code = 0 if ok else 2 if any(r.run_id is None and r.status == "error" for r in results) else 1
     if as_json:
         _print_json(
             {
@@ -440,7 +443,7 @@ def _test_once(
                 "results": [_result_json(r) for r in results],
             }
         )
-        return 0 if ok else 1
+        return code
     if quiet:
         _print_results(console, [r for r in results if not r.passed], repeat, verbose)
     else:
@@ -471,7 +474,7 @@ def _test_once(
         f"[dim]suite run {suite_run.id}{label_text}, agent version {suite_run.fingerprint or '-'}"
         f" · compare: agentbox compare --baseline {suite_run.id}[/]"
     )
-    return 0 if ok else 1
+    return code
 
 
 def _record(
@@ -573,7 +576,8 @@ def test_cmd(
     Case files replay offline from their cassette and recorded approval decisions; plain
     scenario files just run. Each failure names the broken expectations or shows the
     cassette-miss diff (the changed lines of the changed messages; -v for whole requests).
-    Exit 0 when everything passed, 1 otherwise.
+    Exit 0 when everything passed, 1 when a case failed, 2 when a file could not be
+    loaded (malformed, unknown sandbox: the other cases still run and are reported).
 
     Examples:
 
