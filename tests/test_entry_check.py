@@ -1,5 +1,6 @@
-"""A python agent's or user's ``entry`` that cannot be found is refused before a run,
-with the same one-line error from the CLI (exit 2) and the Python API (SandboxError)."""
+"""A python agent's or user's ``entry`` that cannot be found (no such file, or a file that
+does not define the function) is refused before a run, with the same one-line error from
+the CLI (exit 2) and the Python API (SandboxError)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,17 @@ def _user_entry(tmp_path: Path) -> tuple[Path, str]:
     return path, "user.entry 'no_such_user.py:reply': file no_such_user.py not found"
 
 
+def _agent_function(tmp_path: Path) -> tuple[Path, str]:
+    data = yaml.safe_load((ROOT / "scenarios" / "python-triage.yaml").read_text("utf-8"))
+    data["agent"]["entry"] = "scenarios/agents/triage.py:runn"  # the file defines run
+    path = tmp_path / "typo-function.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path, (
+        "agent.entry 'scenarios/agents/triage.py:runn': triage.py defines no 'runn' "
+        "(did you mean 'run'?)"
+    )
+
+
 def _line(path: Path, key: str) -> int:
     """The 1-based line of ``entry:`` under ``key:`` in a scenario file."""
     lines = path.read_text("utf-8").splitlines()
@@ -44,7 +56,7 @@ def _line(path: Path, key: str) -> int:
     return next(i for i, text in enumerate(lines) if i > start and "entry:" in text) + 1
 
 
-CASES = [("agent", _agent_entry), ("user", _user_entry)]
+CASES = [("agent", _agent_entry), ("user", _user_entry), ("agent", _agent_function)]
 
 
 @pytest.mark.parametrize(("key", "write"), CASES)

@@ -16,6 +16,8 @@ OpenAI Agents SDK installs a top-level ``agents`` package). The file's own folde
 
 from __future__ import annotations
 
+import ast
+import difflib
 import functools
 import hashlib
 import importlib
@@ -99,6 +101,16 @@ def find_entry(entry: str, search: list[Path]) -> Path | str:
         )
     file = _find_file(target, search)
     if file is not None:
+        names = top_level_names(file)
+        if names is not None and func_name not in names:
+            close = difflib.get_close_matches(func_name, sorted(names), n=1)
+            raise SandboxError(
+                f"agent entry {entry!r}: {file.name} defines no {func_name!r}"
+                + (f" (did you mean {close[0]!r}?)" if close else ""),
+                f"name a function the file defines, e.g. entry: {target}:{close[0]}"
+                if close
+                else "name a function the file defines at its top level",
+            )
         return file
     folders = ", ".join(str(f) for f in search) or "the working folder"
     if target.endswith(".py") or "/" in target or "\\" in target:
@@ -120,6 +132,41 @@ def find_entry(entry: str, search: list[Path]) -> Path | str:
         f"(looked in {folders} and on the Python path)",
         "name the agent's file relative to the scenario, e.g. entry: agents/my_agent.py:run",
     )
+
+
+def top_level_names(file: Path) -> set[str] | None:
+    """The names a Python file binds at its top level (functions, classes, assignments,
+    imports, also inside top-level ``if``/``try``/``with``/``for`` blocks), read from its
+    syntax tree without running it; None when that cannot be known statically (a syntax
+    error, ``from x import *``, a module ``__getattr__``)."""
+    try:
+        tree = ast.parse(file.read_bytes(), filename=str(file))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    names: set[str] = set()
+    stack: list[ast.stmt] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                names.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+            stack.extend(node.body)
+            stack.extend(getattr(node, "orelse", []))
+            stack.extend(getattr(node, "finalbody", []))
+            for handler in getattr(node, "handlers", []):
+                stack.extend(handler.body)
+    if "__getattr__" in names:
+        return None
+    return names
 
 
 def _key_for_import() -> Any:
