@@ -733,6 +733,35 @@ async def test_export_writes_a_suite_case(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("verdict", ["deny", None])
+async def test_export_of_a_failing_run_warns_like_the_cli(
+    store: TraceStore, settings: Settings, tmp_path: Path, verdict: str | None
+) -> None:
+    """Issue 19: `x` on a run that failed its expectations writes the case (as `agentbox
+    export` does) and says, as a warning, that the case will fail; a passing run does not."""
+    from textual.widgets import Input
+
+    pytest.importorskip("agentbox.suites")
+    run_id = run_scenario(store, settings, "refund-over-limit", verdict)  # deny: fails
+    assert store.get_run(run_id).passed is (verdict is None)
+    async with tui(store, settings, run_id=run_id) as (app, pilot):
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.focused, Input))
+        app.focused.value = str(tmp_path / "suite")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "exported run" in screen_text(app))
+        await pilot.pause()
+        warnings = [n.message for n in app._notifications if n.severity == "warning"]
+    assert len(list((tmp_path / "suite").glob("*.yaml"))) == 1  # written either way
+    if verdict is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1
+        assert f"run {run_id} did not meet its scenario's expectations" in warnings[0]
+        assert "approvals" in warnings[0] and "will fail" in warnings[0]
+
+
+@pytest.mark.anyio
 async def test_state_tab_of_a_shadow_run_shows_the_shadow_diff(
     store: TraceStore, settings: Settings
 ) -> None:

@@ -236,3 +236,32 @@ async def test_compare_and_case_screens_at_80x24(pair) -> None:
             assert scroll.scroll_y > before
     finally:
         store.close()
+
+
+@pytest.mark.anyio
+async def test_suite_runs_keep_the_passed_column_at_80x24(pair) -> None:
+    """Issue 19: at 80 columns the suite-runs screen kept `suite run`, `started` and the
+    long `suite` path and scrolled `passed` off; now columns drop in priority order (as on
+    the runs screen) and the suite name is cut instead."""
+    from agentbox.tui.app import AgentboxApp
+    from agentbox.tui.screens.compare import SuiteRunsScreen
+
+    store_path, a, b = pair
+    store = TraceStore(store_path)
+    app = AgentboxApp(store, load_settings(ROOT))
+    try:
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await pilot.pause()
+            await pilot.press("u")
+            await wait_for(pilot, lambda: isinstance(app.screen, SuiteRunsScreen))
+            await pilot.pause()
+            lines = screen_text(app).splitlines()
+            row_a = next(line for line in lines if a in line)
+            row_b = next(line for line in lines if b in line)
+            assert "passed" in screen_text(app)
+            assert "2/2" in row_a and "1/2" in row_b  # on screen, not scrolled off
+            assert "…" in row_a  # the long tmp suite path, cut keeping its end
+            await pilot.press("m")  # marking still works with fewer columns
+            assert "A" in screen_text(app).splitlines()[lines.index(row_b)].split(b)[0]
+    finally:
+        store.close()

@@ -371,3 +371,12 @@ def export(
         extra["settings"] = settings
     result: Path = export_run(store, run_id, suite_dir, name=name, **extra)
     return result
+
+
+def unmet_expectations(run: RunRow) -> str | None:
+    """The names of the expectations ``run`` failed, comma-joined (or its status when none
+    are named); None when it passed or has no expectations. Same test as `agentbox export`."""
+    if run.passed is not False:
+        return None
+    failed = [e["name"] for e in run.expectations or [] if not e["passed"]]
+    return ", ".join(failed) or run.status

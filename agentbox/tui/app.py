@@ -231,7 +231,7 @@ class AgentboxApp(App[None]):
 
     @work(thread=True, group="export", exit_on_error=False)
     def export_to(self, run_id: str, suite_dir: Path) -> None:
-        from agentbox.tui.actions import SuitesUnavailable, export
+        from agentbox.tui.actions import SuitesUnavailable, export, unmet_expectations
 
         try:
             path = export(self.store, run_id, suite_dir, settings=self.settings)
@@ -239,6 +239,16 @@ class AgentboxApp(App[None]):
             self.call_from_thread(self.notify, "suites not available", severity="warning")
             return
         self.call_from_thread(self.notify, f"exported run {run_id} to {path}", timeout=8)
+        unmet = unmet_expectations(self.store.get_run(run_id))
+        if unmet is not None:  # written anyway, as `agentbox export` does: it warns, not refuses
+            self.call_from_thread(
+                self.notify,
+                f"run {run_id} did not meet its scenario's expectations ({unmet}); the case "
+                "keeps them and will fail until you edit its `expect:` or fix the agent",
+                title="warning",
+                severity="warning",
+                timeout=12,
+            )
 
     def on_agentbox_app_run_started(self, message: RunStarted) -> None:
         self.notify(f"fork started: run {message.run_id}", timeout=4)

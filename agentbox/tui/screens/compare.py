@@ -33,6 +33,7 @@ from agentbox.errors import AgentboxError
 from agentbox.safe_text import visible
 from agentbox.store import StepRow, SuiteRunRow, TraceStore, VersionRow
 from agentbox.tui.present import started_text
+from agentbox.tui.screens.runs import columns_for
 from agentbox.tui.steps import summarize
 
 if TYPE_CHECKING:
@@ -73,6 +74,36 @@ def _side(run: SuiteRunRow) -> str:
     )
 
 
+SUITE_COLUMNS = ("A", "suite run", "started", "suite", "label", "version", "k", "mode", "passed")
+
+SUITE_DROP_ORDER = ("mode", "k", "version", "label", "started")
+"""Suite-runs columns left out first when the terminal is narrow (``A``, ``suite run``,
+``suite`` and ``passed`` always stay)."""
+
+SUITE_WIDTHS = {
+    "A": 3,
+    "suite run": 14,
+    "started": 15,
+    "suite": 26,
+    "label": 10,
+    "version": 15,
+    "k": 4,
+    "mode": 9,
+    "passed": 9,
+}
+"""About how many cells each suite-runs column takes (content, padding, share of the rest)."""
+
+SUITE_WIDTH = 24
+"""The most cells a suite's name takes in the table (longer: ``…`` and its end)."""
+
+
+def suite_name_cell(suite: str) -> str:
+    """``suite`` made safe to show, cut to :data:`SUITE_WIDTH` cells keeping its end (the
+    folder's own name) after a ``…``."""
+    text = visible(suite)
+    return text if len(text) <= SUITE_WIDTH else "…" + text[-(SUITE_WIDTH - 1) :]
+
+
 class SuiteRunsScreen(Screen[None]):
     """Stored suite runs, newest first."""
 
@@ -88,6 +119,7 @@ class SuiteRunsScreen(Screen[None]):
         self.store = store
         self.rows: list[SuiteRunRow] = []
         self.marked: SuiteRunRow | None = None
+        self._columns: tuple[str, ...] = SUITE_COLUMNS
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -99,36 +131,39 @@ class SuiteRunsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.title = "suite runs"
-        table = self.query_one(DataTable)
-        for col in (
-            "A",
-            "suite run",
-            "started",
-            "suite",
-            "label",
-            "version",
-            "k",
-            "mode",
-            "passed",
-        ):
-            table.add_column(col, key=col)
         self.rows = self.store.list_suite_runs(limit=200)
+        self._fill(columns_for(self.app.size.width, SUITE_COLUMNS, SUITE_WIDTHS, SUITE_DROP_ORDER))
+        self.query_one(DataTable).focus()
+
+    def on_resize(self) -> None:
+        wanted = columns_for(self.size.width, SUITE_COLUMNS, SUITE_WIDTHS, SUITE_DROP_ORDER)
+        if wanted != self._columns:
+            self._fill(wanted)
+
+    def _fill(self, columns: tuple[str, ...]) -> None:
+        """(Re)build the table with ``columns``, keeping the cursor and the mark."""
+        self._columns = columns
+        table = self.query_one(DataTable)
+        row = table.cursor_row
+        table.clear(columns=True)
+        for col in columns:
+            table.add_column(col, key=col)
         for r in self.rows:
-            mode = "live" if r.live else "replay"
             style = "green" if r.passed_cases == r.cases else "red"
-            table.add_row(
-                "",
-                r.id,
-                started_text(r.started_at),
-                visible(r.suite),
-                visible(r.label or "-"),
-                r.fingerprint or "-",
-                str(r.k),
-                mode,
-                Text(f"{r.passed_cases}/{r.cases}", style=style),
-                key=r.id,
-            )
-        table.focus()
+            cells: dict[str, str | Text] = {
+                "A": Text("A", style="bold cyan") if r is self.marked else "",
+                "suite run": r.id,
+                "started": started_text(r.started_at),
+                "suite": suite_name_cell(r.suite),
+                "label": visible(r.label or "-"),
+                "version": r.fingerprint or "-",
+                "k": str(r.k),
+                "mode": "live" if r.live else "replay",
+                "passed": Text(f"{r.passed_cases}/{r.cases}", style=style),
+            }
+            table.add_row(*(cells[c] for c in columns), key=r.id)
+        if self.rows:
+            table.move_cursor(row=min(row, len(self.rows) - 1), animate=False)
 
     def _current(self) -> SuiteRunRow | None:
         table = self.query_one(DataTable)

@@ -65,11 +65,17 @@ HIDDEN_BY_DEFAULT = ("test",)
 """Origins the runs screen leaves out unless asked (``t``, or ``origin:`` in the filter)."""
 
 
-def columns_for(width: int) -> tuple[str, ...]:
-    """The columns that fit ``width`` cells, dropping :data:`DROP_ORDER` first."""
-    shown = list(COLUMNS)
-    for col in DROP_ORDER:
-        if sum(WIDTHS[c] for c in shown) <= width:
+def columns_for(
+    width: int,
+    columns: tuple[str, ...] = COLUMNS,
+    widths: dict[str, int] = WIDTHS,
+    drop_order: tuple[str, ...] = DROP_ORDER,
+) -> tuple[str, ...]:
+    """The ``columns`` (default: the runs table's) that fit ``width`` cells, leaving out
+    ``drop_order`` first, in that order; ``widths`` gives each column's cells."""
+    shown = list(columns)
+    for col in drop_order:
+        if sum(widths[c] for c in shown) <= width:
             break
         shown.remove(col)
     return tuple(shown)
