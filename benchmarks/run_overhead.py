@@ -219,8 +219,12 @@ def main() -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.one:
-        print(json.dumps(one(*CONFIGS[args.one], args.calls, Path(args.dir))))
+    if args.one:  # a fresh project in --dir (compare.py passes none: a temporary one)
+        if args.dir:
+            print(json.dumps(one(*CONFIGS[args.one], args.calls, Path(args.dir))))
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                print(json.dumps(one(*CONFIGS[args.one], args.calls, Path(tmp))))
         return
     names = [n for c in CONFIGS for n in ([c, f"{c}, again"] if c in AGAIN else [c])]
     results: dict[str, list[dict[str, float]]] = {name: [] for name in names}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import secrets
@@ -70,6 +71,8 @@ class Runner:
             ``False`` is called again at the next call (a case's edits due at a later step).
         agent: drives the run instead of the scenario's agent, given the run's context
             (``agentbox mcp serve``: calls arrive from outside); no egress guard applies.
+        freeze_gc: keep older objects out of collections during the run (no full-GC stall);
+            off for many short runs in one process: a suite's memory grew with each run.
     """
 
     def __init__(
@@ -86,8 +89,10 @@ class Runner:
         incomplete: Incomplete | None = None,
         after_prefix: Callable[[Runner], bool | None] | None = None,
         agent: Callable[[AgentContext], str | None] | None = None,
+        freeze_gc: bool = True,
     ) -> None:
         self.plan = plan
+        self._freeze_gc = freeze_gc
         self.redactor = plan.settings.redactor()
         # every write of this run passes the redactor: no secret reaches the file
         self.store = cast(TraceStore, RedactedWrites(store, self.redactor))
@@ -97,8 +102,7 @@ class Runner:
         )
         self.resuming = run_id is not None
         self.run_id = run_id or secrets.token_hex(5)
-        self.lineage = lineage or {}
-        """Extra run columns (``parent_id``, ``fork_step``, ``replay_of``)."""
+        self.lineage = lineage or {}  # extra run columns (see Args)
         self.incomplete = incomplete
         self._agent = agent
         self.state = State(plan.seed)
@@ -109,6 +113,20 @@ class Runner:
         """``(tool, result)`` answering the next live calls of ``tool`` without running it."""
         self.in_flight: tuple[StepRow, bool, float] | None = None
         """The tool call running now: its step, whether its intent is stored, its start."""
+        self._start_conversation(plan)
+        # ---- the parts (see the package map in agentbox/runner/__init__.py)
+        self.log = StepLog(plan, self.store, self.run_id, on_step)
+        self.limits = Limits(plan, self.log)
+        watch = Watch(self.limits.timeouts.agent_s, self.limits.run_deadline, self.limits.run_limit)
+        self.guard = AgentThread(watch)
+        self.prefix = RecordedPrefix(self, prefix or [], copy=copy_prefix, after=after_prefix)
+        self.models = ModelGate(self)
+        self.tools = ToolGate(self)
+        self.approvals = ApprovalGate(self)
+        self.end = RunEnd(self)
+
+    def _start_conversation(self, plan: RunPlan) -> None:
+        """The system prompt, the first messages and the tools the model is shown."""
         scenario = plan.scenario
         self.system_prompt = "\n\n".join(
             p for p in (scenario.agent.system, plan.sandbox.policy_text) if p
@@ -122,16 +140,6 @@ class Runner:
             for name, spec in plan.sandbox.tools.items()
             if plan.policy.listed(name) is None  # the model sees only tools it may call
         ]
-        # ---- the parts (see the package map in agentbox/runner/__init__.py)
-        self.log = StepLog(plan, self.store, self.run_id, on_step)
-        self.limits = Limits(plan, self.log)
-        watch = Watch(self.limits.timeouts.agent_s, self.limits.run_deadline, self.limits.run_limit)
-        self.guard = AgentThread(watch)
-        self.prefix = RecordedPrefix(self, prefix or [], copy=copy_prefix, after=after_prefix)
-        self.models = ModelGate(self)
-        self.tools = ToolGate(self)
-        self.approvals = ApprovalGate(self)
-        self.end = RunEnd(self)
 
     # ---- the run's numbers -----------------------------------------------------------
     @property
@@ -241,9 +249,12 @@ class Runner:
         self.guard.watch.interrupt(status, reason)
 
     # ---- the run ---------------------------------------------------------------------
-    @_older_objects_frozen()
     def run(self) -> RunResult:
         """Execute the plan to the end (or until it parks) and return how it went."""
+        with _older_objects_frozen() if self._freeze_gc else contextlib.nullcontext():
+            return self._run()
+
+    def _run(self) -> RunResult:
         self.log.started = time.perf_counter()
         if self.resuming:
             self.store.update_run(self.run_id, status="running", pid=os.getpid(), ended_at=None)

@@ -257,6 +257,7 @@ def replay_case(
         on_step=steps,
         lineage={"replay_of": f"case:{key or display_path(case.path)}"},
         after_prefix=edit_hook(case.file.edits, case.path.parent),
+        freeze_gc=False,  # many short runs in one process: see Runner
     )
     with store.batch():  # the case is atomic: one commit, not one per step
         result = runner.run()
@@ -305,7 +306,9 @@ def run_file(
             plan = plan_run(path, settings, RunOptions(model=model, label=label))
             out.name = plan.scenario.name
             collected = _Steps()
-            result = Runner(plan, store, on_step=collected, lineage={"origin": "test"}).run()
+            result = Runner(
+                plan, store, on_step=collected, lineage={"origin": "test"}, freeze_gc=False
+            ).run()
             steps = [collected.by_idx[i] for i in sorted(collected.by_idx)]
     except AgentboxError as exc:
         out.reason = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
