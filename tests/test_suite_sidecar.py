@@ -101,3 +101,12 @@ def test_passing_a_sidecar_says_to_pass_its_yaml(case: Path, store: Path) -> Non
     assert result.exit_code == 2
     assert "is the parsed sidecar of refund-over-limit.yaml" in result.output
     assert "required field" not in result.output
+
+
+def test_passing_the_sidecar_of_a_deleted_case_says_it_is_gone(case: Path, store: Path) -> None:
+    side = _sidecar(case)
+    case.unlink()
+    result = agentbox(store, "test", side)
+    assert result.exit_code == 2
+    assert "is the parsed sidecar of refund-over-limit.yaml" in result.output
+    assert "is gone" in result.output

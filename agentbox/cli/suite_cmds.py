@@ -624,7 +624,9 @@ def test_cmd(
         if case_file is not None:
             fail(
                 f"{target} is the parsed sidecar of {case_file.name}, not a case",
-                f"pass the case's YAML: agentbox test {case_file}",
+                f"pass the case's YAML: agentbox test {case_file}"
+                if case_file.exists()
+                else f"{case_file} is gone; the next export into its folder deletes the sidecar",
             )
     if junit is not None:
         writable_file(junit, "--junit")  # before the suite runs, not after
