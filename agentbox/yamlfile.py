@@ -103,6 +103,18 @@ def yaml_problem(exc: yaml.YAMLError, file: str, text: str = "") -> Problem:
     return Problem(file, None, "", f"invalid YAML: {exc}")
 
 
+def yaml_error(exc: yaml.YAMLError, file: str, text: str = "") -> ScenarioError:
+    """A PyYAML syntax error as a :class:`ScenarioError` (:func:`yaml_problem`) whose
+    hint is about YAML syntax (no field is named, so no schema hint)."""
+    problem = yaml_problem(exc, file, text)
+    near = f" near line {problem.line}" if problem.line else ""
+    if isinstance(exc, yaml.reader.ReaderError):
+        hint = f"remove or escape the character{near}"
+    else:
+        hint = f"check the indentation (spaces, not tabs), colons and quotes{near}"
+    return ScenarioError([problem], hint)
+
+
 def check_bounds(text: str, file: str) -> None:
     """Refuse YAML that would take unbounded time or memory to load, before loading it:
     nesting deeper than :data:`MAX_DEPTH`, aliases that expand to more than
@@ -151,7 +163,7 @@ def load_yaml_text(text: str, path: Path | str) -> tuple[Any, dict[Loc, int]]:
             raise ScenarioError(composer.duplicates)
         data = None if node is None else loader.construct_document(node)
     except yaml.YAMLError as exc:
-        raise ScenarioError([yaml_problem(exc, str(path), text)]) from exc
+        raise yaml_error(exc, str(path), text) from exc
     except ValueError as exc:  # a value the constructor cannot build (a bad date...)
         raise ScenarioError([Problem(str(path), None, "", f"invalid value: {exc}")]) from None
     finally:
@@ -204,7 +216,7 @@ class _Composer:
                 )
             return root
         except yaml.YAMLError as exc:
-            raise ScenarioError([yaml_problem(exc, self.file, self.text)]) from None
+            raise yaml_error(exc, self.file, self.text) from None
 
     def _document(self) -> yaml.Node | None:
         loader, build = self.loader, self.build

@@ -387,3 +387,32 @@ def test_corrupt_json_in_a_row(
     conn.close()
     result = cli(*[run_id if a == "RUN" else a for a in command])
     _assert_clear(result, [str(store_path), f"column {column} is not valid JSON", "corrupt"])
+
+
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        (HEAD + b"input: hi\n\tscript: []\n", 5),  # a tab
+        (HEAD + b"input: hi\n  script: [{say: hello}]\n", 5),  # bad indent
+    ],
+    ids=["tab", "bad-indent"],
+)
+def test_a_yaml_syntax_error_gets_a_yaml_hint_not_the_schema_one(
+    cli: CliHelper, tmp_path: Path, data: bytes, line: int
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(data)
+    result = cli("run", path)
+    _assert_clear(result, ["invalid YAML", f"{path}:{line}:"])
+    assert (
+        f"hint: check the indentation (spaces, not tabs), colons and quotes near line {line}"
+        in (result.stderr)
+    )
+    assert "fix the fields above" not in result.stderr
+
+
+def test_a_field_error_keeps_the_schema_hint(cli: CliHelper, tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(HEAD + OK_TAIL + b"colour: red\n")
+    result = cli("run", path)
+    _assert_clear(result, ["colour", "hint: fix the fields above; `agentbox schema`"])

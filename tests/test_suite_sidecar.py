@@ -76,3 +76,37 @@ def test_a_sidecar_with_invalid_data_falls_back_to_the_yaml(case: Path, store: P
     result = agentbox(store, "test", case.parent)
     assert result.exit_code == 0, result.output
     assert "PASS refund-over-limit" in result.output
+
+
+def test_export_prunes_sidecars_of_deleted_cases(case: Path, store: Path, tmp_path: Path) -> None:
+    orphan = case.parent / ".agentbox-parsed" / "cli-failing.yaml.json"
+    orphan.write_text(_sidecar(case).read_text())  # its case file was deleted
+    runs = json.loads(agentbox(store, "runs", "--json", "-n", "1", "--all").stdout)
+    result = agentbox(store, "export", runs[0]["run_id"], "--suite", case.parent)
+    assert result.exit_code == 0, result.output
+    assert not orphan.exists() and _sidecar(case).is_file()
+    assert "removed 1 stale sidecar(s)" in result.output
+    assert "cli-failing.yaml.json" in result.output
+
+
+def test_a_folder_test_skips_the_sidecar_folder(case: Path, store: Path) -> None:
+    (case.parent / ".agentbox-parsed" / "extra.yaml").write_text("not: a case\n")
+    result = agentbox(store, "test", case.parent)
+    assert result.exit_code == 0, result.output
+    assert "1 passed" in result.output and "extra" not in result.output
+
+
+def test_passing_a_sidecar_says_to_pass_its_yaml(case: Path, store: Path) -> None:
+    result = agentbox(store, "test", _sidecar(case))
+    assert result.exit_code == 2
+    assert "is the parsed sidecar of refund-over-limit.yaml" in result.output
+    assert "required field" not in result.output
+
+
+def test_passing_the_sidecar_of_a_deleted_case_says_it_is_gone(case: Path, store: Path) -> None:
+    side = _sidecar(case)
+    case.unlink()
+    result = agentbox(store, "test", side)
+    assert result.exit_code == 2
+    assert "is the parsed sidecar of refund-over-limit.yaml" in result.output
+    assert "is gone" in result.output

@@ -62,3 +62,13 @@ def test_version(cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("--version")
     assert result.exit_code == 0
     assert result.stdout == f"agentbox {agentbox.__version__}\n"
+
+
+def test_tools_shows_docstring_literals_bare_and_json_keeps_the_raw_text(cli) -> None:  # type: ignore[no-untyped-def]
+    out = cli("tools", "retail").stdout
+    assert 'customer_id: {"type": "string"} required — The customer id, e.g. cus_1042.' in out
+    assert "``" not in out
+    info = json.loads(cli("tools", "retail", "--json").stdout)
+    lookup = next(t for t in info["tools"] if t["name"] == "lookup_customer")
+    prop = lookup["parameters"]["properties"]["customer_id"]
+    assert prop["description"] == "The customer id, e.g. ``cus_1042``."  # as the model sees it

@@ -212,7 +212,7 @@ def export_cmd(
 
       agentbox export b273 --suite suites/prod --against retail
     """
-    from agentbox.suites.case import JudgeSpec, load_case
+    from agentbox.suites.case import JudgeSpec, load_case, prune_sidecars
     from agentbox.suites.derive import expectation_count
     from agentbox.suites.export import CaseExists, export_run
     from agentbox.suites.replay import display_path
@@ -268,6 +268,19 @@ def export_cmd(
         f"{len(case.file.decisions)} approval decision(s), "
         f"{expectation_count(case.scenario.expect) + len(case.judges)} expectation(s)"
     )
+    try:
+        pruned = prune_sidecars(path.parent)
+    except OSError as exc:
+        fail(
+            f"cannot prune stale sidecars in {path.parent}: {exc.strerror or exc}",
+            "check the folder's permissions",
+        )
+    if pruned:
+        console.print(
+            f"removed {len(pruned)} stale sidecar(s) of deleted cases: "
+            + ", ".join(escape(display_path(p)) for p in pruned),
+            soft_wrap=True,
+        )
     console.print(f"[dim]replay: agentbox test {display_path(path.parent)}[/]")
 
 
@@ -597,6 +610,7 @@ def test_cmd(
             f"agentbox test ... --live --model {model}",
         )
     settings = _settings()
+    from agentbox.suites.case import sidecar_case
     from agentbox.suites.replay import default_paths
 
     targets = list(paths or default_paths(settings))
@@ -605,6 +619,15 @@ def test_cmd(
             "nothing to test: no suites/ or scenarios folder here",
             "pass a suite folder or case file",
         )
+    for target in targets:
+        case_file = sidecar_case(target)
+        if case_file is not None:
+            fail(
+                f"{target} is the parsed sidecar of {case_file.name}, not a case",
+                f"pass the case's YAML: agentbox test {case_file}"
+                if case_file.exists()
+                else f"{case_file} is gone; the next export into its folder deletes the sidecar",
+            )
     if junit is not None:
         writable_file(junit, "--junit")  # before the suite runs, not after
     store_path = store or settings.store_path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,13 +29,22 @@ def _sandbox_folder(name: str) -> Path:
     )
 
 
+_RST_LITERAL = re.compile(r"``(.+?)``")
+
+
+def plain_text(text: str) -> str:
+    """A docstring's text for the terminal: RST literals (in double backticks) shown
+    bare. ``--json`` keeps the raw text: it is what the model is sent."""
+    return _RST_LITERAL.sub(r"\1", text)
+
+
 def _arg_line(name: str, prop: dict[str, Any], required: bool) -> str:
     schema = {k: v for k, v in prop.items() if k != "description"}
     text = f"    {name}: {json.dumps(schema, separators=(', ', ': '))}"
     if required:
         text += " required"
     if prop.get("description"):
-        text += f" — {prop['description']}"
+        text += f" — {plain_text(prop['description'])}"
     return text
 
 
@@ -116,7 +126,9 @@ def _print_tools(console: Any, tools: list[dict[str, Any]]) -> None:
         effect = escape(f"[{t['effect']}]")
         console.print(f"  [cyan]{escape(t['name'])}[/] {effect}{suffix}", soft_wrap=True)
         if t["description"]:
-            console.print(f"    {escape(t['description'].splitlines()[0])}", soft_wrap=True)
+            console.print(
+                f"    {escape(plain_text(t['description'].splitlines()[0]))}", soft_wrap=True
+            )
         params = t["parameters"]
         required = set(params.get("required", []))
         for name, prop in params.get("properties", {}).items():

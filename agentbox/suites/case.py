@@ -478,6 +478,33 @@ def sidecar_path(path: Path) -> Path:
     return path.parent / SIDECAR_DIR / f"{path.name}.json"
 
 
+def sidecar_case(path: Path) -> Path | None:
+    """The case file whose parsed sidecar ``path`` is (``F/.agentbox-parsed/x.yaml.json``
+    -> ``F/x.yaml``), or None when ``path`` is not a sidecar."""
+    if path.parent.name != SIDECAR_DIR or not path.name.endswith((".yaml.json", ".yml.json")):
+        return None
+    return path.parent.parent / path.name.removesuffix(".json")
+
+
+def prune_sidecars(folder: Path) -> list[Path]:
+    """Delete the sidecars in ``folder/.agentbox-parsed/`` whose case file no longer exists
+    (deleted or renamed), so they do not linger in git; return the deleted paths, sorted.
+
+    Raises:
+        OSError: a sidecar cannot be deleted.
+    """
+    side_dir = folder / SIDECAR_DIR
+    if not side_dir.is_dir():
+        return []
+    gone = []
+    for side in sorted(side_dir.iterdir()):
+        case = sidecar_case(side)
+        if case is not None and side.is_file() and not case.exists():
+            side.unlink()
+            gone.append(side)
+    return gone
+
+
 def write_sidecar(path: Path, text: str) -> Path | None:
     """Write the parsed data of case ``text`` (the file at ``path``) as JSON beside it, so
     a replay reads JSON (~0.1 ms) instead of parsing YAML (~2 ms a 10 KB case).
