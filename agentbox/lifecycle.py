@@ -207,11 +207,13 @@ def stop_now(store: TraceStore, run: RunRow, request: StopRequest) -> None:
     """
     reason = request.describe()
     last = store.steps(run.id, max(0, store.step_count(run.id) - 1))
-    counters = last[-1].counters if last else run.counters
+    idx = (last[-1].idx + 1) if last else 0
+    # the final step is a step too: the stored count must equal the steps stored
+    counters = {**(last[-1].counters if last else run.counters), "steps": idx + 1}
     store.add_step(
         StepRow(
             run.id,
-            (last[-1].idx + 1) if last else 0,
+            idx,
             "final",
             "stopped",
             status="stopped",
@@ -221,7 +223,13 @@ def stop_now(store: TraceStore, run: RunRow, request: StopRequest) -> None:
         )
     )
     store.update_run(
-        run.id, status="stopped", reason=reason, ended_at=time.time(), pid=None, passed=0
+        run.id,
+        status="stopped",
+        reason=reason,
+        ended_at=time.time(),
+        pid=None,
+        passed=0,
+        counters=counters,
     )
     store.close_approvals(run.id, f"run stopped ({reason})", by=request.requested_by)
 
