@@ -207,11 +207,13 @@ def stop_now(store: TraceStore, run: RunRow, request: StopRequest) -> None:
     """
     reason = request.describe()
     last = store.steps(run.id, max(0, store.step_count(run.id) - 1))
-    counters = last[-1].counters if last else run.counters
+    idx = (last[-1].idx + 1) if last else 0
+    # the final step is a step too: the stored count must equal the steps stored
+    counters = {**(last[-1].counters if last else run.counters), "steps": idx + 1}
     store.add_step(
         StepRow(
             run.id,
-            (last[-1].idx + 1) if last else 0,
+            idx,
             "final",
             "stopped",
             status="stopped",
@@ -221,7 +223,13 @@ def stop_now(store: TraceStore, run: RunRow, request: StopRequest) -> None:
         )
     )
     store.update_run(
-        run.id, status="stopped", reason=reason, ended_at=time.time(), pid=None, passed=0
+        run.id,
+        status="stopped",
+        reason=reason,
+        ended_at=time.time(),
+        pid=None,
+        passed=0,
+        counters=counters,
     )
     store.close_approvals(run.id, f"run stopped ({reason})", by=request.requested_by)
 
@@ -461,20 +469,57 @@ def step_view(step: StepRow) -> dict[str, Any]:
     return view
 
 
+def describe_fork(step: StepRow) -> str:
+    """One line for a ``fork`` step: ``fork of PARENT at step N: set a.b.c = "x"; ...``."""
+    d = step.data
+    parts: list[str] = []
+    for key, value in (d.get("edits") or {}).items():
+        if key == "set_values":
+            parts += [f"set {p} = {json.dumps(v, default=str)}" for p, v in value.items()]
+        elif key == "live_state":
+            parts.append("live state")
+        else:
+            parts.append(f"{key.replace('_', ' ')} {json.dumps(value, default=str)[:200]}")
+    return f"fork of {d.get('parent_id')} at step {d.get('at')}: " + (
+        "; ".join(parts) or "no edits"
+    )
+
+
+def _step_differences(sa: StepRow, sb: StepRow) -> list[str]:
+    """How two aligned steps differ, one line per differing field."""
+    va, vb = step_view(sa), step_view(sb)
+    if va == vb:
+        return []
+    where = f"step {sa.idx}" if sa.idx == sb.idx else f"step {sa.idx} (b: {sb.idx})"
+    return [
+        f"{where} {sa.kind} {sa.name}: {k} differs: "
+        f"{json.dumps(va.get(k), default=str)[:200]} != "
+        f"{json.dumps(vb.get(k), default=str)[:200]}"
+        for k in va
+        if va.get(k) != vb.get(k)
+    ]
+
+
 def compare_steps(a: list[StepRow], b: list[StepRow]) -> list[str]:
-    """Differences between two step lists, first divergence first ([] when identical)."""
+    """Differences between two step lists, first divergence first ([] when identical).
+
+    A ``fork`` step only one side has (a fork against its parent) is named with its
+    edits; the steps after it are compared with the other side's steps from there on.
+    """
     out: list[str] = []
-    for sa, sb in zip(a, b, strict=False):
-        va, vb = step_view(sa), step_view(sb)
-        if va != vb:
-            keys = [k for k in va if va.get(k) != vb.get(k)]
-            for k in keys:
-                out.append(
-                    f"step {sa.idx} {sa.kind} {sa.name}: {k} differs: "
-                    f"{json.dumps(va.get(k), default=str)[:200]} != "
-                    f"{json.dumps(vb.get(k), default=str)[:200]}"
-                )
-    if len(a) != len(b):
+    i = j = 0
+    while i < len(a) and j < len(b):
+        sa, sb = a[i], b[j]
+        if (sa.kind == "fork") != (sb.kind == "fork"):
+            fork = sa if sa.kind == "fork" else sb
+            out.append(f"step {fork.idx}: {describe_fork(fork)}")
+            i, j = i + (sa.kind == "fork"), j + (sb.kind == "fork")
+            continue
+        out += _step_differences(sa, sb)
+        i, j = i + 1, j + 1
+    rest_a, rest_b = a[i:], b[j:]
+    out += [f"step {s.idx}: {describe_fork(s)}" for s in rest_a + rest_b if s.kind == "fork"]
+    if [s for s in rest_a if s.kind != "fork"] or [s for s in rest_b if s.kind != "fork"]:
         out.append(f"step count differs: {len(a)} recorded, {len(b)} replayed")
     return out
 

@@ -411,3 +411,23 @@ def test_a_resumed_fork_keeps_its_added_message(settings: Settings, store: Trace
     requests = rebuild_requests(store.steps(child.run_id))
     hurried = [r for r in requests if {"role": "user", "content": "Please hurry."} in r]
     assert len(hurried) == len(requests) - 1  # every request after the fork carries it
+
+
+def test_diff_of_a_fork_names_the_fork_and_compares_the_steps_after_it(
+    cli, store_path: Path, open_store: Any
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    assert cli("run", "scenarios/refund-clean.yaml", "-q").exit_code == 0
+    run_id = open_store(store_path).list_runs(limit=1)[0].id
+    cli("fork", run_id, "--at", "2", "--set", 'orders.ord_5120.status="shipped"')
+    child = open_store(store_path).list_runs(limit=1)[0]
+    data = json.loads(cli("diff", run_id, child.id, "--json").output)
+    first, after = data["differences"][:2]
+    assert first == f'step 2: fork of {run_id} at step 2: set orders.ord_5120.status = "shipped"'
+    # the parent's step 3 is the fork's step 4: the refund the edit made fail
+    assert after.startswith('step 3 (b: 4) tool create_refund: status differs: "ok" != "error"')
+    assert not any('"fork"' in d for d in data["differences"])
+    text = " ".join(cli("diff", run_id, child.id).output.split())
+    assert f"first divergence: step 2: fork of {run_id} at step 2: set" in text
+    assert "after the fork: step 3 (b: 4) tool create_refund" in text

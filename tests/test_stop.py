@@ -73,6 +73,7 @@ def test_stop_halts_a_running_agent_at_its_next_step(tmp_path: Path, open_store:
     assert all(s.status == "ok" for s in pays)
     assert pay_count(log) == len(pays) < 400  # every execution is in the trace; none after
     assert run.counters["tool_calls"] == len(pays)
+    assert run.counters["steps"] == len(steps)  # the stop and final steps are counted
 
 
 def test_stop_reaches_a_run_waiting_for_approval(tmp_path: Path, open_store: Any) -> None:
@@ -87,6 +88,7 @@ def test_stop_reaches_a_run_waiting_for_approval(tmp_path: Path, open_store: Any
     assert proc.returncode == 1 and "Traceback" not in err, out + err
     store = open_store(cwd / "traces.db")
     assert store.get_run(run_id).status == "stopped"
+    assert store.get_run(run_id).counters["steps"] == len(store.steps(run_id))
     row = store.get_approval(approval)
     assert row.status == "closed" and row.decided_by is not None
     assert "not today" in (row.decision_reason or "")

@@ -130,6 +130,7 @@ def assert_timed_out(run: Any, steps: list[StepRow], reason_part: str) -> StepRo
     assert [(s.name, s.status) for s in policy] == [("timeout", "timeout")]
     assert policy[0].data["reason"] == run.reason
     assert (steps[-1].kind, steps[-1].status) == ("final", "timeout")
+    assert run.counters["steps"] == len(steps)  # taken over: its last steps are counted too
     return policy[0]
 
 

@@ -571,6 +571,9 @@ def diff_cmd(
     console.print(
         "first divergence: " + (escape(differences[0]) if differences else "none — same steps")
     )
+    if differences and differences[0].partition(": ")[2].startswith("fork of "):
+        after = differences[1] if len(differences) > 1 else "none — same steps"
+        console.print("after the fork: " + escape(after))
     import difflib
 
     for line in difflib.unified_diff(calls_a, calls_b, "a", "b", lineterm="", n=0):
