@@ -32,7 +32,6 @@ re-raised as themselves when the agent function returns.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -133,24 +132,6 @@ def placeholder_api_key() -> Iterator[None]:
         _unset_placeholder_keys(names)
 
 
-def _flush_sdk_traces() -> None:
-    """Export what the OpenAI Agents SDK (``agents``) queued for its trace upload now.
-
-    Its exporter reads ``OPENAI_API_KEY`` when it sends: flushed at interpreter exit,
-    after the run removed the placeholder key, it printed ``OPENAI_API_KEY is not set,
-    skipping trace export``. Flushed here, the upload is answered by the no-op telemetry
-    endpoint; nothing is left for the exit-time flush. Not imported: nothing to do.
-    """
-    tracing = sys.modules.get("agents.tracing")
-    get_provider = getattr(tracing, "get_trace_provider", None)
-    if get_provider is None:
-        return
-    try:
-        get_provider().force_flush()
-    except Exception:  # the SDK's own telemetry must never fail a run
-        return
-
-
 class _Carried(BaseException):
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
@@ -211,7 +192,6 @@ class HttpInterceptor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        _flush_sdk_traces()  # while its uploads are still answered here, key still set
         with _LOCK:
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
