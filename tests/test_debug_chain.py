@@ -66,7 +66,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         f'sandboxes = "{ROOT / "sandboxes"}"\nstore = "traces.db"\nsuite = "cases/late"\n'
     )
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AGENTBOX_STORE", raising=False)
     return tmp_path
 
 

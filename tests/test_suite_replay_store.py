@@ -22,7 +22,6 @@ CASE = ROOT / "suites" / "retail-regressions" / "refund-over-limit.yaml"
 @pytest.fixture()
 def suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("AGENTBOX_STORE", raising=False)
     folder = tmp_path / "suite"
     folder.mkdir()
     for i in range(10):

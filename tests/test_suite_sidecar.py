@@ -17,7 +17,6 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture()
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("AGENTBOX_STORE", raising=False)
     return tmp_path / "t.db"
 
 

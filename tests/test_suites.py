@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A trace store under tmp_path; the working folder is the repo root."""
     monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("AGENTBOX_STORE", raising=False)
     return tmp_path / "t.db"
 
 
