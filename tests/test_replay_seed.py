@@ -26,12 +26,17 @@ def _agentbox(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_replay_does_not_read_the_sandbox_seed_files(tmp_path: Path) -> None:
+def _recorded_run(tmp_path: Path) -> str:
+    """A copy of the retail sandbox in ``tmp_path`` and one run of refund-clean on it."""
     shutil.copytree(ROOT / "sandboxes" / "retail", tmp_path / "sandboxes" / "retail")
     shutil.copy(ROOT / "scenarios" / "refund-clean.yaml", tmp_path / "refund-clean.yaml")
     run = _agentbox(tmp_path, "run", "refund-clean.yaml", "--json")
     assert run.returncode == 0, run.stderr
-    run_id = json.loads(run.stdout)["run_id"]
+    return str(json.loads(run.stdout)["run_id"])
+
+
+def test_replay_does_not_read_the_sandbox_seed_files(tmp_path: Path) -> None:
+    run_id = _recorded_run(tmp_path)
     # the seed files are now unreadable as JSON: only a process that parses them fails
     (tmp_path / "sandboxes" / "retail" / "seed" / "orders.json").write_text("{not json")
     replay = _agentbox(tmp_path, "replay", run_id)
@@ -51,11 +56,7 @@ def _imports(proc: subprocess.CompletedProcess[str]) -> set[str]:
 
 
 def test_show_and_replay_work_after_the_sandbox_seed_is_gone(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "sandboxes" / "retail", tmp_path / "sandboxes" / "retail")
-    shutil.copy(ROOT / "scenarios" / "refund-clean.yaml", tmp_path / "refund-clean.yaml")
-    run = _agentbox(tmp_path, "run", "refund-clean.yaml", "--json")
-    assert run.returncode == 0, run.stderr
-    run_id = json.loads(run.stdout)["run_id"]
+    run_id = _recorded_run(tmp_path)
     shutil.rmtree(tmp_path / "sandboxes" / "retail" / "seed")
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTBOX_")}
