@@ -530,20 +530,16 @@ class ReplayResult:
 
     result: RunResult
     differences: list[str]
+    recorded_status: str
+    """The recorded run's status."""
     miss_full: str | None = None
     """A cassette miss with the whole-request diff (the run's reason has the compact one)."""
-    recorded_status: str | None = None
-    """The recorded run's status (None: not known, a failed replay then counts as differing)."""
 
     @property
     def identical(self) -> bool:
         """Whether the replay reproduced the recording step for step, ending as it ended
         (a run that failed and failed again the same way is reproduced too)."""
-        if self.differences:
-            return False
-        if self.recorded_status is None:
-            return self.result.status != "failed"
-        return self.result.status == self.recorded_status
+        return not self.differences and self.result.status == self.recorded_status
 
 
 def replay_run(
@@ -594,7 +590,7 @@ def replay_run(
     # text are the same and only a replay that differs is decoded to say where
     same = store.step_texts(parent.id) == store.step_texts(result.run_id)
     differences = [] if same else compare_steps(steps, store.steps(result.run_id))
-    return ReplayResult(result, differences, cassette.miss_full, parent.status)
+    return ReplayResult(result, differences, parent.status, cassette.miss_full)
 
 
 Change = tuple[str, str, Any, Any]
